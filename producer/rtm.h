@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rtm.h - publish runtime metrics into a shared-memory segment.
+ *
+ * The one header an application includes.  Cold-path calls (open, create,
+ * close) live in librtm; the update calls below are static inline and cost a
+ * thread-local compare plus a load and a store: they never allocate, never
+ * make a system call, never block and, in the common case, use no
+ * lock-prefixed instruction.
+ *
+ * Each thread that updates a metric writes its own shard of the segment, so
+ * two threads updating the same counter never touch the same cache line; the
+ * reader sums the shards.  A shard outlives its thread (the next thread to
+ * start reuses it and keeps adding), so totals never go backwards.  Threads
+ * beyond the shard count share shard 0 with atomic read-modify-writes.
+ *
+ * Minimal use:
+ *
+ *	struct rtm_segment *seg;
+ *	rtm_counter_t reqs;
+ *	rtm_segment_open(&seg, &(struct rtm_segment_opts){
+ *		.service_name = "checkout" });
+ *	rtm_counter_create(seg, &reqs, &(struct rtm_metric_def){
+ *		.name = "http.server.requests", .unit = "{request}" });
+ *	rtm_counter_add(&reqs, 1);
+ *	rtm_segment_close(seg);
+ */
+#ifndef RTM_H
+#define RTM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rtm_shm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RTM_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define RTM_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define RTM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define RTM_LIKELY(x)   (x)
+#define RTM_UNLIKELY(x) (x)
+#endif
+
+struct rtm_segment; /* owned by librtm; begins with struct rtm__seg_head */
+
+struct rtm_attr {
+	const char *key;
+	const char *value;
+};
+
+/* Options for rtm_segment_open(); zero means "the default". */
+struct rtm_segment_opts {
+	const char *service_name;      /* required: OTel service.name */
+	const char *service_version;   /* optional: service.version */
+	const struct rtm_attr *resource_attrs; /* extra resource attributes */
+	size_t n_resource_attrs;
+	const char *dir;       /* default: $RTM_DIR, else /dev/shm/rtm */
+	uint32_t max_metrics;  /* descriptor slots; default 256 */
+	uint32_t max_threads;  /* private shards; default 32 */
+	uint32_t shard_bytes;  /* slot bytes per shard; default 8192 */
+	uint32_t string_bytes; /* names, units, attrs, bounds; default 32768 */
+	mode_t mode;           /* file mode; default 0600 */
+};
+
+/* What to create with rtm_*_create(); only .name is required. */
+struct rtm_metric_def {
+	const char *name;        /* OTel instrument name, e.g. "app.jobs" */
+	const char *unit;        /* UCUM as OTel uses it: "By", "s", "{job}" */
+	const char *description;
+	const struct rtm_attr *attrs; /* this series' attribute set */
+	size_t n_attrs;
+	int is_double;           /* values are binary64 rather than int64 */
+	const double *bounds;    /* histograms: strictly increasing, finite */
+	size_t n_bounds;         /* 0: RTM_DEFAULT_SECONDS_BOUNDS */
+};
+
+/* The seed's GC-pause buckets: 1us, 10us, 100us, 1ms, 10ms, 100ms, 1s. */
+#define RTM_DEFAULT_SECONDS_BOUNDS_N 7
+extern const double rtm_default_seconds_bounds[RTM_DEFAULT_SECONDS_BOUNDS_N];
+
+/* Metric handles.  Plain values owned by the caller; they stay safe to use
+ * after a failed create (updates are dropped) and after the segment is
+ * closed (updates go to private memory nobody reads). */
+typedef struct rtm_counter {
+	struct rtm_segment *seg;
+	uint32_t off;
+} rtm_counter_t;
+typedef rtm_counter_t rtm_updown_t;
+typedef rtm_counter_t rtm_gauge_t;
+typedef struct rtm_hist {
+	struct rtm_segment *seg;
+	uint32_t off;
+	uint32_t n_bounds;
+	const double *bounds; /* inside the segment's own mapping */
+} rtm_hist_t;
+
+/*
+ * rtm_segment_open - create and publish a segment for this process.
+ * Creates "rtm.<pid>.<starttime>.<n>.rtm" in the directory with
+ * O_EXCL|O_NOFOLLOW|O_CLOEXEC, reserves all of its space up front so a full
+ * /dev/shm fails here rather than with SIGBUS later, fills the header under
+ * a hidden name and renames it into place.  Any thread; cold path.
+ * Returns 0, -EINVAL for bad options, -ENOSPC, or another -errno.
+ *
+ * After fork() the child's view of every open segment becomes a private
+ * copy-on-write mapping: the child's updates never reach the parent's
+ * segment.  A child that wants to publish opens its own segment.
+ */
+int rtm_segment_open(struct rtm_segment **out,
+		     const struct rtm_segment_opts *opts);
+
+/*
+ * rtm_segment_close - mark the segment closed and release it.
+ * The file stays for the reader to export final values and remove.  Handles
+ * stay valid; later updates are discarded.  Call once; any thread.
+ * Returns 0 or -EINVAL.
+ */
+int rtm_segment_close(struct rtm_segment *seg);
+
+/* rtm_segment_heartbeat - record "now" as the last heartbeat (vDSO clock
+ * read, no system call).  Open, create and close also do this. */
+void rtm_segment_heartbeat(struct rtm_segment *seg);
+
+/* rtm_segment_path - the segment file's path, valid until close. */
+const char *rtm_segment_path(const struct rtm_segment *seg);
+
+/*
+ * rtm_{counter,updown,gauge,hist}_create - register one series.
+ * Creating an identical series (same kind, name and attribute set) again
+ * returns the existing one.  Any thread; cold path (takes the segment's
+ * registration mutex, never shared with updates).
+ * Returns 0; -EINVAL for an invalid definition; -EEXIST when the name and
+ * attributes exist with another kind, unit or type; -ENOSPC when the
+ * descriptor table, strings or shard space is full (the header's
+ * dropped_metrics counts these).  On error *out is still a usable handle
+ * whose updates are dropped.
+ */
+int rtm_counter_create(struct rtm_segment *seg, rtm_counter_t *out,
+		       const struct rtm_metric_def *def);
+int rtm_updown_create(struct rtm_segment *seg, rtm_updown_t *out,
+		      const struct rtm_metric_def *def);
+int rtm_gauge_create(struct rtm_segment *seg, rtm_gauge_t *out,
+		     const struct rtm_metric_def *def);
+int rtm_hist_create(struct rtm_segment *seg, rtm_hist_t *out,
+		    const struct rtm_metric_def *def);
+
+/* ---- hot path internals (not API) ---- */
+
+/* The first member of every struct rtm_segment: what inline code may see. */
+struct rtm__seg_head {
+	unsigned char *shard0; /* shared shard: gauges and overflow threads */
+};
+
+struct rtm__tls {
+	const struct rtm_segment *seg; /* segment whose shard is cached */
+	unsigned char *shard;          /* this thread's private shard in it */
+};
+/* initial-exec: the hot path reads it with one %fs-relative load. */
+extern __thread struct rtm__tls rtm__tls
+	__attribute__((tls_model("initial-exec")));
+
+void rtm__counter_add_slow(const rtm_counter_t *c, uint64_t n);
+void rtm__counter_add_f64_slow(const rtm_counter_t *c, double v);
+void rtm__hist_record_slow(const rtm_hist_t *h, double v);
+
+static inline uint64_t *rtm__word(unsigned char *shard, uint32_t off)
+{
+	return (uint64_t *)(void *)(shard + off);
+}
+
+/* ---- hot path ---- */
+
+/*
+ * rtm_counter_add - add n to a monotonic integer counter.
+ * Any thread.  The add is a plain load and store on this thread's shard:
+ * the shard has no other writer, and the relaxed atomic store keeps the
+ * reader's concurrent relaxed load of the same word race-free.
+ */
+static inline void rtm_counter_add(const rtm_counter_t *c, uint64_t n)
+{
+	if (RTM_LIKELY(rtm__tls.seg == c->seg)) {
+		uint64_t *w = rtm__word(rtm__tls.shard, c->off);
+		__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + n,
+				 __ATOMIC_RELAXED);
+		return;
+	}
+	rtm__counter_add_slow(c, n);
+}
+
+/* rtm_counter_add_f64 - add v (>= 0) to a binary64 counter.  Any thread. */
+static inline void rtm_counter_add_f64(const rtm_counter_t *c, double v)
+{
+	if (RTM_LIKELY(rtm__tls.seg == c->seg)) {
+		uint64_t *w = rtm__word(rtm__tls.shard, c->off);
+		double d = rtm_shm_bits_f64(__atomic_load_n(w, __ATOMIC_RELAXED));
+		__atomic_store_n(w, rtm_shm_f64_bits(d + v), __ATOMIC_RELAXED);
+		return;
+	}
+	rtm__counter_add_f64_slow(c, v);
+}
+
+/* rtm_updown_add - add n (may be negative) to an up-down counter. */
+static inline void rtm_updown_add(const rtm_updown_t *c, int64_t n)
+{
+	rtm_counter_add(c, (uint64_t)n); /* two's complement wraps correctly */
+}
+
+static inline void rtm_updown_add_f64(const rtm_updown_t *c, double v)
+{
+	rtm_counter_add_f64(c, v);
+}
+
+/*
+ * rtm_gauge_set - set a gauge to v; the last store wins.  Any thread.
+ * Gauges live in shard 0; a single aligned 8-byte store is atomic, and no
+ * read-modify-write is needed, so this is one plain store.
+ */
+static inline void rtm__gauge_store(const rtm_gauge_t *g, uint64_t bits)
+{
+	const struct rtm__seg_head *h = (const struct rtm__seg_head *)g->seg;
+
+	/* Relaxed: a gauge is one word with no ordering against anything; the
+	 * reader's relaxed load of it sees either the old or the new value. */
+	__atomic_store_n(rtm__word(h->shard0, g->off), bits, __ATOMIC_RELAXED);
+}
+
+static inline void rtm_gauge_set(const rtm_gauge_t *g, int64_t v)
+{
+	rtm__gauge_store(g, (uint64_t)v);
+}
+
+static inline void rtm_gauge_set_f64(const rtm_gauge_t *g, double v)
+{
+	rtm__gauge_store(g, rtm_shm_f64_bits(v));
+}
+
+/* Index of the bucket v falls in: the first bound >= v (OTel rule). */
+static inline uint32_t rtm__hist_bucket(const rtm_hist_t *h, double v)
+{
+	uint32_t lo = 0, hi = h->n_bounds;
+
+	if (hi <= 8) {
+		while (lo < hi && v > h->bounds[lo])
+			lo++;
+		return lo;
+	}
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (v > h->bounds[mid])
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * rtm_hist_record - record one value (NaN is ignored).  Any thread.
+ * The slot's fields change together under the shard's seqlock so a reader
+ * sees sum, min, max and buckets from the same set of records.
+ */
+static inline void rtm_hist_record(const rtm_hist_t *h, double v)
+{
+	if (RTM_LIKELY(rtm__tls.seg == h->seg && v == v)) {
+		struct rtm_shm_hist *s =
+			(struct rtm_shm_hist *)(void *)(rtm__tls.shard + h->off);
+		uint64_t *b = &s->buckets[rtm__hist_bucket(h, v)];
+		double sum = rtm_shm_bits_f64(
+			__atomic_load_n(&s->sum_bits, __ATOMIC_RELAXED));
+		double mn = rtm_shm_bits_f64(
+			__atomic_load_n(&s->min_bits, __ATOMIC_RELAXED));
+		double mx = rtm_shm_bits_f64(
+			__atomic_load_n(&s->max_bits, __ATOMIC_RELAXED));
+
+		rtm_shm_seq_write_begin(&s->seq);
+		__atomic_store_n(&s->sum_bits, rtm_shm_f64_bits(sum + v),
+				 __ATOMIC_RELAXED);
+		if (v < mn)
+			__atomic_store_n(&s->min_bits, rtm_shm_f64_bits(v),
+					 __ATOMIC_RELAXED);
+		if (v > mx)
+			__atomic_store_n(&s->max_bits, rtm_shm_f64_bits(v),
+					 __ATOMIC_RELAXED);
+		__atomic_store_n(b, __atomic_load_n(b, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
+		rtm_shm_seq_write_end(&s->seq);
+		return;
+	}
+	rtm__hist_record_slow(h, v);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RTM_H */

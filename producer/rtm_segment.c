@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/* Segment lifecycle: create, publish, fork, close. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rtm_segment_priv.h"
+#include "rtm_shm_text.h"
+
+#define DEFAULT_DIR     "/dev/shm/rtm"
+#define DEFAULT_METRICS 256u
+#define DEFAULT_THREADS 32u
+#define DEFAULT_SHARD   8192u
+#define DEFAULT_STRINGS 32768u
+#define PAGE            4096u
+
+pthread_mutex_t rtm__registry_lock = PTHREAD_MUTEX_INITIALIZER;
+struct rtm_segment *rtm__registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static unsigned open_seq;
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+uint64_t rtm__now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Field 22 of /proc/self/stat: lets a reader tell this process from a
+ * later one that reuses its pid.  0 when /proc is not mounted. */
+static uint64_t self_start_ticks(void)
+{
+	char buf[1024];
+	unsigned long long ticks = 0;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	char *p;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may contain spaces and ')' */
+	if (!p)
+		return 0;
+	/* After ')' come fields 3..; starttime is the 20th of them. */
+	p++;
+	for (int field = 2; field < 21 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		ticks = strtoull(p + 1, NULL, 10);
+	return ticks;
+}
+
+/*
+ * After fork the child shares the parent's MAP_SHARED mapping, and its
+ * threads' cached shards are the parent threads' shards: writing them would
+ * race with the parent.  Re-map every open segment private copy-on-write at
+ * the same address, so handles stay valid and the child's writes stay its own.
+ */
+static void atfork_child(void)
+{
+	for (struct rtm_segment *s = rtm__registry; s; s = s->next)
+		mmap(s->base, s->size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_FIXED, s->fd, 0);
+	pthread_mutex_init(&rtm__registry_lock, NULL);
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&rtm__registry_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&rtm__registry_lock);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static int check_text(const char *s, size_t max)
+{
+	size_t n;
+
+	if (!s)
+		return 0;
+	n = strlen(s);
+	return n <= max && rtm_shm_utf8_valid(s, n) ? 0 : -EINVAL;
+}
+
+static int open_dir(const char *dir)
+{
+	int fd;
+
+	if (mkdir(dir, 0777) == 0)
+		chmod(dir, 01777); /* shared like /tmp: sticky, any user */
+	else if (errno != EEXIST)
+		return -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+struct layout {
+	uint32_t desc_off, strings_off, strings_size, data_off;
+	uint32_t shards, shard_size;
+	uint64_t size;
+};
+
+static int plan_layout(const struct rtm_segment_opts *o, uint32_t *cap,
+		       struct layout *l)
+{
+	uint64_t metrics = o->max_metrics ? o->max_metrics : DEFAULT_METRICS;
+	uint64_t threads = o->max_threads ? o->max_threads : DEFAULT_THREADS;
+	uint64_t shard = o->shard_bytes ? o->shard_bytes : DEFAULT_SHARD;
+	uint64_t strings = o->string_bytes ? o->string_bytes : DEFAULT_STRINGS;
+	uint64_t off;
+
+	if (metrics > 65536 || threads >= RTM_SHM_SHARDS_MAX ||
+	    shard > (1u << 20) || strings > (16u << 20))
+		return -EINVAL;
+	*cap = (uint32_t)metrics;
+	l->desc_off = RTM_SHM_HEADER_SIZE;
+	off = align_up(l->desc_off + metrics * RTM_SHM_DESC_SIZE,
+		       RTM_SHM_CACHELINE);
+	l->strings_off = (uint32_t)off;
+	l->strings_size = (uint32_t)align_up(strings, 8);
+	off = align_up(off + l->strings_size, PAGE);
+	l->data_off = (uint32_t)off;
+	l->shards = (uint32_t)threads + 1;
+	l->shard_size = (uint32_t)align_up(shard, RTM_SHM_CACHELINE);
+	l->size = align_up(off + (uint64_t)l->shards * l->shard_size, PAGE);
+	return l->size <= RTM_SHM_SEGMENT_MAX ? 0 : -EINVAL;
+}
+
+/* Appends "key\0value\0" pairs; shared with rtm_metric.c via the caller. */
+static int put_resource(struct rtm_segment *seg,
+			const struct rtm_segment_opts *o)
+{
+	struct rtm_shm_header *h = seg->hdr;
+	uint32_t start = seg->strings_used;
+	uint32_t end = h->strings_offset + h->strings_size;
+
+	if (o->n_resource_attrs > RTM_SHM_ATTR_COUNT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < o->n_resource_attrs; i++) {
+		const struct rtm_attr *a = &o->resource_attrs[i];
+		size_t kl, vl;
+
+		if (!a->key || !a->value || !*a->key ||
+		    check_text(a->key, 255) || check_text(a->value, 1023))
+			return -EINVAL;
+		kl = strlen(a->key) + 1;
+		vl = strlen(a->value) + 1;
+		if (seg->strings_used + kl + vl > end ||
+		    seg->strings_used + kl + vl - start > RTM_SHM_ATTRS_MAX)
+			return -ENOSPC;
+		memcpy(seg->base + seg->strings_used, a->key, kl);
+		memcpy(seg->base + seg->strings_used + kl, a->value, vl);
+		seg->strings_used += (uint32_t)(kl + vl);
+	}
+	h->resource_attrs_off = start;
+	h->resource_attrs_len = seg->strings_used - start;
+	h->resource_attr_count = (uint16_t)o->n_resource_attrs;
+	return 0;
+}
+
+static void fill_header(struct rtm_segment *seg, const struct layout *l,
+			uint32_t cap, const struct rtm_segment_opts *o)
+{
+	struct rtm_shm_header *h = seg->hdr;
+	uint64_t now = rtm__now_ns(CLOCK_REALTIME);
+
+	h->magic = RTM_SHM_MAGIC;
+	h->major = RTM_SHM_MAJOR;
+	h->minor = RTM_SHM_MINOR;
+	h->header_size = RTM_SHM_HEADER_SIZE;
+	h->desc_size = RTM_SHM_DESC_SIZE;
+	h->segment_size = l->size;
+	h->desc_offset = l->desc_off;
+	h->desc_capacity = cap;
+	h->strings_offset = l->strings_off;
+	h->strings_size = l->strings_size;
+	h->data_offset = l->data_off;
+	h->shard_count = l->shards;
+	h->shard_size = l->shard_size;
+	h->shard_hwm = 1;
+	h->pid = (int32_t)getpid();
+	h->uid = (uint32_t)getuid();
+	h->pid_start_ticks = self_start_ticks();
+	h->created_unix_nano = now;
+	h->created_boot_nano = rtm__now_ns(CLOCK_BOOTTIME);
+	h->heartbeat_unix_nano = now;
+	strncpy(h->service_name, o->service_name, RTM_SHM_SERVICE_LEN - 1);
+	if (o->service_version)
+		strncpy(h->service_version, o->service_version,
+			RTM_SHM_VERSION_LEN - 1);
+	snprintf(h->producer, sizeof h->producer, "rtm-c/%s", RTM_VERSION);
+}
+
+static int create_file(struct rtm_segment *seg, int dfd,
+		       const struct rtm_segment_opts *o, const struct layout *l,
+		       const char *tmp)
+{
+	mode_t mode = o->mode ? o->mode : 0600;
+	int fd, rc;
+
+	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    mode);
+	if (fd < 0)
+		return -errno;
+	fchmod(fd, mode); /* umask must not make it unreadable to the owner */
+	/* Reserve every page now: on a full tmpfs this fails with ENOSPC
+	 * instead of a later store into the mapping raising SIGBUS. */
+	rc = posix_fallocate(fd, 0, (off_t)l->size);
+	if (rc) {
+		close(fd);
+		return -rc;
+	}
+	seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 0);
+	if (seg->base == MAP_FAILED) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	seg->fd = fd;
+	seg->size = l->size;
+	return 0;
+}
+
+int rtm_segment_open(struct rtm_segment **out,
+		     const struct rtm_segment_opts *o)
+{
+	const char *dir;
+	char tmp[96], name[96];
+	struct rtm_segment *seg;
+	struct layout l;
+	uint32_t cap;
+	unsigned n;
+	int dfd, rc;
+
+	if (!out || !o || !o->service_name || !*o->service_name ||
+	    strlen(o->service_name) >= RTM_SHM_SERVICE_LEN ||
+	    check_text(o->service_name, RTM_SHM_SERVICE_LEN - 1) ||
+	    check_text(o->service_version, RTM_SHM_VERSION_LEN - 1) ||
+	    (o->n_resource_attrs && !o->resource_attrs))
+		return -EINVAL;
+	rc = plan_layout(o, &cap, &l);
+	if (rc)
+		return rc;
+	dir = o->dir ? o->dir : getenv("RTM_DIR");
+	if (!dir)
+		dir = DEFAULT_DIR;
+	if (!*dir || strlen(dir) + sizeof name + 2 > PATH_MAX)
+		return -EINVAL;
+	seg = calloc(1, sizeof *seg);
+	if (!seg)
+		return -ENOMEM;
+	seg->shard_busy = calloc(l.shards, 1);
+	if (!seg->shard_busy) {
+		free(seg);
+		return -ENOMEM;
+	}
+	dfd = open_dir(dir);
+	if (dfd < 0) {
+		rc = dfd;
+		goto fail_free;
+	}
+	n = __atomic_fetch_add(&open_seq, 1, __ATOMIC_RELAXED); /* unique name only */
+	snprintf(tmp, sizeof tmp, ".rtm.%d.%u.tmp", (int)getpid(), n);
+	rc = create_file(seg, dfd, o, &l, tmp);
+	if (rc)
+		goto fail_dir;
+	seg->hdr = (struct rtm_shm_header *)(void *)seg->base;
+	seg->head.shard0 = seg->base + l.data_off;
+	seg->strings_used = l.strings_off;
+	fill_header(seg, &l, cap, o);
+	rc = put_resource(seg, o);
+	if (rc)
+		goto fail_map;
+	seg->hdr->strings_used = seg->strings_used - l.strings_off;
+	seg->hdr->state = RTM_SHM_STATE_LIVE;
+	snprintf(name, sizeof name, "rtm.%d.%llu.%u.rtm", (int)getpid(),
+		 (unsigned long long)seg->hdr->pid_start_ticks, n);
+	/* The rename publishes a complete header: readers never see INIT. */
+	if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE)) {
+		rc = -errno;
+		goto fail_map;
+	}
+	snprintf(seg->path, sizeof seg->path, "%s/%s", dir, name);
+	close(dfd);
+	pthread_mutex_init(&seg->lock, NULL);
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&rtm__registry_lock);
+	seg->next = rtm__registry;
+	rtm__registry = seg;
+	pthread_mutex_unlock(&rtm__registry_lock);
+	*out = seg;
+	return 0;
+
+fail_map:
+	munmap(seg->base, seg->size);
+	close(seg->fd);
+	unlinkat(dfd, tmp, 0);
+fail_dir:
+	close(dfd);
+fail_free:
+	free(seg->shard_busy);
+	free(seg);
+	return rc;
+}
+
+void rtm_segment_heartbeat(struct rtm_segment *seg)
+{
+	if (!seg || seg == &rtm__null_segment)
+		return;
+	/* Relaxed: a lone timestamp, ordered against nothing. */
+	__atomic_store_n(&seg->hdr->heartbeat_unix_nano,
+			 rtm__now_ns(CLOCK_REALTIME), __ATOMIC_RELAXED);
+}
+
+const char *rtm_segment_path(const struct rtm_segment *seg)
+{
+	return seg ? seg->path : NULL;
+}
+
+int rtm_segment_close(struct rtm_segment *seg)
+{
+	struct rtm_segment **pp;
+
+	if (!seg || seg == &rtm__null_segment)
+		return -EINVAL;
+	pthread_mutex_lock(&seg->lock);
+	if (seg->closed) {
+		pthread_mutex_unlock(&seg->lock);
+		return -EINVAL;
+	}
+	rtm_segment_heartbeat(seg);
+	__atomic_store_n(&seg->hdr->closed_unix_nano,
+			 rtm__now_ns(CLOCK_REALTIME), __ATOMIC_RELAXED);
+	/* Release: every update this process made before close is visible to
+	 * a reader that sees CLOSED with its acquire load of state. */
+	__atomic_store_n(&seg->hdr->state, RTM_SHM_STATE_CLOSED,
+			 __ATOMIC_RELEASE);
+	pthread_mutex_lock(&rtm__registry_lock);
+	for (pp = &rtm__registry; *pp; pp = &(*pp)->next)
+		if (*pp == seg) {
+			*pp = seg->next;
+			break;
+		}
+	pthread_mutex_unlock(&rtm__registry_lock);
+	/* Late updates through live handles, or through other threads' cached
+	 * shards, land in private zero pages instead of the closed segment.
+	 * The struct and this address range are never reused, so no handle
+	 * can ever alias a later segment. */
+	mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	close(seg->fd);
+	seg->fd = -1;
+	seg->closed = true;
+	rtm__shard_forget(seg);
+	pthread_mutex_unlock(&seg->lock);
+	return 0;
+}

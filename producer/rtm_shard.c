@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread shards: the slow path of every update.  A thread's first update
+ * to a segment claims a free private shard (or, when none is free, uses the
+ * shared shard 0 with atomic read-modify-writes) and caches it in rtm__tls,
+ * so every later update takes the inline fast path.  At thread exit the
+ * shard is released with its values intact; the next thread to claim it keeps
+ * adding to them, so totals never go backwards.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+
+#include "rtm_segment_priv.h"
+
+#define MAX_CLAIMS 8 /* segments one thread can hold private shards in */
+
+__thread struct rtm__tls rtm__tls __attribute__((tls_model("initial-exec")));
+
+struct claim {
+	struct rtm_segment *seg;
+	uint32_t shard; /* 0: no private shard was free; use shard 0 */
+};
+
+static __thread struct claim claims[MAX_CLAIMS];
+static __thread unsigned n_claims;
+static pthread_key_t exit_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static bool registered(const struct rtm_segment *seg)
+{
+	for (struct rtm_segment *s = rtm__registry; s; s = s->next)
+		if (s == seg)
+			return true;
+	return false;
+}
+
+static void release_claims(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&rtm__registry_lock);
+	for (unsigned i = 0; i < n_claims; i++) {
+		struct claim *c = &claims[i];
+
+		/* A closed segment's busy array still exists (segments are
+		 * never freed), but there is nothing left to hand over. */
+		if (c->shard && registered(c->seg))
+			/* Release: this thread's last slot stores happen before
+			 * the next owner's claim; pairs with the acquire CAS in
+			 * claim_shard(). */
+			__atomic_store_n(&c->seg->shard_busy[c->shard], 0,
+					 __ATOMIC_RELEASE);
+	}
+	n_claims = 0;
+	rtm__tls.seg = NULL;
+	pthread_mutex_unlock(&rtm__registry_lock);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&exit_key, release_claims);
+}
+
+static uint32_t claim_shard(struct rtm_segment *seg)
+{
+	struct rtm_shm_header *h = seg->hdr;
+	uint32_t hwm;
+
+	for (uint32_t i = 1; i < h->shard_count; i++) {
+		uint8_t expect = 0;
+
+		/* Acquire on success: pairs with the release in
+		 * release_claims(), so this thread continues from the previous
+		 * owner's final values. */
+		if (!__atomic_load_n(&seg->shard_busy[i], __ATOMIC_RELAXED) &&
+		    __atomic_compare_exchange_n(&seg->shard_busy[i], &expect, 1,
+						false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+			/* Readers only sum shards below the high-water mark;
+			 * relaxed suffices because a shard's slots start at zero
+			 * (or +inf/-inf) and a reader that misses a brand-new
+			 * shard misses only values it could not have seen. */
+			hwm = __atomic_load_n(&h->shard_hwm, __ATOMIC_RELAXED);
+			while (hwm < i + 1 &&
+			       !__atomic_compare_exchange_n(&h->shard_hwm, &hwm, i + 1,
+							    true, __ATOMIC_RELAXED,
+							    __ATOMIC_RELAXED))
+				;
+			return i;
+		}
+	}
+	__atomic_fetch_add(&h->shard_fallbacks, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* This thread's private shard in seg, or NULL to use shared shard 0. */
+static unsigned char *shard_for(struct rtm_segment *seg)
+{
+	struct claim *c = NULL;
+
+	if (seg == &rtm__null_segment)
+		return NULL;
+	for (unsigned i = 0; i < n_claims; i++)
+		if (claims[i].seg == seg) {
+			c = &claims[i];
+			break;
+		}
+	if (!c) {
+		if (n_claims == MAX_CLAIMS || seg->closed)
+			return NULL;
+		pthread_once(&key_once, make_key);
+		pthread_setspecific(exit_key, claims); /* arms release_claims */
+		c = &claims[n_claims++];
+		c->seg = seg;
+		c->shard = claim_shard(seg);
+	}
+	if (!c->shard)
+		return NULL;
+	rtm__tls.seg = seg;
+	rtm__tls.shard = seg->base + seg->hdr->data_offset +
+			 (size_t)c->shard * seg->hdr->shard_size;
+	return rtm__tls.shard;
+}
+
+/* Called by rtm_segment_close() in the closing thread. */
+void rtm__shard_forget(const struct rtm_segment *seg)
+{
+	if (rtm__tls.seg == seg)
+		rtm__tls.seg = NULL;
+}
+
+static uint64_t *shared_word(const struct rtm_segment *seg, uint32_t off)
+{
+	return rtm__word(seg->head.shard0, off);
+}
+
+void rtm__counter_add_slow(const rtm_counter_t *c, uint64_t n)
+{
+	struct rtm_segment *seg = c->seg;
+
+	if (seg == &rtm__null_segment)
+		return;
+	if (shard_for(seg)) {
+		rtm_counter_add(c, n); /* now served by the fast path */
+		return;
+	}
+	/* Shard 0 has many writers: atomic RMW, relaxed because the reader
+	 * only needs the word itself to be atomic. */
+	__atomic_fetch_add(shared_word(seg, c->off), n, __ATOMIC_RELAXED);
+}
+
+static void atomic_add_f64(uint64_t *w, double v)
+{
+	uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(w, &old,
+					    rtm_shm_f64_bits(rtm_shm_bits_f64(old) + v),
+					    true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void rtm__counter_add_f64_slow(const rtm_counter_t *c, double v)
+{
+	struct rtm_segment *seg = c->seg;
+
+	if (seg == &rtm__null_segment)
+		return;
+	if (shard_for(seg)) {
+		rtm_counter_add_f64(c, v);
+		return;
+	}
+	atomic_add_f64(shared_word(seg, c->off), v);
+}
+
+/* Stores v if it is below (want_min) or above the current word. */
+static void atomic_extreme_f64(uint64_t *w, double v, bool want_min)
+{
+	uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
+
+	for (;;) {
+		double cur = rtm_shm_bits_f64(old);
+
+		if (want_min ? !(v < cur) : !(v > cur))
+			return;
+		if (__atomic_compare_exchange_n(w, &old, rtm_shm_f64_bits(v), true,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+void rtm__hist_record_slow(const rtm_hist_t *h, double v)
+{
+	struct rtm_segment *seg = h->seg;
+	struct rtm_shm_hist *s;
+
+	if (seg == &rtm__null_segment || v != v)
+		return;
+	if (shard_for(seg)) {
+		rtm_hist_record(h, v);
+		return;
+	}
+	/* Shard 0 takes no seqlock (it has many writers).  Each field is
+	 * updated atomically; count is derived from the buckets, so a reader
+	 * can see sum lag a bucket by one record, never a wrong count. */
+	s = (struct rtm_shm_hist *)(void *)(seg->head.shard0 + h->off);
+	__atomic_fetch_add(&s->buckets[rtm__hist_bucket(h, v)], 1,
+			   __ATOMIC_RELAXED);
+	atomic_add_f64(&s->sum_bits, v);
+	atomic_extreme_f64(&s->min_bits, v, true);
+	atomic_extreme_f64(&s->max_bits, v, false);
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* rd_dir.h - where segments live and which names in it are segments. */
+#ifndef RD_DIR_H
+#define RD_DIR_H
+
+#include <stdbool.h>
+
+#define RD_DEFAULT_DIR "/dev/shm/rtm"
+
+/* The segment directory: dir if given, else $RTM_DIR, else the default. */
+const char *rd_dir_path(const char *dir);
+
+/* A published segment name: "*.rtm", not hidden (temporaries are). */
+bool rd_dir_is_segment_name(const char *name);
+
+/* Lists segment names in the open directory dirfd, sorted.  *names is a
+ * NULL-terminated array to free with rd_dir_names_free().  Returns the count
+ * or -errno. */
+int rd_dir_list(int dirfd, char ***names);
+void rd_dir_names_free(char **names);
+
+#endif /* RD_DIR_H */

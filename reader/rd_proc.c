@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "rd_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int rd_proc_parse_stat(const char *buf, size_t len, struct rd_proc_stat *o)
+{
+	const char *end = buf + len, *p;
+	unsigned long long v[50];
+	int n = 0;
+
+	/* comm (field 2) may hold spaces and parentheses: skip to the last ')'. */
+	p = memrchr(buf, ')', len);
+	if (!p || p + 2 >= end)
+		return -EINVAL;
+	p += 2;
+	o->state = *p++;
+	/* Fields 4.. are integers; keep the first 50. */
+	while (p < end && n < 50) {
+		char *q;
+
+		while (p < end && *p == ' ')
+			p++;
+		if (p >= end || *p == '\n')
+			break;
+		v[n++] = strtoull(p, &q, 10);
+		if (q == p)
+			return -EINVAL;
+		p = q;
+	}
+	if (n < 21)
+		return -EINVAL;
+	/* v[k] holds field k + 4. */
+	o->minflt = v[10 - 4];
+	o->majflt = v[12 - 4];
+	o->utime = v[14 - 4];
+	o->stime = v[15 - 4];
+	o->num_threads = (int64_t)v[20 - 4];
+	o->start_ticks = v[22 - 4];
+	o->vsize = v[23 - 4];
+	o->rss_pages = (int64_t)v[24 - 4];
+	return 0;
+}
+
+int rd_proc_parse_uid(const char *buf, size_t len, uid_t *uid)
+{
+	const char *p = memmem(buf, len, "\nUid:", 5);
+
+	if (!p)
+		return -EINVAL;
+	*uid = (uid_t)strtoul(p + 5, NULL, 10);
+	return 0;
+}
+
+ssize_t rd_proc_read(pid_t pid, const char *file, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		n = -errno;
+	else
+		buf[n] = '\0';
+	close(fd);
+	return n;
+}

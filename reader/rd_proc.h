@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* rd_proc.h - parse the /proc files the reader needs (pure functions over
+ * buffers, so the same code serves plain reads and io_uring batches). */
+#ifndef RD_PROC_H
+#define RD_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct rd_proc_stat {
+	char state;
+	uint64_t utime, stime;   /* clock ticks */
+	uint64_t minflt, majflt;
+	int64_t num_threads;
+	uint64_t start_ticks;    /* field 22 */
+	uint64_t vsize;          /* bytes */
+	int64_t rss_pages;
+};
+
+/* Parses /proc/<pid>/stat text.  Returns 0 or -EINVAL. */
+int rd_proc_parse_stat(const char *buf, size_t len, struct rd_proc_stat *out);
+
+/* Real uid from /proc/<pid>/status text.  Returns 0 or -EINVAL. */
+int rd_proc_parse_uid(const char *buf, size_t len, uid_t *uid);
+
+/* Reads /proc/<pid>/<file> into buf (NUL-terminated).  Returns the length,
+ * -ESRCH when the process is gone, or -errno. */
+ssize_t rd_proc_read(pid_t pid, const char *file, char *buf, size_t size);
+
+#endif /* RD_PROC_H */

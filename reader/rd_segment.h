@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rd_segment.h - the one implementation of reading an rtm segment, used by
+ * rtm-reader and rtm-shmdump alike.
+ *
+ * A segment is hostile input: it lives in a world-writable directory and its
+ * producer may be buggy or malicious.  Every function here treats it so:
+ * each field is loaded once into local memory, then checked; every offset,
+ * length and count is bounds-checked before use; loops over segment data are
+ * bounded by validated counts; and a file that shrinks under the mapping
+ * (SIGBUS) is caught and reported as an error for that segment alone.
+ * Errors are returned as -errno with a one-line reason in seg->err.
+ */
+#ifndef RD_SEGMENT_H
+#define RD_SEGMENT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "rtm_shm.h"
+
+struct rd_attr {
+	char *key;
+	char *value;
+};
+
+/* One series, copied out of the segment and validated. */
+struct rd_metric {
+	char *name;
+	char *unit;
+	char *description;
+	uint8_t kind;       /* enum rtm_shm_kind */
+	uint8_t value_type; /* enum rtm_shm_value_type */
+	uint32_t n_attrs;
+	struct rd_attr *attrs;
+	uint32_t n_bounds;
+	double *bounds;
+	uint64_t start_unix_nano;
+	uint32_t slot_offset;
+};
+
+/* One metric's values, summed over shards. */
+struct rd_value {
+	int64_t i;         /* int counters, up-down counters, gauges */
+	double d;          /* double ones */
+	uint64_t count;    /* histograms: sum of buckets */
+	double sum, min, max;
+	uint64_t *buckets; /* n_bounds + 1 entries, inside the snapshot */
+	uint32_t torn;     /* shards whose seqlock never settled */
+};
+
+struct rd_snapshot {
+	uint32_t n;
+	struct rd_value *values; /* [n], parallel to seg->metrics */
+	uint64_t *bucket_store;
+	size_t n_buckets;        /* entries in bucket_store */
+	uint64_t generation;     /* of the table the arrays were sized for */
+	uint32_t state;          /* enum rtm_shm_state at snapshot time */
+	uint64_t heartbeat_unix_nano;
+	uint64_t closed_unix_nano;
+	uint32_t dropped_metrics;
+	uint32_t shard_fallbacks;
+	uint32_t torn;           /* torn shards over all metrics */
+};
+
+struct rd_segment {
+	char path[PATH_MAX];
+	int fd;
+	const unsigned char *base; /* read-only mapping, or caller's buffer */
+	size_t size;
+	bool mapped;
+	struct stat st;
+	struct rtm_shm_header hdr; /* once-fields, copied and validated */
+	uint64_t generation;       /* of the parsed descriptor table */
+	uint32_t n_metrics;
+	struct rd_metric *metrics;
+	uint32_t n_resource;
+	struct rd_attr *resource;
+	char err[256];
+};
+
+/* How a segment's creator relates to the process now holding its pid. */
+enum rd_liveness {
+	RD_ALIVE,      /* same pid, same start time */
+	RD_EXITED,     /* no such process */
+	RD_PID_REUSED, /* a different process now has the pid */
+	RD_UNKNOWN,    /* /proc not readable */
+};
+
+/* Reason codes beyond -errno. */
+#define RD_FLAG_NO_OWNER_CHECK 1u /* tests: skip the /proc owner check */
+
+/*
+ * rd_segment_open - open, check and parse the segment at dirfd/name
+ * (dirfd may be AT_FDCWD).  Refuses symlinks, non-regular files, files with
+ * more than one hard link, files whose owner differs from the uid in the
+ * header or from the owner of the live process it names, and any structural
+ * error.  On failure seg->err holds a one-line reason and nothing needs
+ * closing.  Returns 0 or -errno.
+ */
+int rd_segment_open(struct rd_segment *seg, int dirfd, const char *name,
+		    unsigned flags);
+
+/*
+ * rd_segment_parse_mem - parse a segment image held in memory (fuzzing,
+ * tests).  The buffer must outlive seg.  Returns 0 or -errno.
+ */
+int rd_segment_parse_mem(struct rd_segment *seg, const void *buf, size_t len);
+
+/*
+ * rd_segment_refresh - re-read the descriptor table if the producer changed
+ * it since the last parse.  Returns 1 when it changed, 0 when not, -errno
+ * (segment now invalid) on error.
+ */
+int rd_segment_refresh(struct rd_segment *seg);
+
+/*
+ * rd_segment_snapshot - read every metric's current value.  Histogram slots
+ * are read under their seqlock with a bounded number of retries; a slot
+ * that never settles is counted as torn and its last read used.  snap is
+ * (re)allocated to fit; free it with rd_snapshot_free().  Returns 0 or -errno.
+ */
+int rd_segment_snapshot(struct rd_segment *seg, struct rd_snapshot *snap);
+void rd_snapshot_free(struct rd_snapshot *snap);
+
+/* rd_segment_liveness - compare the header's pid and start time with
+ * /proc.  Reads /proc/<pid>/stat. */
+enum rd_liveness rd_segment_liveness(const struct rd_segment *seg);
+const char *rd_liveness_name(enum rd_liveness l);
+
+/* rd_segment_close - unmap and free; safe on a zeroed or failed segment. */
+void rd_segment_close(struct rd_segment *seg);
+
+const char *rd_kind_name(uint8_t kind);
+
+#endif /* RD_SEGMENT_H */

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Reading values: sum each metric over the shards that hold data. */
+#define _GNU_SOURCE
+#include "rd_segment.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rd_guard.h"
+
+/* Enough for any live writer (a record is a few dozen instructions); a
+ * writer that died inside its critical section is given up on quickly. */
+#define SEQ_RETRIES 64
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
+struct snap_ctx {
+	struct rd_segment *seg;
+	struct rd_snapshot *snap;
+};
+
+static uint64_t load64(const unsigned char *p)
+{
+	/* Relaxed: each word is written with one atomic store by its writer;
+	 * the cast drops const only because the builtin wants a pointer. */
+	return __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_RELAXED);
+}
+
+static void sum_words(const unsigned char *shard0, uint32_t stride,
+		      uint32_t shards, const struct rd_metric *m,
+		      struct rd_value *v)
+{
+	for (uint32_t s = 0; s < shards; s++) {
+		uint64_t w = load64(shard0 + (size_t)s * stride + m->slot_offset);
+
+		if (m->value_type == RTM_SHM_VALUE_INT)
+			v->i = (int64_t)((uint64_t)v->i + w);
+		else
+			v->d += rtm_shm_bits_f64(w);
+	}
+}
+
+/* One shard's histogram slot under its seqlock.  Returns false if torn. */
+static bool read_hist_shard(const unsigned char *slot, uint32_t nb,
+			    uint64_t *buckets, double *sum, double *mn, double *mx)
+{
+	const uint64_t *seq = (const uint64_t *)(const void *)slot;
+
+	for (int attempt = 0; attempt < SEQ_RETRIES; attempt++) {
+		uint64_t start = rtm_shm_seq_read_begin(seq);
+
+		*sum = rtm_shm_bits_f64(load64(slot + 8));
+		*mn = rtm_shm_bits_f64(load64(slot + 16));
+		*mx = rtm_shm_bits_f64(load64(slot + 24));
+		for (uint32_t b = 0; b <= nb; b++)
+			buckets[b] = load64(slot + RTM_SHM_HIST_FIXED + 8u * b);
+		if (!rtm_shm_seq_read_retry(seq, start))
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
+static void sum_hist(const unsigned char *shard0, uint32_t stride,
+		     uint32_t shards, const struct rd_metric *m,
+		     struct rd_value *v)
+{
+	uint64_t tmp[RTM_SHM_BOUNDS_MAX + 1];
+
+	v->min = INFINITY;
+	v->max = -INFINITY;
+	for (uint32_t s = 0; s < shards; s++) {
+		double sum, mn, mx;
+		uint64_t n = 0;
+
+		if (!read_hist_shard(shard0 + (size_t)s * stride + m->slot_offset,
+				     m->n_bounds, tmp, &sum, &mn, &mx))
+			v->torn++;
+		for (uint32_t b = 0; b <= m->n_bounds; b++) {
+			v->buckets[b] += tmp[b];
+			n += tmp[b];
+		}
+		if (!n)
+			continue; /* an empty shard's sum/min/max say nothing */
+		v->count += n;
+		v->sum += sum;
+		if (mn < v->min)
+			v->min = mn;
+		if (mx > v->max)
+			v->max = mx;
+	}
+}
+
+static int snapshot(void *arg)
+{
+	struct snap_ctx *c = arg;
+	struct rd_segment *seg = c->seg;
+	struct rd_snapshot *snap = c->snap;
+	const struct rtm_shm_header *sh = (const struct rtm_shm_header *)(const void *)seg->base;
+	const unsigned char *shard0 = seg->base + seg->hdr.data_offset;
+	uint32_t hwm;
+
+	/* Acquire: pairs with the producer's release store of CLOSED, so a
+	 * snapshot that sees CLOSED holds the producer's final values. */
+	snap->state = __atomic_load_n(&sh->state, __ATOMIC_ACQUIRE);
+	snap->heartbeat_unix_nano = __atomic_load_n(&sh->heartbeat_unix_nano, __ATOMIC_RELAXED);
+	snap->closed_unix_nano = __atomic_load_n(&sh->closed_unix_nano, __ATOMIC_RELAXED);
+	snap->dropped_metrics = __atomic_load_n(&sh->dropped_metrics, __ATOMIC_RELAXED);
+	snap->shard_fallbacks = __atomic_load_n(&sh->shard_fallbacks, __ATOMIC_RELAXED);
+	hwm = __atomic_load_n(&sh->shard_hwm, __ATOMIC_RELAXED);
+	/* A lying high-water mark only costs reading zeroed shards. */
+	if (hwm < 1 || hwm > seg->hdr.shard_count)
+		hwm = seg->hdr.shard_count;
+	for (uint32_t i = 0; i < snap->n; i++) {
+		const struct rd_metric *m = &seg->metrics[i];
+		struct rd_value *v = &snap->values[i];
+
+		if (m->kind == RTM_SHM_KIND_HISTOGRAM)
+			sum_hist(shard0, seg->hdr.shard_size, hwm, m, v);
+		else
+			sum_words(shard0, seg->hdr.shard_size,
+				  m->kind == RTM_SHM_KIND_GAUGE ? 1 : hwm, m, v);
+		snap->torn += v->torn;
+	}
+	return 0;
+}
+
+static int size_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
+{
+	size_t nbuckets = 0, pos = 0;
+
+	for (uint32_t i = 0; i < seg->n_metrics; i++)
+		if (seg->metrics[i].kind == RTM_SHM_KIND_HISTOGRAM)
+			nbuckets += seg->metrics[i].n_bounds + 1;
+	/* Same table as last time: reuse the arrays, only clear them. */
+	if (snap->values && snap->n == seg->n_metrics &&
+	    snap->n_buckets == nbuckets && snap->generation == seg->generation) {
+		memset(snap->values, 0, snap->n * sizeof *snap->values);
+		memset(snap->bucket_store, 0, nbuckets * sizeof(uint64_t));
+		goto link;
+	}
+	rd_snapshot_free(snap);
+	snap->values = calloc(seg->n_metrics ? seg->n_metrics : 1, sizeof *snap->values);
+	snap->bucket_store = calloc(nbuckets ? nbuckets : 1, sizeof(uint64_t));
+	if (!snap->values || !snap->bucket_store) {
+		rd_snapshot_free(snap);
+		return -ENOMEM;
+	}
+	snap->n = seg->n_metrics;
+	snap->n_buckets = nbuckets;
+	snap->generation = seg->generation;
+link:
+	for (uint32_t i = 0; i < seg->n_metrics; i++)
+		if (seg->metrics[i].kind == RTM_SHM_KIND_HISTOGRAM) {
+			snap->values[i].buckets = snap->bucket_store + pos;
+			pos += seg->metrics[i].n_bounds + 1;
+		}
+	return 0;
+}
+
+int rd_segment_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
+{
+	struct snap_ctx c = { seg, snap };
+	int rc = size_snapshot(seg, snap);
+
+	if (rc) {
+		snprintf(seg->err, sizeof seg->err, "out of memory");
+		return rc;
+	}
+	snap->torn = 0;
+	rc = rd_guard_run(snapshot, &c);
+	if (rc == -EFAULT)
+		snprintf(seg->err, sizeof seg->err,
+			 "segment shrank while being read (SIGBUS)");
+	return rc;
+}
+
+void rd_snapshot_free(struct rd_snapshot *snap)
+{
+	free(snap->values);
+	free(snap->bucket_store);
+	memset(snap, 0, sizeof *snap);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the cmocka tests. */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "rd_segment.h"
+#include "rtm.h"
+
+/* A fresh private segment directory under /tmp, removed by tu_rmdir(). */
+char *tu_mkdir(void);
+void tu_rmdir(char *dir);
+
+/* Opens a producer segment in dir with small, explicit sizes. */
+struct rtm_segment *tu_open(const char *dir, const char *service);
+
+/* Opens seg's file with the reader library, asserting success. */
+void tu_read(const struct rtm_segment *seg, struct rd_segment *rd);
+
+/* Index of the metric called name with attribute key=value (NULL: any). */
+int tu_find(const struct rd_segment *rd, const char *name, const char *key,
+	    const char *value);
+
+/* Reads a whole file into a malloc'd buffer. */
+void *tu_slurp(const char *path, size_t *len);
+
+/* Path of a built program, from the environment meson's test() sets. */
+const char *tu_prog(const char *env);
+
+#endif /* TEST_UTIL_H */
