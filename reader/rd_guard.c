@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 static __thread sigjmp_buf *guard_jmp;
-static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
@@ -34,13 +34,20 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	raise(SIGBUS);
 }
 
+/* (Re)installs the handler when something else (a test harness, another
+ * library) has replaced it since; one sigaction() call when nothing did. */
 static void install(void)
 {
 	struct sigaction sa = { .sa_sigaction = on_sigbus,
-				.sa_flags = SA_SIGINFO };
+				.sa_flags = SA_SIGINFO }, cur;
 
+	sigaction(SIGBUS, NULL, &cur);
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus)
+		return;
 	sigemptyset(&sa.sa_mask);
+	pthread_mutex_lock(&install_lock);
 	sigaction(SIGBUS, &sa, &previous);
+	pthread_mutex_unlock(&install_lock);
 }
 
 int rd_guard_run(int (*fn)(void *arg), void *arg)
@@ -48,7 +55,7 @@ int rd_guard_run(int (*fn)(void *arg), void *arg)
 	sigjmp_buf jb, *outer = guard_jmp;
 	volatile int rc = -EFAULT;
 
-	pthread_once(&install_once, install);
+	install();
 	/* savemask=1: SIGBUS is blocked inside the handler, and siglongjmp
 	 * must restore the mask or the next fault would kill us. */
 	if (sigsetjmp(jb, 1) == 0) {

@@ -5,15 +5,19 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rd_guard.h"
 
-/* Enough for any live writer (a record is a few dozen instructions); a
- * writer that died inside its critical section is given up on quickly. */
-#define SEQ_RETRIES 64
+/* A record is a few dozen instructions, so a running writer settles within
+ * a few spins.  A writer preempted mid-record needs the CPU back: yield a few
+ * times before giving up.  A writer that died mid-record costs at most
+ * SEQ_SPINS + SEQ_YIELDS attempts per snapshot, then counts as torn. */
+#define SEQ_SPINS  64
+#define SEQ_YIELDS 16
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
@@ -53,7 +57,7 @@ static bool read_hist_shard(const unsigned char *slot, uint32_t nb,
 {
 	const uint64_t *seq = (const uint64_t *)(const void *)slot;
 
-	for (int attempt = 0; attempt < SEQ_RETRIES; attempt++) {
+	for (int attempt = 0; attempt < SEQ_SPINS + SEQ_YIELDS; attempt++) {
 		uint64_t start = rtm_shm_seq_read_begin(seq);
 
 		*sum = rtm_shm_bits_f64(load64(slot + 8));
@@ -63,7 +67,10 @@ static bool read_hist_shard(const unsigned char *slot, uint32_t nb,
 			buckets[b] = load64(slot + RTM_SHM_HIST_FIXED + 8u * b);
 		if (!rtm_shm_seq_read_retry(seq, start))
 			return true;
-		cpu_relax();
+		if (attempt < SEQ_SPINS)
+			cpu_relax();
+		else
+			sched_yield();
 	}
 	return false;
 }

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/* rtm-shmdump as a user runs it: a real child process, its real output. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+struct fx {
+	char *dir;
+	struct rtm_segment *seg;
+	rtm_counter_t c, cd;
+	rtm_updown_t u;
+	rtm_gauge_t g;
+	rtm_hist_t h;
+};
+
+/* Runs a shell command line; returns stdout, exit status in *status. */
+static char *run(const char *cmd, int *status)
+{
+	FILE *p = popen(cmd, "r");
+	size_t cap = 1 << 16, len = 0, n;
+	char *out = malloc(cap);
+
+	assert_non_null(p);
+	while ((n = fread(out + len, 1, cap - len - 1, p)) > 0) {
+		len += n;
+		if (len + 1 == cap)
+			out = realloc(out, cap *= 2);
+	}
+	out[len] = '\0';
+	*status = pclose(p);
+	*status = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
+	return out;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	const double bounds[] = { 0.5, 1, 2.5 };
+
+	f->dir = tu_mkdir();
+	assert_int_equal(rtm_segment_open(&f->seg, &(struct rtm_segment_opts){
+		.service_name = "dumped", .service_version = "9.9", .dir = f->dir,
+		.resource_attrs = (struct rtm_attr[]){ { "team", "infra" }, { "zone", "eu-1" } },
+		.n_resource_attrs = 2 }), 0);
+	rtm_counter_create(f->seg, &f->c, &(struct rtm_metric_def){
+		.name = "d.requests", .unit = "{request}", .description = "Requests \"quoted\"",
+		.attrs = (struct rtm_attr[]){ { "method", "GET" }, { "code", "200" } }, .n_attrs = 2 });
+	rtm_counter_create(f->seg, &f->cd, &(struct rtm_metric_def){
+		.name = "d.cpu", .unit = "s", .is_double = 1 });
+	rtm_updown_create(f->seg, &f->u, &(struct rtm_metric_def){
+		.name = "d.active", .attrs = (struct rtm_attr[]){ { "pool", "né" } }, .n_attrs = 1 });
+	rtm_gauge_create(f->seg, &f->g, &(struct rtm_metric_def){ .name = "d.temp", .unit = "Cel" });
+	rtm_hist_create(f->seg, &f->h, &(struct rtm_metric_def){
+		.name = "d.latency", .unit = "s", .bounds = bounds, .n_bounds = 3 });
+	rtm_counter_add(&f->c, 123456789012ull);
+	rtm_counter_add_f64(&f->cd, 1.5);
+	rtm_updown_add(&f->u, -4);
+	rtm_gauge_set(&f->g, 21);
+	rtm_hist_record(&f->h, 0.25);
+	rtm_hist_record(&f->h, 0.75);
+	rtm_hist_record(&f->h, 3);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	rtm_segment_close(f->seg);
+	tu_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("key %s missing", key);
+	return v;
+}
+
+static const char *gets_(json_object *o, const char *key)
+{
+	return json_object_get_string(get(o, key));
+}
+
+static json_object *metric(json_object *root, const char *name)
+{
+	json_object *ms = get(root, "metrics");
+
+	for (size_t i = 0; i < json_object_array_length(ms); i++) {
+		json_object *m = json_object_array_get_idx(ms, i);
+		if (!strcmp(gets_(m, "name"), name))
+			return m;
+	}
+	fail_msg("metric %s missing from JSON", name);
+	return NULL;
+}
+
+static void every_kind_and_attribute_round_trips_through_json(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024];
+	int st;
+	char *out;
+	json_object *root, *m, *a;
+	struct rd_segment rd;
+
+	snprintf(cmd, sizeof cmd, "%s --dir %s --json %d", tu_prog("RTM_SHMDUMP"), f->dir,
+		 (int)getpid());
+	out = run(cmd, &st);
+	assert_int_equal(st, 0);
+	root = json_tokener_parse(out);
+	assert_non_null(root);
+	assert_string_equal(gets_(root, "schema"), "rtm-shmdump/1");
+	assert_string_equal(gets_(root, "service_name"), "dumped");
+	assert_string_equal(gets_(root, "service_version"), "9.9");
+	assert_string_equal(gets_(root, "layout"), "1.0");
+	assert_string_equal(gets_(root, "process"), "alive");
+	assert_string_equal(gets_(root, "state"), "live");
+	assert_string_equal(gets_(get(root, "resource"), "zone"), "eu-1");
+	assert_int_equal(json_object_get_int(get(root, "pid")), getpid());
+	assert_int_equal(json_object_array_length(get(root, "metrics")), 5);
+
+	tu_read(f->seg, &rd); /* start times must match the segment exactly */
+	m = metric(root, "d.requests");
+	assert_string_equal(gets_(m, "kind"), "counter");
+	assert_string_equal(gets_(m, "unit"), "{request}");
+	assert_string_equal(gets_(m, "description"), "Requests \"quoted\"");
+	assert_string_equal(gets_(m, "value_type"), "int");
+	assert_int_equal(json_object_get_int64(get(m, "value")), 123456789012ll);
+	a = get(m, "attributes");
+	assert_string_equal(gets_(a, "method"), "GET");
+	assert_string_equal(gets_(a, "code"), "200");
+	assert_int_equal(json_object_get_uint64(get(m, "start_time_unix_nano")),
+			 rd.metrics[tu_find(&rd, "d.requests", NULL, NULL)].start_unix_nano);
+	m = metric(root, "d.cpu");
+	assert_string_equal(gets_(m, "value_type"), "double");
+	assert_true(json_object_get_double(get(m, "value")) == 1.5);
+	m = metric(root, "d.active");
+	assert_string_equal(gets_(m, "kind"), "updowncounter");
+	assert_int_equal(json_object_get_int64(get(m, "value")), -4);
+	assert_string_equal(gets_(get(m, "attributes"), "pool"), "né");
+	m = metric(root, "d.temp");
+	assert_string_equal(gets_(m, "kind"), "gauge");
+	assert_int_equal(json_object_get_int64(get(m, "value")), 21);
+	m = metric(root, "d.latency");
+	assert_string_equal(gets_(m, "kind"), "histogram");
+	assert_int_equal(json_object_get_int(get(m, "count")), 3);
+	assert_true(json_object_get_double(get(m, "sum")) == 4.0);
+	assert_true(json_object_get_double(get(m, "min")) == 0.25);
+	assert_true(json_object_get_double(get(m, "max")) == 3.0);
+	assert_int_equal(json_object_array_length(get(m, "bounds")), 3);
+	assert_true(json_object_get_double(json_object_array_get_idx(get(m, "bounds"), 2)) == 2.5);
+	a = get(m, "bucket_counts");
+	assert_int_equal(json_object_array_length(a), 4);
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(a, 0)), 1);
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(a, 1)), 1);
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(a, 2)), 0);
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(a, 3)), 1);
+	rd_segment_close(&rd);
+	json_object_put(root);
+	free(out);
+}
+
+static void filter_selects_metrics_by_glob(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024];
+	int st;
+	char *out;
+	json_object *root;
+
+	snprintf(cmd, sizeof cmd, "%s --json --filter 'd.*t*' %s", tu_prog("RTM_SHMDUMP"),
+		 rtm_segment_path(f->seg));
+	out = run(cmd, &st);
+	assert_int_equal(st, 0);
+	root = json_tokener_parse(out);
+	assert_non_null(root);
+	/* d.requests, d.active, d.temp, d.latency match; d.cpu does not. */
+	assert_int_equal(json_object_array_length(get(root, "metrics")), 4);
+	json_object_put(root);
+	free(out);
+}
+
+static void listing_shows_good_segments_next_to_bad_ones(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024], path[512];
+	int st, fd;
+	char *out;
+
+	snprintf(path, sizeof path, "%s/garbage.rtm", f->dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_int_equal(write(fd, "not a segment at all, just some text....", 40), 40);
+	close(fd);
+	snprintf(cmd, sizeof cmd, "%s --dir %s", tu_prog("RTM_SHMDUMP"), f->dir);
+	out = run(cmd, &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "dumped"));
+	assert_non_null(strstr(out, "alive"));
+	assert_non_null(strstr(out, "garbage.rtm: truncated"));
+	free(out);
+}
+
+static void check_passes_a_good_segment_and_fails_a_corrupt_one(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024], path[512];
+	size_t len;
+	unsigned char *img = tu_slurp(rtm_segment_path(f->seg), &len);
+	int st, fd;
+	char *out;
+
+	snprintf(cmd, sizeof cmd, "%s --check %s", tu_prog("RTM_SHMDUMP"),
+		 rtm_segment_path(f->seg));
+	out = run(cmd, &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, ": ok (layout 1.0, 5 metrics"));
+	free(out);
+
+	((struct rtm_shm_header *)(void *)img)->major = 3;
+	snprintf(path, sizeof path, "%s/corrupt.rtm", f->dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_int_equal(write(fd, img, len), (ssize_t)len);
+	close(fd);
+	snprintf(cmd, sizeof cmd, "%s --check %s 2>&1", tu_prog("RTM_SHMDUMP"), path);
+	out = run(cmd, &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "corrupt.rtm: unsupported layout 3.0"));
+	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out)); /* one line */
+	free(out);
+	free(img);
+}
+
+static void watch_reports_rates(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024];
+	int st;
+	char *out, *second;
+	json_object *root;
+
+	/* A writer keeps counting while shmdump watches. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < 150; i++) {
+			rtm_counter_add(&f->c, 10);
+			usleep(10000);
+		}
+		_exit(0);
+	}
+	snprintf(cmd, sizeof cmd, "timeout -s INT 1 %s --json --watch=0.3 %s",
+		 tu_prog("RTM_SHMDUMP"), rtm_segment_path(f->seg));
+	out = run(cmd, &st);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	second = strchr(out, '\n');
+	assert_non_null(second);
+	root = json_tokener_parse(second + 1);
+	assert_non_null(root);
+	assert_non_null(get(metric(root, "d.requests"), "rate"));
+	json_object_put(root);
+	free(out);
+}
+
+static void bad_flags_are_one_line_errors(void **state)
+{
+	char cmd[1024];
+	int st;
+	char *out;
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "%s --watch=abc 1 2>&1", tu_prog("RTM_SHMDUMP"));
+	out = run(cmd, &st);
+	assert_int_equal(st, 2);
+	assert_non_null(strstr(out, "--watch: 'abc'"));
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s --dir /nonexistent 999999 2>&1", tu_prog("RTM_SHMDUMP"));
+	out = run(cmd, &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "/nonexistent"));
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(every_kind_and_attribute_round_trips_through_json),
+		T(filter_selects_metrics_by_glob),
+		T(listing_shows_good_segments_next_to_bad_ones),
+		T(check_passes_a_good_segment_and_fails_a_corrupt_one),
+		T(watch_reports_rates),
+		T(bad_flags_are_one_line_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
