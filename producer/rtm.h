@@ -271,7 +271,7 @@ static inline void rtm_hist_record(const rtm_hist_t *h, double v)
 	if (RTM_LIKELY(rtm__tls.seg == h->seg && v == v)) {
 		struct rtm_shm_hist *s =
 			(struct rtm_shm_hist *)(void *)(rtm__tls.shard + h->off);
-		uint64_t *b = &s->buckets[rtm__hist_bucket(h, v)];
+		uint64_t *b = &rtm_shm_hist_buckets(s)[rtm__hist_bucket(h, v)];
 		double sum = rtm_shm_bits_f64(
 			__atomic_load_n(&s->sum_bits, __ATOMIC_RELAXED));
 		double mn = rtm_shm_bits_f64(

@@ -112,7 +112,8 @@ static uint32_t put_bytes(struct rtm_segment *s, const void *p, uint32_t n,
 {
 	uint32_t off = (s->strings_used + align - 1) & ~(align - 1);
 
-	memcpy(s->base + off, p, n);
+	if (n) /* p may be NULL for an empty run (no bounds) */
+		memcpy(s->base + off, p, n);
 	s->strings_used = off + n;
 	return off;
 }

@@ -23,6 +23,9 @@
 
 pthread_mutex_t rtm__registry_lock = PTHREAD_MUTEX_INITIALIZER;
 struct rtm_segment *rtm__registry;
+/* Closed segments: kept (never freed) so that no stale handle or cached
+ * shard can ever alias a later segment's memory. */
+static struct rtm_segment *retired;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static unsigned open_seq;
 
@@ -367,6 +370,8 @@ int rtm_segment_close(struct rtm_segment *seg)
 			*pp = seg->next;
 			break;
 		}
+	seg->next = retired;
+	retired = seg;
 	pthread_mutex_unlock(&rtm__registry_lock);
 	/* Late updates through live handles, or through other threads' cached
 	 * shards, land in private zero pages instead of the closed segment.

@@ -202,7 +202,7 @@ void rtm__hist_record_slow(const rtm_hist_t *h, double v)
 	 * updated atomically; count is derived from the buckets, so a reader
 	 * can see sum lag a bucket by one record, never a wrong count. */
 	s = (struct rtm_shm_hist *)(void *)(seg->head.shard0 + h->off);
-	__atomic_fetch_add(&s->buckets[rtm__hist_bucket(h, v)], 1,
+	__atomic_fetch_add(&rtm_shm_hist_buckets(s)[rtm__hist_bucket(h, v)], 1,
 			   __ATOMIC_RELAXED);
 	atomic_add_f64(&s->sum_bits, v);
 	atomic_extreme_f64(&s->min_bits, v, true);

@@ -186,14 +186,22 @@ struct rtm_shm_hist {
 	uint64_t sum_bits;
 	uint64_t min_bits;
 	uint64_t max_bits;
-	uint64_t buckets[];
+	/* uint64_t buckets[bound_count + 1] follow: rtm_shm_hist_buckets().
+	 * (No flexible array member: the header must also be valid C++.) */
 };
+
+static inline uint64_t *rtm_shm_hist_buckets(struct rtm_shm_hist *h)
+{
+	return (uint64_t *)(void *)(h + 1);
+}
 
 #define RTM_SHM_HIST_FIXED 32u
 #define RTM_SHM_HIST_SLOT_SIZE(nbounds)                                       \
 	((RTM_SHM_HIST_FIXED + 8u * ((uint32_t)(nbounds) + 1u) +             \
 	  RTM_SHM_CACHELINE - 1u) & ~(RTM_SHM_CACHELINE - 1u))
 
+RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_hist) == RTM_SHM_HIST_FIXED,
+		      "histogram fixed part is 32 bytes");
 RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_header) == RTM_SHM_HEADER_SIZE,
 		      "header is 512 bytes");
 RTM_SHM_STATIC_ASSERT(offsetof(struct rtm_shm_header, service_name) == 160,

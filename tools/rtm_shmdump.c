@@ -393,17 +393,17 @@ static int resolve(const struct opts *o, const char *arg, struct target **out)
 		 * the matching segment is dumped. */
 		if (rd_segment_open(&seg, dfd, names[i], RD_FLAG_NO_OWNER_CHECK) == 0 &&
 		    seg.hdr.pid == pid) {
-			t[count].dfd = dfd;
-			snprintf(t[count].name, sizeof t[count].name, "%s", names[i]);
+			t[count].dfd = AT_FDCWD; /* full path: it is what users see */
+			snprintf(t[count].name, sizeof t[count].name, "%s/%s", dir, names[i]);
 			count++;
 		}
 		rd_segment_close(&seg);
 	}
 	rd_dir_names_free(names);
+	close(dfd);
 	if (!count) {
 		fprintf(stderr, "rtm-shmdump: no valid segment for pid %ld in %s\n", pid, dir);
 		free(t);
-		close(dfd);
 		return -1;
 	}
 	*out = t;
