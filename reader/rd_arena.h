@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* rd_arena.h - a bump allocator for one cycle's OTLP message tree: many
+ * small objects, all freed together when the cycle's exports are done. */
+#ifndef RD_ARENA_H
+#define RD_ARENA_H
+
+#include <stddef.h>
+
+struct rd_arena_chunk;
+
+struct rd_arena {
+	struct rd_arena_chunk *head; /* current chunk; older ones follow */
+	size_t used;                 /* bytes used in head */
+	size_t bytes;                /* total allocated, for the benchmark */
+};
+
+/* Zeroed, 16-byte aligned memory valid until rd_arena_reset().  Aborts
+ * on out-of-memory: the daemon cannot do anything useful without it. */
+void *rd_arena_alloc(struct rd_arena *a, size_t size);
+char *rd_arena_strdup(struct rd_arena *a, const char *s);
+/* Keeps the first chunk for reuse, frees the rest. */
+void rd_arena_reset(struct rd_arena *a);
+void rd_arena_free(struct rd_arena *a);
+
+#endif /* RD_ARENA_H */

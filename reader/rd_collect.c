@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "rd_collect.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rd_dir.h"
+#include "rd_log.h"
+#include "rtm.h"
+
+struct rd_rejected {
+	char name[NAME_MAX + 1];
+	ino_t ino;
+	struct timespec ctime;
+	bool finished; /* exported to the end and kept (--keep-dead) */
+	bool seen;
+	struct rd_rejected *next;
+};
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int open_dir(struct rd_reader *r)
+{
+	if (r->dirfd >= 0)
+		return 0;
+	/* Same as the producers: create it shared and sticky if missing. */
+	if (mkdir(r->dir, 0777) == 0)
+		chmod(r->dir, 01777);
+	r->dirfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->dirfd < 0) {
+		rd_log_limited("dir", "segment directory %s: %s", r->dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
+		   size_t errlen)
+{
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	r->cfg = cfg;
+	r->dir = rd_dir_path(cfg->dir);
+	r->dirfd = -1;
+	r->self.start_unix_nano = now_ns(CLOCK_REALTIME);
+	r->self.cycle_min = 1e300;
+	r->self.cycle_max = -1e300;
+	rd_encode_env_init(&r->env, cfg->command_line);
+	rc = rd_procio_open(&r->procio, cfg->io);
+	if (rc) {
+		snprintf(err, errlen, "--io uring: cannot set up an io_uring: %s", strerror(-rc));
+		return rc;
+	}
+	rc = rd_exporter_open(&r->exporter, cfg, err, errlen);
+	if (rc)
+		return rc;
+	open_dir(r);
+	return 0;
+}
+
+void rd_reader_fini(struct rd_reader *r)
+{
+	while (r->sources) {
+		struct rd_source *s = r->sources;
+		r->sources = s->next;
+		rd_source_free(s);
+	}
+	while (r->rejected) {
+		struct rd_rejected *x = r->rejected;
+		r->rejected = x->next;
+		free(x);
+	}
+	rd_exporter_close(r->exporter);
+	rd_procio_close(r->procio);
+	rd_batch_free(&r->batch);
+	free(r->reqs);
+	if (r->dirfd >= 0)
+		close(r->dirfd);
+}
+
+void rd_reader_forget_rejected(struct rd_reader *r)
+{
+	while (r->rejected) {
+		struct rd_rejected *x = r->rejected;
+
+		r->rejected = x->next;
+		rd_log_forget(x->name);
+		free(x);
+	}
+}
+
+static struct rd_rejected *find_rejected(struct rd_reader *r, const char *name)
+{
+	for (struct rd_rejected *x = r->rejected; x; x = x->next)
+		if (!strcmp(x->name, name))
+			return x;
+	return NULL;
+}
+
+static void reject(struct rd_reader *r, const char *name, const struct stat *st,
+		   const char *why)
+{
+	struct rd_rejected *x = find_rejected(r, name);
+
+	if (!x) {
+		x = calloc(1, sizeof *x);
+		if (!x)
+			return;
+		snprintf(x->name, sizeof x->name, "%s", name);
+		x->next = r->rejected;
+		r->rejected = x;
+	}
+	x->ino = st ? st->st_ino : 0;
+	x->ctime = st ? st->st_ctim : (struct timespec){ 0, 0 };
+	x->seen = true;
+	r->self.segments_rejected++;
+	rd_log_limited(name, "segment %s/%s rejected: %s", r->dir, name, why);
+}
+
+static struct rd_source *find_source(struct rd_reader *r, const char *name, ino_t ino)
+{
+	for (struct rd_source *s = r->sources; s; s = s->next)
+		if (s->ino == ino && !strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+void rd_reader_scan(struct rd_reader *r)
+{
+	char **names;
+	int n;
+
+	if (open_dir(r))
+		return;
+	n = rd_dir_list(r->dirfd, &names);
+	if (n < 0) {
+		rd_log_limited("dir", "segment directory %s: %s", r->dir, strerror(-n));
+		return;
+	}
+	for (struct rd_source *s = r->sources; s; s = s->next)
+		s->seen = false;
+	for (struct rd_rejected *x = r->rejected; x; x = x->next)
+		x->seen = false;
+	for (int i = 0; i < n; i++) {
+		struct rd_rejected *x;
+		struct rd_source *s;
+		struct stat st;
+		int rc;
+
+		if (fstatat(r->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW))
+			continue; /* vanished meanwhile */
+		s = find_source(r, names[i], st.st_ino);
+		if (s) {
+			s->seen = true;
+			continue;
+		}
+		x = find_rejected(r, names[i]);
+		if (x && x->ino == st.st_ino &&
+		    (x->finished || (x->ctime.tv_sec == st.st_ctim.tv_sec &&
+				     x->ctime.tv_nsec == st.st_ctim.tv_nsec))) {
+			x->seen = true; /* unchanged since refused: stay quiet */
+			continue;
+		}
+		rc = rd_source_open(&s, r->dirfd, names[i], r->cfg->command_line);
+		if (rc == -EAGAIN) {
+			rd_source_free(s); /* still initialising: look again later */
+			continue;
+		}
+		if (rc) {
+			reject(r, names[i], &st, s ? s->seg.err : strerror(-rc));
+			rd_source_free(s);
+			continue;
+		}
+		if (x)
+			x->ino = 0; /* fixed now; forget the refusal below */
+		s->seen = true;
+		s->next = r->sources;
+		r->sources = s;
+	}
+	rd_dir_names_free(names);
+	/* Refusals for files that are gone or fixed are forgotten. */
+	for (struct rd_rejected **pp = &r->rejected; *pp;) {
+		struct rd_rejected *x = *pp;
+
+		if (!x->seen || !x->ino) {
+			*pp = x->next;
+			free(x);
+		} else {
+			pp = &x->next;
+		}
+	}
+	/* A live source whose file vanished (or was replaced) is over: its
+	 * mapping still holds the final values. */
+	for (struct rd_source *s = r->sources; s; s = s->next)
+		if (!s->seen && s->state == RD_SRC_LIVE)
+			s->state = RD_SRC_DEAD;
+}
+
+static void read_proc(struct rd_reader *r)
+{
+	size_t n = 0, pos = 0;
+
+	for (struct rd_source *s = r->sources; s; s = s->next)
+		n++;
+	if (n > r->reqs_cap) {
+		struct rd_procio_req *p = realloc(r->reqs, n * sizeof *p);
+
+		if (!p)
+			return;
+		r->reqs = p;
+		r->reqs_cap = n;
+	}
+	for (struct rd_source *s = r->sources; s; s = s->next)
+		pos += rd_source_proc_requests(s, &r->reqs[pos]);
+	rd_procio_read(r->procio, r->reqs, pos);
+	pos = 0;
+	for (struct rd_source *s = r->sources; s; s = s->next) {
+		rd_source_proc_results(s, &r->reqs[pos]);
+		pos += s->stat_fd >= 0;
+	}
+}
+
+static int send_one(const otlp_req *req, void *ctx)
+{
+	struct rd_reader *r = ctx;
+	int rc = rd_exporter_send(r->exporter, req);
+
+	/* A request the collector refuses for good (4xx) will never be
+	 * accepted; carry on with the rest rather than retry it forever. */
+	return rc == -EINVAL ? 0 : rc;
+}
+
+static int export_batch(struct rd_reader *r)
+{
+	int rc = rd_batch_requests(&r->batch, r->cfg->max_request_bytes, send_one, r);
+
+	rd_batch_reset(&r->batch);
+	return rc;
+}
+
+/* Removes the segment file if it is still the one we read. */
+static void remove_segment(struct rd_reader *r, const struct rd_source *s)
+{
+	struct stat st;
+
+	if (r->cfg->keep_dead || !s->seen)
+		return;
+	if (fstatat(r->dirfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == s->ino)
+		unlinkat(r->dirfd, s->name, 0);
+}
+
+static void record_cycle(struct rd_reader *r, double secs)
+{
+	struct rd_self_stats *st = &r->self;
+	uint32_t b = 0;
+
+	while (b < RTM_DEFAULT_SECONDS_BOUNDS_N && secs > rtm_default_seconds_bounds[b])
+		b++;
+	st->cycle_buckets[b]++;
+	st->cycles++;
+	st->cycle_sum += secs;
+	if (secs < st->cycle_min)
+		st->cycle_min = secs;
+	if (secs > st->cycle_max)
+		st->cycle_max = secs;
+}
+
+int rd_reader_cycle(struct rd_reader *r)
+{
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC), now = now_ns(CLOCK_REALTIME);
+	const struct rd_export_stats *es = rd_exporter_stats(r->exporter);
+	struct rd_source **pp;
+	bool any_dead = false;
+	int rc;
+
+	rd_reader_scan(r);
+	read_proc(r);
+	r->self.segments = 0;
+	for (pp = &r->sources; *pp;) {
+		struct rd_source *s = *pp;
+
+		if (rd_source_collect(s, now)) {
+			struct stat st = s->seg.st;
+
+			reject(r, s->name, &st, s->seg.err);
+			*pp = s->next;
+			rd_source_free(s);
+			continue;
+		}
+		r->self.torn_slots += s->snap.torn;
+		r->self.segments++;
+		any_dead |= s->state == RD_SRC_DEAD;
+		rd_encode_source(&r->batch, &r->env, s, false, now);
+		pp = &s->next;
+	}
+	r->self.exports_ok = es->ok;
+	r->self.exports_failed = es->failed;
+	r->self.retries = es->retries;
+	r->self.bytes_sent = es->bytes_sent;
+	r->self.points_rejected = es->points_rejected;
+	rd_encode_self(&r->batch, &r->env, r->cfg, &r->self, now);
+	rc = export_batch(r);
+
+	/* Producers that are gone: their final values are delivered, so end
+	 * their streams (NO_RECORDED_VALUE) and remove their segments.  If the
+	 * export failed, keep them and try again next cycle. */
+	if (!rc && any_dead) {
+		uint64_t end = now_ns(CLOCK_REALTIME);
+
+		for (struct rd_source *s = r->sources; s; s = s->next)
+			if (s->state == RD_SRC_DEAD)
+				rd_encode_source(&r->batch, &r->env, s, true, end > now ? end : now + 1);
+		rc = export_batch(r);
+		for (pp = &r->sources; !rc && *pp;) {
+			struct rd_source *s = *pp;
+
+			if (s->state != RD_SRC_DEAD) {
+				pp = &s->next;
+				continue;
+			}
+			remove_segment(r, s);
+			if (r->cfg->keep_dead) {
+				/* Kept on disk: remember it so it is not exported
+				 * again while it stays. */
+				struct rd_rejected *x = calloc(1, sizeof *x);
+
+				if (x) {
+					snprintf(x->name, sizeof x->name, "%s", s->name);
+					x->ino = s->ino;
+					x->finished = true;
+					x->seen = true;
+					x->next = r->rejected;
+					r->rejected = x;
+				}
+			}
+			*pp = s->next;
+			rd_source_free(s);
+		}
+	}
+	record_cycle(r, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	return rc ? -EAGAIN : 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rd_collect.h - the collection cycle: discover segments, read /proc for
+ * their processes in one batch, snapshot them, encode, export, and retire
+ * the segments of producers that are gone.
+ */
+#ifndef RD_COLLECT_H
+#define RD_COLLECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rd_config.h"
+#include "rd_encode.h"
+#include "rd_export.h"
+#include "rd_procio.h"
+#include "rd_source.h"
+
+struct rd_rejected; /* segments refused, remembered until they change */
+
+struct rd_reader {
+	const struct rd_config *cfg;
+	const char *dir;
+	int dirfd;
+	struct rd_source *sources;
+	struct rd_rejected *rejected;
+	struct rd_procio *procio;
+	struct rd_exporter *exporter;
+	struct rd_encode_env env;
+	struct rd_batch batch;
+	struct rd_self_stats self;
+	struct rd_procio_req *reqs;
+	size_t reqs_cap;
+};
+
+int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
+		   size_t errlen);
+void rd_reader_fini(struct rd_reader *r);
+
+/* Looks for new, changed and vanished segments.  Cheap; call on inotify
+ * events and at every cycle. */
+void rd_reader_scan(struct rd_reader *r);
+
+/* Forgets refused segments so they are validated (and logged) afresh. */
+void rd_reader_forget_rejected(struct rd_reader *r);
+
+/* One collection cycle.  Returns 0, or -EAGAIN if some export failed. */
+int rd_reader_cycle(struct rd_reader *r);
+
+#endif /* RD_COLLECT_H */

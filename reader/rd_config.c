@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "rd_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rtm.h"
+
+#define DEFAULT_ENDPOINT "http://localhost:4318/v1/metrics"
+
+static int bad(char *err, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int rd_parse_duration(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v, mult = 1e9;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		mult = 1e6;
+	else if (!strcmp(end, "us"))
+		mult = 1e3;
+	else if (!strcmp(end, "m"))
+		mult = 60e9;
+	else if (!strcmp(end, "h"))
+		mult = 3600e9;
+	else if (*end && strcmp(end, "s"))
+		return -EINVAL;
+	if (v * mult > 1e18)
+		return -EINVAL;
+	*ns = (uint64_t)(v * mult);
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Trims and percent-decodes [s, s+n) into a new string; NULL if malformed. */
+static char *decode(const char *s, size_t n)
+{
+	char *out, *o;
+
+	while (n && isspace((unsigned char)*s))
+		s++, n--;
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	out = o = malloc(n + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+void rd_kv_list_free(struct rd_header *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++) {
+		free(l[i].name);
+		free(l[i].value);
+	}
+	free(l);
+}
+
+int rd_parse_kv_list(const char *s, struct rd_header **out, size_t *n)
+{
+	struct rd_header *l = NULL;
+	size_t count = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (s && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		const char *eq = memchr(s, '=', len);
+		struct rd_header *nl;
+
+		if (!eq)
+			goto fail;
+		nl = realloc(l, (count + 1) * sizeof *l);
+		if (!nl)
+			goto fail;
+		l = nl;
+		l[count].name = decode(s, (size_t)(eq - s));
+		l[count].value = decode(eq + 1, len - (size_t)(eq - s) - 1);
+		count++;
+		if (!l[count - 1].name || !l[count - 1].value || !*l[count - 1].name)
+			goto fail;
+		s = comma ? comma + 1 : s + len;
+	}
+	*out = l;
+	*n = count;
+	return 0;
+fail:
+	rd_kv_list_free(l, count);
+	return -EINVAL;
+}
+
+/* The OTel variable for this setting: metrics-specific first. */
+static const char *otel_env(const char *suffix, const char **which)
+{
+	static char name[128];
+	const char *v;
+
+	snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_METRICS_%s", suffix);
+	v = getenv(name);
+	if (v && *v) {
+		*which = name;
+		return v;
+	}
+	snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_%s", suffix);
+	v = getenv(name);
+	*which = name;
+	return v && *v ? v : NULL;
+}
+
+static int check_url(const char *url)
+{
+	return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
+static void usage(void)
+{
+	printf("usage: rtm-reader [options]\n"
+	       "Reads every rtm segment in the segment directory each interval and\n"
+	       "exports it as OpenTelemetry metrics.\n\n"
+	       "  --dir DIR              segment directory ($RTM_DIR, default /dev/shm/rtm)\n"
+	       "  --interval DURATION    collection interval (default 10s;\n"
+	       "                         OTEL_METRIC_EXPORT_INTERVAL in ms)\n"
+	       "  --exporter KIND        otlp, stdout or none (OTEL_METRICS_EXPORTER;\n"
+	       "                         default otlp when an endpoint is set, else stdout)\n"
+	       "  --endpoint URL         OTLP/HTTP metrics URL, used as is\n"
+	       "  --protocol P           http/protobuf (default) or http/json\n"
+	       "  --compression C        gzip or none\n"
+	       "  --timeout DURATION     per request (default 10s)\n"
+	       "  --headers K=V,...      extra request headers\n"
+	       "  --certificate FILE     CA bundle for https\n"
+	       "  --client-key FILE      client key for mTLS\n"
+	       "  --client-certificate FILE  client certificate for mTLS\n"
+	       "  --max-request-bytes N  split exports larger than N (default 4194304)\n"
+	       "  --retry-initial DURATION   first retry delay (default 1s)\n"
+	       "  --retry-max DURATION   stop retrying one export after (default 30s)\n"
+	       "  --io MODE              /proc I/O: auto, uring or sync (default auto)\n"
+	       "  --command-line         add process.command_line to resources\n"
+	       "  --keep-dead            do not remove segments of exited producers\n"
+	       "  --once                 run one collection cycle and exit\n"
+	       "  --version, --help\n"
+	       "OTEL_EXPORTER_OTLP_[METRICS_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,PROTOCOL,\n"
+	       "CERTIFICATE,CLIENT_KEY,CLIENT_CERTIFICATE}, OTEL_SERVICE_NAME and\n"
+	       "OTEL_RESOURCE_ATTRIBUTES are honoured; flags override them.\n");
+}
+
+enum {
+	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
+	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
+	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_VERSION, O_HELP,
+};
+
+struct flags {
+	const char *v[O_HELP + 1];
+};
+
+static int apply_protocol(struct rd_config *c, const char *v, const char *what,
+			  char *err, size_t n)
+{
+	if (!strcmp(v, "http/protobuf"))
+		c->protocol = RD_PROTO_PROTOBUF;
+	else if (!strcmp(v, "http/json"))
+		c->protocol = RD_PROTO_JSON;
+	else if (!strcmp(v, "grpc"))
+		return bad(err, n, "%s: 'grpc' is not supported yet; use http/protobuf or http/json",
+			   what);
+	else
+		return bad(err, n, "%s: '%s' is not http/protobuf or http/json", what, v);
+	return 0;
+}
+
+static int apply_file(char **dst, const char *v, const char *what, char *err,
+		      size_t n)
+{
+	if (access(v, R_OK))
+		return bad(err, n, "%s: cannot read '%s': %s", what, v, strerror(errno));
+	*dst = strdup(v);
+	return 0;
+}
+
+/* Exporter settings: flag, else OTEL_EXPORTER_OTLP_METRICS_*, else generic. */
+static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
+		     size_t n)
+{
+	const char *v, *which;
+	uint64_t ns;
+	int rc;
+
+	if (f->v[O_ENDPOINT]) {
+		if (!check_url(f->v[O_ENDPOINT]))
+			return bad(err, n, "--endpoint: '%s' is not an http:// or https:// URL",
+				   f->v[O_ENDPOINT]);
+		c->endpoint = strdup(f->v[O_ENDPOINT]);
+	} else if ((v = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) && *v) {
+		if (!check_url(v))
+			return bad(err, n,
+				   "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '%s' is not an http:// or https:// URL",
+				   v);
+		c->endpoint = strdup(v); /* signal-specific: used as is */
+	} else if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v) {
+		size_t len = strlen(v);
+
+		if (!check_url(v))
+			return bad(err, n, "OTEL_EXPORTER_OTLP_ENDPOINT: '%s' is not an http:// or https:// URL",
+				   v);
+		/* Generic base URL: the signal path is appended. */
+		if (asprintf(&c->endpoint, "%s%sv1/metrics", v,
+			     len && v[len - 1] == '/' ? "" : "/") < 0)
+			return -ENOMEM;
+	} else {
+		c->endpoint = strdup(DEFAULT_ENDPOINT);
+	}
+
+	if ((v = f->v[O_PROTOCOL]))
+		which = "--protocol";
+	else
+		v = otel_env("PROTOCOL", &which);
+	if (v && (rc = apply_protocol(c, v, which, err, n)))
+		return rc;
+
+	if ((v = f->v[O_COMPRESSION]))
+		which = "--compression";
+	else
+		v = otel_env("COMPRESSION", &which);
+	if (v) {
+		if (!strcmp(v, "gzip"))
+			c->gzip = true;
+		else if (strcmp(v, "none"))
+			return bad(err, n, "%s: '%s' is not gzip or none", which, v);
+	}
+
+	if ((v = f->v[O_TIMEOUT])) {
+		if (rd_parse_duration(v, &ns) || !ns)
+			return bad(err, n, "--timeout: '%s' is not a positive duration", v);
+		c->timeout_ns = ns;
+	} else if ((v = otel_env("TIMEOUT", &which))) {
+		char *end;
+		unsigned long long ms = strtoull(v, &end, 10);
+
+		if (*end || !ms || ms > 3600000)
+			return bad(err, n, "%s: '%s' is not a timeout in milliseconds", which, v);
+		c->timeout_ns = ms * 1000000ull;
+	}
+
+	if ((v = f->v[O_HEADERS]))
+		which = "--headers";
+	else
+		v = otel_env("HEADERS", &which);
+	if (v && rd_parse_kv_list(v, &c->headers, &c->n_headers))
+		return bad(err, n, "%s: '%s' is not a list of key=value pairs", which, v);
+
+	if ((v = f->v[O_CERT]))
+		which = "--certificate";
+	else
+		v = otel_env("CERTIFICATE", &which);
+	if (v && (rc = apply_file(&c->ca_file, v, which, err, n)))
+		return rc;
+	if ((v = f->v[O_KEY]))
+		which = "--client-key";
+	else
+		v = otel_env("CLIENT_KEY", &which);
+	if (v && (rc = apply_file(&c->client_key, v, which, err, n)))
+		return rc;
+	if ((v = f->v[O_CCERT]))
+		which = "--client-certificate";
+	else
+		v = otel_env("CLIENT_CERTIFICATE", &which);
+	if (v && (rc = apply_file(&c->client_cert, v, which, err, n)))
+		return rc;
+	return 0;
+}
+
+static int load_exporter(struct rd_config *c, const struct flags *f, char *err,
+			 size_t n)
+{
+	const char *v = f->v[O_EXPORTER], *which = "--exporter";
+
+	if (!v && (v = getenv("OTEL_METRICS_EXPORTER")) && *v)
+		which = "OTEL_METRICS_EXPORTER";
+	else if (!f->v[O_EXPORTER])
+		v = NULL;
+	if (!v) {
+		/* No choice made: OTLP if a collector is configured, else the
+		 * embedded default so the reader shows something on its own. */
+		c->exporter = f->v[O_ENDPOINT] ||
+			(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") && *getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) ||
+			(getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") &&
+			 *getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) ?
+			RD_EXPORT_OTLP : RD_EXPORT_STDOUT;
+	} else if (!strcmp(v, "otlp")) {
+		c->exporter = RD_EXPORT_OTLP;
+	} else if (!strcmp(v, "stdout") || !strcmp(v, "console")) {
+		c->exporter = RD_EXPORT_STDOUT;
+	} else if (!strcmp(v, "none")) {
+		c->exporter = RD_EXPORT_NONE;
+	} else {
+		return bad(err, n, "%s: '%s' is not otlp, stdout or none", which, v);
+	}
+	return 0;
+}
+
+static int load_misc(struct rd_config *c, const struct flags *f, char *err,
+		     size_t n)
+{
+	const char *v;
+	uint64_t ns;
+
+	if ((v = f->v[O_INTERVAL])) {
+		if (rd_parse_duration(v, &ns) || ns < 1000000)
+			return bad(err, n, "--interval: '%s' is not a duration of at least 1ms", v);
+		c->interval_ns = ns;
+	} else if ((v = getenv("OTEL_METRIC_EXPORT_INTERVAL")) && *v) {
+		char *end;
+		unsigned long long ms = strtoull(v, &end, 10);
+
+		if (*end || !ms)
+			return bad(err, n, "OTEL_METRIC_EXPORT_INTERVAL: '%s' is not a positive number of milliseconds",
+				   v);
+		c->interval_ns = ms * 1000000ull;
+	}
+	if ((v = f->v[O_MAXREQ])) {
+		char *end;
+		unsigned long long b = strtoull(v, &end, 10);
+
+		if (*end || b < 1024 || b > (1ull << 30))
+			return bad(err, n, "--max-request-bytes: '%s' is not in 1024..1073741824", v);
+		c->max_request_bytes = b;
+	}
+	if ((v = f->v[O_RETRY_INITIAL]) && (rd_parse_duration(v, &c->retry_initial_ns) ||
+					    !c->retry_initial_ns))
+		return bad(err, n, "--retry-initial: '%s' is not a positive duration", v);
+	if ((v = f->v[O_RETRY_MAX]) && rd_parse_duration(v, &c->retry_max_ns))
+		return bad(err, n, "--retry-max: '%s' is not a duration", v);
+	if ((v = f->v[O_IO])) {
+		if (!strcmp(v, "auto"))
+			c->io = RD_IO_AUTO;
+		else if (!strcmp(v, "uring"))
+			c->io = RD_IO_URING;
+		else if (!strcmp(v, "sync"))
+			c->io = RD_IO_SYNC;
+		else
+			return bad(err, n, "--io: '%s' is not auto, uring or sync", v);
+	}
+	v = getenv("OTEL_SERVICE_NAME");
+	c->service_name = strdup(v && *v ? v : "rtm-reader");
+	v = getenv("OTEL_RESOURCE_ATTRIBUTES");
+	if (v && *v && rd_parse_kv_list(v, &c->resource, &c->n_resource))
+		return bad(err, n, "OTEL_RESOURCE_ATTRIBUTES: '%s' is not a list of key=value pairs", v);
+	return 0;
+}
+
+int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
+		   size_t n)
+{
+	static const struct option lo[] = {
+		{ "dir", required_argument, NULL, O_DIR },
+		{ "interval", required_argument, NULL, O_INTERVAL },
+		{ "exporter", required_argument, NULL, O_EXPORTER },
+		{ "endpoint", required_argument, NULL, O_ENDPOINT },
+		{ "protocol", required_argument, NULL, O_PROTOCOL },
+		{ "compression", required_argument, NULL, O_COMPRESSION },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "headers", required_argument, NULL, O_HEADERS },
+		{ "certificate", required_argument, NULL, O_CERT },
+		{ "client-key", required_argument, NULL, O_KEY },
+		{ "client-certificate", required_argument, NULL, O_CCERT },
+		{ "max-request-bytes", required_argument, NULL, O_MAXREQ },
+		{ "retry-initial", required_argument, NULL, O_RETRY_INITIAL },
+		{ "retry-max", required_argument, NULL, O_RETRY_MAX },
+		{ "io", required_argument, NULL, O_IO },
+		{ "command-line", no_argument, NULL, O_CMDLINE },
+		{ "keep-dead", no_argument, NULL, O_KEEP_DEAD },
+		{ "once", no_argument, NULL, O_ONCE },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "help", no_argument, NULL, O_HELP },
+		{ 0 },
+	};
+	struct flags f = { { 0 } };
+	int opt, rc;
+
+	memset(c, 0, sizeof *c);
+	c->interval_ns = 10000000000ull;
+	c->timeout_ns = 10000000000ull;
+	c->max_request_bytes = 4u << 20;
+	c->retry_initial_ns = 1000000000ull;
+	c->retry_max_ns = 30000000000ull;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (opt) {
+		case O_CMDLINE: c->command_line = true; break;
+		case O_KEEP_DEAD: c->keep_dead = true; break;
+		case O_ONCE: c->once = true; break;
+		case O_VERSION: printf("rtm-reader %s\n", RTM_VERSION); return 1;
+		case O_HELP: usage(); return 1;
+		case '?':
+			if (optopt >= O_DIR)
+				return bad(err, n, "%s: missing value", argv[optind - 1]);
+			return bad(err, n, "unknown option '%s' (see --help)", argv[optind - 1]);
+		default: f.v[opt] = optarg; break;
+		}
+	}
+	if (optind < argc)
+		return bad(err, n, "unexpected argument '%s' (see --help)", argv[optind]);
+	c->dir = f.v[O_DIR];
+	if ((rc = load_misc(c, &f, err, n)) || (rc = load_exporter(c, &f, err, n)) ||
+	    (rc = load_otlp(c, &f, err, n)))
+		return rc;
+	return 0;
+}
+
+void rd_config_free(struct rd_config *c)
+{
+	free(c->endpoint);
+	rd_kv_list_free(c->headers, c->n_headers);
+	rd_kv_list_free(c->resource, c->n_resource);
+	free(c->ca_file);
+	free(c->client_key);
+	free(c->client_cert);
+	free(c->service_name);
+	memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rd_config.h - rtm-reader settings.  Precedence: command-line flag, then the
+ * signal-specific OTel variable (OTEL_EXPORTER_OTLP_METRICS_*), then the
+ * generic one (OTEL_EXPORTER_OTLP_*), then the default.  A malformed value is
+ * a one-line error naming the flag or variable.
+ */
+#ifndef RD_CONFIG_H
+#define RD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum rd_exporter_kind { RD_EXPORT_OTLP, RD_EXPORT_STDOUT, RD_EXPORT_NONE };
+enum rd_protocol { RD_PROTO_PROTOBUF, RD_PROTO_JSON };
+enum rd_io_mode { RD_IO_AUTO, RD_IO_URING, RD_IO_SYNC };
+
+struct rd_header {
+	char *name;
+	char *value;
+};
+
+struct rd_config {
+	const char *dir;
+	uint64_t interval_ns;
+	enum rd_exporter_kind exporter;
+	char *endpoint;            /* full URL of the metrics endpoint */
+	enum rd_protocol protocol;
+	bool gzip;
+	uint64_t timeout_ns;
+	struct rd_header *headers;
+	size_t n_headers;
+	char *ca_file, *client_key, *client_cert;
+	bool once;
+	bool keep_dead;
+	bool command_line;         /* opt-in: process.command_line */
+	enum rd_io_mode io;
+	size_t max_request_bytes;
+	uint64_t retry_initial_ns;
+	uint64_t retry_max_ns;     /* give up retrying one export after this */
+	/* The reader's own resource. */
+	char *service_name;
+	struct rd_header *resource;
+	size_t n_resource;
+};
+
+/*
+ * rd_config_load - fill cfg from argv and the environment.  Returns 0, 1 when
+ * the program should exit 0 (--help, --version), or -EINVAL after writing a
+ * one-line error to err.
+ */
+int rd_config_load(struct rd_config *cfg, int argc, char **argv, char *err,
+		   size_t errlen);
+void rd_config_free(struct rd_config *cfg);
+
+/* Parses "10s", "250ms", "1m", "1.5" (seconds) into ns.  Returns 0 or -EINVAL. */
+int rd_parse_duration(const char *s, uint64_t *ns);
+
+/* Parses "k=v,k2=v2" with percent-decoded values (W3C baggage-like, as the
+ * OTel spec defines for *_HEADERS and OTEL_RESOURCE_ATTRIBUTES). */
+int rd_parse_kv_list(const char *s, struct rd_header **out, size_t *n);
+void rd_kv_list_free(struct rd_header *list, size_t n);
+
+#endif /* RD_CONFIG_H */

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "rd_encode.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rd_config.h"
+#include "rd_source.h"
+#include "rtm.h"
+
+#define SCOPE_NAME "rtm"
+
+/* Per-source data that only changes with the descriptor table: resource,
+ * attribute sets and the grouping of series into metrics.  Its strings point
+ * into the source's parsed segment, which lives as long as the cache. */
+struct group {
+	const struct rd_metric *first;
+	uint32_t n;
+	uint32_t *members; /* metric indices */
+};
+
+struct enc_cache {
+	otlp_resource resource;
+	otlp_kv **res_kv;
+	otlp_kv *res_kv_store;
+	otlp_any *res_any_store;
+	otlp_kv ***attrs;  /* [n_metrics] -> attribute pointer arrays */
+	otlp_kv *kv_store;
+	otlp_any *any_store;
+	struct group *groups;
+	uint32_t n_groups;
+	uint32_t *member_store;
+};
+
+static otlp_scope scope = OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+
+static void init_scope(void)
+{
+	scope.name = (char *)SCOPE_NAME;
+	scope.version = (char *)RTM_VERSION;
+}
+
+void rd_encode_env_init(struct rd_encode_env *env, bool command_line)
+{
+	memset(env, 0, sizeof *env);
+	if (gethostname(env->host_name, sizeof env->host_name - 1))
+		strcpy(env->host_name, "unknown");
+	env->command_line = command_line;
+	init_scope();
+}
+
+static void set_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v)
+{
+	opentelemetry__proto__common__v1__key_value__init(kv);
+	opentelemetry__proto__common__v1__any_value__init(any);
+	kv->key = (char *)k;
+	kv->value = any;
+	any->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	any->string_value = (char *)v;
+}
+
+static void set_int(otlp_kv *kv, otlp_any *any, const char *k, int64_t v)
+{
+	opentelemetry__proto__common__v1__key_value__init(kv);
+	opentelemetry__proto__common__v1__any_value__init(any);
+	kv->key = (char *)k;
+	kv->value = any;
+	any->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+	any->int_value = v;
+}
+
+void rd_encode_cache_free(struct rd_source *s)
+{
+	struct enc_cache *c = s->enc_cache;
+
+	if (!c)
+		return;
+	free(c->res_kv);
+	free(c->res_kv_store);
+	free(c->res_any_store);
+	if (c->attrs)
+		for (uint32_t i = 0; i < s->seg.n_metrics; i++)
+			free(c->attrs[i]);
+	free(c->attrs);
+	free(c->kv_store);
+	free(c->any_store);
+	free(c->groups);
+	free(c->member_store);
+	free(c);
+	s->enc_cache = NULL;
+}
+
+/* "rtm-c/0.1.0" -> "native"; "rtm-go/..." -> "go": the runtime the
+ * producer library instruments. */
+static const char *runtime_name(const char *producer)
+{
+	static __thread char buf[32];
+	const char *slash;
+
+	if (!strncmp(producer, "rtm-c/", 6) || !*producer)
+		return "native";
+	slash = strchr(producer, '/');
+	snprintf(buf, sizeof buf, "%.*s", (int)(slash ? slash - producer : (long)strlen(producer)),
+		 producer);
+	return !strncmp(buf, "rtm-", 4) ? buf + 4 : buf;
+}
+
+static void build_resource(struct enc_cache *c, const struct rd_encode_env *env,
+			   const struct rd_source *s)
+{
+	const struct rtm_shm_header *h = &s->seg.hdr;
+	size_t cap = s->seg.n_resource + 10, n = 0;
+
+	c->res_kv = calloc(cap, sizeof *c->res_kv);
+	c->res_kv_store = calloc(cap, sizeof *c->res_kv_store);
+	c->res_any_store = calloc(cap, sizeof *c->res_any_store);
+	if (!c->res_kv || !c->res_kv_store || !c->res_any_store)
+		abort();
+#define ADD_STR(k, v) set_str(&c->res_kv_store[n], &c->res_any_store[n], k, v), n++
+	ADD_STR("service.name", h->service_name);
+	if (*h->service_version)
+		ADD_STR("service.version", h->service_version);
+	ADD_STR("service.instance.id", s->instance_id);
+	set_int(&c->res_kv_store[n], &c->res_any_store[n], "process.pid", h->pid), n++;
+	ADD_STR("process.creation.time", s->creation_time);
+	if (*s->exe_name)
+		ADD_STR("process.executable.name", s->exe_name);
+	if (env->command_line && s->command_line)
+		ADD_STR("process.command_line", s->command_line);
+	ADD_STR("host.name", env->host_name);
+	ADD_STR("process.runtime.name", runtime_name(h->producer));
+#undef ADD_STR
+	/* The producer's own attributes, unless they would override identity
+	 * attributes the reader derived itself. */
+	for (uint32_t i = 0; i < s->seg.n_resource; i++) {
+		const struct rd_attr *a = &s->seg.resource[i];
+		bool dup = false;
+
+		for (size_t k = 0; k < n; k++)
+			dup |= !strcmp(c->res_kv_store[k].key, a->key);
+		if (!dup) {
+			set_str(&c->res_kv_store[n], &c->res_any_store[n], a->key, a->value);
+			n++;
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		c->res_kv[k] = &c->res_kv_store[k];
+	opentelemetry__proto__resource__v1__resource__init(&c->resource);
+	c->resource.n_attributes = n;
+	c->resource.attributes = c->res_kv;
+}
+
+static uint64_t hash_metric(const struct rd_metric *m)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = m->name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h ^ m->kind;
+}
+
+static bool same_group(const struct rd_metric *a, const struct rd_metric *b)
+{
+	return a->kind == b->kind && a->value_type == b->value_type &&
+	       !strcmp(a->name, b->name) && !strcmp(a->unit, b->unit);
+}
+
+/* Groups series by (name, kind, unit, type) with a hash table, so even a
+ * hostile table of 65536 series groups in linear time. */
+static void build_groups(struct enc_cache *c, const struct rd_source *s)
+{
+	uint32_t n = s->seg.n_metrics, mask = 1, *slot, *group_of, *count;
+
+	while (mask < n * 2 + 1)
+		mask <<= 1;
+	slot = malloc(mask * sizeof *slot);
+	group_of = malloc((n + 1) * sizeof *group_of);
+	count = calloc(n + 1, sizeof *count);
+	c->groups = calloc(n + 1, sizeof *c->groups);
+	c->member_store = malloc((n + 1) * sizeof *c->member_store);
+	if (!slot || !group_of || !count || !c->groups || !c->member_store)
+		abort();
+	memset(slot, 0xff, mask * sizeof *slot);
+	mask--;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rd_metric *m = &s->seg.metrics[i];
+		uint32_t h = (uint32_t)hash_metric(m) & mask;
+
+		while (slot[h] != UINT32_MAX &&
+		       !same_group(c->groups[slot[h]].first, m))
+			h = (h + 1) & mask;
+		if (slot[h] == UINT32_MAX) {
+			slot[h] = c->n_groups;
+			c->groups[c->n_groups++].first = m;
+		}
+		group_of[i] = slot[h];
+		count[slot[h]]++;
+	}
+	for (uint32_t g = 0, pos = 0; g < c->n_groups; g++) {
+		c->groups[g].members = c->member_store + pos;
+		pos += count[g];
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct group *g = &c->groups[group_of[i]];
+		g->members[g->n++] = i;
+	}
+	free(slot);
+	free(group_of);
+	free(count);
+}
+
+static void build_attrs(struct enc_cache *c, const struct rd_source *s)
+{
+	size_t total = 0, pos = 0;
+
+	for (uint32_t i = 0; i < s->seg.n_metrics; i++)
+		total += s->seg.metrics[i].n_attrs;
+	c->attrs = calloc(s->seg.n_metrics + 1, sizeof *c->attrs);
+	c->kv_store = calloc(total + 1, sizeof *c->kv_store);
+	c->any_store = calloc(total + 1, sizeof *c->any_store);
+	if (!c->attrs || !c->kv_store || !c->any_store)
+		abort();
+	for (uint32_t i = 0; i < s->seg.n_metrics; i++) {
+		const struct rd_metric *m = &s->seg.metrics[i];
+
+		c->attrs[i] = calloc(m->n_attrs + 1, sizeof **c->attrs);
+		if (!c->attrs[i])
+			abort();
+		for (uint32_t a = 0; a < m->n_attrs; a++, pos++) {
+			set_str(&c->kv_store[pos], &c->any_store[pos], m->attrs[a].key,
+				m->attrs[a].value);
+			c->attrs[i][a] = &c->kv_store[pos];
+		}
+	}
+}
+
+static struct enc_cache *cache_for(struct rd_source *s,
+				   const struct rd_encode_env *env)
+{
+	struct enc_cache *c = s->enc_cache;
+
+	if (c && s->enc_generation == s->seg.generation)
+		return c;
+	rd_encode_cache_free(s);
+	c = calloc(1, sizeof *c);
+	if (!c)
+		abort();
+	build_resource(c, env, s);
+	build_attrs(c, s);
+	build_groups(c, s);
+	s->enc_cache = c;
+	s->enc_generation = s->seg.generation;
+	return c;
+}
+
+static void push_rm(struct rd_batch *b, otlp_rm *rm)
+{
+	if (b->n_rms == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		otlp_rm **p = realloc(b->rms, cap * sizeof *p);
+
+		if (!p)
+			abort();
+		b->rms = p;
+		b->cap = cap;
+	}
+	b->rms[b->n_rms++] = rm;
+}
+
+static otlp_rm *new_rm(struct rd_batch *b, otlp_resource *res, size_t n_metrics)
+{
+	otlp_rm *rm = rd_arena_alloc(&b->arena, sizeof *rm);
+	otlp_sm *sm = rd_arena_alloc(&b->arena, sizeof *sm);
+	otlp_sm **sms = rd_arena_alloc(&b->arena, sizeof *sms);
+
+	opentelemetry__proto__metrics__v1__resource_metrics__init(rm);
+	opentelemetry__proto__metrics__v1__scope_metrics__init(sm);
+	rm->resource = res;
+	rm->n_scope_metrics = 1;
+	rm->scope_metrics = sms;
+	sms[0] = sm;
+	sm->scope = &scope;
+	sm->metrics = rd_arena_alloc(&b->arena, (n_metrics + 1) * sizeof *sm->metrics);
+	return rm;
+}
+
+static void fill_ndp(otlp_ndp *p, const struct rd_metric *m, const struct rd_value *v,
+		     bool no_value, uint64_t now)
+{
+	opentelemetry__proto__metrics__v1__number_data_point__init(p);
+	p->time_unix_nano = now;
+	if (m->kind != RTM_SHM_KIND_GAUGE)
+		p->start_time_unix_nano = m->start_unix_nano;
+	if (no_value) {
+		p->flags = OTLP_NO_RECORDED_VALUE;
+	} else if (m->value_type == RTM_SHM_VALUE_INT) {
+		p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+		p->as_int = v->i;
+	} else {
+		p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+		p->as_double = v->d;
+	}
+}
+
+static void fill_hdp(struct rd_arena *a, otlp_hdp *p, const struct rd_metric *m,
+		     const struct rd_value *v, bool no_value, uint64_t now)
+{
+	opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
+	p->time_unix_nano = now;
+	p->start_time_unix_nano = m->start_unix_nano;
+	if (no_value) {
+		p->flags = OTLP_NO_RECORDED_VALUE;
+		return;
+	}
+	p->count = v->count;
+	p->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM;
+	p->sum = v->sum;
+	if (v->count) {
+		p->_min_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MIN_MIN;
+		p->min = v->min;
+		p->_max_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MAX_MAX;
+		p->max = v->max;
+	}
+	p->n_bucket_counts = m->n_bounds + 1;
+	p->bucket_counts = v->buckets; /* lives in the snapshot until next cycle */
+	p->n_explicit_bounds = m->n_bounds;
+	p->explicit_bounds = m->bounds;
+	(void)a;
+}
+
+static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
+				 const struct group *g, const struct rd_source *s,
+				 bool no_value, uint64_t now)
+{
+	const struct rd_metric *first = g->first;
+	otlp_metric *m = rd_arena_alloc(&b->arena, sizeof *m);
+
+	opentelemetry__proto__metrics__v1__metric__init(m);
+	m->name = first->name;
+	m->description = first->description;
+	m->unit = first->unit;
+	if (first->kind == RTM_SHM_KIND_HISTOGRAM) {
+		otlp_hist *h = rd_arena_alloc(&b->arena, sizeof *h);
+		otlp_hdp *pts = rd_arena_alloc(&b->arena, g->n * sizeof *pts);
+
+		opentelemetry__proto__metrics__v1__histogram__init(h);
+		h->aggregation_temporality = OTLP_CUMULATIVE;
+		h->n_data_points = g->n;
+		h->data_points = rd_arena_alloc(&b->arena, g->n * sizeof *h->data_points);
+		for (uint32_t i = 0; i < g->n; i++) {
+			uint32_t idx = g->members[i];
+
+			fill_hdp(&b->arena, &pts[i], &s->seg.metrics[idx], &s->snap.values[idx],
+				 no_value, now);
+			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[i].attributes = c->attrs[idx];
+			h->data_points[i] = &pts[i];
+		}
+		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+		m->histogram = h;
+	} else {
+		otlp_ndp *pts = rd_arena_alloc(&b->arena, g->n * sizeof *pts);
+		otlp_ndp **pp = rd_arena_alloc(&b->arena, g->n * sizeof *pp);
+
+		for (uint32_t i = 0; i < g->n; i++) {
+			uint32_t idx = g->members[i];
+
+			fill_ndp(&pts[i], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
+			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[i].attributes = c->attrs[idx];
+			pp[i] = &pts[i];
+		}
+		if (first->kind == RTM_SHM_KIND_GAUGE) {
+			otlp_gauge *gg = rd_arena_alloc(&b->arena, sizeof *gg);
+
+			opentelemetry__proto__metrics__v1__gauge__init(gg);
+			gg->n_data_points = g->n;
+			gg->data_points = pp;
+			m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+			m->gauge = gg;
+		} else {
+			otlp_sum *sum = rd_arena_alloc(&b->arena, sizeof *sum);
+
+			opentelemetry__proto__metrics__v1__sum__init(sum);
+			sum->aggregation_temporality = OTLP_CUMULATIVE;
+			sum->is_monotonic = first->kind == RTM_SHM_KIND_COUNTER;
+			sum->n_data_points = g->n;
+			sum->data_points = pp;
+			m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+			m->sum = sum;
+		}
+	}
+	b->points += g->n;
+	return m;
+}
+
+void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
+		      struct rd_source *s, bool no_value, uint64_t now)
+{
+	struct enc_cache *c = cache_for(s, env);
+	otlp_rm *rm = new_rm(b, &c->resource, c->n_groups);
+	otlp_sm *sm = rm->scope_metrics[0];
+
+	for (uint32_t g = 0; g < c->n_groups; g++)
+		sm->metrics[sm->n_metrics++] =
+			encode_group(b, c, &c->groups[g], s, no_value, now);
+	push_rm(b, rm);
+}
+
+/* ---- the reader's own metrics ---- */
+
+static otlp_metric *self_number(struct rd_batch *b, const char *name, const char *unit,
+				const char *desc, int kind, int64_t v, uint64_t start,
+				uint64_t now, otlp_kv **attrs, size_t n_attrs)
+{
+	struct rd_metric m = { .name = (char *)name, .unit = (char *)unit,
+			       .description = (char *)desc, .kind = (uint8_t)kind,
+			       .value_type = RTM_SHM_VALUE_INT, .start_unix_nano = start };
+	struct rd_value val = { .i = v };
+	otlp_metric *om = rd_arena_alloc(&b->arena, sizeof *om);
+	otlp_ndp *p = rd_arena_alloc(&b->arena, sizeof *p);
+	otlp_ndp **pp = rd_arena_alloc(&b->arena, sizeof *pp);
+	otlp_sum *sum = rd_arena_alloc(&b->arena, sizeof *sum);
+
+	fill_ndp(p, &m, &val, false, now);
+	p->attributes = attrs;
+	p->n_attributes = n_attrs;
+	pp[0] = p;
+	opentelemetry__proto__metrics__v1__metric__init(om);
+	om->name = rd_arena_strdup(&b->arena, name);
+	om->unit = rd_arena_strdup(&b->arena, unit);
+	om->description = rd_arena_strdup(&b->arena, desc);
+	opentelemetry__proto__metrics__v1__sum__init(sum);
+	sum->aggregation_temporality = OTLP_CUMULATIVE;
+	sum->is_monotonic = kind == RTM_SHM_KIND_COUNTER;
+	sum->n_data_points = 1;
+	sum->data_points = pp;
+	om->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+	om->sum = sum;
+	b->points++;
+	return om;
+}
+
+static otlp_kv **one_attr(struct rd_batch *b, const char *k, const char *v)
+{
+	otlp_kv **l = rd_arena_alloc(&b->arena, sizeof *l);
+	otlp_kv *kv = rd_arena_alloc(&b->arena, sizeof *kv);
+	otlp_any *any = rd_arena_alloc(&b->arena, sizeof *any);
+
+	set_str(kv, any, k, v);
+	l[0] = kv;
+	return l;
+}
+
+void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
+		    const struct rd_config *cfg, const struct rd_self_stats *st,
+		    uint64_t now)
+{
+	static char pid_instance[64];
+	size_t n = cfg->n_resource + 4, k = 0;
+	otlp_resource *res = rd_arena_alloc(&b->arena, sizeof *res);
+	otlp_kv *kvs = rd_arena_alloc(&b->arena, n * sizeof *kvs);
+	otlp_any *anys = rd_arena_alloc(&b->arena, n * sizeof *anys);
+	otlp_rm *rm;
+	otlp_sm *sm;
+	uint64_t t0 = st->start_unix_nano;
+
+	snprintf(pid_instance, sizeof pid_instance, "%d-%llu", (int)getpid(),
+		 (unsigned long long)t0);
+	opentelemetry__proto__resource__v1__resource__init(res);
+	res->attributes = rd_arena_alloc(&b->arena, n * sizeof *res->attributes);
+	set_str(&kvs[k], &anys[k], "service.name", cfg->service_name), k++;
+	set_str(&kvs[k], &anys[k], "service.instance.id", pid_instance), k++;
+	set_int(&kvs[k], &anys[k], "process.pid", getpid()), k++;
+	set_str(&kvs[k], &anys[k], "host.name", env->host_name), k++;
+	for (size_t i = 0; i < cfg->n_resource; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < k; j++)
+			dup |= !strcmp(kvs[j].key, cfg->resource[i].name);
+		/* OTEL_SERVICE_NAME wins over service.name here, as the spec says. */
+		if (!dup)
+			set_str(&kvs[k], &anys[k], cfg->resource[i].name, cfg->resource[i].value), k++;
+	}
+	for (size_t i = 0; i < k; i++)
+		res->attributes[i] = &kvs[i];
+	res->n_attributes = k;
+
+	rm = new_rm(b, res, 10);
+	sm = rm->scope_metrics[0];
+#define NUM(name, unit, desc, kind, v, attrs, na)                                   \
+	sm->metrics[sm->n_metrics++] =                                             \
+		self_number(b, name, unit, desc, kind, (int64_t)(v), t0, now, attrs, na)
+	NUM("rtm.reader.segments", "{segment}", "Producer segments being exported",
+	    RTM_SHM_KIND_UPDOWN, st->segments, NULL, 0);
+	NUM("rtm.reader.segments.rejected", "{segment}", "Segments refused as invalid",
+	    RTM_SHM_KIND_COUNTER, st->segments_rejected, NULL, 0);
+	NUM("rtm.reader.slots.torn", "{slot}", "Histogram shard reads that never settled",
+	    RTM_SHM_KIND_COUNTER, st->torn_slots, NULL, 0);
+	NUM("rtm.reader.exports", "{request}", "Export requests by outcome",
+	    RTM_SHM_KIND_COUNTER, st->exports_ok, one_attr(b, "outcome", "ok"), 1);
+	{
+		/* Same metric, second series: move its point into the first. */
+		otlp_metric *failed = self_number(b, "rtm.reader.exports", "{request}", "",
+						  RTM_SHM_KIND_COUNTER, (int64_t)st->exports_failed,
+						  t0, now, one_attr(b, "outcome", "failed"), 1);
+		otlp_sum *sum = sm->metrics[sm->n_metrics - 1]->sum;
+		otlp_ndp **pp = rd_arena_alloc(&b->arena, 2 * sizeof *pp);
+
+		pp[0] = sum->data_points[0];
+		pp[1] = failed->sum->data_points[0];
+		sum->data_points = pp;
+		sum->n_data_points = 2;
+	}
+	NUM("rtm.reader.export.retries", "{retry}", "Export attempts retried",
+	    RTM_SHM_KIND_COUNTER, st->retries, NULL, 0);
+	NUM("rtm.reader.export.sent", "By", "Request bytes sent, after compression",
+	    RTM_SHM_KIND_COUNTER, st->bytes_sent, NULL, 0);
+	NUM("rtm.reader.points.rejected", "{point}", "Data points the collector rejected",
+	    RTM_SHM_KIND_COUNTER, st->points_rejected, NULL, 0);
+#undef NUM
+	{
+		/* Cycle duration: a histogram with the default seconds bounds. */
+		struct rd_metric m = { .name = (char *)"rtm.reader.cycle.duration",
+				       .unit = (char *)"s",
+				       .description = (char *)"Collection cycle duration",
+				       .kind = RTM_SHM_KIND_HISTOGRAM,
+				       .value_type = RTM_SHM_VALUE_DOUBLE,
+				       .n_bounds = RTM_DEFAULT_SECONDS_BOUNDS_N,
+				       .bounds = (double *)rtm_default_seconds_bounds,
+				       .start_unix_nano = t0 };
+		uint64_t *buckets = rd_arena_alloc(&b->arena, sizeof st->cycle_buckets);
+		struct rd_value v = { .count = st->cycles, .sum = st->cycle_sum,
+				      .min = st->cycle_min, .max = st->cycle_max,
+				      .buckets = buckets };
+		otlp_metric *om = rd_arena_alloc(&b->arena, sizeof *om);
+		otlp_hist *h = rd_arena_alloc(&b->arena, sizeof *h);
+		otlp_hdp *p = rd_arena_alloc(&b->arena, sizeof *p);
+
+		memcpy(buckets, st->cycle_buckets, sizeof st->cycle_buckets);
+		fill_hdp(&b->arena, p, &m, &v, false, now);
+		opentelemetry__proto__metrics__v1__histogram__init(h);
+		h->aggregation_temporality = OTLP_CUMULATIVE;
+		h->n_data_points = 1;
+		h->data_points = rd_arena_alloc(&b->arena, sizeof *h->data_points);
+		h->data_points[0] = p;
+		opentelemetry__proto__metrics__v1__metric__init(om);
+		om->name = m.name;
+		om->unit = m.unit;
+		om->description = m.description;
+		om->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+		om->histogram = h;
+		sm->metrics[sm->n_metrics++] = om;
+		b->points++;
+	}
+	push_rm(b, rm);
+}
+
+/* ---- requests ---- */
+
+/* Bytes a length-delimited field adds around a message of n bytes. */
+static size_t framed(size_t n)
+{
+	size_t v = 1;
+
+	while (n >= 128) {
+		n >>= 7;
+		v++;
+	}
+	return 1 + v;
+}
+
+static int flush(otlp_rm **rms, size_t n,
+		 int (*fn)(const otlp_req *, void *), void *ctx)
+{
+	otlp_req req = OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+
+	if (!n)
+		return 0;
+	req.n_resource_metrics = n;
+	req.resource_metrics = rms;
+	return fn(&req, ctx);
+}
+
+int rd_batch_requests(struct rd_batch *b, size_t max,
+		      int (*fn)(const otlp_req *, void *), void *ctx)
+{
+	otlp_rm **cur = rd_arena_alloc(&b->arena, (b->n_rms + 1) * sizeof *cur);
+	size_t n_cur = 0, size_cur = 0;
+	int rc;
+
+	for (size_t i = 0; i < b->n_rms; i++) {
+		otlp_rm *rm = b->rms[i];
+		size_t sz = framed(opentelemetry__proto__metrics__v1__resource_metrics__get_packed_size(rm));
+		size_t sz_fixed;
+		otlp_sm *sm;
+
+		if (size_cur + sz <= max) {
+			cur[n_cur++] = rm;
+			size_cur += sz;
+			continue;
+		}
+		if ((rc = flush(cur, n_cur, fn, ctx)))
+			return rc;
+		n_cur = size_cur = 0;
+		if (sz <= max) {
+			cur[n_cur++] = rm;
+			size_cur = sz;
+			continue;
+		}
+		/* One producer larger than a request: send its metrics in parts,
+		 * each under a copy of the same resource and scope. */
+		sm = rm->scope_metrics[0];
+		sz_fixed = sz;
+		{
+			otlp_metric **all = sm->metrics;
+			size_t n_all = sm->n_metrics, start = 0;
+
+			sm->n_metrics = 0;
+			sz_fixed = framed(opentelemetry__proto__metrics__v1__resource_metrics__get_packed_size(rm)) + 16;
+			while (start < n_all) {
+				size_t end = start, acc = sz_fixed;
+				otlp_rm *part;
+
+				while (end < n_all) {
+					size_t m = framed(opentelemetry__proto__metrics__v1__metric__get_packed_size(all[end]));
+
+					if (end > start && acc + m > max)
+						break;
+					acc += m;
+					end++;
+				}
+				part = new_rm(b, rm->resource, end - start);
+				memcpy(part->scope_metrics[0]->metrics, all + start,
+				       (end - start) * sizeof *all);
+				part->scope_metrics[0]->n_metrics = end - start;
+				if ((rc = flush(&part, 1, fn, ctx)))
+					return rc;
+				start = end;
+			}
+			sm->metrics = all;
+			sm->n_metrics = n_all;
+		}
+	}
+	return flush(cur, n_cur, fn, ctx);
+}
+
+void rd_batch_reset(struct rd_batch *b)
+{
+	rd_arena_reset(&b->arena);
+	b->n_rms = 0;
+	b->points = 0;
+}
+
+void rd_batch_free(struct rd_batch *b)
+{
+	rd_arena_free(&b->arena);
+	free(b->rms);
+	memset(b, 0, sizeof *b);
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rd_encode.h - turn snapshots into OTLP: one ResourceMetrics per producer
+ * process, one scope ("rtm"), series grouped into metrics by name.
+ *   counter         -> Sum, monotonic, cumulative
+ *   up-down counter -> Sum, non-monotonic, cumulative
+ *   gauge           -> Gauge
+ *   histogram       -> Histogram, cumulative, explicit bounds, count/sum/min/max
+ * start_time_unix_nano is the series' creation time from the segment.
+ */
+#ifndef RD_ENCODE_H
+#define RD_ENCODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rd_arena.h"
+#include "rd_otlp.h"
+
+struct rd_source;
+struct rd_config;
+
+/* One cycle's export: a list of ResourceMetrics built in an arena. */
+struct rd_batch {
+	struct rd_arena arena;
+	otlp_rm **rms;
+	size_t n_rms, cap;
+	size_t points;
+};
+
+/* Reader-wide resource attributes, computed once. */
+struct rd_encode_env {
+	char host_name[256];
+	bool command_line;
+};
+
+void rd_encode_env_init(struct rd_encode_env *env, bool command_line);
+
+/* Appends the source's current values (or, with no_value, one point per
+ * stream flagged NO_RECORDED_VALUE at time now, ending the streams). */
+void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
+		      struct rd_source *s, bool no_value, uint64_t now);
+
+/* The reader's own metrics, as one more resource. */
+struct rd_self_stats {
+	uint64_t start_unix_nano;
+	int64_t segments;          /* being exported now */
+	uint64_t segments_rejected;
+	uint64_t torn_slots;
+	uint64_t exports_ok, exports_failed, retries, bytes_sent, points_rejected;
+	uint64_t cycle_buckets[8]; /* cycle duration histogram, default bounds */
+	double cycle_sum, cycle_min, cycle_max;
+	uint64_t cycles;
+};
+void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
+		    const struct rd_config *cfg, const struct rd_self_stats *st,
+		    uint64_t now);
+
+/* Calls fn once per request of at most max_bytes (a single metric larger
+ * than that goes alone).  Stops at and returns fn's first non-zero result. */
+int rd_batch_requests(struct rd_batch *b, size_t max_bytes,
+		      int (*fn)(const otlp_req *req, void *ctx), void *ctx);
+
+void rd_batch_reset(struct rd_batch *b);
+void rd_batch_free(struct rd_batch *b);
+
+/* Frees a source's encoder cache (rd_source_free calls it). */
+void rd_encode_cache_free(struct rd_source *s);
+
+#endif /* RD_ENCODE_H */

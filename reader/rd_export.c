@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "rd_export.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <libdeflate.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rd_json.h"
+#include "rd_log.h"
+#include "rd_otlp_json.h"
+#include "rtm.h"
+
+#define MAX_BACKOFF_NS 32000000000ull
+#define RESP_MAX       (64u << 10)
+
+struct rd_exporter {
+	const struct rd_config *cfg;
+	CURL *curl;
+	struct curl_slist *headers;
+	struct libdeflate_compressor *gz;
+	struct rd_json json;
+	uint8_t *buf;  /* packed protobuf */
+	size_t buf_cap;
+	uint8_t *zbuf; /* compressed body */
+	size_t zbuf_cap;
+	char resp[RESP_MAX];
+	size_t resp_len;
+	bool resp_json;
+	bool has_retry_after;
+	uint64_t retry_after_ns;
+	bool down;
+	uint64_t down_since, down_failures;
+	bool (*should_abort)(void);
+	struct rd_export_stats st;
+	char errbuf[CURL_ERROR_SIZE];
+	unsigned seed;
+};
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct rd_exporter *e = ctx;
+	size_t len = size * n, room = sizeof e->resp - 1 - e->resp_len;
+
+	/* Keep the first 64 KiB: enough for any partial-success message. */
+	memcpy(e->resp + e->resp_len, p, len < room ? len : room);
+	e->resp_len += len < room ? len : room;
+	return len;
+}
+
+/* Retry-After: delay-seconds or an HTTP-date (RFC 9110 10.2.3). */
+static void parse_retry_after(struct rd_exporter *e, const char *v)
+{
+	while (*v == ' ')
+		v++;
+	if (isdigit((unsigned char)*v)) {
+		char *end;
+		unsigned long long s = strtoull(v, &end, 10);
+
+		while (*end == ' ' || *end == '\r' || *end == '\n')
+			end++;
+		if (*end)
+			return;
+		e->retry_after_ns = s > 86400 ? 86400e9 : s * 1000000000ull;
+		e->has_retry_after = true;
+	} else {
+		char date[128];
+		time_t when;
+
+		snprintf(date, sizeof date, "%.*s", (int)sizeof date - 1, v);
+		date[strcspn(date, "\r\n")] = '\0';
+		when = curl_getdate(date, NULL);
+		if (when < 0)
+			return;
+		time_t now = time(NULL);
+		e->retry_after_ns = when > now ? (uint64_t)(when - now) * 1000000000ull : 0;
+		e->has_retry_after = true;
+	}
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	struct rd_exporter *e = ctx;
+	size_t len = size * n;
+	char line[512];
+
+	snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+	if (!strncasecmp(line, "retry-after:", 12))
+		parse_retry_after(e, line + 12);
+	else if (!strncasecmp(line, "content-type:", 13))
+		e->resp_json = strcasestr(line + 13, "json") != NULL;
+	return len;
+}
+
+int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
+		     char *err, size_t errlen)
+{
+	struct rd_exporter *e = calloc(1, sizeof *e);
+	char ua[64];
+
+	if (!e)
+		return -ENOMEM;
+	e->cfg = cfg;
+	e->seed = (unsigned)now_ns(CLOCK_MONOTONIC);
+	*out = e;
+	if (cfg->exporter != RD_EXPORT_OTLP)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(e->curl = curl_easy_init())) {
+		snprintf(err, errlen, "libcurl initialisation failed");
+		return -EIO;
+	}
+	if (cfg->gzip && !(e->gz = libdeflate_alloc_compressor(1))) {
+		snprintf(err, errlen, "libdeflate initialisation failed");
+		return -ENOMEM;
+	}
+	e->headers = curl_slist_append(e->headers, cfg->protocol == RD_PROTO_JSON ?
+				       "Content-Type: application/json" :
+				       "Content-Type: application/x-protobuf");
+	if (cfg->gzip)
+		e->headers = curl_slist_append(e->headers, "Content-Encoding: gzip");
+	e->headers = curl_slist_append(e->headers, "Expect:"); /* no 100-continue round trip */
+	for (size_t i = 0; i < cfg->n_headers; i++) {
+		char *h;
+
+		if (asprintf(&h, "%s: %s", cfg->headers[i].name, cfg->headers[i].value) < 0)
+			return -ENOMEM;
+		e->headers = curl_slist_append(e->headers, h);
+		free(h);
+	}
+	snprintf(ua, sizeof ua, "rtm-reader/%s", RTM_VERSION);
+	curl_easy_setopt(e->curl, CURLOPT_URL, cfg->endpoint);
+	curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->headers);
+	curl_easy_setopt(e->curl, CURLOPT_USERAGENT, ua);
+	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)(cfg->timeout_ns / 1000000));
+	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
+	curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
+	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->errbuf);
+	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (cfg->ca_file)
+		curl_easy_setopt(e->curl, CURLOPT_CAINFO, cfg->ca_file);
+	if (cfg->client_cert)
+		curl_easy_setopt(e->curl, CURLOPT_SSLCERT, cfg->client_cert);
+	if (cfg->client_key)
+		curl_easy_setopt(e->curl, CURLOPT_SSLKEY, cfg->client_key);
+	return 0;
+}
+
+void rd_exporter_close(struct rd_exporter *e)
+{
+	if (!e)
+		return;
+	if (e->curl) {
+		curl_easy_cleanup(e->curl);
+		curl_global_cleanup();
+	}
+	curl_slist_free_all(e->headers);
+	if (e->gz)
+		libdeflate_free_compressor(e->gz);
+	rd_json_free(&e->json);
+	free(e->buf);
+	free(e->zbuf);
+	free(e);
+}
+
+void rd_exporter_set_abort(struct rd_exporter *e, bool (*fn)(void))
+{
+	e->should_abort = fn;
+}
+
+const struct rd_export_stats *rd_exporter_stats(const struct rd_exporter *e)
+{
+	return &e->st;
+}
+
+static int grow(uint8_t **p, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	uint8_t *n = realloc(*p, need);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = need;
+	return 0;
+}
+
+/* Serialises req into the body buffer; returns its pointer and length. */
+static int body(struct rd_exporter *e, const otlp_req *req, const uint8_t **out,
+		size_t *len)
+{
+	const uint8_t *raw;
+	size_t n;
+
+	if (e->cfg->protocol == RD_PROTO_JSON) {
+		rd_json_reset(&e->json);
+		rd_otlp_json(&e->json, req);
+		if (e->json.oom)
+			return -ENOMEM;
+		raw = (const uint8_t *)e->json.buf;
+		n = e->json.len;
+	} else {
+		n = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(req);
+		if (grow(&e->buf, &e->buf_cap, n + 1))
+			return -ENOMEM;
+		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(req, e->buf);
+		raw = e->buf;
+	}
+	if (e->gz) {
+		size_t bound = libdeflate_gzip_compress_bound(e->gz, n);
+
+		if (grow(&e->zbuf, &e->zbuf_cap, bound))
+			return -ENOMEM;
+		n = libdeflate_gzip_compress(e->gz, raw, n, e->zbuf, bound);
+		if (!n)
+			return -EIO;
+		raw = e->zbuf;
+	}
+	*out = raw;
+	*len = n;
+	return 0;
+}
+
+static void partial_success(struct rd_exporter *e)
+{
+	long long rejected = 0;
+	char msg[256] = "";
+
+	if (!e->resp_len)
+		return;
+	if (e->resp_json) {
+		json_object *root, *ps, *v;
+
+		e->resp[e->resp_len] = '\0';
+		root = json_tokener_parse(e->resp);
+		if (root && json_object_object_get_ex(root, "partialSuccess", &ps)) {
+			if (json_object_object_get_ex(ps, "rejectedDataPoints", &v))
+				rejected = json_object_get_int64(v);
+			if (json_object_object_get_ex(ps, "errorMessage", &v))
+				snprintf(msg, sizeof msg, "%s", json_object_get_string(v));
+		}
+		json_object_put(root);
+	} else {
+		otlp_resp *r = opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__unpack(
+			NULL, e->resp_len, (const uint8_t *)e->resp);
+
+		if (!r) {
+			rd_log_limited("export-response", "export: undecodable %zu-byte response body ignored",
+				       e->resp_len);
+			return;
+		}
+		if (r->partial_success) {
+			rejected = r->partial_success->rejected_data_points;
+			snprintf(msg, sizeof msg, "%s",
+				 r->partial_success->error_message ? r->partial_success->error_message : "");
+		}
+		opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__free_unpacked(r, NULL);
+	}
+	if (rejected > 0) {
+		e->st.points_rejected += (uint64_t)rejected;
+		rd_log_limited("export-partial", "export: collector rejected %lld data points: %s",
+			       rejected, *msg ? msg : "(no message)");
+	} else if (*msg) {
+		rd_log_limited("export-partial", "export: collector warning: %s", msg);
+	}
+}
+
+/* Sleeps up to ns, in slices, unless told to abort.  False if aborted. */
+static bool nap(struct rd_exporter *e, uint64_t ns)
+{
+	while (ns) {
+		uint64_t slice = ns < 100000000u ? ns : 100000000u;
+		struct timespec ts = { 0, (long)slice };
+
+		if (e->should_abort && e->should_abort())
+			return false;
+		nanosleep(&ts, NULL);
+		ns -= slice;
+	}
+	return !(e->should_abort && e->should_abort());
+}
+
+static void went_down(struct rd_exporter *e, const char *why)
+{
+	e->down_failures++;
+	if (e->down)
+		return;
+	e->down = true;
+	e->down_since = now_ns(CLOCK_MONOTONIC);
+	rd_log("export to %s failing: %s; totals are cumulative, so nothing is lost: "
+	       "retrying every cycle (logged again when it recovers)",
+	       e->cfg->endpoint, why);
+}
+
+static void came_up(struct rd_exporter *e)
+{
+	if (!e->down)
+		return;
+	rd_log("export to %s recovered after %llu failed exports over %.1fs", e->cfg->endpoint,
+	       (unsigned long long)e->down_failures,
+	       (double)(now_ns(CLOCK_MONOTONIC) - e->down_since) / 1e9);
+	e->down = false;
+	e->down_failures = 0;
+}
+
+static int send_http(struct rd_exporter *e, const otlp_req *req)
+{
+	const uint8_t *data;
+	size_t len;
+	uint64_t delay = e->cfg->retry_initial_ns;
+	uint64_t deadline = now_ns(CLOCK_MONOTONIC) + e->cfg->retry_max_ns;
+	char why[256];
+	int rc = body(e, req, &data, &len);
+
+	if (rc) {
+		rd_log_limited("export-encode", "export: cannot encode request: %s", strerror(-rc));
+		return rc;
+	}
+	/* POSTFIELDS: curl can rewind it and resend on a reused connection. */
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, data);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	for (;;) {
+		long status = 0;
+		CURLcode cc;
+		uint64_t wait;
+
+		e->resp_len = 0;
+		e->has_retry_after = false;
+		e->resp_json = false;
+		e->errbuf[0] = '\0';
+		cc = curl_easy_perform(e->curl);
+		if (cc == CURLE_OK) {
+			curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+			e->st.bytes_sent += len;
+		}
+		if (cc == CURLE_OK && status >= 200 && status < 300) {
+			partial_success(e);
+			e->st.ok++;
+			came_up(e);
+			return 0;
+		}
+		if (cc == CURLE_OK && status != 429 && status != 502 && status != 503 &&
+		    status != 504) {
+			/* Not retryable: the request itself is wrong. */
+			e->resp[e->resp_len] = '\0';
+			for (char *p = e->resp; *p; p++)
+				if (!isprint((unsigned char)*p))
+					*p = ' ';
+			rd_log_limited("export-refused", "export to %s refused with HTTP %ld: %.200s",
+				       e->cfg->endpoint, status, e->resp);
+			e->st.failed++;
+			return -EINVAL;
+		}
+		if (cc != CURLE_OK)
+			snprintf(why, sizeof why, "%s", *e->errbuf ? e->errbuf : curl_easy_strerror(cc));
+		else
+			snprintf(why, sizeof why, "HTTP %ld", status);
+		/* Exponential backoff with +-20% jitter, unless the server said
+		 * when to come back. */
+		wait = e->has_retry_after ? e->retry_after_ns :
+			delay - delay / 5 + (uint64_t)((double)rand_r(&e->seed) / RAND_MAX * (double)(delay * 2 / 5));
+		if (now_ns(CLOCK_MONOTONIC) + wait > deadline || !nap(e, wait)) {
+			e->st.failed++;
+			went_down(e, why);
+			return -EAGAIN;
+		}
+		e->st.retries++;
+		delay = delay * 2 < MAX_BACKOFF_NS ? delay * 2 : MAX_BACKOFF_NS;
+	}
+}
+
+int rd_exporter_send(struct rd_exporter *e, const otlp_req *req)
+{
+	switch (e->cfg->exporter) {
+	case RD_EXPORT_NONE:
+		e->st.ok++;
+		return 0;
+	case RD_EXPORT_STDOUT:
+		rd_json_reset(&e->json);
+		rd_otlp_json(&e->json, req);
+		fwrite(e->json.buf, 1, e->json.len, stdout);
+		fputc('\n', stdout);
+		fflush(stdout);
+		e->st.ok++;
+		e->st.bytes_sent += e->json.len + 1;
+		return 0;
+	case RD_EXPORT_OTLP:
+		break;
+	}
+	return send_http(e, req);
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rtm-reader - export every rtm segment as OpenTelemetry metrics.
+ *
+ * The event loop waits on three things: the next collection deadline, the
+ * segment directory's inotify fd and a signalfd.  With io_uring it keeps a
+ * read armed on each fd and a timeout on the ring and sleeps in one
+ * io_uring_wait_cqe(); without it (ENOSYS, EPERM under seccomp,
+ * io_uring_disabled) the same loop runs on poll().
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rd_collect.h"
+#include "rd_log.h"
+#include "rtm.h"
+
+enum { EV_SIGNAL = 1, EV_INOTIFY, EV_TIMER };
+
+struct loop {
+	struct rd_reader *r;
+	const struct rd_config *cfg;
+	int sigfd, inofd, wd;
+	bool uring;
+	struct io_uring ring;
+	struct signalfd_siginfo si;
+	char ino_buf[4096] __attribute__((aligned(8)));
+	struct __kernel_timespec ts;
+	uint64_t next_cycle;
+	bool stop;
+	int failures;
+};
+
+static sigset_t handled;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Retries stop early when a terminating signal is waiting. */
+static bool term_pending(void)
+{
+	sigset_t pending;
+
+	sigpending(&pending);
+	return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
+}
+
+static void watch_dir(struct loop *l)
+{
+	if (l->wd >= 0 || l->inofd < 0)
+		return;
+	l->wd = inotify_add_watch(l->inofd, l->r->dir,
+				  IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM |
+				  IN_ONLYDIR | IN_DONT_FOLLOW);
+}
+
+static void run_cycle(struct loop *l)
+{
+	if (rd_reader_cycle(l->r))
+		l->failures++;
+	watch_dir(l);
+	l->next_cycle += l->cfg->interval_ns;
+	if (l->next_cycle < mono_ns()) /* we fell behind: don't burst */
+		l->next_cycle = mono_ns() + l->cfg->interval_ns;
+}
+
+static void on_signal(struct loop *l, int sig)
+{
+	if (sig == SIGHUP) {
+		rd_log("SIGHUP: re-validating every segment");
+		rd_reader_forget_rejected(l->r);
+		rd_reader_scan(l->r);
+	} else {
+		l->stop = true;
+	}
+}
+
+static void on_inotify(struct loop *l, ssize_t n)
+{
+	/* Any change in the directory: look now, so new producers are
+	 * validated (and bad ones reported) without waiting a cycle. */
+	(void)n;
+	rd_reader_scan(l->r);
+	watch_dir(l);
+}
+
+static void arm_read(struct loop *l, int fd, void *buf, unsigned len, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	io_uring_prep_read(sqe, fd, buf, len, 0);
+	io_uring_sqe_set_data64(sqe, tag);
+}
+
+static void arm_timer(struct loop *l)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+	uint64_t now = mono_ns(), wait = l->next_cycle > now ? l->next_cycle - now : 0;
+
+	l->ts.tv_sec = (long long)(wait / 1000000000u);
+	l->ts.tv_nsec = (long long)(wait % 1000000000u);
+	io_uring_prep_timeout(sqe, &l->ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, EV_TIMER);
+}
+
+static int loop_uring(struct loop *l)
+{
+	arm_read(l, l->sigfd, &l->si, sizeof l->si, EV_SIGNAL);
+	if (l->inofd >= 0)
+		arm_read(l, l->inofd, l->ino_buf, sizeof l->ino_buf, EV_INOTIFY);
+	arm_timer(l);
+	while (!l->stop) {
+		struct io_uring_cqe *cqe;
+		int rc = io_uring_submit_and_wait(&l->ring, 1);
+
+		if (rc < 0 && rc != -EINTR)
+			return rc;
+		while (io_uring_peek_cqe(&l->ring, &cqe) == 0) {
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+			int res = cqe->res;
+
+			io_uring_cqe_seen(&l->ring, cqe);
+			if (tag == EV_SIGNAL) {
+				if (res == (int)sizeof l->si)
+					on_signal(l, (int)l->si.ssi_signo);
+				arm_read(l, l->sigfd, &l->si, sizeof l->si, EV_SIGNAL);
+			} else if (tag == EV_INOTIFY) {
+				if (res > 0)
+					on_inotify(l, res);
+				arm_read(l, l->inofd, l->ino_buf, sizeof l->ino_buf, EV_INOTIFY);
+			} else if (tag == EV_TIMER) {
+				if (!l->stop)
+					run_cycle(l);
+				arm_timer(l);
+			}
+		}
+	}
+	return 0;
+}
+
+static int loop_poll(struct loop *l)
+{
+	while (!l->stop) {
+		struct pollfd pfd[2] = { { l->sigfd, POLLIN, 0 }, { l->inofd, POLLIN, 0 } };
+		uint64_t now = mono_ns();
+		int ms = l->next_cycle > now ? (int)((l->next_cycle - now + 999999) / 1000000) : 0;
+		int rc = poll(pfd, l->inofd >= 0 ? 2 : 1, ms);
+
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (rc > 0 && (pfd[0].revents & POLLIN) &&
+		    read(l->sigfd, &l->si, sizeof l->si) == (ssize_t)sizeof l->si)
+			on_signal(l, (int)l->si.ssi_signo);
+		if (rc > 0 && l->inofd >= 0 && (pfd[1].revents & POLLIN)) {
+			ssize_t n = read(l->inofd, l->ino_buf, sizeof l->ino_buf);
+			if (n > 0)
+				on_inotify(l, n);
+		}
+		if (!l->stop && mono_ns() >= l->next_cycle)
+			run_cycle(l);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct rd_config cfg;
+	struct rd_reader r;
+	struct loop l = { .sigfd = -1, .inofd = -1, .wd = -1 };
+	char err[512];
+	int rc;
+
+	rc = rd_config_load(&cfg, argc, argv, err, sizeof err);
+	if (rc == 1)
+		return 0;
+	if (rc) {
+		fprintf(stderr, "rtm-reader: %s\n", err);
+		return 2;
+	}
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGHUP);
+	sigprocmask(SIG_BLOCK, &handled, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (rd_reader_init(&r, &cfg, err, sizeof err)) {
+		fprintf(stderr, "rtm-reader: %s\n", err);
+		rd_reader_fini(&r);
+		rd_config_free(&cfg);
+		return 2;
+	}
+	rd_exporter_set_abort(r.exporter, term_pending);
+	if (cfg.once) {
+		rc = rd_reader_cycle(&r);
+		rd_reader_fini(&r);
+		rd_config_free(&cfg);
+		return rc ? 1 : 0;
+	}
+	l.r = &r;
+	l.cfg = &cfg;
+	l.sigfd = signalfd(-1, &handled, SFD_CLOEXEC);
+	l.inofd = inotify_init1(IN_CLOEXEC);
+	watch_dir(&l);
+	l.uring = io_uring_queue_init(8, &l.ring, 0) == 0;
+	rd_log("started: %s every %.3gs, exporter %s%s%s, /proc I/O %s, event loop %s", r.dir,
+	       (double)cfg.interval_ns / 1e9,
+	       cfg.exporter == RD_EXPORT_OTLP ? "otlp " : cfg.exporter == RD_EXPORT_STDOUT ? "stdout" : "none",
+	       cfg.exporter == RD_EXPORT_OTLP ? cfg.endpoint : "",
+	       cfg.exporter == RD_EXPORT_OTLP && cfg.gzip ? " (gzip)" : "",
+	       rd_procio_mode(r.procio), l.uring ? "io_uring" : "poll");
+	l.next_cycle = mono_ns(); /* first cycle right away */
+	rc = l.uring ? loop_uring(&l) : loop_poll(&l);
+	if (rc)
+		rd_log("event loop failed: %s", strerror(-rc));
+	/* Last collection and flush, so a restart loses nothing. */
+	{
+		sigset_t none;
+		sigemptyset(&none);
+		/* Consume the signal we are handling so retries are not cut
+		 * short by it; a second one aborts them. */
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&handled, NULL, &zero);
+		(void)none;
+	}
+	if (rd_reader_cycle(&r))
+		l.failures++;
+	rd_log("stopped");
+	if (l.uring)
+		io_uring_queue_exit(&l.ring);
+	if (l.inofd >= 0)
+		close(l.inofd);
+	if (l.sigfd >= 0)
+		close(l.sigfd);
+	rd_reader_fini(&r);
+	rd_config_free(&cfg);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rd_source.h - one producer segment as the daemon tracks it across cycles:
+ * the validated segment, its latest snapshot, the /proc files read for it
+ * each cycle, and where it is in its life (live, dead, finished).
+ */
+#ifndef RD_SOURCE_H
+#define RD_SOURCE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rd_procio.h"
+#include "rd_proc.h"
+#include "rd_segment.h"
+
+enum rd_source_state {
+	RD_SRC_LIVE,     /* export every cycle */
+	RD_SRC_DEAD,     /* producer gone: export final values, then end streams */
+	RD_SRC_FINISHED, /* streams ended; the segment may be removed */
+};
+
+struct rd_source {
+	char name[NAME_MAX + 1]; /* file name in the segment directory */
+	ino_t ino;
+	struct rd_segment seg;
+	struct rd_snapshot snap;
+	uint64_t snap_unix_nano;
+	enum rd_source_state state;
+	bool seen;               /* found by this cycle's directory scan */
+
+	/* /proc/<pid>/stat through a kept fd: liveness each cycle. */
+	int stat_fd;
+	char stat_buf[1024];
+	struct rd_proc_stat stat;
+	bool stat_ok;
+
+	/* Resource identity, fixed at discovery. */
+	char instance_id[96];
+	char exe_name[256];
+	char creation_time[64];  /* ISO 8601, from the header */
+	char *command_line;
+
+	/* Encoder cache, rebuilt when seg.generation changes (rd_encode.c). */
+	void *enc_cache;
+	uint64_t enc_generation;
+
+	struct rd_source *next;
+};
+
+/* Opens dir/name as a source.  Returns 0 or -errno with seg.err set. */
+int rd_source_open(struct rd_source **out, int dirfd, const char *name,
+		   bool command_line);
+void rd_source_free(struct rd_source *s);
+
+/* Adds this source's /proc reads to a batch; returns how many it added. */
+size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req);
+/* Consumes the batch results; decides liveness. */
+void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req);
+
+/* Re-reads the table if it changed and snapshots the values.  Returns 0 or
+ * -errno with seg.err set (the segment became invalid). */
+int rd_source_collect(struct rd_source *s, uint64_t now_unix_nano);
+
+#endif /* RD_SOURCE_H */
