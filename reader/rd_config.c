@@ -282,7 +282,7 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 		char *end;
 		unsigned long long ms = strtoull(v, &end, 10);
 
-		if (*end || !ms || ms > 3600000)
+		if (*v == '-' || *end || !ms || ms > 3600000)
 			return bad(err, n, "%s: '%s' is not a timeout in milliseconds", which, v);
 		c->timeout_ns = ms * 1000000ull;
 	}
@@ -358,7 +358,7 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 		char *end;
 		unsigned long long ms = strtoull(v, &end, 10);
 
-		if (*end || !ms)
+		if (*v == '-' || *end || !ms || ms > 86400000ull * 365)
 			return bad(err, n, "OTEL_METRIC_EXPORT_INTERVAL: '%s' is not a positive number of milliseconds",
 				   v);
 		c->interval_ns = ms * 1000000ull;
@@ -367,7 +367,7 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 		char *end;
 		unsigned long long b = strtoull(v, &end, 10);
 
-		if (*end || b < 1024 || b > (1ull << 30))
+		if (*v == '-' || *end || b < 1024 || b > (1ull << 30))
 			return bad(err, n, "--max-request-bytes: '%s' is not in 1024..1073741824", v);
 		c->max_request_bytes = b;
 	}

@@ -562,16 +562,15 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 
 /* ---- requests ---- */
 
-/* Bytes a length-delimited field adds around a message of n bytes. */
+/* Bytes a message of n bytes takes as a length-delimited field: the tag,
+ * the varint length and the message itself. */
 static size_t framed(size_t n)
 {
 	size_t v = 1;
 
-	while (n >= 128) {
-		n >>= 7;
+	for (size_t len = n; len >= 128; len >>= 7)
 		v++;
-	}
-	return 1 + v;
+	return 1 + v + n;
 }
 
 static int flush(otlp_rm **rms, size_t n,

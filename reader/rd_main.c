@@ -206,7 +206,8 @@ int main(int argc, char **argv)
 	}
 	rd_exporter_set_abort(r.exporter, term_pending);
 	if (cfg.once) {
-		rc = rd_reader_cycle(&r);
+		/* Exit status tells scripts whether everything was delivered. */
+		rc = rd_reader_cycle(&r) || rd_exporter_stats(r.exporter)->failed;
 		rd_reader_fini(&r);
 		rd_config_free(&cfg);
 		return rc ? 1 : 0;
