@@ -381,7 +381,9 @@ int rtm_segment_close(struct rtm_segment *seg)
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	close(seg->fd);
 	seg->fd = -1;
-	seg->closed = true;
+	/* Relaxed: only a hint for other threads' slow paths; the mapping
+	 * swap above already makes their late writes harmless. */
+	__atomic_store_n(&seg->closed, true, __ATOMIC_RELAXED);
 	rtm__shard_forget(seg);
 	pthread_mutex_unlock(&seg->lock);
 	return 0;

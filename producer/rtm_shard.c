@@ -88,8 +88,23 @@ static uint32_t claim_shard(struct rtm_segment *seg)
 			return i;
 		}
 	}
-	__atomic_fetch_add(&h->shard_fallbacks, 1, __ATOMIC_RELAXED);
+	/* Release, before this thread's first shard-0 update: a reader that
+	 * sees shard_fallbacks == 0 may skip shard 0 for sums; pairs with the
+	 * acquire load in the reader's snapshot. */
+	__atomic_fetch_add(&h->shard_fallbacks, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* Forgets this thread's claims in closed segments (their shards need no
+ * hand-over: nobody reads them any more). */
+static void drop_closed_claims(void)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < n_claims; i++)
+		if (!__atomic_load_n(&claims[i].seg->closed, __ATOMIC_RELAXED))
+			claims[kept++] = claims[i];
+	n_claims = kept;
 }
 
 /* This thread's private shard in seg, or NULL to use shared shard 0. */
@@ -105,8 +120,17 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 			break;
 		}
 	if (!c) {
-		if (n_claims == MAX_CLAIMS || seg->closed)
+		if (__atomic_load_n(&seg->closed, __ATOMIC_RELAXED))
+			return NULL; /* writes go to its private zero pages */
+		if (n_claims == MAX_CLAIMS)
+			drop_closed_claims();
+		if (n_claims == MAX_CLAIMS) {
+			/* This thread holds shards in too many live segments:
+			 * use shard 0, and make sure readers know it is in use. */
+			if (!__atomic_load_n(&seg->hdr->shard_fallbacks, __ATOMIC_RELAXED))
+				__atomic_fetch_add(&seg->hdr->shard_fallbacks, 1, __ATOMIC_RELEASE);
 			return NULL;
+		}
 		pthread_once(&key_once, make_key);
 		pthread_setspecific(exit_key, claims); /* arms release_claims */
 		c = &claims[n_claims++];

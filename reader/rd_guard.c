@@ -6,11 +6,13 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 static __thread sigjmp_buf *guard_jmp;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous;
+static bool installed;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -34,19 +36,21 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	raise(SIGBUS);
 }
 
-/* (Re)installs the handler when something else (a test harness, another
- * library) has replaced it since; one sigaction() call when nothing did. */
-static void install(void)
+void rd_guard_install(void)
 {
+	/* SA_NODEFER: SIGBUS stays unblocked while the handler runs, so the
+	 * siglongjmp out of it needs no saved mask, and rd_guard_run() costs
+	 * no system call. */
 	struct sigaction sa = { .sa_sigaction = on_sigbus,
-				.sa_flags = SA_SIGINFO }, cur;
+				.sa_flags = SA_SIGINFO | SA_NODEFER }, cur;
 
-	sigaction(SIGBUS, NULL, &cur);
-	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus)
-		return;
-	sigemptyset(&sa.sa_mask);
 	pthread_mutex_lock(&install_lock);
-	sigaction(SIGBUS, &sa, &previous);
+	sigaction(SIGBUS, NULL, &cur);
+	if (!((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus)) {
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &previous);
+	}
+	__atomic_store_n(&installed, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&install_lock);
 }
 
@@ -55,10 +59,11 @@ int rd_guard_run(int (*fn)(void *arg), void *arg)
 	sigjmp_buf jb, *outer = guard_jmp;
 	volatile int rc = -EFAULT;
 
-	install();
-	/* savemask=1: SIGBUS is blocked inside the handler, and siglongjmp
-	 * must restore the mask or the next fault would kill us. */
-	if (sigsetjmp(jb, 1) == 0) {
+	/* Acquire: pairs with the release in rd_guard_install(). */
+	if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+		rd_guard_install();
+	/* savemask=0: see SA_NODEFER in rd_guard_install(). */
+	if (sigsetjmp(jb, 0) == 0) {
 		guard_jmp = &jb;
 		rc = fn(arg);
 	}

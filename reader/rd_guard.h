@@ -9,6 +9,11 @@
 #ifndef RD_GUARD_H
 #define RD_GUARD_H
 
+/* Installs the SIGBUS handler (rd_guard_run does so on first use).  Call
+ * it again after other code in the process replaced the handler, as a test
+ * harness does; the previous handler still gets faults that are not ours. */
+void rd_guard_install(void);
+
 /* Runs fn(arg) and returns its result, or -EFAULT if it raised SIGBUS.
  * Any thread.  fn must not allocate memory it would leak on a fault. */
 int rd_guard_run(int (*fn)(void *arg), void *arg);

@@ -190,6 +190,7 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc) {
 		fprintf(stderr, "rtm-reader: %s\n", err);
+		rd_config_free(&cfg);
 		return 2;
 	}
 	sigemptyset(&handled);

@@ -41,14 +41,20 @@ static void sum_words(const unsigned char *shard0, uint32_t stride,
 		      uint32_t shards, const struct rd_metric *m,
 		      struct rd_value *v)
 {
-	for (uint32_t s = 0; s < shards; s++) {
-		uint64_t w = load64(shard0 + (size_t)s * stride + m->slot_offset);
+	const unsigned char *p = shard0 + m->slot_offset;
+	uint64_t isum = 0;
+	double dsum = 0;
 
-		if (m->value_type == RTM_SHM_VALUE_INT)
-			v->i = (int64_t)((uint64_t)v->i + w);
-		else
-			v->d += rtm_shm_bits_f64(w);
+	if (m->value_type == RTM_SHM_VALUE_INT) {
+		for (uint32_t s = 0; s < shards; s++, p += stride)
+			isum += load64(p);
+	} else {
+		for (uint32_t s = 0; s < shards; s++, p += stride)
+			dsum += rtm_shm_bits_f64(load64(p));
 	}
+	v->i = (int64_t)isum;
+	v->d = dsum;
+	v->torn = 0;
 }
 
 /* One shard's histogram slot under its seqlock.  Returns false if torn. */
@@ -81,6 +87,10 @@ static void sum_hist(const unsigned char *shard0, uint32_t stride,
 {
 	uint64_t tmp[RTM_SHM_BOUNDS_MAX + 1];
 
+	memset(v->buckets, 0, (m->n_bounds + 1) * sizeof *v->buckets);
+	v->count = 0;
+	v->sum = 0;
+	v->torn = 0;
 	v->min = INFINITY;
 	v->max = -INFINITY;
 	for (uint32_t s = 0; s < shards; s++) {
@@ -112,7 +122,7 @@ static int snapshot(void *arg)
 	struct rd_snapshot *snap = c->snap;
 	const struct rtm_shm_header *sh = (const struct rtm_shm_header *)(const void *)seg->base;
 	const unsigned char *shard0 = seg->base + seg->hdr.data_offset;
-	uint32_t hwm;
+	uint32_t hwm, first;
 
 	/* Acquire: pairs with the producer's release store of CLOSED, so a
 	 * snapshot that sees CLOSED holds the producer's final values. */
@@ -125,15 +135,25 @@ static int snapshot(void *arg)
 	/* A lying high-water mark only costs reading zeroed shards. */
 	if (hwm < 1 || hwm > seg->hdr.shard_count)
 		hwm = seg->hdr.shard_count;
+	/* Shard 0 holds sums only once some thread fell back to it; until then
+	 * only gauges live there, and skipping it halves the memory we touch.
+	 * Acquire: pairs with the producer's release increment before its
+	 * first shard-0 update (see FORMAT.md, "Shards and slots"). */
+	first = __atomic_load_n(&sh->shard_fallbacks, __ATOMIC_ACQUIRE) ? 0 : 1;
+	if (first >= hwm)
+		first = hwm; /* nothing but shard 0: sums are zero */
 	for (uint32_t i = 0; i < snap->n; i++) {
 		const struct rd_metric *m = &seg->metrics[i];
 		struct rd_value *v = &snap->values[i];
 
 		if (m->kind == RTM_SHM_KIND_HISTOGRAM)
-			sum_hist(shard0, seg->hdr.shard_size, hwm, m, v);
+			sum_hist(shard0 + (size_t)first * seg->hdr.shard_size,
+				 seg->hdr.shard_size, hwm - first, m, v);
+		else if (m->kind == RTM_SHM_KIND_GAUGE)
+			sum_words(shard0, seg->hdr.shard_size, 1, m, v);
 		else
-			sum_words(shard0, seg->hdr.shard_size,
-				  m->kind == RTM_SHM_KIND_GAUGE ? 1 : hwm, m, v);
+			sum_words(shard0 + (size_t)first * seg->hdr.shard_size,
+				  seg->hdr.shard_size, hwm - first, m, v);
 		snap->torn += v->torn;
 	}
 	return 0;
@@ -143,16 +163,13 @@ static int size_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
 {
 	size_t nbuckets = 0, pos = 0;
 
+	/* Same table as last time: the arrays fit; snapshot() overwrites every
+	 * value it reports. */
+	if (snap->values && snap->n == seg->n_metrics && snap->generation == seg->generation)
+		return 0;
 	for (uint32_t i = 0; i < seg->n_metrics; i++)
 		if (seg->metrics[i].kind == RTM_SHM_KIND_HISTOGRAM)
 			nbuckets += seg->metrics[i].n_bounds + 1;
-	/* Same table as last time: reuse the arrays, only clear them. */
-	if (snap->values && snap->n == seg->n_metrics &&
-	    snap->n_buckets == nbuckets && snap->generation == seg->generation) {
-		memset(snap->values, 0, snap->n * sizeof *snap->values);
-		memset(snap->bucket_store, 0, nbuckets * sizeof(uint64_t));
-		goto link;
-	}
 	rd_snapshot_free(snap);
 	snap->values = calloc(seg->n_metrics ? seg->n_metrics : 1, sizeof *snap->values);
 	snap->bucket_store = calloc(nbuckets ? nbuckets : 1, sizeof(uint64_t));
@@ -163,7 +180,6 @@ static int size_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
 	snap->n = seg->n_metrics;
 	snap->n_buckets = nbuckets;
 	snap->generation = seg->generation;
-link:
 	for (uint32_t i = 0; i < seg->n_metrics; i++)
 		if (seg->metrics[i].kind == RTM_SHM_KIND_HISTOGRAM) {
 			snap->values[i].buckets = snap->bucket_store + pos;

@@ -322,6 +322,35 @@ static void threads_beyond_the_shards_share_shard_zero(void **state)
 	done(&rd, &s);
 }
 
+static void one_thread_can_feed_many_segments(void **state)
+{
+	enum { N = 12 }; /* more than a thread keeps private shards in */
+	char *dir = tu_mkdir();
+	struct rtm_segment *seg[N];
+	rtm_counter_t c[N];
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		seg[i] = tu_open(dir, "many");
+		rtm_counter_create(seg[i], &c[i], &(struct rtm_metric_def){ .name = "t.c" });
+	}
+	for (int r = 0; r < 3; r++)
+		for (int i = 0; i < N; i++)
+			rtm_counter_add(&c[i], (uint64_t)(i + 1));
+	for (int i = 0; i < N; i++) {
+		struct rd_segment rd;
+		struct rd_snapshot s = { 0 };
+
+		tu_read(seg[i], &rd);
+		assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+		assert_int_equal(s.values[0].i, 3 * (i + 1));
+		rd_snapshot_free(&s);
+		rd_segment_close(&rd);
+		rtm_segment_close(seg[i]);
+	}
+	tu_rmdir(dir);
+}
+
 static void close_marks_closed_and_keeps_handles_safe(void **state)
 {
 	char *dir = tu_mkdir();
@@ -486,6 +515,7 @@ int main(void)
 		T(full_table_is_enospc_counted_and_harmless),
 		T(exited_threads_values_are_kept),
 		T(threads_beyond_the_shards_share_shard_zero),
+		cmocka_unit_test(one_thread_can_feed_many_segments),
 		cmocka_unit_test(close_marks_closed_and_keeps_handles_safe),
 		T(forked_child_cannot_change_parent_values),
 		T(segment_file_is_private_and_published_whole),

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rtm-bench-reader - the reader's per-cycle costs for N segments x M series,
+ * each next to a baseline measured in the same run:
+ *   snapshot   ns per series           vs  summing the same words from private memory
+ *   encode     data points per second  vs  Prometheus text via snprintf
+ *   cycle      CPU ms: snapshot+encode+pack+gzip (libdeflate) vs the same with zlib
+ *   /proc      ns per file, io_uring batch vs pread loop, for P processes
+ * usage: rtm-bench-reader [--segments N] [--series M] [--procs P]
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <getopt.h>
+#include <libdeflate.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "rd_encode.h"
+#include "rd_procio.h"
+#include "rd_source.h"
+#include "rtm.h"
+
+static double now_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* A service's worth of series: 3/4 counters, 1/8 gauges, 1/8 histograms. */
+static void populate(struct rtm_segment *seg, int m, int k)
+{
+	char name[64], val[16];
+
+	for (int i = 0; i < m; i++) {
+		snprintf(name, sizeof name, "bench.metric.%d", i / 4);
+		snprintf(val, sizeof val, "%d", i % 4);
+		struct rtm_metric_def d = { .name = name, .unit = "{op}",
+			.attrs = (struct rtm_attr[]){ { "shard", val } }, .n_attrs = 1 };
+		if (i % 8 == 6) {
+			rtm_gauge_t g;
+			d.is_double = 1;
+			rtm_gauge_create(seg, &g, &d);
+			rtm_gauge_set_f64(&g, i * 0.5 + k);
+		} else if (i % 8 == 7) {
+			rtm_hist_t h;
+			d.unit = "s";
+			rtm_hist_create(seg, &h, &d);
+			for (int r = 0; r < 10; r++)
+				rtm_hist_record(&h, 1e-6 * (1 << (r + i % 8)));
+		} else {
+			rtm_counter_t c;
+			rtm_counter_create(seg, &c, &d);
+			rtm_counter_add(&c, (uint64_t)(i * 1000 + k));
+		}
+	}
+}
+
+static int collect_count(const otlp_req *req, void *ctx)
+{
+	(void)req;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+struct packed {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int pack_all(const otlp_req *req, void *ctx)
+{
+	struct packed *p = ctx;
+	size_t n = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(req);
+
+	if (p->len + n > p->cap) {
+		p->cap = (p->len + n) * 2;
+		p->buf = realloc(p->buf, p->cap);
+	}
+	p->len += opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(
+		req, p->buf + p->len);
+	return 0;
+}
+
+static void bench_proc(int procs)
+{
+	pid_t *pid = calloc((size_t)procs, sizeof *pid);
+	struct rd_procio_req *req = calloc((size_t)procs, sizeof *req);
+	double best[2] = { 1e30, 1e30 };
+	const char *mode[2] = { "sync", "io_uring" };
+
+	for (int i = 0; i < procs; i++) {
+		char path[64];
+
+		pid[i] = fork();
+		if (pid[i] == 0) {
+			pause();
+			_exit(0);
+		}
+		snprintf(path, sizeof path, "/proc/%d/stat", pid[i]);
+		req[i].fd = open(path, O_RDONLY | O_CLOEXEC);
+		req[i].buf = malloc(1024);
+		req[i].size = 1024;
+	}
+	for (int m = 0; m < 2; m++) {
+		struct rd_procio *io;
+
+		if (rd_procio_open(&io, m ? RD_IO_URING : RD_IO_SYNC)) {
+			printf("/proc        %s unavailable here\n", mode[m]);
+			continue;
+		}
+		for (int r = 0; r < 15; r++) {
+			double t = now_ns(CLOCK_MONOTONIC);
+
+			rd_procio_read(io, req, (size_t)procs);
+			t = now_ns(CLOCK_MONOTONIC) - t;
+			if (t < best[m])
+				best[m] = t;
+		}
+		rd_procio_close(io);
+	}
+	printf("/proc        %d processes, /proc/<pid>/stat on kept fds, best of 15:\n", procs);
+	printf("             sync pread loop  %8.0f ns/file  %7.2f ms/cycle\n", best[0] / procs,
+	       best[0] / 1e6);
+	printf("             io_uring batch   %8.0f ns/file  %7.2f ms/cycle  (%.2fx the sync time)\n",
+	       best[1] / procs, best[1] / 1e6, best[1] / best[0]);
+	printf("             default: %s\n", best[1] < best[0] ? "io_uring would win here" : "sync (faster)");
+	for (int i = 0; i < procs; i++) {
+		kill(pid[i], SIGKILL);
+		close(req[i].fd);
+		free(req[i].buf);
+	}
+	while (wait(NULL) > 0)
+		;
+	free(pid);
+	free(req);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "segments", required_argument, NULL, 'n' },
+		{ "series", required_argument, NULL, 'm' },
+		{ "procs", required_argument, NULL, 'p' },
+		{ 0 },
+	};
+	int nseg = 1000, m = 200, procs = 1000, c, requests = 0;
+	char dir[] = "/dev/shm/rtm-bench-reader.XXXXXX";
+	struct rd_source **src;
+	struct rd_encode_env env;
+	struct rd_batch batch = { 0 };
+	struct packed pk = { 0 };
+	double t, snap_ns = 1e30, base_ns = 1e30, enc_ns = 1e30, text_ns = 1e30;
+	double cyc_deflate = 1e30, cyc_zlib = 1e30;
+	size_t gz_len = 0, z_len = 0;
+	uint64_t sink = 0;
+
+	while ((c = getopt_long(argc, argv, "n:m:p:", lo, NULL)) != -1) {
+		if (c == 'n') nseg = atoi(optarg);
+		else if (c == 'm') m = atoi(optarg);
+		else if (c == 'p') procs = atoi(optarg);
+		else return 2;
+	}
+	if (nseg < 1 || m < 8 || m > 4000 || procs < 0 || procs > 4000) {
+		fprintf(stderr, "rtm-bench-reader: --segments >= 1, --series in 8..4000, --procs in 0..4000\n");
+		return 2;
+	}
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	src = calloc((size_t)nseg, sizeof *src);
+	for (int i = 0; i < nseg; i++) {
+		struct rtm_segment *seg;
+		char name[64];
+
+		if (rtm_segment_open(&seg, &(struct rtm_segment_opts){
+			    .service_name = "bench", .dir = dir, .max_metrics = (uint32_t)m,
+			    .max_threads = 2, .shard_bytes = (uint32_t)m * 40 + 4096,
+			    .string_bytes = (uint32_t)m * 96 + 4096 })) {
+			fprintf(stderr, "rtm-bench-reader: cannot create segment %d in %s\n", i, dir);
+			return 1;
+		}
+		populate(seg, m, i);
+		snprintf(name, sizeof name, "%s", strrchr(rtm_segment_path(seg), '/') + 1);
+		if (rd_source_open(&src[i], AT_FDCWD, rtm_segment_path(seg), false)) {
+			fprintf(stderr, "rtm-bench-reader: %s\n", src[i]->seg.err);
+			return 1;
+		}
+		src[i]->stat_ok = true;
+	}
+	rd_encode_env_init(&env, false);
+	for (int r = 0; r < 5; r++) {
+		uint64_t *words = malloc((size_t)m * 8);
+
+		/* Snapshot: every segment, every series, shards summed. */
+		t = now_ns(CLOCK_MONOTONIC);
+		for (int i = 0; i < nseg; i++)
+			rd_source_collect(src[i], 1);
+		t = now_ns(CLOCK_MONOTONIC) - t;
+		if (t < snap_ns)
+			snap_ns = t;
+		/* Baseline: summing as many words from private memory. */
+		for (int i = 0; i < m; i++)
+			words[i] = (uint64_t)i;
+		t = now_ns(CLOCK_MONOTONIC);
+		for (int i = 0; i < nseg; i++)
+			for (int k = 0; k < m; k++)
+				sink += __atomic_load_n(&words[k], __ATOMIC_RELAXED);
+		t = now_ns(CLOCK_MONOTONIC) - t;
+		if (t < base_ns)
+			base_ns = t;
+		free(words);
+
+		/* Encode: build the OTLP tree and pack it. */
+		t = now_ns(CLOCK_MONOTONIC);
+		for (int i = 0; i < nseg; i++)
+			rd_encode_source(&batch, &env, src[i], false, 2);
+		pk.len = 0;
+		requests = 0;
+		rd_batch_requests(&batch, 4u << 20, pack_all, &pk);
+		t = now_ns(CLOCK_MONOTONIC) - t;
+		if (t < enc_ns)
+			enc_ns = t;
+		rd_batch_requests(&batch, 4u << 20, collect_count, &requests);
+		rd_batch_reset(&batch);
+
+		/* Baseline: the same points as Prometheus text. */
+		{
+			size_t cap = (size_t)nseg * (size_t)m * 160, len = 0;
+			char *txt = malloc(cap);
+
+			t = now_ns(CLOCK_MONOTONIC);
+			for (int i = 0; i < nseg; i++) {
+				struct rd_source *s = src[i];
+
+				for (uint32_t k = 0; k < s->seg.n_metrics; k++) {
+					const struct rd_metric *mm = &s->seg.metrics[k];
+					const struct rd_value *v = &s->snap.values[k];
+
+					if (mm->kind == RTM_SHM_KIND_HISTOGRAM) {
+						for (uint32_t b = 0; b <= mm->n_bounds; b++)
+							len += (size_t)snprintf(txt + len, cap - len,
+								"%s_bucket{shard=\"%s\",le=\"%g\"} %llu\n", mm->name,
+								mm->attrs[0].value, b < mm->n_bounds ? mm->bounds[b] : 1e308,
+								(unsigned long long)v->buckets[b]);
+						len += (size_t)snprintf(txt + len, cap - len, "%s_sum %g\n%s_count %llu\n",
+							mm->name, v->sum, mm->name, (unsigned long long)v->count);
+					} else {
+						len += (size_t)snprintf(txt + len, cap - len, "%s{shard=\"%s\"} %lld\n",
+							mm->name, mm->attrs[0].value, (long long)v->i);
+					}
+				}
+			}
+			t = now_ns(CLOCK_MONOTONIC) - t;
+			if (t < text_ns)
+				text_ns = t;
+			free(txt);
+		}
+	}
+
+	/* Whole cycle in CPU time: snapshot + encode + pack + gzip. */
+	for (int r = 0; r < 3; r++) {
+		for (int z = 0; z < 2; z++) {
+			double c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+
+			for (int i = 0; i < nseg; i++)
+				rd_source_collect(src[i], 1);
+			for (int i = 0; i < nseg; i++)
+				rd_encode_source(&batch, &env, src[i], false, 2);
+			pk.len = 0;
+			rd_batch_requests(&batch, 4u << 20, pack_all, &pk);
+			if (z == 0) {
+				struct libdeflate_compressor *gz = libdeflate_alloc_compressor(1);
+				size_t bound = libdeflate_gzip_compress_bound(gz, pk.len);
+				uint8_t *out = malloc(bound);
+
+				gz_len = libdeflate_gzip_compress(gz, pk.buf, pk.len, out, bound);
+				libdeflate_free_compressor(gz);
+				free(out);
+			} else {
+				uLongf bound = compressBound((uLong)pk.len);
+				uint8_t *out = malloc(bound);
+				z_stream zs = { 0 };
+
+				deflateInit2(&zs, 1, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+				zs.next_in = pk.buf;
+				zs.avail_in = (uInt)pk.len;
+				zs.next_out = out;
+				zs.avail_out = (uInt)bound;
+				deflate(&zs, Z_FINISH);
+				z_len = zs.total_out;
+				deflateEnd(&zs);
+				free(out);
+			}
+			rd_batch_reset(&batch);
+			double cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+			if (z == 0 && cpu < cyc_deflate)
+				cyc_deflate = cpu;
+			if (z == 1 && cpu < cyc_zlib)
+				cyc_zlib = cpu;
+		}
+	}
+
+	{
+		double points = (double)nseg * m;
+
+		printf("rtm-bench-reader: %d segments x %d series (%.0f points), best of 5\n", nseg, m, points);
+		printf("snapshot     %6.2f ns/series   baseline (sum private words) %5.2f ns/series  (%.1fx)\n",
+		       snap_ns / points, base_ns / points, snap_ns / base_ns);
+		printf("encode       %6.2f M points/s  baseline (Prometheus text, snprintf) %5.2f M points/s  (%.1fx faster)\n",
+		       points / enc_ns * 1e3, points / text_ns * 1e3, text_ns / enc_ns);
+		printf("             %zu bytes protobuf in %d requests of <= 4 MiB\n", pk.len, requests);
+		printf("cycle CPU    %6.1f ms with gzip by libdeflate (%zu bytes)   baseline zlib %6.1f ms (%zu bytes)\n",
+		       cyc_deflate / 1e6, gz_len, cyc_zlib / 1e6, z_len);
+	}
+	if (procs)
+		bench_proc(procs);
+	for (int i = 0; i < nseg; i++) {
+		unlink(src[i]->seg.path);
+		rd_source_free(src[i]);
+	}
+	free(src);
+	free(pk.buf);
+	rd_batch_free(&batch);
+	rmdir(dir);
+	return sink == 42 ? 3 : 0;
+}
