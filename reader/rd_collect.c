@@ -234,7 +234,7 @@ static void read_proc(struct rd_reader *r)
 	}
 }
 
-static int send_one(const otlp_req *req, void *ctx)
+static int send_one(const struct rd_request *req, void *ctx)
 {
 	struct rd_reader *r = ctx;
 	int rc = rd_exporter_send(r->exporter, req);

@@ -573,79 +573,107 @@ static size_t framed(size_t n)
 	return 1 + v + n;
 }
 
-static int flush(otlp_rm **rms, size_t n,
-		 int (*fn)(const otlp_req *, void *), void *ctx)
+static int flush(struct rd_batch *b, otlp_rm **rms, size_t n,
+		 int (*fn)(const struct rd_request *, void *), void *ctx)
 {
 	otlp_req req = OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+	struct rd_request r = { &req, b->body, b->body_len };
+	int rc;
 
 	if (!n)
 		return 0;
 	req.n_resource_metrics = n;
 	req.resource_metrics = rms;
-	return fn(&req, ctx);
+	rc = fn(&r, ctx);
+	b->body_len = 0;
+	return rc;
+}
+
+/* Appends the ResourceMetrics just encoded in b->sizer to the body: the
+ * request message is nothing but its repeated field 1, so its bytes are
+ * the concatenation of its members' fields. */
+static void append(struct rd_batch *b)
+{
+	size_t n = rd_pb_len(&b->sizer);
+
+	if (b->body_len + n > b->body_cap) {
+		size_t cap = (b->body_len + n) * 2;
+		uint8_t *p = realloc(b->body, cap);
+
+		if (!p)
+			abort();
+		b->body = p;
+		b->body_cap = cap;
+	}
+	memcpy(b->body + b->body_len, rd_pb_data(&b->sizer), n);
+	b->body_len += n;
+}
+
+/* One producer larger than a request: its metrics in parts, each under a
+ * copy of the same resource and scope. */
+static int split_rm(struct rd_batch *b, otlp_rm *rm, size_t max,
+		    int (*fn)(const struct rd_request *, void *), void *ctx)
+{
+	otlp_sm *sm = rm->scope_metrics[0];
+	otlp_metric **all = sm->metrics;
+	size_t n_all = sm->n_metrics, start = 0, fixed;
+	int rc = 0;
+
+	sm->n_metrics = 0;
+	fixed = rd_pb_rm_field_size(&b->sizer, rm) + 16;
+	while (start < n_all && !rc) {
+		size_t end = start, acc = fixed;
+		otlp_rm *part;
+
+		while (end < n_all) {
+			size_t m = framed(opentelemetry__proto__metrics__v1__metric__get_packed_size(all[end]));
+
+			if (end > start && acc + m > max)
+				break;
+			acc += m;
+			end++;
+		}
+		part = new_rm(b, rm->resource, end - start);
+		memcpy(part->scope_metrics[0]->metrics, all + start, (end - start) * sizeof *all);
+		part->scope_metrics[0]->n_metrics = end - start;
+		rd_pb_rm_field_size(&b->sizer, part);
+		append(b);
+		rc = flush(b, &part, 1, fn, ctx);
+		start = end;
+	}
+	sm->metrics = all;
+	sm->n_metrics = n_all;
+	return rc;
 }
 
 int rd_batch_requests(struct rd_batch *b, size_t max,
-		      int (*fn)(const otlp_req *, void *), void *ctx)
+		      int (*fn)(const struct rd_request *, void *), void *ctx)
 {
 	otlp_rm **cur = rd_arena_alloc(&b->arena, (b->n_rms + 1) * sizeof *cur);
-	size_t n_cur = 0, size_cur = 0;
+	size_t n_cur = 0;
 	int rc;
 
+	b->body_len = 0;
 	for (size_t i = 0; i < b->n_rms; i++) {
 		otlp_rm *rm = b->rms[i];
-		size_t sz = framed(opentelemetry__proto__metrics__v1__resource_metrics__get_packed_size(rm));
-		size_t sz_fixed;
-		otlp_sm *sm;
+		size_t sz = rd_pb_rm_field_size(&b->sizer, rm);
 
-		if (size_cur + sz <= max) {
-			cur[n_cur++] = rm;
-			size_cur += sz;
+		if (sz == SIZE_MAX)
+			abort(); /* out of memory */
+		if (b->body_len + sz > max && n_cur) {
+			if ((rc = flush(b, cur, n_cur, fn, ctx)))
+				return rc;
+			n_cur = 0;
+		}
+		if (sz > max) {
+			if ((rc = split_rm(b, rm, max, fn, ctx)))
+				return rc;
 			continue;
 		}
-		if ((rc = flush(cur, n_cur, fn, ctx)))
-			return rc;
-		n_cur = size_cur = 0;
-		if (sz <= max) {
-			cur[n_cur++] = rm;
-			size_cur = sz;
-			continue;
-		}
-		/* One producer larger than a request: send its metrics in parts,
-		 * each under a copy of the same resource and scope. */
-		sm = rm->scope_metrics[0];
-		sz_fixed = sz;
-		{
-			otlp_metric **all = sm->metrics;
-			size_t n_all = sm->n_metrics, start = 0;
-
-			sm->n_metrics = 0;
-			sz_fixed = framed(opentelemetry__proto__metrics__v1__resource_metrics__get_packed_size(rm)) + 16;
-			while (start < n_all) {
-				size_t end = start, acc = sz_fixed;
-				otlp_rm *part;
-
-				while (end < n_all) {
-					size_t m = framed(opentelemetry__proto__metrics__v1__metric__get_packed_size(all[end]));
-
-					if (end > start && acc + m > max)
-						break;
-					acc += m;
-					end++;
-				}
-				part = new_rm(b, rm->resource, end - start);
-				memcpy(part->scope_metrics[0]->metrics, all + start,
-				       (end - start) * sizeof *all);
-				part->scope_metrics[0]->n_metrics = end - start;
-				if ((rc = flush(&part, 1, fn, ctx)))
-					return rc;
-				start = end;
-			}
-			sm->metrics = all;
-			sm->n_metrics = n_all;
-		}
+		append(b);
+		cur[n_cur++] = rm;
 	}
-	return flush(cur, n_cur, fn, ctx);
+	return flush(b, cur, n_cur, fn, ctx);
 }
 
 void rd_batch_reset(struct rd_batch *b)
@@ -658,6 +686,8 @@ void rd_batch_reset(struct rd_batch *b)
 void rd_batch_free(struct rd_batch *b)
 {
 	rd_arena_free(&b->arena);
+	rd_pb_free(&b->sizer);
+	free(b->body);
 	free(b->rms);
 	memset(b, 0, sizeof *b);
 }

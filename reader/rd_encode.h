@@ -17,6 +17,7 @@
 
 #include "rd_arena.h"
 #include "rd_otlp.h"
+#include "rd_pb.h"
 
 struct rd_source;
 struct rd_config;
@@ -27,6 +28,9 @@ struct rd_batch {
 	otlp_rm **rms;
 	size_t n_rms, cap;
 	size_t points;
+	struct rd_pb sizer; /* one ResourceMetrics, encoded */
+	uint8_t *body;      /* the request being assembled */
+	size_t body_len, body_cap;
 };
 
 /* Reader-wide resource attributes, computed once. */
@@ -57,10 +61,18 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		    const struct rd_config *cfg, const struct rd_self_stats *st,
 		    uint64_t now);
 
-/* Calls fn once per request of at most max_bytes (a single metric larger
- * than that goes alone).  Stops at and returns fn's first non-zero result. */
+/* One request: the message tree (for OTLP/JSON) and its protobuf bytes. */
+struct rd_request {
+	const otlp_req *req;
+	const uint8_t *pb;
+	size_t pb_len;
+};
+
+/* Calls fn once per request of at most max_bytes of protobuf (a single
+ * metric larger than that goes alone).  Stops at and returns fn's first
+ * non-zero result. */
 int rd_batch_requests(struct rd_batch *b, size_t max_bytes,
-		      int (*fn)(const otlp_req *req, void *ctx), void *ctx);
+		      int (*fn)(const struct rd_request *req, void *ctx), void *ctx);
 
 void rd_batch_reset(struct rd_batch *b);
 void rd_batch_free(struct rd_batch *b);

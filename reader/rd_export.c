@@ -26,8 +26,7 @@ struct rd_exporter {
 	struct curl_slist *headers;
 	struct libdeflate_compressor *gz;
 	struct rd_json json;
-	uint8_t *buf;  /* packed protobuf */
-	size_t buf_cap;
+
 	uint8_t *zbuf; /* compressed body */
 	size_t zbuf_cap;
 	char resp[RESP_MAX];
@@ -176,7 +175,6 @@ void rd_exporter_close(struct rd_exporter *e)
 	if (e->gz)
 		libdeflate_free_compressor(e->gz);
 	rd_json_free(&e->json);
-	free(e->buf);
 	free(e->zbuf);
 	free(e);
 }
@@ -204,25 +202,22 @@ static int grow(uint8_t **p, size_t *cap, size_t need)
 }
 
 /* Serialises req into the body buffer; returns its pointer and length. */
-static int body(struct rd_exporter *e, const otlp_req *req, const uint8_t **out,
-		size_t *len)
+static int body(struct rd_exporter *e, const struct rd_request *req,
+		const uint8_t **out, size_t *len)
 {
 	const uint8_t *raw;
 	size_t n;
 
 	if (e->cfg->protocol == RD_PROTO_JSON) {
 		rd_json_reset(&e->json);
-		rd_otlp_json(&e->json, req);
+		rd_otlp_json(&e->json, req->req);
 		if (e->json.oom)
 			return -ENOMEM;
 		raw = (const uint8_t *)e->json.buf;
 		n = e->json.len;
 	} else {
-		n = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(req);
-		if (grow(&e->buf, &e->buf_cap, n + 1))
-			return -ENOMEM;
-		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(req, e->buf);
-		raw = e->buf;
+		raw = req->pb;
+		n = req->pb_len;
 	}
 	if (e->gz) {
 		size_t bound = libdeflate_gzip_compress_bound(e->gz, n);
@@ -321,7 +316,7 @@ static void came_up(struct rd_exporter *e)
 	e->down_failures = 0;
 }
 
-static int send_http(struct rd_exporter *e, const otlp_req *req)
+static int send_http(struct rd_exporter *e, const struct rd_request *req)
 {
 	const uint8_t *data;
 	size_t len;
@@ -387,7 +382,7 @@ static int send_http(struct rd_exporter *e, const otlp_req *req)
 	}
 }
 
-int rd_exporter_send(struct rd_exporter *e, const otlp_req *req)
+int rd_exporter_send(struct rd_exporter *e, const struct rd_request *req)
 {
 	switch (e->cfg->exporter) {
 	case RD_EXPORT_NONE:
@@ -395,7 +390,7 @@ int rd_exporter_send(struct rd_exporter *e, const otlp_req *req)
 		return 0;
 	case RD_EXPORT_STDOUT:
 		rd_json_reset(&e->json);
-		rd_otlp_json(&e->json, req);
+		rd_otlp_json(&e->json, req->req);
 		fwrite(e->json.buf, 1, e->json.len, stdout);
 		fputc('\n', stdout);
 		fflush(stdout);

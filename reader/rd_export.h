@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "rd_config.h"
+#include "rd_encode.h"
 #include "rd_otlp.h"
 
 struct rd_exporter;
@@ -33,7 +34,7 @@ void rd_exporter_close(struct rd_exporter *e);
 /* Sends one request, retrying as above.  Returns 0 when delivered
  * (including a partial success), -EAGAIN when retries ran out or were
  * cut short, -EINVAL when the collector refused it for good. */
-int rd_exporter_send(struct rd_exporter *e, const otlp_req *req);
+int rd_exporter_send(struct rd_exporter *e, const struct rd_request *req);
 
 /* Makes rd_exporter_send() stop retrying (e.g. SIGTERM is pending). */
 void rd_exporter_set_abort(struct rd_exporter *e, bool (*should_abort)(void));

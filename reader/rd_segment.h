@@ -44,16 +44,28 @@ struct rd_metric {
 
 /* One metric's values, summed over shards. */
 struct rd_value {
-	int64_t i;         /* int counters, up-down counters, gauges */
-	double d;          /* double ones */
+	union {
+		int64_t i; /* int counters, up-down counters, gauges */
+		double d;  /* double ones (RTM_SHM_VALUE_DOUBLE) */
+	};
 	uint64_t count;    /* histograms: sum of buckets */
 	double sum, min, max;
 	uint64_t *buckets; /* n_bounds + 1 entries, inside the snapshot */
 	uint32_t torn;     /* shards whose seqlock never settled */
 };
 
+/* What a snapshot needs of each series, packed: 8 bytes instead of a
+ * whole struct rd_metric, since reading is memory-bound. */
+struct rd_slot_plan {
+	uint32_t slot_offset;
+	uint8_t kind;
+	uint8_t value_type;
+	uint16_t n_bounds;
+};
+
 struct rd_snapshot {
 	uint32_t n;
+	struct rd_slot_plan *plan; /* [n] */
 	struct rd_value *values; /* [n], parallel to seg->metrics */
 	uint64_t *bucket_store;
 	size_t n_buckets;        /* entries in bucket_store */

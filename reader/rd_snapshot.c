@@ -38,7 +38,7 @@ static uint64_t load64(const unsigned char *p)
 }
 
 static void sum_words(const unsigned char *shard0, uint32_t stride,
-		      uint32_t shards, const struct rd_metric *m,
+		      uint32_t shards, const struct rd_slot_plan *m,
 		      struct rd_value *v)
 {
 	const unsigned char *p = shard0 + m->slot_offset;
@@ -48,12 +48,12 @@ static void sum_words(const unsigned char *shard0, uint32_t stride,
 	if (m->value_type == RTM_SHM_VALUE_INT) {
 		for (uint32_t s = 0; s < shards; s++, p += stride)
 			isum += load64(p);
+		v->i = (int64_t)isum;
 	} else {
 		for (uint32_t s = 0; s < shards; s++, p += stride)
 			dsum += rtm_shm_bits_f64(load64(p));
+		v->d = dsum;
 	}
-	v->i = (int64_t)isum;
-	v->d = dsum;
 	v->torn = 0;
 }
 
@@ -82,7 +82,7 @@ static bool read_hist_shard(const unsigned char *slot, uint32_t nb,
 }
 
 static void sum_hist(const unsigned char *shard0, uint32_t stride,
-		     uint32_t shards, const struct rd_metric *m,
+		     uint32_t shards, const struct rd_slot_plan *m,
 		     struct rd_value *v)
 {
 	uint64_t tmp[RTM_SHM_BOUNDS_MAX + 1];
@@ -143,7 +143,7 @@ static int snapshot(void *arg)
 	if (first >= hwm)
 		first = hwm; /* nothing but shard 0: sums are zero */
 	for (uint32_t i = 0; i < snap->n; i++) {
-		const struct rd_metric *m = &seg->metrics[i];
+		const struct rd_slot_plan *m = &snap->plan[i];
 		struct rd_value *v = &snap->values[i];
 
 		if (m->kind == RTM_SHM_KIND_HISTOGRAM)
@@ -172,19 +172,25 @@ static int size_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
 			nbuckets += seg->metrics[i].n_bounds + 1;
 	rd_snapshot_free(snap);
 	snap->values = calloc(seg->n_metrics ? seg->n_metrics : 1, sizeof *snap->values);
+	snap->plan = calloc(seg->n_metrics ? seg->n_metrics : 1, sizeof *snap->plan);
 	snap->bucket_store = calloc(nbuckets ? nbuckets : 1, sizeof(uint64_t));
-	if (!snap->values || !snap->bucket_store) {
+	if (!snap->values || !snap->plan || !snap->bucket_store) {
 		rd_snapshot_free(snap);
 		return -ENOMEM;
 	}
 	snap->n = seg->n_metrics;
 	snap->n_buckets = nbuckets;
 	snap->generation = seg->generation;
-	for (uint32_t i = 0; i < seg->n_metrics; i++)
-		if (seg->metrics[i].kind == RTM_SHM_KIND_HISTOGRAM) {
+	for (uint32_t i = 0; i < seg->n_metrics; i++) {
+		const struct rd_metric *m = &seg->metrics[i];
+
+		snap->plan[i] = (struct rd_slot_plan){ m->slot_offset, m->kind, m->value_type,
+						       (uint16_t)m->n_bounds };
+		if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
 			snap->values[i].buckets = snap->bucket_store + pos;
-			pos += seg->metrics[i].n_bounds + 1;
+			pos += m->n_bounds + 1;
 		}
+	}
 	return 0;
 }
 
@@ -208,6 +214,7 @@ int rd_segment_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
 void rd_snapshot_free(struct rd_snapshot *snap)
 {
 	free(snap->values);
+	free(snap->plan);
 	free(snap->bucket_store);
 	memset(snap, 0, sizeof *snap);
 }

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* The fast protobuf writer must produce exactly protobuf-c's bytes, and
+ * request splitting must keep every series exactly once. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rd_config.h"
+#include "rd_encode.h"
+#include "rd_pb.h"
+#include "rd_source.h"
+#include "test_util.h"
+
+static struct rd_source *make_source(const char *dir, int series)
+{
+	struct rtm_segment *seg = tu_open(dir, "enc");
+	const double bounds[] = { -1, 0, 2.5, 1e9 };
+	struct rd_source *s;
+	char name[32];
+
+	for (int i = 0; i < series; i++) {
+		struct rtm_metric_def d = { .name = name, .unit = i % 2 ? "By" : "",
+			.description = i % 3 ? "described" : NULL,
+			.attrs = (struct rtm_attr[]){ { "k", "v" }, { "é", "ü" } },
+			.n_attrs = (size_t)(i % 3) };
+		rtm_counter_t c;
+		rtm_gauge_t g;
+		rtm_hist_t h;
+
+		snprintf(name, sizeof name, "enc.m%d", i / 2);
+		switch (i % 5) {
+		case 0:
+			rtm_counter_create(seg, &c, &d);
+			rtm_counter_add(&c, (uint64_t)i * 123456789u);
+			break;
+		case 1:
+			d.is_double = 1;
+			rtm_updown_create(seg, &c, &d);
+			rtm_updown_add_f64(&c, -0.5 * i);
+			break;
+		case 2:
+			rtm_gauge_create(seg, &g, &d);
+			rtm_gauge_set(&g, -i);
+			break;
+		case 3:
+			d.bounds = bounds;
+			d.n_bounds = 4;
+			rtm_hist_create(seg, &h, &d);
+			for (int r = 0; r < i; r++)
+				rtm_hist_record(&h, r * 0.7 - 1);
+			break;
+		default:
+			rtm_hist_create(seg, &h, &d); /* empty: no min/max */
+			break;
+		}
+	}
+	assert_int_equal(rd_source_open(&s, AT_FDCWD, rtm_segment_path(seg), false), 0);
+	s->stat_ok = true;
+	assert_int_equal(rd_source_collect(s, 1234567890123ull), 0);
+	return s;
+}
+
+static int compare(const struct rd_request *r, void *ctx)
+{
+	size_t n = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(r->req);
+	uint8_t *ref = malloc(n + 1);
+	struct rd_pb pb = { 0 };
+
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(r->req, ref);
+	assert_int_equal(r->pb_len, n);
+	assert_memory_equal(r->pb, ref, n);
+	/* The standalone packer agrees too. */
+	assert_int_equal(rd_pb_pack_request(&pb, r->req), 0);
+	assert_int_equal(rd_pb_len(&pb), n);
+	assert_memory_equal(rd_pb_data(&pb), ref, n);
+	rd_pb_free(&pb);
+	free(ref);
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void fast_writer_matches_protobuf_c_byte_for_byte(void **state)
+{
+	char *dir = tu_mkdir();
+	struct rd_source *s = make_source(dir, 60);
+	struct rd_encode_env env;
+	struct rd_batch b = { 0 };
+	struct rd_config cfg = { .service_name = (char *)"rtm-reader" };
+	struct rd_self_stats st = { .start_unix_nano = 1, .segments = 1, .cycles = 2,
+				    .cycle_sum = 0.5, .cycle_min = 0.1, .cycle_max = 0.4 };
+	int requests = 0;
+
+	(void)state;
+	rd_encode_env_init(&env, false);
+	rd_encode_source(&b, &env, s, false, 99);
+	rd_encode_source(&b, &env, s, true, 100); /* NO_RECORDED_VALUE points */
+	rd_encode_self(&b, &env, &cfg, &st, 101);
+	assert_int_equal(rd_batch_requests(&b, 4u << 20, compare, &requests), 0);
+	assert_int_equal(requests, 1);
+	rd_batch_free(&b);
+	unlink(s->seg.path);
+	rd_source_free(s);
+	tu_rmdir(dir);
+}
+
+struct count_ctx {
+	int requests;
+	size_t max;
+	size_t points;
+};
+
+static int count_points(const struct rd_request *r, void *ctx)
+{
+	struct count_ctx *c = ctx;
+	const otlp_req *q = r->req;
+
+	c->requests++;
+	compare(r, &(int){ 0 });
+	if (q->n_resource_metrics > 1 || q->resource_metrics[0]->scope_metrics[0]->n_metrics > 1)
+		assert_true(r->pb_len <= c->max);
+	for (size_t i = 0; i < q->n_resource_metrics; i++) {
+		const otlp_sm *sm = q->resource_metrics[i]->scope_metrics[0];
+
+		for (size_t m = 0; m < sm->n_metrics; m++) {
+			const otlp_metric *mt = sm->metrics[m];
+
+			c->points += mt->sum ? mt->sum->n_data_points :
+				     mt->gauge ? mt->gauge->n_data_points :
+						 mt->histogram->n_data_points;
+		}
+	}
+	return 0;
+}
+
+static void splitting_keeps_every_point_once_under_the_cap(void **state)
+{
+	char *dir = tu_mkdir();
+	struct rd_source *s = make_source(dir, 60);
+	struct rd_encode_env env;
+	struct rd_batch b = { 0 };
+	struct count_ctx c = { .max = 1500 };
+
+	(void)state;
+	rd_encode_env_init(&env, false);
+	for (int k = 0; k < 3; k++)
+		rd_encode_source(&b, &env, s, false, 99);
+	assert_true(s->seg.n_metrics > 40);
+	assert_int_equal(b.points, 3 * s->seg.n_metrics);
+	assert_int_equal(rd_batch_requests(&b, c.max, count_points, &c), 0);
+	assert_true(c.requests > 3);
+	assert_int_equal(c.points, 3 * s->seg.n_metrics);
+	rd_batch_free(&b);
+	unlink(s->seg.path);
+	rd_source_free(s);
+	tu_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fast_writer_matches_protobuf_c_byte_for_byte),
+		cmocka_unit_test(splitting_keeps_every_point_once_under_the_cap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
