@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -293,6 +294,65 @@ static void bad_flags_are_one_line_errors(void **state)
 	free(out);
 }
 
+/* The README's example is tools/rtm_example.c verbatim, and running it
+ * shows its metrics in rtm-shmdump, as the README promises. */
+static void readme_example_runs_and_shows_up(void **state)
+{
+	char path[4096], cmd[4096];
+	size_t rlen, elen;
+	char *readme, *example, *block, *out;
+	pid_t pid;
+	int st, fds[2];
+	json_object *root, *m;
+	struct fx *f = *state;
+
+	snprintf(path, sizeof path, "%s/README.md", tu_prog("RTM_SOURCE_ROOT"));
+	readme = tu_slurp(path, &rlen);
+	readme[rlen] = '\0';
+	snprintf(path, sizeof path, "%s/tools/rtm_example.c", tu_prog("RTM_SOURCE_ROOT"));
+	example = tu_slurp(path, &elen);
+	block = strstr(readme, "```c\n");
+	assert_non_null(block);
+	assert_memory_equal(block + 5, example, elen);
+	assert_memory_equal(block + 5 + elen, "```", 3);
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		char direnv[600];
+
+		snprintf(direnv, sizeof direnv, "RTM_DIR=%s", f->dir);
+		putenv(direnv);
+		dup2(fds[1], 1);
+		execl(tu_prog("RTM_EXAMPLE"), "example", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	{
+		char line[512] = "";
+		assert_true(read(fds[0], line, sizeof line - 1) > 0); /* "published to ..." */
+		assert_non_null(strstr(line, "published to"));
+	}
+	close(fds[0]);
+	snprintf(cmd, sizeof cmd, "%s --dir %s --json %d", tu_prog("RTM_SHMDUMP"), f->dir, (int)pid);
+	out = run(cmd, &st);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(st, 0);
+	root = json_tokener_parse(out);
+	assert_non_null(root);
+	assert_string_equal(gets_(root, "service_name"), "example");
+	m = metric(root, "example.jobs");
+	assert_int_equal(json_object_get_int(get(m, "value")), 100);
+	assert_string_equal(gets_(get(m, "attributes"), "queue"), "default");
+	assert_int_equal(json_object_get_int(get(metric(root, "example.queue.depth"), "value")), 0);
+	assert_int_equal(json_object_get_int(get(metric(root, "example.job.duration"), "count")), 100);
+	json_object_put(root);
+	free(out);
+	free(readme);
+	free(example);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +363,7 @@ int main(void)
 		T(check_passes_a_good_segment_and_fails_a_corrupt_one),
 		T(watch_reports_rates),
 		T(bad_flags_are_one_line_errors),
+		T(readme_example_runs_and_shows_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* The README's example: a program that publishes three metrics with rtm.
- * Build: cc -O2 rtm_example.c $(pkg-config --cflags --libs rtm) -o example */
+ * Build (from the repository, after tools/run-demo or tools/run-tests):
+ *   cc -O2 -Iproducer -Ishm-layout tools/rtm_example.c build/producer/librtm.a -pthread -o example */
 #include <stdio.h>
 #include <unistd.h>
 
