@@ -30,7 +30,8 @@ static __attribute__((noinline)) void grow(struct ctx *c, size_t n)
 	nb = malloc(cap);
 	if (!nb)
 		longjmp(c->oom, 1);
-	memcpy(nb + cap - have, c->pos, have);
+	if (have) /* pos is NULL before the first allocation */
+		memcpy(nb + cap - have, c->pos, have);
 	free(c->buf);
 	c->buf = nb;
 	c->end = nb + cap;
