@@ -215,7 +215,7 @@ static void read_proc(struct rd_reader *r)
 	size_t n = 0, pos = 0;
 
 	for (struct rd_source *s = r->sources; s; s = s->next)
-		n++;
+		n += 3; /* stat, status, io */
 	if (n > r->reqs_cap) {
 		struct rd_procio_req *p = realloc(r->reqs, n * sizeof *p);
 
@@ -230,7 +230,7 @@ static void read_proc(struct rd_reader *r)
 	pos = 0;
 	for (struct rd_source *s = r->sources; s; s = s->next) {
 		rd_source_proc_results(s, &r->reqs[pos]);
-		pos += s->stat_fd >= 0;
+		pos += s->n_reqs;
 	}
 }
 

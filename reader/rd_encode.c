@@ -53,7 +53,7 @@ void rd_encode_env_init(struct rd_encode_env *env, bool command_line)
 	init_scope();
 }
 
-static void set_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v)
+void rd_kv_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v)
 {
 	opentelemetry__proto__common__v1__key_value__init(kv);
 	opentelemetry__proto__common__v1__any_value__init(any);
@@ -63,7 +63,7 @@ static void set_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v)
 	any->string_value = (char *)v;
 }
 
-static void set_int(otlp_kv *kv, otlp_any *any, const char *k, int64_t v)
+void rd_kv_int(otlp_kv *kv, otlp_any *any, const char *k, int64_t v)
 {
 	opentelemetry__proto__common__v1__key_value__init(kv);
 	opentelemetry__proto__common__v1__any_value__init(any);
@@ -120,12 +120,12 @@ static void build_resource(struct enc_cache *c, const struct rd_encode_env *env,
 	c->res_any_store = calloc(cap, sizeof *c->res_any_store);
 	if (!c->res_kv || !c->res_kv_store || !c->res_any_store)
 		abort();
-#define ADD_STR(k, v) set_str(&c->res_kv_store[n], &c->res_any_store[n], k, v), n++
+#define ADD_STR(k, v) rd_kv_str(&c->res_kv_store[n], &c->res_any_store[n], k, v), n++
 	ADD_STR("service.name", h->service_name);
 	if (*h->service_version)
 		ADD_STR("service.version", h->service_version);
 	ADD_STR("service.instance.id", s->instance_id);
-	set_int(&c->res_kv_store[n], &c->res_any_store[n], "process.pid", h->pid), n++;
+	rd_kv_int(&c->res_kv_store[n], &c->res_any_store[n], "process.pid", h->pid), n++;
 	ADD_STR("process.creation.time", s->creation_time);
 	if (*s->exe_name)
 		ADD_STR("process.executable.name", s->exe_name);
@@ -143,7 +143,7 @@ static void build_resource(struct enc_cache *c, const struct rd_encode_env *env,
 		for (size_t k = 0; k < n; k++)
 			dup |= !strcmp(c->res_kv_store[k].key, a->key);
 		if (!dup) {
-			set_str(&c->res_kv_store[n], &c->res_any_store[n], a->key, a->value);
+			rd_kv_str(&c->res_kv_store[n], &c->res_any_store[n], a->key, a->value);
 			n++;
 		}
 	}
@@ -231,7 +231,7 @@ static void build_attrs(struct enc_cache *c, const struct rd_source *s)
 		if (!c->attrs[i])
 			abort();
 		for (uint32_t a = 0; a < m->n_attrs; a++, pos++) {
-			set_str(&c->kv_store[pos], &c->any_store[pos], m->attrs[a].key,
+			rd_kv_str(&c->kv_store[pos], &c->any_store[pos], m->attrs[a].key,
 				m->attrs[a].value);
 			c->attrs[i][a] = &c->kv_store[pos];
 		}
@@ -404,10 +404,22 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	struct enc_cache *c = cache_for(s, env);
 	otlp_rm *rm = new_rm(b, &c->resource, c->n_groups);
 	otlp_sm *sm = rm->scope_metrics[0];
+	otlp_sm *proc;
 
 	for (uint32_t g = 0; g < c->n_groups; g++)
 		sm->metrics[sm->n_metrics++] =
 			encode_group(b, c, &c->groups[g], s, no_value, now);
+	/* What the reader measured of the process from outside, under its own
+	 * scope in the same resource. */
+	proc = rd_encode_process_scope(b, s, no_value, now);
+	if (proc) {
+		otlp_sm **two = rd_arena_alloc(&b->arena, 2 * sizeof *two);
+
+		two[0] = sm;
+		two[1] = proc;
+		rm->scope_metrics = two;
+		rm->n_scope_metrics = 2;
+	}
 	push_rm(b, rm);
 }
 
@@ -451,7 +463,7 @@ static otlp_kv **one_attr(struct rd_batch *b, const char *k, const char *v)
 	otlp_kv *kv = rd_arena_alloc(&b->arena, sizeof *kv);
 	otlp_any *any = rd_arena_alloc(&b->arena, sizeof *any);
 
-	set_str(kv, any, k, v);
+	rd_kv_str(kv, any, k, v);
 	l[0] = kv;
 	return l;
 }
@@ -473,10 +485,10 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		 (unsigned long long)t0);
 	opentelemetry__proto__resource__v1__resource__init(res);
 	res->attributes = rd_arena_alloc(&b->arena, n * sizeof *res->attributes);
-	set_str(&kvs[k], &anys[k], "service.name", cfg->service_name), k++;
-	set_str(&kvs[k], &anys[k], "service.instance.id", pid_instance), k++;
-	set_int(&kvs[k], &anys[k], "process.pid", getpid()), k++;
-	set_str(&kvs[k], &anys[k], "host.name", env->host_name), k++;
+	rd_kv_str(&kvs[k], &anys[k], "service.name", cfg->service_name), k++;
+	rd_kv_str(&kvs[k], &anys[k], "service.instance.id", pid_instance), k++;
+	rd_kv_int(&kvs[k], &anys[k], "process.pid", getpid()), k++;
+	rd_kv_str(&kvs[k], &anys[k], "host.name", env->host_name), k++;
 	for (size_t i = 0; i < cfg->n_resource; i++) {
 		bool dup = false;
 
@@ -484,7 +496,7 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 			dup |= !strcmp(kvs[j].key, cfg->resource[i].name);
 		/* OTEL_SERVICE_NAME wins over service.name here, as the spec says. */
 		if (!dup)
-			set_str(&kvs[k], &anys[k], cfg->resource[i].name, cfg->resource[i].value), k++;
+			rd_kv_str(&kvs[k], &anys[k], cfg->resource[i].name, cfg->resource[i].value), k++;
 	}
 	for (size_t i = 0; i < k; i++)
 		res->attributes[i] = &kvs[i];
@@ -610,39 +622,46 @@ static void append(struct rd_batch *b)
 }
 
 /* One producer larger than a request: its metrics in parts, each under a
- * copy of the same resource and scope. */
+ * copy of the same resource and of the scope they belong to. */
 static int split_rm(struct rd_batch *b, otlp_rm *rm, size_t max,
 		    int (*fn)(const struct rd_request *, void *), void *ctx)
 {
-	otlp_sm *sm = rm->scope_metrics[0];
-	otlp_metric **all = sm->metrics;
-	size_t n_all = sm->n_metrics, start = 0, fixed;
+	otlp_sm **sms = rm->scope_metrics;
+	size_t n_sms = rm->n_scope_metrics, fixed;
 	int rc = 0;
 
-	sm->n_metrics = 0;
-	fixed = rd_pb_rm_field_size(&b->sizer, rm) + 16;
-	while (start < n_all && !rc) {
-		size_t end = start, acc = fixed;
-		otlp_rm *part;
+	/* What a part costs before its metrics: resource and framing. */
+	rm->n_scope_metrics = 0;
+	fixed = rd_pb_rm_field_size(&b->sizer, rm) + 64;
+	rm->n_scope_metrics = n_sms;
+	for (size_t k = 0; k < n_sms && !rc; k++) {
+		otlp_metric **all = sms[k]->metrics;
+		size_t n_all = sms[k]->n_metrics, start = 0;
 
-		while (end < n_all) {
-			size_t m = framed(opentelemetry__proto__metrics__v1__metric__get_packed_size(all[end]));
+		while (start < n_all && !rc) {
+			size_t end = start, acc = fixed;
+			otlp_rm *part;
+			otlp_sm *psm;
 
-			if (end > start && acc + m > max)
-				break;
-			acc += m;
-			end++;
+			while (end < n_all) {
+				size_t m = framed(opentelemetry__proto__metrics__v1__metric__get_packed_size(all[end]));
+
+				if (end > start && acc + m > max)
+					break;
+				acc += m;
+				end++;
+			}
+			part = new_rm(b, rm->resource, end - start);
+			psm = part->scope_metrics[0];
+			psm->scope = sms[k]->scope;
+			memcpy(psm->metrics, all + start, (end - start) * sizeof *all);
+			psm->n_metrics = end - start;
+			rd_pb_rm_field_size(&b->sizer, part);
+			append(b);
+			rc = flush(b, &part, 1, fn, ctx);
+			start = end;
 		}
-		part = new_rm(b, rm->resource, end - start);
-		memcpy(part->scope_metrics[0]->metrics, all + start, (end - start) * sizeof *all);
-		part->scope_metrics[0]->n_metrics = end - start;
-		rd_pb_rm_field_size(&b->sizer, part);
-		append(b);
-		rc = flush(b, &part, 1, fn, ctx);
-		start = end;
 	}
-	sm->metrics = all;
-	sm->n_metrics = n_all;
 	return rc;
 }
 

@@ -77,6 +77,15 @@ int rd_batch_requests(struct rd_batch *b, size_t max_bytes,
 void rd_batch_reset(struct rd_batch *b);
 void rd_batch_free(struct rd_batch *b);
 
+/* The process metrics the reader read for s from /proc, as one scope
+ * ("rtm/process"), or NULL when there are none (rd_encode_proc.c). */
+otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
+				 bool no_value, uint64_t now);
+
+/* An attribute: key and string or integer value, into caller storage. */
+void rd_kv_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v);
+void rd_kv_int(otlp_kv *kv, otlp_any *any, const char *k, int64_t v);
+
 /* Frees a source's encoder cache (rd_source_free calls it). */
 void rd_encode_cache_free(struct rd_source *s);
 

@@ -76,3 +76,51 @@ ssize_t rd_proc_read(pid_t pid, const char *file, char *buf, size_t size)
 	close(fd);
 	return n;
 }
+
+/* The number after "\nKey:" in a status-like text. */
+static int field_u64(const char *buf, size_t len, const char *key, uint64_t *out)
+{
+	char pat[64];
+	const char *p;
+	int n = snprintf(pat, sizeof pat, "\n%s:", key);
+
+	p = memmem(buf, len, pat, (size_t)n);
+	if (!p && len >= (size_t)n - 1 && !memcmp(buf, pat + 1, (size_t)n - 1))
+		p = buf - 1; /* the key on the first line */
+	if (!p)
+		return -EINVAL;
+	*out = strtoull(p + n, NULL, 10);
+	return 0;
+}
+
+int rd_proc_parse_status(const char *buf, size_t len, struct rd_proc_status *o)
+{
+	uint64_t kb = 0;
+
+	/* Kernel threads and zombies have no VmRSS: report 0 then. */
+	field_u64(buf, len, "VmRSS", &kb);
+	o->rss_bytes = kb * 1024;
+	if (field_u64(buf, len, "voluntary_ctxt_switches", &o->ctx_voluntary) ||
+	    field_u64(buf, len, "nonvoluntary_ctxt_switches", &o->ctx_involuntary))
+		return -EINVAL;
+	return 0;
+}
+
+int rd_proc_parse_io(const char *buf, size_t len, uint64_t *r, uint64_t *w)
+{
+	if (field_u64(buf, len, "read_bytes", r) || field_u64(buf, len, "write_bytes", w))
+		return -EINVAL;
+	return 0;
+}
+
+int rd_proc_parse_schedstat(const char *buf, size_t len, uint64_t *wait_ns)
+{
+	char *end;
+
+	(void)len;
+	strtoull(buf, &end, 10);
+	if (end == buf || *end != ' ')
+		return -EINVAL;
+	*wait_ns = strtoull(end + 1, NULL, 10);
+	return 0;
+}

@@ -21,6 +21,23 @@ struct rd_proc_stat {
 /* Parses /proc/<pid>/stat text.  Returns 0 or -EINVAL. */
 int rd_proc_parse_stat(const char *buf, size_t len, struct rd_proc_stat *out);
 
+struct rd_proc_status {
+	uint64_t rss_bytes;      /* VmRSS */
+	uint64_t ctx_voluntary;  /* voluntary_ctxt_switches */
+	uint64_t ctx_involuntary;
+};
+
+/* Parses /proc/<pid>/status text.  Returns 0 or -EINVAL. */
+int rd_proc_parse_status(const char *buf, size_t len, struct rd_proc_status *out);
+
+/* read_bytes and write_bytes from /proc/<pid>/io.  Returns 0 or -EINVAL. */
+int rd_proc_parse_io(const char *buf, size_t len, uint64_t *read_bytes,
+		     uint64_t *write_bytes);
+
+/* The second field of /proc/<pid>/task/<tid>/schedstat: nanoseconds the
+ * task spent runnable, waiting for a CPU.  Returns 0 or -EINVAL. */
+int rd_proc_parse_schedstat(const char *buf, size_t len, uint64_t *wait_ns);
+
 /* Real uid from /proc/<pid>/status text.  Returns 0 or -EINVAL. */
 int rd_proc_parse_uid(const char *buf, size_t len, uid_t *uid);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rd_encode.h"
@@ -69,7 +70,8 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 	if (!s)
 		return -ENOMEM;
 	snprintf(s->name, sizeof s->name, "%s", name);
-	s->stat_fd = -1;
+	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
+	s->fd_count = -1;
 	rc = rd_segment_open(&s->seg, dirfd, name, 0);
 	if (rc) {
 		*out = s; /* the caller reads s->seg.err, then frees */
@@ -85,6 +87,16 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 	if (rd_segment_liveness(&s->seg) == RD_ALIVE) {
 		snprintf(path, sizeof path, "/proc/%d/stat", s->seg.hdr.pid);
 		s->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+		snprintf(path, sizeof path, "/proc/%d/status", s->seg.hdr.pid);
+		s->status_fd = open(path, O_RDONLY | O_CLOEXEC);
+		/* io and fd need the process's uid or CAP_SYS_PTRACE: without
+		 * them those metrics are simply absent. */
+		snprintf(path, sizeof path, "/proc/%d/io", s->seg.hdr.pid);
+		s->io_fd = open(path, O_RDONLY | O_CLOEXEC);
+		snprintf(path, sizeof path, "/proc/%d/fd", s->seg.hdr.pid);
+		s->fd_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		snprintf(path, sizeof path, "/proc/%d/task", s->seg.hdr.pid);
+		s->task_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		exe_name(s->seg.hdr.pid, s->exe_name, sizeof s->exe_name);
 		if (command_line)
 			s->command_line = read_cmdline(s->seg.hdr.pid);
@@ -97,8 +109,12 @@ void rd_source_free(struct rd_source *s)
 {
 	if (!s)
 		return;
-	if (s->stat_fd >= 0)
-		close(s->stat_fd);
+	int fds[] = { s->stat_fd, s->status_fd, s->io_fd, s->fd_dir_fd, s->task_dir_fd };
+
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(s->tids);
 	rd_encode_cache_free(s);
 	rd_snapshot_free(&s->snap);
 	rd_segment_close(&s->seg);
@@ -106,29 +122,183 @@ void rd_source_free(struct rd_source *s)
 	free(s);
 }
 
+static void add_req(struct rd_source *s, struct rd_procio_req *req, int fd,
+		    char *buf, size_t size)
+{
+	if (fd < 0)
+		return;
+	req[s->n_reqs] = (struct rd_procio_req){ .fd = fd, .buf = buf, .size = size };
+	s->n_reqs++;
+}
+
 size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req)
 {
+	s->n_reqs = 0;
 	if (s->stat_fd < 0)
 		return 0;
-	req->fd = s->stat_fd;
-	req->buf = s->stat_buf;
-	req->size = sizeof s->stat_buf;
-	req->result = 0;
-	return 1;
+	add_req(s, req, s->stat_fd, s->stat_buf, sizeof s->stat_buf);
+	add_req(s, req, s->status_fd, s->status_buf, sizeof s->status_buf);
+	add_req(s, req, s->io_fd, s->io_buf, sizeof s->io_buf);
+	return s->n_reqs;
+}
+
+/* Open descriptors: entries of /proc/<pid>/fd, minus "." and "..". */
+static int64_t count_fds(int dirfd)
+{
+	char buf[8192];
+	int64_t n = 0;
+	long got;
+
+	if (dirfd < 0 || lseek(dirfd, 0, SEEK_SET) < 0)
+		return -1;
+	while ((got = syscall(SYS_getdents64, dirfd, buf, sizeof buf)) > 0) {
+		for (long pos = 0; pos < got;) {
+			const char *name = buf + pos + 19; /* d_name in linux_dirent64 */
+			unsigned short reclen;
+
+			memcpy(&reclen, buf + pos + 16, sizeof reclen);
+			n += name[0] != '.';
+			pos += reclen;
+		}
+	}
+	return got < 0 ? -1 : n;
+}
+
+static int cmp_tid(const void *a, const void *b)
+{
+	pid_t x = ((const struct rd_tid_stats *)a)->tid, y = ((const struct rd_tid_stats *)b)->tid;
+
+	return (x > y) - (x < y);
+}
+
+static ssize_t read_at(int dirfd, const char *tid, const char *file, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof path, "%.16s/%s", tid, file);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = read(fd, buf, size - 1);
+	close(fd);
+	if (r > 0)
+		buf[r] = '\0';
+	return r;
+}
+
+static void add_sums(struct rd_thread_sums *a, const struct rd_thread_sums *b)
+{
+	a->wait_ns += b->wait_ns;
+	a->ctx_voluntary += b->ctx_voluntary;
+	a->ctx_involuntary += b->ctx_involuntary;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/*
+ * Runqueue wait and context switches of the whole process: sums over its
+ * threads (/proc/<pid>/task/<tid>/{schedstat,status}), since both files
+ * count one thread only.  A thread's last values are kept when it exits,
+ * so the totals never go backwards (they miss at most what an exiting
+ * thread did after the last cycle).
+ */
+static void read_threads(struct rd_source *s)
+{
+	struct rd_tid_stats *now = NULL;
+	struct rd_thread_sums sum = { 0, 0, 0 };
+	size_t n = 0, cap = 0, old = 0;
+	char buf[8192], text[4096];
+	long got;
+
+	if (s->task_dir_fd < 0 || lseek(s->task_dir_fd, 0, SEEK_SET) < 0)
+		return;
+	while ((got = syscall(SYS_getdents64, s->task_dir_fd, buf, sizeof buf)) > 0) {
+		for (long pos = 0; pos < got;) {
+			const char *name = buf + pos + 19;
+			struct rd_thread_sums v = { 0, 0, 0 };
+			struct rd_proc_status st;
+			unsigned short reclen;
+			ssize_t r;
+
+			memcpy(&reclen, buf + pos + 16, sizeof reclen);
+			pos += reclen;
+			if (name[0] == '.')
+				continue;
+			r = read_at(s->task_dir_fd, name, "schedstat", text, sizeof text);
+			if (r <= 0 || rd_proc_parse_schedstat(text, (size_t)r, &v.wait_ns))
+				continue;
+			r = read_at(s->task_dir_fd, name, "status", text, sizeof text);
+			if (r > 0 && rd_proc_parse_status(text, (size_t)r, &st) == 0) {
+				v.ctx_voluntary = st.ctx_voluntary;
+				v.ctx_involuntary = st.ctx_involuntary;
+			}
+			if (n == cap) {
+				struct rd_tid_stats *p = realloc(now, (cap = cap ? cap * 2 : 16) * sizeof *p);
+				if (!p)
+					break;
+				now = p;
+			}
+			now[n].tid = (pid_t)atoi(name);
+			now[n].v = v;
+			n++;
+			add_sums(&sum, &v);
+		}
+	}
+	if (!now)
+		return;
+	qsort(now, n, sizeof *now, cmp_tid);
+	/* Threads seen last cycle and gone now: keep their final values. */
+	for (size_t i = 0; i < s->n_tids; i++) {
+		while (old < n && now[old].tid < s->tids[i].tid)
+			old++;
+		if (old >= n || now[old].tid != s->tids[i].tid)
+			add_sums(&s->threads_retired, &s->tids[i].v);
+	}
+	free(s->tids);
+	s->tids = now;
+	s->n_tids = n;
+	add_sums(&sum, &s->threads_retired);
+	s->threads_total.wait_ns = max_u64(s->threads_total.wait_ns, sum.wait_ns);
+	s->threads_total.ctx_voluntary = max_u64(s->threads_total.ctx_voluntary, sum.ctx_voluntary);
+	s->threads_total.ctx_involuntary =
+		max_u64(s->threads_total.ctx_involuntary, sum.ctx_involuntary);
 }
 
 void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req)
 {
+	unsigned i = 0;
+
 	s->stat_ok = false;
+	s->status_ok = false;
+	s->io_ok = false;
 	if (s->stat_fd < 0) {
 		/* Never had one: the producer was gone when we found it. */
 		return;
 	}
-	if (req->result > 0 &&
-	    rd_proc_parse_stat(s->stat_buf, (size_t)req->result, &s->stat) == 0 &&
+	if (req[i].result > 0 &&
+	    rd_proc_parse_stat(s->stat_buf, (size_t)req[i].result, &s->stat) == 0 &&
 	    s->stat.state != 'Z' && s->stat.state != 'X' &&
 	    s->stat.start_ticks == s->seg.hdr.pid_start_ticks)
 		s->stat_ok = true;
+	i++;
+	if (s->status_fd >= 0) {
+		s->status_ok = s->stat_ok && req[i].result > 0 &&
+			rd_proc_parse_status(s->status_buf, (size_t)req[i].result, &s->status) == 0;
+		i++;
+	}
+	if (s->io_fd >= 0)
+		s->io_ok = s->stat_ok && req[i].result > 0 &&
+			rd_proc_parse_io(s->io_buf, (size_t)req[i].result, &s->io_read,
+					 &s->io_write) == 0;
+	if (s->stat_ok) {
+		s->fd_count = count_fds(s->fd_dir_fd);
+		read_threads(s);
+	}
 }
 
 int rd_source_collect(struct rd_source *s, uint64_t now)

@@ -37,6 +37,28 @@ struct rd_source {
 	struct rd_proc_stat stat;
 	bool stat_ok;
 
+	/* Process metrics from outside, read each cycle (README: "Process
+	 * metrics").  fds are kept open between cycles: cheaper than opening,
+	 * and a read on one fails with ESRCH once the process is gone. */
+	int status_fd, io_fd, fd_dir_fd, task_dir_fd;
+	unsigned n_reqs;          /* batched reads this cycle */
+	char status_buf[4096];
+	char io_buf[512];
+	struct rd_proc_status status;
+	bool status_ok, io_ok;
+	uint64_t io_read, io_write;
+	int64_t fd_count;         /* -1: unknown */
+	/* Per-thread counters summed over the process's threads; the kernel
+	 * keeps no total for exited threads, so their last values are kept. */
+	struct rd_thread_sums {
+		uint64_t wait_ns;  /* schedstat field 2: runnable, waiting */
+		uint64_t ctx_voluntary, ctx_involuntary; /* status */
+	} threads_total, threads_retired;
+	struct rd_tid_stats { pid_t tid; struct rd_thread_sums v; } *tids;
+	size_t n_tids;
+	bool proc_seen;           /* process metrics exported at least once */
+	uint64_t proc_start_unix_nano;
+
 	/* Resource identity, fixed at discovery. */
 	char instance_id[96];
 	char exe_name[256];

@@ -121,8 +121,9 @@ static int count_points(const struct rd_request *r, void *ctx)
 	compare(r, &(int){ 0 });
 	if (q->n_resource_metrics > 1 || q->resource_metrics[0]->scope_metrics[0]->n_metrics > 1)
 		assert_true(r->pb_len <= c->max);
-	for (size_t i = 0; i < q->n_resource_metrics; i++) {
-		const otlp_sm *sm = q->resource_metrics[i]->scope_metrics[0];
+	for (size_t i = 0; i < q->n_resource_metrics; i++)
+	for (size_t k = 0; k < q->resource_metrics[i]->n_scope_metrics; k++) {
+		const otlp_sm *sm = q->resource_metrics[i]->scope_metrics[k];
 
 		for (size_t m = 0; m < sm->n_metrics; m++) {
 			const otlp_metric *mt = sm->metrics[m];
@@ -148,10 +149,10 @@ static void splitting_keeps_every_point_once_under_the_cap(void **state)
 	for (int k = 0; k < 3; k++)
 		rd_encode_source(&b, &env, s, false, 99);
 	assert_true(s->seg.n_metrics > 40);
-	assert_int_equal(b.points, 3 * s->seg.n_metrics);
+	assert_true(b.points >= 3 * s->seg.n_metrics); /* plus process metrics */
 	assert_int_equal(rd_batch_requests(&b, c.max, count_points, &c), 0);
 	assert_true(c.requests > 3);
-	assert_int_equal(c.points, 3 * s->seg.n_metrics);
+	assert_int_equal(c.points, b.points);
 	rd_batch_free(&b);
 	unlink(s->seg.path);
 	rd_source_free(s);
