@@ -151,6 +151,18 @@ int rtm_gauge_create(struct rtm_segment *seg, rtm_gauge_t *out,
 int rtm_hist_create(struct rtm_segment *seg, rtm_hist_t *out,
 		    const struct rtm_metric_def *def);
 
+/*
+ * rtm_alloc_metrics_start - publish allocator and heap metrics
+ * (runtime.native.mem.*) into seg: allocations, frees, bytes, live heap
+ * bytes and objects, counted by interposing malloc and friends, and
+ * glibc mallinfo2() figures sampled every every_ms by a SCHED_IDLE thread.
+ * Needs the interposer linked in: link with librtm-alloc (-lrtm-alloc), or
+ * run under LD_PRELOAD=librtm-preload.so, which calls this itself.  Call
+ * once.  Returns 0, -EINVAL, or -ENOSPC if the segment lacks room.
+ */
+int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms);
+void rtm_alloc_metrics_stop(void);
+
 /* ---- hot path internals (not API) ---- */
 
 /* The first member of every struct rtm_segment: what inline code may see. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Segment lifecycle: create, publish, fork, close. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -120,6 +121,85 @@ static int open_dir(const char *dir)
 		return -errno;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+/* /proc/self/maps, for telling our own mappings from stale ones. */
+static char *self_maps(void)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (len + 1 == cap) {
+			char *p = realloc(buf, cap *= 2);
+
+			if (!p)
+				break;
+			buf = p;
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Segments published under this pid and start time by an earlier image of
+ * this same process (before an exec) can never be written again: mark them
+ * closed, so the reader exports their final values and retires them.  A
+ * segment still mapped here belongs to another copy of librtm in this image
+ * (a preload library beside the app's own) and is left alone.
+ */
+static void close_stale(int dfd, uint64_t start_ticks)
+{
+	char prefix[64];
+	size_t plen;
+	struct dirent *de;
+	char *maps = NULL;
+	DIR *d;
+	int fd = dup(dfd);
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	plen = (size_t)snprintf(prefix, sizeof prefix, "rtm.%d.%llu.", (int)getpid(),
+				(unsigned long long)start_ticks);
+	while ((de = readdir(d))) {
+		uint64_t now = rtm__now_ns(CLOCK_REALTIME);
+		uint32_t closed = RTM_SHM_STATE_CLOSED, state = 0;
+		int sfd;
+
+		if (strncmp(de->d_name, prefix, plen))
+			continue;
+		if (!maps && !(maps = self_maps()))
+			break;
+		if (strstr(maps, de->d_name))
+			continue;
+		sfd = openat(dfd, de->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (sfd < 0)
+			continue;
+		if (pread(sfd, &state, sizeof state, offsetof(struct rtm_shm_header, state)) ==
+			    (ssize_t)sizeof state && state == RTM_SHM_STATE_LIVE) {
+			pwrite(sfd, &now, sizeof now, offsetof(struct rtm_shm_header, closed_unix_nano));
+			pwrite(sfd, &closed, sizeof closed, offsetof(struct rtm_shm_header, state));
+		}
+		close(sfd);
+	}
+	free(maps);
+	closedir(d);
 }
 
 struct layout {
@@ -302,12 +382,19 @@ int rtm_segment_open(struct rtm_segment **out,
 		goto fail_map;
 	seg->hdr->strings_used = seg->strings_used - l.strings_off;
 	seg->hdr->state = RTM_SHM_STATE_LIVE;
-	snprintf(name, sizeof name, "rtm.%d.%llu.%u.rtm", (int)getpid(),
-		 (unsigned long long)seg->hdr->pid_start_ticks, n);
-	/* The rename publishes a complete header: readers never see INIT. */
-	if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE)) {
-		rc = -errno;
-		goto fail_map;
+	close_stale(dfd, seg->hdr->pid_start_ticks);
+	/* The rename publishes a complete header: readers never see INIT.
+	 * Another copy of librtm in this process (a preload library and the
+	 * app's own) counts from 0 too: take the next free number. */
+	for (unsigned k = 0;; k++) {
+		snprintf(name, sizeof name, "rtm.%d.%llu.%u.rtm", (int)getpid(),
+			 (unsigned long long)seg->hdr->pid_start_ticks, n + k);
+		if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0)
+			break;
+		if (errno != EEXIST || k == 1000) {
+			rc = -errno;
+			goto fail_map;
+		}
 	}
 	snprintf(seg->path, sizeof seg->path, "%s/%s", dir, name);
 	close(dfd);

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Allocator and heap metrics: counters fed by the malloc interposer
+ * (rtm_preload.c) and a low-priority thread sampling glibc's mallinfo2().
+ * Names mirror the seed's runtime.go.mem.* under runtime.native.mem.*.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rtm.h"
+#include "rtm_alloc.h"
+
+static rtm_counter_t c_mallocs, c_frees, c_bytes;
+static rtm_updown_t u_live_bytes, u_live_objects;
+static rtm_updown_t u_inuse, u_idle, u_releasable, u_mmapped, u_arenas;
+static int ready; /* handles above are valid */
+
+/* Activity before the segment existed, folded in at start. */
+static uint64_t early_mallocs, early_frees, early_bytes;
+static int64_t early_live;
+
+static pthread_t sampler;
+static int sampler_running;
+static int sampler_stop;
+static unsigned interval_ms;
+
+void rtm_alloc_count(uint64_t mallocs, uint64_t frees, uint64_t bytes,
+		     int64_t live_delta)
+{
+	/* Acquire: pairs with the release in rtm_alloc_metrics_start(), so
+	 * the handles are complete when ready reads 1. */
+	if (__builtin_expect(!__atomic_load_n(&ready, __ATOMIC_ACQUIRE), 0)) {
+		/* Relaxed: only the totals matter, read once at start. */
+		__atomic_fetch_add(&early_mallocs, mallocs, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&early_frees, frees, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&early_bytes, bytes, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&early_live, live_delta, __ATOMIC_RELAXED);
+		return;
+	}
+	if (mallocs)
+		rtm_counter_add(&c_mallocs, mallocs);
+	if (frees)
+		rtm_counter_add(&c_frees, frees);
+	if (bytes)
+		rtm_counter_add(&c_bytes, bytes);
+	rtm_updown_add(&u_live_bytes, live_delta);
+	rtm_updown_add(&u_live_objects, (int64_t)mallocs - (int64_t)frees);
+}
+
+/* Arenas: glibc reports them only in malloc_info()'s XML. */
+static int64_t count_arenas(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int64_t n = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return 0;
+	malloc_info(0, f);
+	fclose(f);
+	for (char *p = buf; p && (p = strstr(p, "<heap nr=")); p++)
+		n++;
+	free(buf);
+	return n;
+}
+
+static void *sample_loop(void *arg)
+{
+	struct sched_param sp = { 0 };
+	int64_t last[5] = { 0 };
+
+	(void)arg;
+	/* Never compete with the program for a CPU. */
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	while (!__atomic_load_n(&sampler_stop, __ATOMIC_RELAXED)) {
+		struct mallinfo2 mi = mallinfo2();
+		int64_t now[5] = { (int64_t)mi.uordblks, (int64_t)mi.fordblks,
+				   (int64_t)mi.keepcost, (int64_t)mi.hblkhd, count_arenas() };
+		rtm_updown_t *u[5] = { &u_inuse, &u_idle, &u_releasable, &u_mmapped, &u_arenas };
+		struct timespec ts = { (time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000 };
+
+		/* Up-down counters hold the sampled value: add the change. */
+		for (int i = 0; i < 5; i++) {
+			rtm_updown_add(u[i], now[i] - last[i]);
+			last[i] = now[i];
+		}
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static int def(struct rtm_segment *seg, int kind, rtm_counter_t *h, const char *name,
+	       const char *unit, const char *desc)
+{
+	struct rtm_metric_def d = { .name = name, .unit = unit, .description = desc };
+
+	return kind ? rtm_updown_create(seg, h, &d) : rtm_counter_create(seg, h, &d);
+}
+
+int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
+{
+	int rc = 0;
+
+	if (!seg || __atomic_load_n(&ready, __ATOMIC_RELAXED))
+		return -EINVAL;
+	rc |= def(seg, 0, &c_mallocs, "runtime.native.mem.alloc.mallocs", "{allocation}",
+		  "Cumulative count of heap allocations");
+	rc |= def(seg, 0, &c_frees, "runtime.native.mem.alloc.frees", "{allocation}",
+		  "Cumulative count of heap frees");
+	rc |= def(seg, 0, &c_bytes, "runtime.native.mem.alloc.total", "By",
+		  "Cumulative bytes requested from the heap allocator");
+	rc |= def(seg, 1, &u_live_bytes, "runtime.native.mem.heap.alloc", "By",
+		  "Bytes of live heap objects (usable size)");
+	rc |= def(seg, 1, &u_live_objects, "runtime.native.mem.heap.objects", "{object}",
+		  "Live heap objects");
+	rc |= def(seg, 1, &u_inuse, "runtime.native.mem.heap.inuse", "By",
+		  "Bytes in use in malloc arenas (mallinfo2 uordblks)");
+	rc |= def(seg, 1, &u_idle, "runtime.native.mem.heap.idle", "By",
+		  "Free bytes held in malloc arenas (mallinfo2 fordblks)");
+	rc |= def(seg, 1, &u_releasable, "runtime.native.mem.heap.releasable", "By",
+		  "Releasable free space at the top of the heap (mallinfo2 keepcost)");
+	rc |= def(seg, 1, &u_mmapped, "runtime.native.mem.heap.mmapped", "By",
+		  "Bytes in chunks allocated with mmap (mallinfo2 hblkhd)");
+	rc |= def(seg, 1, &u_arenas, "runtime.native.mem.heap.arenas", "{arena}",
+		  "malloc arenas");
+	if (rc)
+		return -ENOSPC;
+	/* Release: pairs with the acquire load in rtm_alloc_count(). */
+	__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+	rtm_alloc_count(__atomic_exchange_n(&early_mallocs, 0, __ATOMIC_RELAXED),
+			__atomic_exchange_n(&early_frees, 0, __ATOMIC_RELAXED),
+			__atomic_exchange_n(&early_bytes, 0, __ATOMIC_RELAXED),
+			__atomic_exchange_n(&early_live, 0, __ATOMIC_RELAXED));
+	interval_ms = every_ms ? every_ms : 10000;
+	if (pthread_create(&sampler, NULL, sample_loop, NULL) == 0) {
+		pthread_detach(sampler);
+		sampler_running = 1;
+	}
+	return 0;
+}
+
+void rtm_alloc_metrics_stop(void)
+{
+	__atomic_store_n(&sampler_stop, 1, __ATOMIC_RELAXED);
+}

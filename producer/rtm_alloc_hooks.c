@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The malloc interposer behind librtm-preload.so and librtm-alloc.a.
+ *
+ * librtm-preload.so - allocator and heap metrics for an unmodified program:
+ *
+ *	LD_PRELOAD=librtm-preload.so ./any-program
+ *
+ * Opens a segment (service name from RTM_SERVICE_NAME, else
+ * OTEL_SERVICE_NAME, else the executable's name) and publishes the native
+ * counterparts of Go's allocation and heap metrics (README: "Runtime
+ * metrics for native processes"):
+ *  - counted by interposing malloc, calloc, realloc, reallocarray, free,
+ *    posix_memalign, aligned_alloc, memalign, valloc, pvalloc: allocations,
+ *    frees, bytes requested, live heap bytes (malloc_usable_size) and live
+ *    objects, each update a plain add on this thread's shard;
+ *  - sampled from glibc's mallinfo2() by a SCHED_IDLE thread every
+ *    RTM_SAMPLE_INTERVAL_MS (default 10000): heap in use, free in arenas,
+ *    releasable top pad, mmapped bytes, arena count.
+ *
+ * Safety: the real allocator is resolved with dlsym(RTLD_NEXT), whose own
+ * allocations are served from a static bootstrap buffer; our own
+ * allocations (segment open, the sampler) are never counted, via a
+ * thread-local guard; allocations before the segment exists are kept in
+ * process-wide atomics and folded in when it opens; after fork the child's
+ * view of the segment is private (librtm's atfork), and after exec the new
+ * image opens its own; _exit and abort leave a live segment whose process
+ * is gone, which the reader exports and retires.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rtm.h"
+#include "rtm_alloc.h"
+
+/* ---- the real allocator ---- */
+
+static void *(*real_malloc)(size_t);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void (*real_free)(void *);
+static int (*real_posix_memalign)(void **, size_t, size_t);
+static void *(*real_aligned_alloc)(size_t, size_t);
+static void *(*real_memalign)(size_t, size_t);
+static void *(*real_valloc)(size_t);
+static void *(*real_pvalloc)(size_t);
+static size_t (*real_usable)(void *);
+
+/* dlsym() may allocate; while resolving, allocations come from here and
+ * are never freed. */
+static _Alignas(64) unsigned char boot[65536];
+static size_t boot_used;
+static int resolving;
+
+static bool in_boot(const void *p)
+{
+	return (const unsigned char *)p >= boot && (const unsigned char *)p < boot + sizeof boot;
+}
+
+static void *boot_alloc(size_t n, size_t align)
+{
+	size_t off = (__atomic_load_n(&boot_used, __ATOMIC_RELAXED) + align - 1) & ~(align - 1);
+
+	if (off + n > sizeof boot)
+		return NULL;
+	__atomic_store_n(&boot_used, off + n, __ATOMIC_RELAXED);
+	return boot + off;
+}
+
+/* dlsym() returns an object pointer; POSIX guarantees it converts to a
+ * function pointer, which ISO C only allows through a copy. */
+#define RESOLVE(fp, name)                                      \
+	do {                                                   \
+		void *sym_ = dlsym(RTLD_NEXT, name);           \
+		memcpy(&(fp), &sym_, sizeof sym_);              \
+	} while (0)
+
+static void resolve(void)
+{
+	void *(*m)(size_t);
+
+	if (__atomic_load_n(&real_malloc, __ATOMIC_ACQUIRE) || resolving)
+		return;
+	resolving = 1;
+	RESOLVE(real_calloc, "calloc");
+	RESOLVE(real_realloc, "realloc");
+	RESOLVE(real_free, "free");
+	RESOLVE(real_posix_memalign, "posix_memalign");
+	RESOLVE(real_aligned_alloc, "aligned_alloc");
+	RESOLVE(real_memalign, "memalign");
+	RESOLVE(real_valloc, "valloc");
+	RESOLVE(real_pvalloc, "pvalloc");
+	RESOLVE(real_usable, "malloc_usable_size");
+	RESOLVE(m, "malloc");
+	/* Release, published last: pairs with the acquire above, so a thread
+	 * that sees real_malloc sees every other pointer too. */
+	__atomic_store_n(&real_malloc, m, __ATOMIC_RELEASE);
+	resolving = 0;
+}
+
+/* ---- counting ---- */
+
+/* Set while this thread runs rtm's own code: nothing it allocates counts. */
+static __thread int busy __attribute__((tls_model("initial-exec")));
+
+static void count_alloc(void *p, size_t requested)
+{
+	if (!p || busy || in_boot(p))
+		return;
+	busy = 1;
+	rtm_alloc_count(1, 0, requested, (int64_t)real_usable(p));
+	busy = 0;
+}
+
+static void count_free(void *p)
+{
+	if (busy)
+		return;
+	busy = 1;
+	rtm_alloc_count(0, 1, 0, -(int64_t)real_usable(p));
+	busy = 0;
+}
+
+/* ---- the interposed functions ---- */
+
+void *malloc(size_t n)
+{
+	void *p;
+
+	if (__builtin_expect(!real_malloc, 0)) {
+		resolve();
+		if (!real_malloc)
+			return boot_alloc(n, 16);
+	}
+	p = real_malloc(n);
+	count_alloc(p, n);
+	return p;
+}
+
+void *calloc(size_t nmemb, size_t size)
+{
+	void *p;
+
+	if (__builtin_expect(!real_malloc, 0)) {
+		size_t n;
+
+		resolve();
+		if (!real_malloc) /* boot memory is static, hence zeroed */
+			return __builtin_mul_overflow(nmemb, size, &n) ? NULL : boot_alloc(n, 16);
+	}
+	p = real_calloc(nmemb, size);
+	count_alloc(p, nmemb * size);
+	return p;
+}
+
+void free(void *p)
+{
+	if (!p || in_boot(p))
+		return;
+	if (__builtin_expect(!real_malloc, 0))
+		resolve();
+	count_free(p);
+	real_free(p);
+}
+
+/* realloc counts as a free of the old block and an allocation of the new. */
+void *realloc(void *p, size_t n)
+{
+	void *q;
+	int64_t old;
+
+	if (__builtin_expect(!real_malloc, 0) || in_boot(p)) {
+		resolve();
+		if (in_boot(p) || !real_malloc) {
+			/* Move out of the bootstrap buffer (never freed). */
+			q = malloc(n);
+			if (q && p)
+				memcpy(q, p, n < (size_t)(boot + sizeof boot - (unsigned char *)p) ?
+					       n : (size_t)(boot + sizeof boot - (unsigned char *)p));
+			return q;
+		}
+	}
+	if (!p)
+		return malloc(n);
+	old = (int64_t)real_usable(p);
+	q = real_realloc(p, n);
+	if (busy || (!q && n))
+		return q;
+	busy = 1;
+	if (q)
+		rtm_alloc_count(1, 1, n, (int64_t)real_usable(q) - old);
+	else /* realloc(p, 0) freed p */
+		rtm_alloc_count(0, 1, 0, -old);
+	busy = 0;
+	return q;
+}
+
+void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t n;
+
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, n);
+}
+
+int posix_memalign(void **out, size_t align, size_t n)
+{
+	int rc;
+
+	resolve();
+	if (!real_malloc) {
+		*out = boot_alloc(n, align < 16 ? 16 : align);
+		return *out ? 0 : ENOMEM;
+	}
+	rc = real_posix_memalign(out, align, n);
+	if (!rc)
+		count_alloc(*out, n);
+	return rc;
+}
+
+void *aligned_alloc(size_t align, size_t n)
+{
+	void *p;
+
+	resolve();
+	if (!real_malloc)
+		return boot_alloc(n, align < 16 ? 16 : align);
+	p = real_aligned_alloc(align, n);
+	count_alloc(p, n);
+	return p;
+}
+
+void *memalign(size_t align, size_t n)
+{
+	void *p;
+
+	resolve();
+	if (!real_malloc)
+		return boot_alloc(n, align < 16 ? 16 : align);
+	p = real_memalign(align, n);
+	count_alloc(p, n);
+	return p;
+}
+
+void *valloc(size_t n)
+{
+	void *p;
+
+	resolve();
+	if (!real_malloc)
+		return boot_alloc(n, 4096);
+	p = real_valloc(n);
+	count_alloc(p, n);
+	return p;
+}
+
+void *pvalloc(size_t n)
+{
+	void *p;
+
+	resolve();
+	if (!real_malloc)
+		return boot_alloc(n, 4096);
+	p = real_pvalloc(n);
+	count_alloc(p, n);
+	return p;
+}
+
+size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (in_boot(p))
+		return 0; /* unknown; callers only use it as a lower bound */
+	resolve();
+	return real_usable(p);
+}
+
+void rtm__alloc_guard(int on);
+
+/* Marks this thread's code as rtm's own (not counted) or not. */
+void rtm__alloc_guard(int on)
+{
+	resolve();
+	busy = on;
+}
