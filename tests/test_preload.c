@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/* librtm-preload.so under real, unmodified programs. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rd_dir.h"
+#include "rd_proc.h"
+#include "test_util.h"
+
+/* The one segment in dir, opened with the reader library. */
+static void only_segment(const char *dir, struct rd_segment *rd)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	char **names;
+	int n = rd_dir_list(dfd, &names);
+
+	/* A just-started program may not have published yet: wait for it
+	 * (bounded; correctness, not speed, is under test). */
+	for (int i = 0; n == 0 && i < 2000; i++) {
+		rd_dir_names_free(names);
+		usleep(10000);
+		n = rd_dir_list(dfd, &names);
+	}
+	if (n != 1)
+		fail_msg("%d segments in %s, expected 1", n, dir);
+	if (rd_segment_open(rd, dfd, names[0], 0))
+		fail_msg("%s: %s", names[0], rd->err);
+	rd_dir_names_free(names);
+	close(dfd);
+}
+
+static int64_t value(struct rd_segment *rd, struct rd_snapshot *s, const char *name)
+{
+	assert_int_equal(rd_segment_snapshot(rd, s), 0);
+	return s->values[tu_find(rd, name, NULL, NULL)].i;
+}
+
+static void allocator_counts_are_exact(void **state)
+{
+	enum { N = 1000, M = 1000, K = 300, T = 3 }; /* malloc_usable_size(1000) == 1000 */
+	static const char *names[] = {
+		"runtime.native.mem.alloc.mallocs", "runtime.native.mem.alloc.frees",
+		"runtime.native.mem.alloc.total", "runtime.native.mem.heap.alloc",
+		"runtime.native.mem.heap.objects",
+	};
+	const int64_t want[] = { N, K, (int64_t)N * M, (int64_t)(N - K) * M, N - K };
+	int64_t before[5];
+	char *dir = tu_mkdir();
+	int in[2], out[2];
+	char buf[8], env[600], args[4][16];
+	pid_t pid;
+	struct rd_segment rd;
+	struct rd_snapshot s = { 0 };
+
+	(void)state;
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		snprintf(env, sizeof env, "RTM_DIR=%s", dir);
+		putenv(env);
+		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+		snprintf(args[0], 16, "%d", N);
+		snprintf(args[1], 16, "%d", M);
+		snprintf(args[2], 16, "%d", K);
+		snprintf(args[3], 16, "%d", T);
+		execl(tu_prog("RTM_ALLOC_TRUTH"), "alloc_truth", args[0], args[1], args[2], args[3],
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	only_segment(dir, &rd); /* opened by the preload before main() */
+	assert_string_equal(rd.hdr.service_name, "alloc_truth");
+	for (int i = 0; i < 5; i++)
+		before[i] = value(&rd, &s, names[i]);
+	assert_int_equal(write(in[1], "g", 1), 1);
+	assert_int_equal(read(out[0], buf, 2), 2);
+	for (int i = 0; i < 5; i++) {
+		int64_t delta = value(&rd, &s, names[i]) - before[i];
+
+		if (delta != want[i])
+			fail_msg("%s grew by %lld, expected %lld", names[i], (long long)delta,
+				 (long long)want[i]);
+	}
+	assert_int_equal(write(in[1], "g", 1), 1);
+	assert_int_equal(read(out[0], buf, 2), 2);
+	{
+		/* main + the preload's sampler + T: as the reader will see it. */
+		char stat[1024];
+		struct rd_proc_stat st;
+		ssize_t n;
+
+		n = rd_proc_read(pid, "stat", stat, sizeof stat);
+		assert_true(n > 0);
+		assert_int_equal(rd_proc_parse_stat(stat, (size_t)n, &st), 0);
+		assert_int_equal(st.num_threads, T + 2);
+	}
+	assert_int_equal(write(in[1], "g", 1), 1);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+	assert_int_equal(s.state, RTM_SHM_STATE_CLOSED); /* exit ran the destructor */
+	rd_snapshot_free(&s);
+	rd_segment_close(&rd);
+	tu_rmdir(dir);
+}
+
+/* Runs a shell command with the preload and RTM_DIR; returns its status. */
+static int run_preloaded(const char *dir, const char *cmd)
+{
+	char line[4096];
+	int st;
+
+	snprintf(line, sizeof line, "env RTM_DIR=%s LD_PRELOAD=%s %s", dir, tu_prog("RTM_PRELOAD"),
+		 cmd);
+	st = system(line);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Every segment in dir is valid, and allocations >= frees >= 0. */
+static int check_segments(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	char **names;
+	int n = rd_dir_list(dfd, &names);
+
+	for (int i = 0; i < n; i++) {
+		struct rd_segment rd;
+		struct rd_snapshot s = { 0 };
+
+		if (rd_segment_open(&rd, dfd, names[i], 0))
+			fail_msg("%s: %s", names[i], rd.err);
+		assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+		assert_true(s.values[tu_find(&rd, "runtime.native.mem.alloc.mallocs", NULL, NULL)].i >=
+			    s.values[tu_find(&rd, "runtime.native.mem.alloc.frees", NULL, NULL)].i);
+		rd_snapshot_free(&s);
+		rd_segment_close(&rd);
+	}
+	rd_dir_names_free(names);
+	close(dfd);
+	return n;
+}
+
+static void unmodified_programs_run_unharmed(void **state)
+{
+	char *dir = tu_mkdir();
+	char cmd[512];
+
+	(void)state;
+	/* Same output with and without the preload. */
+	assert_int_equal(system("ls -R /usr/share/doc > /tmp/rtm-ls-plain 2>&1"), 0);
+	assert_int_equal(run_preloaded(dir, "ls -R /usr/share/doc > /tmp/rtm-ls-preload 2>&1"), 0);
+	assert_int_equal(system("cmp -s /tmp/rtm-ls-plain /tmp/rtm-ls-preload"), 0);
+	unlink("/tmp/rtm-ls-plain");
+	unlink("/tmp/rtm-ls-preload");
+	if (system("command -v python3 >/dev/null") == 0)
+		assert_int_equal(run_preloaded(dir, "python3 -c 'import json; json.dumps(list(range(100000)))'"),
+				 0);
+	snprintf(cmd, sizeof cmd, "%s stress", tu_prog("RTM_ALLOC_TRUTH"));
+	assert_int_equal(run_preloaded(dir, cmd), 0);
+	snprintf(cmd, sizeof cmd, "%s fork", tu_prog("RTM_ALLOC_TRUTH"));
+	assert_int_equal(run_preloaded(dir, cmd), 0);
+	assert_int_equal(run_preloaded(dir, "sh -c 'ls / >/dev/null; exec true'"), 0);
+	assert_true(check_segments(dir) >= 5);
+	tu_rmdir(dir);
+}
+
+static void the_stress_program_balances(void **state)
+{
+	char *dir = tu_mkdir();
+	char cmd[512];
+	struct rd_segment rd;
+	struct rd_snapshot s = { 0 };
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "%s stress", tu_prog("RTM_ALLOC_TRUTH"));
+	assert_int_equal(run_preloaded(dir, cmd), 0);
+	only_segment(dir, &rd);
+	assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+	/* 8 threads x 200000 iterations, each freeing what it allocated: at
+	 * least that many allocations, and the heap back near empty. */
+	assert_true(s.values[tu_find(&rd, "runtime.native.mem.alloc.mallocs", NULL, NULL)].i >=
+		    8 * 200000);
+	assert_true(s.values[tu_find(&rd, "runtime.native.mem.heap.objects", NULL, NULL)].i < 1000);
+	assert_int_equal(s.torn, 0);
+	rd_snapshot_free(&s);
+	rd_segment_close(&rd);
+	tu_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(allocator_counts_are_exact),
+		cmocka_unit_test(unmodified_programs_run_unharmed),
+		cmocka_unit_test(the_stress_program_balances),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
