@@ -16,6 +16,7 @@
 
 #include "rtm.h"
 #include "rtm_alloc.h"
+#include "rtm_segment_priv.h"
 
 static rtm_counter_t c_mallocs, c_frees, c_bytes;
 static rtm_updown_t u_live_bytes, u_live_objects;
@@ -31,8 +32,13 @@ static int sampler_running;
 static int sampler_stop;
 static unsigned interval_ms;
 
-void rtm_alloc_count(uint64_t mallocs, uint64_t frees, uint64_t bytes,
-		     int64_t live_delta)
+/* A segment no thread ever caches (rtm__tls.seg starts NULL, so NULL
+ * would match) until the fast path is valid. */
+const struct rtm_segment *rtm__alloc_seg = &rtm__null_segment;
+uint32_t rtm__alloc_off;
+
+void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
+			   int64_t live_delta)
 {
 	/* Acquire: pairs with the release in rtm_alloc_metrics_start(), so
 	 * the handles are complete when ready reads 1. */
@@ -133,9 +139,15 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 		  "malloc arenas");
 	if (rc)
 		return -ENOSPC;
-	/* Release: pairs with the acquire load in rtm_alloc_count(). */
+	rtm__alloc_off = c_mallocs.off;
+	if (c_frees.off == rtm__alloc_off + 8 && c_bytes.off == rtm__alloc_off + 16 &&
+	    u_live_bytes.off == rtm__alloc_off + 24 && u_live_objects.off == rtm__alloc_off + 32)
+		/* Relaxed: a thread that still sees NULL takes the slow path,
+		 * which is correct too. */
+		__atomic_store_n(&rtm__alloc_seg, seg, __ATOMIC_RELAXED);
+	/* Release: pairs with the acquire load in rtm__alloc_count_slow(). */
 	__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-	rtm_alloc_count(__atomic_exchange_n(&early_mallocs, 0, __ATOMIC_RELAXED),
+	rtm__alloc_count_slow(__atomic_exchange_n(&early_mallocs, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_frees, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_bytes, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_live, 0, __ATOMIC_RELAXED));

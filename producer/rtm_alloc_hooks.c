@@ -109,6 +109,46 @@ static void resolve(void)
 	resolving = 0;
 }
 
+/* ---- usable sizes ---- */
+
+/*
+ * malloc_usable_size() checks the *next* chunk's header to be sure the
+ * block is in use, a second cache miss on every free.  glibc's own layout
+ * (size word just before the block; low 3 bits flags; bit 1 = mmapped)
+ * gives the same answer from the block's own header.  It is used only if
+ * it agrees with the real malloc_usable_size() on probe allocations at
+ * start-up, so another allocator (jemalloc, tcmalloc) keeps the real call.
+ */
+static int header_sizes; /* 1: the glibc header formula is valid here */
+
+static inline size_t usable(void *p)
+{
+	if (__builtin_expect(header_sizes, 1)) {
+		size_t sz = ((const size_t *)p)[-1];
+
+		return (sz & ~(size_t)7) - ((sz & 2) ? 2 : 1) * sizeof(size_t);
+	}
+	return real_usable(p);
+}
+
+static void probe_header_sizes(void)
+{
+	static const size_t sizes[] = { 1, 24, 100, 1000, 4000, 70000, 300000 };
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		void *p = real_malloc(sizes[i]);
+
+		if (!p)
+			return;
+		header_sizes = 1;
+		ok &= usable(p) == real_usable(p);
+		header_sizes = 0;
+		real_free(p);
+	}
+	header_sizes = ok;
+}
+
 /* ---- counting ---- */
 
 /* Set while this thread runs rtm's own code: nothing it allocates counts. */
@@ -119,7 +159,7 @@ static void count_alloc(void *p, size_t requested)
 	if (!p || busy || in_boot(p))
 		return;
 	busy = 1;
-	rtm_alloc_count(1, 0, requested, (int64_t)real_usable(p));
+	rtm_alloc_count(1, 0, requested, (int64_t)usable(p));
 	busy = 0;
 }
 
@@ -128,7 +168,7 @@ static void count_free(void *p)
 	if (busy)
 		return;
 	busy = 1;
-	rtm_alloc_count(0, 1, 0, -(int64_t)real_usable(p));
+	rtm_alloc_count(0, 1, 0, -(int64_t)usable(p));
 	busy = 0;
 }
 
@@ -193,13 +233,13 @@ void *realloc(void *p, size_t n)
 	}
 	if (!p)
 		return malloc(n);
-	old = (int64_t)real_usable(p);
+	old = (int64_t)usable(p);
 	q = real_realloc(p, n);
 	if (busy || (!q && n))
 		return q;
 	busy = 1;
 	if (q)
-		rtm_alloc_count(1, 1, n, (int64_t)real_usable(q) - old);
+		rtm_alloc_count(1, 1, n, (int64_t)usable(q) - old);
 	else /* realloc(p, 0) freed p */
 		rtm_alloc_count(0, 1, 0, -old);
 	busy = 0;
@@ -295,6 +335,13 @@ void rtm__alloc_guard(int on);
 /* Marks this thread's code as rtm's own (not counted) or not. */
 void rtm__alloc_guard(int on)
 {
+	static int probed;
+
 	resolve();
+	if (!probed && real_malloc) {
+		probed = 1;
+		busy = 1;
+		probe_header_sizes();
+	}
 	busy = on;
 }
