@@ -229,7 +229,8 @@ static void read_proc(struct rd_reader *r)
 	rd_procio_read(r->procio, r->reqs, pos);
 	pos = 0;
 	for (struct rd_source *s = r->sources; s; s = s->next) {
-		rd_source_proc_results(s, &r->reqs[pos]);
+		rd_source_proc_results(s, &r->reqs[pos],
+				       r->env.groups_due & (1u << RD_GROUP_SCHEDULER));
 		pos += s->n_reqs;
 	}
 }
@@ -279,6 +280,26 @@ static void record_cycle(struct rd_reader *r, double secs)
 		st->cycle_max = secs;
 }
 
+/* Which groups export this cycle: enabled, and their interval (if any)
+ * has passed, give or take half a cycle. */
+static unsigned groups_due(struct rd_reader *r, uint64_t mono)
+{
+	unsigned due = 0;
+
+	for (int g = 0; g < RD_GROUP_N; g++) {
+		const struct rd_group_cfg *c = &r->cfg->settings.groups[g];
+
+		if (!c->enabled)
+			continue;
+		if (c->interval_ns && r->group_last[g] &&
+		    mono - r->group_last[g] + r->cfg->interval_ns / 2 < c->interval_ns)
+			continue;
+		r->group_last[g] = mono;
+		due |= 1u << g;
+	}
+	return due;
+}
+
 int rd_reader_cycle(struct rd_reader *r)
 {
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), now = now_ns(CLOCK_REALTIME);
@@ -287,6 +308,7 @@ int rd_reader_cycle(struct rd_reader *r)
 	bool any_dead = false;
 	int rc;
 
+	r->env.groups_due = groups_due(r, t0);
 	rd_reader_scan(r);
 	read_proc(r);
 	r->self.segments = 0;

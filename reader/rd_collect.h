@@ -31,6 +31,7 @@ struct rd_reader {
 	struct rd_self_stats self;
 	struct rd_procio_req *reqs;
 	size_t reqs_cap;
+	uint64_t group_last[RD_GROUP_N]; /* monotonic ns of each group's last export */
 };
 
 int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,

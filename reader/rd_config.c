@@ -183,6 +183,10 @@ static void usage(void)
 	       "  --command-line         add process.command_line to resources\n"
 	       "  --keep-dead            do not remove segments of exited producers\n"
 	       "  --once                 run one collection cycle and exit\n"
+	       "  --config FILE          settings file ($RTM_CONFIG; see README)\n"
+	       "  --preset P             default or production ($RTM_PRESET)\n"
+	       "  --group G=on|off|DUR   memory, process, threads, scheduler, allocator\n"
+	       "                         ($RTM_GROUP_<G>); repeatable\n"
 	       "  --version, --help\n"
 	       "OTEL_EXPORTER_OTLP_[METRICS_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,PROTOCOL,\n"
 	       "CERTIFICATE,CLIENT_KEY,CLIENT_CERTIFICATE}, OTEL_SERVICE_NAME and\n"
@@ -192,7 +196,8 @@ static void usage(void)
 enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
-	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_VERSION, O_HELP,
+	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
+	O_VERSION, O_HELP,
 };
 
 struct flags {
@@ -416,11 +421,16 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "command-line", no_argument, NULL, O_CMDLINE },
 		{ "keep-dead", no_argument, NULL, O_KEEP_DEAD },
 		{ "once", no_argument, NULL, O_ONCE },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "preset", required_argument, NULL, O_PRESET },
+		{ "group", required_argument, NULL, O_GROUP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
 	struct flags f = { { 0 } };
+	char *groups[32];
+	size_t n_groups = 0;
 	int opt, rc;
 
 	memset(c, 0, sizeof *c);
@@ -436,6 +446,11 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		case O_CMDLINE: c->command_line = true; break;
 		case O_KEEP_DEAD: c->keep_dead = true; break;
 		case O_ONCE: c->once = true; break;
+		case O_GROUP:
+			if (n_groups == sizeof groups / sizeof groups[0])
+				return bad(err, n, "--group: given more than %zu times", n_groups);
+			groups[n_groups++] = optarg;
+			break;
 		case O_VERSION: printf("rtm-reader %s\n", RTM_VERSION); return 1;
 		case O_HELP: usage(); return 1;
 		case '?':
@@ -448,6 +463,11 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 	if (optind < argc)
 		return bad(err, n, "unexpected argument '%s' (see --help)", argv[optind]);
 	c->dir = f.v[O_DIR];
+	rc = rd_settings_load(&c->settings, f.v[O_CONFIG], f.v[O_PRESET], groups, n_groups, err, n);
+	if (rc)
+		return rc;
+	/* --interval and OTEL_METRIC_EXPORT_INTERVAL (load_misc) outrank it. */
+	c->interval_ns = c->settings.interval_ns;
 	if ((rc = load_misc(c, &f, err, n)) || (rc = load_exporter(c, &f, err, n)) ||
 	    (rc = load_otlp(c, &f, err, n)))
 		return rc;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rd_groups.h"
+
 enum rd_exporter_kind { RD_EXPORT_OTLP, RD_EXPORT_STDOUT, RD_EXPORT_NONE };
 enum rd_protocol { RD_PROTO_PROTOBUF, RD_PROTO_JSON };
 enum rd_io_mode { RD_IO_AUTO, RD_IO_URING, RD_IO_SYNC };
@@ -39,6 +41,7 @@ struct rd_config {
 	size_t max_request_bytes;
 	uint64_t retry_initial_ns;
 	uint64_t retry_max_ns;     /* give up retrying one export after this */
+	struct rd_settings settings; /* preset, metric groups */
 	/* The reader's own resource. */
 	char *service_name;
 	struct rd_header *resource;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "rd_config.h"
+#include "rd_groups.h"
 #include "rd_source.h"
 #include "rtm.h"
 
@@ -406,12 +407,17 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	otlp_sm *sm = rm->scope_metrics[0];
 	otlp_sm *proc;
 
-	for (uint32_t g = 0; g < c->n_groups; g++)
+	for (uint32_t g = 0; g < c->n_groups; g++) {
+		/* The allocator group's series come from the segment itself. */
+		if (!no_value && !(env->groups_due & (1u << RD_GROUP_ALLOCATOR)) &&
+		    !strncmp(c->groups[g].first->name, "runtime.native.", 15))
+			continue;
 		sm->metrics[sm->n_metrics++] =
 			encode_group(b, c, &c->groups[g], s, no_value, now);
+	}
 	/* What the reader measured of the process from outside, under its own
 	 * scope in the same resource. */
-	proc = rd_encode_process_scope(b, s, no_value, now);
+	proc = rd_encode_process_scope(b, s, no_value ? ~0u : env->groups_due, no_value, now);
 	if (proc) {
 		otlp_sm **two = rd_arena_alloc(&b->arena, 2 * sizeof *two);
 

@@ -37,6 +37,7 @@ struct rd_batch {
 struct rd_encode_env {
 	char host_name[256];
 	bool command_line;
+	unsigned groups_due; /* bit per enum rd_group: export this cycle */
 };
 
 void rd_encode_env_init(struct rd_encode_env *env, bool command_line);
@@ -80,7 +81,7 @@ void rd_batch_free(struct rd_batch *b);
 /* The process metrics the reader read for s from /proc, as one scope
  * ("rtm/process"), or NULL when there are none (rd_encode_proc.c). */
 otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
-				 bool no_value, uint64_t now);
+				 unsigned groups, bool no_value, uint64_t now);
 
 /* An attribute: key and string or integer value, into caller storage. */
 void rd_kv_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v);

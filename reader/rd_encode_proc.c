@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rd_encode.h"
+#include "rd_groups.h"
 #include "rd_source.h"
 #include "rtm.h"
 
@@ -108,7 +109,7 @@ static uint64_t clock_ns(clockid_t c)
 }
 
 otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
-				 bool no_value, uint64_t now)
+				 unsigned groups, bool no_value, uint64_t now)
 {
 	static long tck;
 	struct builder x = { .b = b, .now = now, .no_value = no_value };
@@ -132,47 +133,56 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	x.sm->scope = &proc_scope;
 	x.sm->metrics = rd_arena_alloc(&b->arena, 12 * sizeof *x.sm->metrics);
 
+#define ON(g) (groups & (1u << (g)))
+	if (ON(RD_GROUP_PROCESS))
 	add(&x, "process.cpu.time", "s", "Total CPU seconds broken down by different CPU modes.",
 	    RTM_SHM_KIND_COUNTER,
 	    (struct pt[]){ { .dbl = true, .d = (double)st->utime / ticks, .key = "cpu.mode", .val = "user" },
 			   { .dbl = true, .d = (double)st->stime / ticks, .key = "cpu.mode", .val = "system" } }, 2);
-	if (s->status_ok || (no_value && s->proc_seen))
+	if (ON(RD_GROUP_MEMORY) && (s->status_ok || (no_value && s->proc_seen)))
 		add(&x, "process.memory.usage", "By",
 		    "The amount of physical memory in use.", RTM_SHM_KIND_UPDOWN,
 		    (struct pt[]){ { .i = (int64_t)s->status.rss_bytes } }, 1);
+	if (ON(RD_GROUP_MEMORY))
 	add(&x, "process.memory.virtual", "By", "The amount of committed virtual memory.",
 	    RTM_SHM_KIND_UPDOWN, (struct pt[]){ { .i = (int64_t)st->vsize } }, 1);
+	if (ON(RD_GROUP_THREADS))
 	add(&x, "process.thread.count", "{thread}", "Process threads count.", RTM_SHM_KIND_UPDOWN,
 	    (struct pt[]){ { .i = st->num_threads } }, 1);
-	if (s->fd_count >= 0)
+	if (ON(RD_GROUP_PROCESS) && s->fd_count >= 0)
 		add(&x, "process.unix.file_descriptor.count", "{file_descriptor}",
 		    "Number of unix file descriptors in use by the process.", RTM_SHM_KIND_UPDOWN,
 		    (struct pt[]){ { .i = s->fd_count } }, 1);
-	if (s->n_tids)
+	if (ON(RD_GROUP_SCHEDULER) && s->n_tids)
 		add(&x, "process.context_switches", "{context_switch}",
 		    "Number of times the process has been context switched.", RTM_SHM_KIND_COUNTER,
 		    (struct pt[]){ { .i = (int64_t)s->threads_total.ctx_voluntary,
 				     .key = "process.context_switch.type", .val = "voluntary" },
 				   { .i = (int64_t)s->threads_total.ctx_involuntary,
 				     .key = "process.context_switch.type", .val = "involuntary" } }, 2);
+	if (ON(RD_GROUP_MEMORY))
 	add(&x, "process.paging.faults", "{fault}", "Number of page faults the process has made.",
 	    RTM_SHM_KIND_COUNTER,
 	    (struct pt[]){ { .i = (int64_t)st->majflt, .key = "system.paging.fault.type", .val = "major" },
 			   { .i = (int64_t)st->minflt, .key = "system.paging.fault.type", .val = "minor" } },
 	    2);
-	if (s->io_ok)
+	if (ON(RD_GROUP_PROCESS) && s->io_ok)
 		add(&x, "process.disk.io", "By", "Disk bytes transferred.", RTM_SHM_KIND_COUNTER,
 		    (struct pt[]){ { .i = (int64_t)s->io_read, .key = "disk.io.direction", .val = "read" },
 				   { .i = (int64_t)s->io_write, .key = "disk.io.direction", .val = "write" } },
 		    2);
+	if (ON(RD_GROUP_PROCESS))
 	add(&x, "process.uptime", "s", "The time the process has been running.", RTM_SHM_KIND_GAUGE,
 	    (struct pt[]){ { .dbl = true,
 			     .d = now > x.start ? (double)(now - x.start) / 1e9 : 0 } }, 1);
-	if (s->n_tids)
+	if (ON(RD_GROUP_SCHEDULER) && s->n_tids)
 		add(&x, "rtm.process.runqueue.wait", "s",
 		    "Time the process's threads spent runnable, waiting for a CPU (schedstat).",
 		    RTM_SHM_KIND_COUNTER,
 		    (struct pt[]){ { .dbl = true, .d = (double)s->threads_total.wait_ns / 1e9 } }, 1);
+#undef ON
 	s->proc_seen = true;
+	if (!x.sm->n_metrics)
+		return NULL;
 	return x.sm;
 }

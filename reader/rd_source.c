@@ -269,7 +269,8 @@ static void read_threads(struct rd_source *s)
 		max_u64(s->threads_total.ctx_involuntary, sum.ctx_involuntary);
 }
 
-void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req)
+void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req,
+			    bool want_threads)
 {
 	unsigned i = 0;
 
@@ -297,7 +298,8 @@ void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req
 					 &s->io_write) == 0;
 	if (s->stat_ok) {
 		s->fd_count = count_fds(s->fd_dir_fd);
-		read_threads(s);
+		if (want_threads)
+			read_threads(s);
 	}
 }
 

@@ -79,8 +79,10 @@ void rd_source_free(struct rd_source *s);
 
 /* Adds this source's /proc reads to a batch; returns how many it added. */
 size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req);
-/* Consumes the batch results; decides liveness. */
-void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req);
+/* Consumes the batch results; decides liveness.  Reads the per-thread
+ * files only when want_threads (the scheduler group is due). */
+void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req,
+			    bool want_threads);
 
 /* Re-reads the table if it changed and snapshots the values.  Returns 0 or
  * -errno with seg.err set (the segment became invalid). */

@@ -1040,6 +1040,107 @@ static void process_metrics_agree_with_the_process(void **state)
 	tu_rmdir(dir);
 }
 
+static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
+{
+	char *dir = tu_mkdir();
+	struct producer p;
+	struct recv r;
+	struct run res;
+	json_object *reqs;
+	char conf[600], env[1600];
+	FILE *f;
+
+	(void)state;
+	spawn(&p, dir, "grouped", produce_busy_process, 0, false);
+	snprintf(conf, sizeof conf, "%s/reader.conf", dir);
+	f = fopen(conf, "w");
+	fprintf(f, "# production, but without memory metrics\npreset = production\n"
+		   "group.memory = off\ninterval = 5s\n");
+	fclose(f);
+	recv_start(&r, NULL);
+	/* File: production (scheduler off) and memory off. */
+	snprintf(env, sizeof env, "%s", endpoint_env(&r));
+	{
+		char args[700];
+
+		snprintf(args, sizeof args, "--once --config %s", conf);
+		reader(&res, dir, env, args);
+	}
+	assert_int_equal(res.status, 0);
+	reqs = recv_requests(&r);
+	assert_non_null(find_metric(reqs, 0, "grouped", "process.thread.count"));
+	assert_non_null(find_metric(reqs, 0, "grouped", "process.cpu.time"));
+	assert_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
+	assert_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
+	json_object_put(reqs);
+	/* The environment outranks the file... */
+	unlink(r.out);
+	snprintf(env, sizeof env, "%s RTM_CONFIG=%s RTM_GROUP_MEMORY=on RTM_GROUP_SCHEDULER=on",
+		 endpoint_env(&r), conf);
+	reader(&res, dir, env, "--once");
+	assert_int_equal(res.status, 0);
+	reqs = recv_requests(&r);
+	assert_non_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
+	assert_non_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
+	json_object_put(reqs);
+	/* ...and flags outrank the environment. */
+	unlink(r.out);
+	reader(&res, dir, env, "--once --group memory=off --group threads=off");
+	assert_int_equal(res.status, 0);
+	reqs = recv_requests(&r);
+	assert_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
+	assert_null(find_metric(reqs, 0, "grouped", "process.thread.count"));
+	assert_non_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
+	json_object_put(reqs);
+	reap(&p);
+	unlink(p.path);
+	recv_stop(&r);
+	tu_rmdir(dir);
+}
+
+static void bad_config_files_name_the_line(void **state)
+{
+	static const struct {
+		const char *text, *needle;
+	} cases[] = {
+		{ "interval = 5s\ncolour = blue\n", ":2: unknown key 'colour'" },
+		{ "group.memory = sometimes\n", ":1: group.memory 'sometimes' is not on, off or a duration" },
+		{ "preset = fast\n", ":1: preset 'fast' is not default or production" },
+		{ "just words\n", ":1: expected key = value" },
+		{ "interval = soon\n", ":1: interval 'soon'" },
+	};
+	char *dir = tu_mkdir();
+	char conf[600], args[700];
+
+	(void)state;
+	snprintf(conf, sizeof conf, "%s/bad.conf", dir);
+	snprintf(args, sizeof args, "--once --config %s", conf);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct run res;
+		FILE *f = fopen(conf, "w");
+
+		fputs(cases[i].text, f);
+		fclose(f);
+		reader(&res, dir, "", args);
+		if (res.status != 2 || !strstr(res.err, cases[i].needle) || !strstr(res.err, conf))
+			fail_msg("case %zu: status %d, stderr \"%s\"", i, res.status, res.err);
+	}
+	{
+		struct run res;
+
+		reader(&res, dir, "RTM_GROUP_THREADS=maybe", "--once");
+		assert_int_equal(res.status, 2);
+		assert_non_null(strstr(res.err, "RTM_GROUP_THREADS: 'maybe'"));
+		reader(&res, dir, "", "--once --group cache=on");
+		assert_int_equal(res.status, 2);
+		assert_non_null(strstr(res.err, "--group: 'cache=on'"));
+		reader(&res, dir, "RTM_PRESET=turbo", "--once");
+		assert_int_equal(res.status, 2);
+		assert_non_null(strstr(res.err, "RTM_PRESET: 'turbo'"));
+	}
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1060,6 +1161,8 @@ int main(void)
 		cmocka_unit_test(sigterm_flushes_a_last_collection),
 		cmocka_unit_test(stdout_exporter_is_the_default_without_a_collector),
 		cmocka_unit_test(process_metrics_agree_with_the_process),
+		cmocka_unit_test(groups_follow_preset_file_env_and_flags_in_that_order),
+		cmocka_unit_test(bad_config_files_name_the_line),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);

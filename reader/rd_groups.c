@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "rd_groups.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rd_config.h"
+
+static const char *const names[RD_GROUP_N] = {
+	"memory", "process", "threads", "scheduler", "allocator",
+};
+
+const char *rd_group_name(enum rd_group g)
+{
+	return names[g];
+}
+
+static int bad(char *err, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* The seed's DefaultConfig and ProductionConfig. */
+static int apply_preset(struct rd_settings *s, const char *name)
+{
+	if (!strcmp(name, "default")) {
+		s->interval_ns = 10000000000ull;
+		for (int g = 0; g < RD_GROUP_N; g++)
+			s->groups[g] = (struct rd_group_cfg){ true, 0 };
+	} else if (!strcmp(name, "production")) {
+		/* Longer interval; the scheduler group reads a file per thread
+		 * each time, so it is off. */
+		s->interval_ns = 30000000000ull;
+		for (int g = 0; g < RD_GROUP_N; g++)
+			s->groups[g] = (struct rd_group_cfg){ g != RD_GROUP_SCHEDULER, 0 };
+	} else {
+		return -EINVAL;
+	}
+	s->preset = !strcmp(name, "default") ? "default" : "production";
+	return 0;
+}
+
+static int find_group(const char *name, size_t len)
+{
+	for (int g = 0; g < RD_GROUP_N; g++)
+		if (strlen(names[g]) == len && !strncasecmp(names[g], name, len))
+			return g;
+	return -1;
+}
+
+/* "on", "off", or a duration (on, at that interval). */
+static int group_value(struct rd_group_cfg *g, const char *v)
+{
+	uint64_t ns;
+
+	if (!strcmp(v, "on") || !strcmp(v, "true")) {
+		g->enabled = true;
+	} else if (!strcmp(v, "off") || !strcmp(v, "false")) {
+		g->enabled = false;
+	} else if (rd_parse_duration(v, &ns) == 0 && ns) {
+		g->enabled = true;
+		g->interval_ns = ns;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * The config file: "key = value" lines, '#' comments.  Keys:
+ *   preset = default | production      (must come first if given)
+ *   interval = DURATION
+ *   group.<name> = on | off | DURATION
+ */
+static int load_file(struct rd_settings *s, const char *path, bool preset_locked,
+		     char *err, size_t n)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	int lineno = 0;
+
+	if (!f)
+		return bad(err, n, "config file %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof line, f)) {
+		char *eq, *key, *val;
+		uint64_t ns;
+		int g;
+
+		lineno++;
+		line[strcspn(line, "#\r\n")] = '\0';
+		key = trim(line);
+		if (!*key)
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			fclose(f);
+			return bad(err, n, "%s:%d: expected key = value", path, lineno);
+		}
+		*eq = '\0';
+		val = trim(eq + 1);
+		key = trim(key);
+		if (!strcmp(key, "preset")) {
+			/* A preset named by a flag or RTM_PRESET outranks the
+			 * file's; the file's line is still checked. */
+			if (preset_locked ? strcmp(val, "default") && strcmp(val, "production") :
+					    apply_preset(s, val)) {
+				fclose(f);
+				return bad(err, n, "%s:%d: preset '%s' is not default or production", path,
+					   lineno, val);
+			}
+			continue;
+		}
+		if (!strcmp(key, "interval")) {
+			if (rd_parse_duration(val, &ns) || ns < 1000000) {
+				fclose(f);
+				return bad(err, n, "%s:%d: interval '%s' is not a duration of at least 1ms",
+					   path, lineno, val);
+			}
+			s->interval_ns = ns;
+			continue;
+		}
+		if (!strncmp(key, "group.", 6) && (g = find_group(key + 6, strlen(key + 6))) >= 0) {
+			if (group_value(&s->groups[g], val)) {
+				fclose(f);
+				return bad(err, n, "%s:%d: %s '%s' is not on, off or a duration", path,
+					   lineno, key, val);
+			}
+			continue;
+		}
+		fclose(f);
+		return bad(err, n, "%s:%d: unknown key '%s'", path, lineno, key);
+	}
+	fclose(f);
+	return 0;
+}
+
+int rd_settings_load(struct rd_settings *s, const char *config_flag,
+		     const char *preset_flag, char *const *group_flags, size_t n_group_flags,
+		     char *err, size_t n)
+{
+	const char *path = config_flag, *v;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	/* The preset is the base every other layer edits. */
+	v = preset_flag ? preset_flag : getenv("RTM_PRESET");
+	if (v && *v) {
+		if (apply_preset(s, v))
+			return bad(err, n, "%s: '%s' is not default or production",
+				   preset_flag ? "--preset" : "RTM_PRESET", v);
+	} else {
+		apply_preset(s, "default");
+	}
+	if (!path && (v = getenv("RTM_CONFIG")) && *v)
+		path = v;
+	if (path && (rc = load_file(s, path, (preset_flag && *preset_flag) ||
+					     ((v = getenv("RTM_PRESET")) && *v), err, n)))
+		return rc;
+	for (int g = 0; g < RD_GROUP_N; g++) {
+		char var[64];
+
+		snprintf(var, sizeof var, "RTM_GROUP_%s", names[g]);
+		for (char *p = var; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		v = getenv(var);
+		if (v && *v && group_value(&s->groups[g], v))
+			return bad(err, n, "%s: '%s' is not on, off or a duration", var, v);
+	}
+	for (size_t i = 0; i < n_group_flags; i++) {
+		const char *f = group_flags[i], *eq = strchr(f, '=');
+		int g = eq ? find_group(f, (size_t)(eq - f)) : -1;
+
+		if (g < 0 || group_value(&s->groups[g], eq + 1))
+			return bad(err, n, "--group: '%s' is not GROUP=on|off|DURATION with GROUP one of "
+				   "memory, process, threads, scheduler, allocator", f);
+	}
+	return 0;
+}
