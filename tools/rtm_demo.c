@@ -2,8 +2,9 @@
 /*
  * rtm-demo - a producer that simulates load, for the demo and the tests.
  * Like the seed's simulateLoad: worker threads handle "requests" whose
- * latencies go into a histogram, short-lived threads come and go every
- * second, and gauges and up-down counters track in-flight work.
+ * latencies go into a histogram, ten short-lived threads and 1 MB of heap
+ * come and go every second, gauges and up-down counters track in-flight
+ * work, and the allocator metrics come from rtm_alloc_metrics_start().
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -140,6 +141,11 @@ int main(int argc, char **argv)
 		.name = "demo.request.duration", .unit = "s",
 		.description = "Request latency" });
 
+	/* The allocator group: one call (needs librtm-alloc linked in). */
+	rc = rtm_alloc_metrics_start(seg, 1000);
+	if (rc)
+		fprintf(stderr, "rtm-demo: allocator metrics unavailable: %s\n", strerror(-rc));
+
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf("rtm-demo: pid %d publishing to %s\n", (int)getpid(), rtm_segment_path(seg));
@@ -148,7 +154,17 @@ int main(int argc, char **argv)
 		pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)(i + 1));
 	start = now_s();
 	while (!stop && (!duration || now_s() - start < duration)) {
+		static char *held[16];
+		static unsigned next;
 		pthread_t t;
+
+		/* 1 MB a second in 64 KiB blocks, each kept for 16 s: a heap
+		 * that grows, then turns over, as in the seed's simulateLoad. */
+		free(held[next % 16]);
+		held[next % 16] = malloc(1 << 20);
+		if (held[next % 16])
+			memset(held[next % 16], 1, 1 << 20);
+		next++;
 
 		/* Ten short-lived threads a second, as the seed's load does. */
 		for (int i = 0; i < 10; i++)
