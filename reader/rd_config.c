@@ -16,10 +16,7 @@
 
 #define DEFAULT_ENDPOINT "http://localhost:4318/v1/metrics"
 
-static int bad(char *err, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bad(char *err, size_t n, const char *fmt, ...)
+int rd_errorf(char *err, size_t n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -212,10 +209,10 @@ static int apply_protocol(struct rd_config *c, const char *v, const char *what,
 	else if (!strcmp(v, "http/json"))
 		c->protocol = RD_PROTO_JSON;
 	else if (!strcmp(v, "grpc"))
-		return bad(err, n, "%s: 'grpc' is not supported yet; use http/protobuf or http/json",
+		return rd_errorf(err, n, "%s: 'grpc' is not supported yet; use http/protobuf or http/json",
 			   what);
 	else
-		return bad(err, n, "%s: '%s' is not http/protobuf or http/json", what, v);
+		return rd_errorf(err, n, "%s: '%s' is not http/protobuf or http/json", what, v);
 	return 0;
 }
 
@@ -223,7 +220,7 @@ static int apply_file(char **dst, const char *v, const char *what, char *err,
 		      size_t n)
 {
 	if (access(v, R_OK))
-		return bad(err, n, "%s: cannot read '%s': %s", what, v, strerror(errno));
+		return rd_errorf(err, n, "%s: cannot read '%s': %s", what, v, strerror(errno));
 	*dst = strdup(v);
 	return 0;
 }
@@ -238,12 +235,12 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 
 	if (f->v[O_ENDPOINT]) {
 		if (!check_url(f->v[O_ENDPOINT]))
-			return bad(err, n, "--endpoint: '%s' is not an http:// or https:// URL",
+			return rd_errorf(err, n, "--endpoint: '%s' is not an http:// or https:// URL",
 				   f->v[O_ENDPOINT]);
 		c->endpoint = strdup(f->v[O_ENDPOINT]);
 	} else if ((v = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) && *v) {
 		if (!check_url(v))
-			return bad(err, n,
+			return rd_errorf(err, n,
 				   "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '%s' is not an http:// or https:// URL",
 				   v);
 		c->endpoint = strdup(v); /* signal-specific: used as is */
@@ -251,7 +248,7 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 		size_t len = strlen(v);
 
 		if (!check_url(v))
-			return bad(err, n, "OTEL_EXPORTER_OTLP_ENDPOINT: '%s' is not an http:// or https:// URL",
+			return rd_errorf(err, n, "OTEL_EXPORTER_OTLP_ENDPOINT: '%s' is not an http:// or https:// URL",
 				   v);
 		/* Generic base URL: the signal path is appended. */
 		if (asprintf(&c->endpoint, "%s%sv1/metrics", v,
@@ -276,19 +273,19 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 		if (!strcmp(v, "gzip"))
 			c->gzip = true;
 		else if (strcmp(v, "none"))
-			return bad(err, n, "%s: '%s' is not gzip or none", which, v);
+			return rd_errorf(err, n, "%s: '%s' is not gzip or none", which, v);
 	}
 
 	if ((v = f->v[O_TIMEOUT])) {
 		if (rd_parse_duration(v, &ns) || !ns)
-			return bad(err, n, "--timeout: '%s' is not a positive duration", v);
+			return rd_errorf(err, n, "--timeout: '%s' is not a positive duration", v);
 		c->timeout_ns = ns;
 	} else if ((v = otel_env("TIMEOUT", &which))) {
 		char *end;
 		unsigned long long ms = strtoull(v, &end, 10);
 
 		if (*v == '-' || *end || !ms || ms > 3600000)
-			return bad(err, n, "%s: '%s' is not a timeout in milliseconds", which, v);
+			return rd_errorf(err, n, "%s: '%s' is not a timeout in milliseconds", which, v);
 		c->timeout_ns = ms * 1000000ull;
 	}
 
@@ -297,7 +294,7 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	else
 		v = otel_env("HEADERS", &which);
 	if (v && rd_parse_kv_list(v, &c->headers, &c->n_headers))
-		return bad(err, n, "%s: '%s' is not a list of key=value pairs", which, v);
+		return rd_errorf(err, n, "%s: '%s' is not a list of key=value pairs", which, v);
 
 	if ((v = f->v[O_CERT]))
 		which = "--certificate";
@@ -344,7 +341,7 @@ static int load_exporter(struct rd_config *c, const struct flags *f, char *err,
 	} else if (!strcmp(v, "none")) {
 		c->exporter = RD_EXPORT_NONE;
 	} else {
-		return bad(err, n, "%s: '%s' is not otlp, stdout or none", which, v);
+		return rd_errorf(err, n, "%s: '%s' is not otlp, stdout or none", which, v);
 	}
 	return 0;
 }
@@ -357,14 +354,14 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 
 	if ((v = f->v[O_INTERVAL])) {
 		if (rd_parse_duration(v, &ns) || ns < 1000000)
-			return bad(err, n, "--interval: '%s' is not a duration of at least 1ms", v);
+			return rd_errorf(err, n, "--interval: '%s' is not a duration of at least 1ms", v);
 		c->interval_ns = ns;
 	} else if ((v = getenv("OTEL_METRIC_EXPORT_INTERVAL")) && *v) {
 		char *end;
 		unsigned long long ms = strtoull(v, &end, 10);
 
 		if (*v == '-' || *end || !ms || ms > 86400000ull * 365)
-			return bad(err, n, "OTEL_METRIC_EXPORT_INTERVAL: '%s' is not a positive number of milliseconds",
+			return rd_errorf(err, n, "OTEL_METRIC_EXPORT_INTERVAL: '%s' is not a positive number of milliseconds",
 				   v);
 		c->interval_ns = ms * 1000000ull;
 	}
@@ -373,14 +370,14 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 		unsigned long long b = strtoull(v, &end, 10);
 
 		if (*v == '-' || *end || b < 1024 || b > (1ull << 30))
-			return bad(err, n, "--max-request-bytes: '%s' is not in 1024..1073741824", v);
+			return rd_errorf(err, n, "--max-request-bytes: '%s' is not in 1024..1073741824", v);
 		c->max_request_bytes = b;
 	}
 	if ((v = f->v[O_RETRY_INITIAL]) && (rd_parse_duration(v, &c->retry_initial_ns) ||
 					    !c->retry_initial_ns))
-		return bad(err, n, "--retry-initial: '%s' is not a positive duration", v);
+		return rd_errorf(err, n, "--retry-initial: '%s' is not a positive duration", v);
 	if ((v = f->v[O_RETRY_MAX]) && rd_parse_duration(v, &c->retry_max_ns))
-		return bad(err, n, "--retry-max: '%s' is not a duration", v);
+		return rd_errorf(err, n, "--retry-max: '%s' is not a duration", v);
 	if ((v = f->v[O_IO])) {
 		if (!strcmp(v, "auto"))
 			c->io = RD_IO_AUTO;
@@ -389,13 +386,13 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 		else if (!strcmp(v, "sync"))
 			c->io = RD_IO_SYNC;
 		else
-			return bad(err, n, "--io: '%s' is not auto, uring or sync", v);
+			return rd_errorf(err, n, "--io: '%s' is not auto, uring or sync", v);
 	}
 	v = getenv("OTEL_SERVICE_NAME");
 	c->service_name = strdup(v && *v ? v : "rtm-reader");
 	v = getenv("OTEL_RESOURCE_ATTRIBUTES");
 	if (v && *v && rd_parse_kv_list(v, &c->resource, &c->n_resource))
-		return bad(err, n, "OTEL_RESOURCE_ATTRIBUTES: '%s' is not a list of key=value pairs", v);
+		return rd_errorf(err, n, "OTEL_RESOURCE_ATTRIBUTES: '%s' is not a list of key=value pairs", v);
 	return 0;
 }
 
@@ -448,20 +445,20 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		case O_ONCE: c->once = true; break;
 		case O_GROUP:
 			if (n_groups == sizeof groups / sizeof groups[0])
-				return bad(err, n, "--group: given more than %zu times", n_groups);
+				return rd_errorf(err, n, "--group: given more than %zu times", n_groups);
 			groups[n_groups++] = optarg;
 			break;
 		case O_VERSION: printf("rtm-reader %s\n", RTM_VERSION); return 1;
 		case O_HELP: usage(); return 1;
 		case '?':
 			if (optopt >= O_DIR)
-				return bad(err, n, "%s: missing value", argv[optind - 1]);
-			return bad(err, n, "unknown option '%s' (see --help)", argv[optind - 1]);
+				return rd_errorf(err, n, "%s: missing value", argv[optind - 1]);
+			return rd_errorf(err, n, "unknown option '%s' (see --help)", argv[optind - 1]);
 		default: f.v[opt] = optarg; break;
 		}
 	}
 	if (optind < argc)
-		return bad(err, n, "unexpected argument '%s' (see --help)", argv[optind]);
+		return rd_errorf(err, n, "unexpected argument '%s' (see --help)", argv[optind]);
 	c->dir = f.v[O_DIR];
 	rc = rd_settings_load(&c->settings, f.v[O_CONFIG], f.v[O_PRESET], groups, n_groups, err, n);
 	if (rc)

@@ -57,6 +57,10 @@ int rd_config_load(struct rd_config *cfg, int argc, char **argv, char *err,
 		   size_t errlen);
 void rd_config_free(struct rd_config *cfg);
 
+/* Writes a one-line error into err and returns -EINVAL. */
+int rd_errorf(char *err, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Parses "10s", "250ms", "1m", "1.5" (seconds) into ns.  Returns 0 or -EINVAL. */
 int rd_parse_duration(const char *s, uint64_t *ns);
 

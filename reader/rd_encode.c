@@ -431,47 +431,65 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 
 /* ---- the reader's own metrics ---- */
 
-static otlp_metric *self_number(struct rd_batch *b, const char *name, const char *unit,
-				const char *desc, int kind, int64_t v, uint64_t start,
-				uint64_t now, otlp_kv **attrs, size_t n_attrs)
+void rd_encode_numbers(struct rd_batch *b, otlp_sm *sm, const char *name,
+		       const char *unit, const char *desc, int kind, uint64_t start,
+		       uint64_t now, bool no_value, const struct rd_num_point *pts, size_t n)
 {
-	struct rd_metric m = { .name = (char *)name, .unit = (char *)unit,
-			       .description = (char *)desc, .kind = (uint8_t)kind,
-			       .value_type = RTM_SHM_VALUE_INT, .start_unix_nano = start };
-	struct rd_value val = { .i = v };
-	otlp_metric *om = rd_arena_alloc(&b->arena, sizeof *om);
-	otlp_ndp *p = rd_arena_alloc(&b->arena, sizeof *p);
-	otlp_ndp **pp = rd_arena_alloc(&b->arena, sizeof *pp);
-	otlp_sum *sum = rd_arena_alloc(&b->arena, sizeof *sum);
+	otlp_metric *m = rd_arena_alloc(&b->arena, sizeof *m);
+	otlp_ndp **pp = rd_arena_alloc(&b->arena, n * sizeof *pp);
 
-	fill_ndp(p, &m, &val, false, now);
-	p->attributes = attrs;
-	p->n_attributes = n_attrs;
-	pp[0] = p;
-	opentelemetry__proto__metrics__v1__metric__init(om);
-	om->name = rd_arena_strdup(&b->arena, name);
-	om->unit = rd_arena_strdup(&b->arena, unit);
-	om->description = rd_arena_strdup(&b->arena, desc);
-	opentelemetry__proto__metrics__v1__sum__init(sum);
-	sum->aggregation_temporality = OTLP_CUMULATIVE;
-	sum->is_monotonic = kind == RTM_SHM_KIND_COUNTER;
-	sum->n_data_points = 1;
-	sum->data_points = pp;
-	om->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
-	om->sum = sum;
-	b->points++;
-	return om;
-}
+	for (size_t i = 0; i < n; i++) {
+		otlp_ndp *p = rd_arena_alloc(&b->arena, sizeof *p);
 
-static otlp_kv **one_attr(struct rd_batch *b, const char *k, const char *v)
-{
-	otlp_kv **l = rd_arena_alloc(&b->arena, sizeof *l);
-	otlp_kv *kv = rd_arena_alloc(&b->arena, sizeof *kv);
-	otlp_any *any = rd_arena_alloc(&b->arena, sizeof *any);
+		opentelemetry__proto__metrics__v1__number_data_point__init(p);
+		p->time_unix_nano = now;
+		if (kind != RTM_SHM_KIND_GAUGE)
+			p->start_time_unix_nano = start;
+		if (no_value) {
+			p->flags = OTLP_NO_RECORDED_VALUE;
+		} else if (pts[i].dbl) {
+			p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+			p->as_double = pts[i].d;
+		} else {
+			p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+			p->as_int = pts[i].i;
+		}
+		if (pts[i].key) {
+			otlp_kv *kv = rd_arena_alloc(&b->arena, sizeof *kv);
+			otlp_any *any = rd_arena_alloc(&b->arena, sizeof *any);
 
-	rd_kv_str(kv, any, k, v);
-	l[0] = kv;
-	return l;
+			rd_kv_str(kv, any, pts[i].key, pts[i].val);
+			p->attributes = rd_arena_alloc(&b->arena, sizeof *p->attributes);
+			p->attributes[0] = kv;
+			p->n_attributes = 1;
+		}
+		pp[i] = p;
+	}
+	opentelemetry__proto__metrics__v1__metric__init(m);
+	m->name = (char *)name;
+	m->unit = (char *)unit;
+	m->description = (char *)desc;
+	if (kind == RTM_SHM_KIND_GAUGE) {
+		otlp_gauge *g = rd_arena_alloc(&b->arena, sizeof *g);
+
+		opentelemetry__proto__metrics__v1__gauge__init(g);
+		g->data_points = pp;
+		g->n_data_points = n;
+		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+		m->gauge = g;
+	} else {
+		otlp_sum *sum = rd_arena_alloc(&b->arena, sizeof *sum);
+
+		opentelemetry__proto__metrics__v1__sum__init(sum);
+		sum->aggregation_temporality = OTLP_CUMULATIVE;
+		sum->is_monotonic = kind == RTM_SHM_KIND_COUNTER;
+		sum->data_points = pp;
+		sum->n_data_points = n;
+		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+		m->sum = sum;
+	}
+	sm->metrics[sm->n_metrics++] = m;
+	b->points += n;
 }
 
 void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
@@ -510,36 +528,25 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 
 	rm = new_rm(b, res, 10);
 	sm = rm->scope_metrics[0];
-#define NUM(name, unit, desc, kind, v, attrs, na)                                   \
-	sm->metrics[sm->n_metrics++] =                                             \
-		self_number(b, name, unit, desc, kind, (int64_t)(v), t0, now, attrs, na)
+#define NUM(name, unit, desc, kind, ...)                                        \
+	rd_encode_numbers(b, sm, name, unit, desc, kind, t0, now, false,            \
+			  (struct rd_num_point[]){ __VA_ARGS__ },                   \
+			  sizeof((struct rd_num_point[]){ __VA_ARGS__ }) / sizeof(struct rd_num_point))
 	NUM("rtm.reader.segments", "{segment}", "Producer segments being exported",
-	    RTM_SHM_KIND_UPDOWN, st->segments, NULL, 0);
+	    RTM_SHM_KIND_UPDOWN, { .i = st->segments });
 	NUM("rtm.reader.segments.rejected", "{segment}", "Segments refused as invalid",
-	    RTM_SHM_KIND_COUNTER, st->segments_rejected, NULL, 0);
+	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->segments_rejected });
 	NUM("rtm.reader.slots.torn", "{slot}", "Histogram shard reads that never settled",
-	    RTM_SHM_KIND_COUNTER, st->torn_slots, NULL, 0);
-	NUM("rtm.reader.exports", "{request}", "Export requests by outcome",
-	    RTM_SHM_KIND_COUNTER, st->exports_ok, one_attr(b, "outcome", "ok"), 1);
-	{
-		/* Same metric, second series: move its point into the first. */
-		otlp_metric *failed = self_number(b, "rtm.reader.exports", "{request}", "",
-						  RTM_SHM_KIND_COUNTER, (int64_t)st->exports_failed,
-						  t0, now, one_attr(b, "outcome", "failed"), 1);
-		otlp_sum *sum = sm->metrics[sm->n_metrics - 1]->sum;
-		otlp_ndp **pp = rd_arena_alloc(&b->arena, 2 * sizeof *pp);
-
-		pp[0] = sum->data_points[0];
-		pp[1] = failed->sum->data_points[0];
-		sum->data_points = pp;
-		sum->n_data_points = 2;
-	}
+	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->torn_slots });
+	NUM("rtm.reader.exports", "{request}", "Export requests by outcome", RTM_SHM_KIND_COUNTER,
+	    { .i = (int64_t)st->exports_ok, .key = "outcome", .val = "ok" },
+	    { .i = (int64_t)st->exports_failed, .key = "outcome", .val = "failed" });
 	NUM("rtm.reader.export.retries", "{retry}", "Export attempts retried",
-	    RTM_SHM_KIND_COUNTER, st->retries, NULL, 0);
+	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->retries });
 	NUM("rtm.reader.export.sent", "By", "Request bytes sent, after compression",
-	    RTM_SHM_KIND_COUNTER, st->bytes_sent, NULL, 0);
+	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->bytes_sent });
 	NUM("rtm.reader.points.rejected", "{point}", "Data points the collector rejected",
-	    RTM_SHM_KIND_COUNTER, st->points_rejected, NULL, 0);
+	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->points_rejected });
 #undef NUM
 	{
 		/* Cycle duration: a histogram with the default seconds bounds. */

@@ -83,6 +83,21 @@ void rd_batch_free(struct rd_batch *b);
 otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 				 unsigned groups, bool no_value, uint64_t now);
 
+/* One point of a number metric built by the reader itself. */
+struct rd_num_point {
+	bool dbl;              /* as_double, else as_int */
+	int64_t i;
+	double d;
+	const char *key, *val; /* one attribute, or none */
+};
+
+/* Appends to sm a metric of n points: a cumulative Sum for an rtm counter
+ * or up-down counter kind, a Gauge for the gauge kind; with no_value, every
+ * point is flagged NO_RECORDED_VALUE instead. */
+void rd_encode_numbers(struct rd_batch *b, otlp_sm *sm, const char *name,
+		       const char *unit, const char *desc, int kind, uint64_t start,
+		       uint64_t now, bool no_value, const struct rd_num_point *pts, size_t n);
+
 /* An attribute: key and string or integer value, into caller storage. */
 void rd_kv_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v);
 void rd_kv_int(otlp_kv *kv, otlp_any *any, const char *k, int64_t v);

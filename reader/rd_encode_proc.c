@@ -17,13 +17,6 @@
 
 static otlp_scope proc_scope = OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
 
-struct pt {
-	bool dbl;
-	int64_t i;
-	double d;
-	const char *key, *val; /* one attribute, or none */
-};
-
 struct builder {
 	struct rd_batch *b;
 	otlp_sm *sm;
@@ -31,73 +24,11 @@ struct builder {
 	bool no_value;
 };
 
-static otlp_kv **attr1(struct rd_batch *b, const char *k, const char *v)
+static void add(struct builder *x, const char *name, const char *unit, const char *desc,
+		int kind, const struct rd_num_point *pts, size_t n)
 {
-	otlp_kv **l = rd_arena_alloc(&b->arena, sizeof *l);
-	otlp_kv *kv = rd_arena_alloc(&b->arena, sizeof *kv);
-	otlp_any *any = rd_arena_alloc(&b->arena, sizeof *any);
-
-	rd_kv_str(kv, any, k, v);
-	l[0] = kv;
-	return l;
-}
-
-/* Adds one metric with n points; kind is an rtm kind (counter, up-down
- * counter or gauge). */
-static void add(struct builder *x, const char *name, const char *unit,
-		const char *desc, int kind, const struct pt *pts, size_t n)
-{
-	struct rd_batch *b = x->b;
-	otlp_metric *m = rd_arena_alloc(&b->arena, sizeof *m);
-	otlp_ndp **pp = rd_arena_alloc(&b->arena, n * sizeof *pp);
-
-	for (size_t i = 0; i < n; i++) {
-		otlp_ndp *p = rd_arena_alloc(&b->arena, sizeof *p);
-
-		opentelemetry__proto__metrics__v1__number_data_point__init(p);
-		p->time_unix_nano = x->now;
-		if (kind != RTM_SHM_KIND_GAUGE)
-			p->start_time_unix_nano = x->start;
-		if (x->no_value) {
-			p->flags = OTLP_NO_RECORDED_VALUE;
-		} else if (pts[i].dbl) {
-			p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
-			p->as_double = pts[i].d;
-		} else {
-			p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
-			p->as_int = pts[i].i;
-		}
-		if (pts[i].key) {
-			p->attributes = attr1(b, pts[i].key, pts[i].val);
-			p->n_attributes = 1;
-		}
-		pp[i] = p;
-	}
-	opentelemetry__proto__metrics__v1__metric__init(m);
-	m->name = (char *)name;
-	m->unit = (char *)unit;
-	m->description = (char *)desc;
-	if (kind == RTM_SHM_KIND_GAUGE) {
-		otlp_gauge *g = rd_arena_alloc(&b->arena, sizeof *g);
-
-		opentelemetry__proto__metrics__v1__gauge__init(g);
-		g->data_points = pp;
-		g->n_data_points = n;
-		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
-		m->gauge = g;
-	} else {
-		otlp_sum *s = rd_arena_alloc(&b->arena, sizeof *s);
-
-		opentelemetry__proto__metrics__v1__sum__init(s);
-		s->aggregation_temporality = OTLP_CUMULATIVE;
-		s->is_monotonic = kind == RTM_SHM_KIND_COUNTER;
-		s->data_points = pp;
-		s->n_data_points = n;
-		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
-		m->sum = s;
-	}
-	x->sm->metrics[x->sm->n_metrics++] = m;
-	b->points += n;
+	rd_encode_numbers(x->b, x->sm, name, unit, desc, kind, x->start, x->now, x->no_value,
+			  pts, n);
 }
 
 static uint64_t clock_ns(clockid_t c)
@@ -137,49 +68,49 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	if (ON(RD_GROUP_PROCESS))
 	add(&x, "process.cpu.time", "s", "Total CPU seconds broken down by different CPU modes.",
 	    RTM_SHM_KIND_COUNTER,
-	    (struct pt[]){ { .dbl = true, .d = (double)st->utime / ticks, .key = "cpu.mode", .val = "user" },
+	    (struct rd_num_point[]){ { .dbl = true, .d = (double)st->utime / ticks, .key = "cpu.mode", .val = "user" },
 			   { .dbl = true, .d = (double)st->stime / ticks, .key = "cpu.mode", .val = "system" } }, 2);
 	if (ON(RD_GROUP_MEMORY) && (s->status_ok || (no_value && s->proc_seen)))
 		add(&x, "process.memory.usage", "By",
 		    "The amount of physical memory in use.", RTM_SHM_KIND_UPDOWN,
-		    (struct pt[]){ { .i = (int64_t)s->status.rss_bytes } }, 1);
+		    (struct rd_num_point[]){ { .i = (int64_t)s->status.rss_bytes } }, 1);
 	if (ON(RD_GROUP_MEMORY))
 	add(&x, "process.memory.virtual", "By", "The amount of committed virtual memory.",
-	    RTM_SHM_KIND_UPDOWN, (struct pt[]){ { .i = (int64_t)st->vsize } }, 1);
+	    RTM_SHM_KIND_UPDOWN, (struct rd_num_point[]){ { .i = (int64_t)st->vsize } }, 1);
 	if (ON(RD_GROUP_THREADS))
 	add(&x, "process.thread.count", "{thread}", "Process threads count.", RTM_SHM_KIND_UPDOWN,
-	    (struct pt[]){ { .i = st->num_threads } }, 1);
+	    (struct rd_num_point[]){ { .i = st->num_threads } }, 1);
 	if (ON(RD_GROUP_PROCESS) && s->fd_count >= 0)
 		add(&x, "process.unix.file_descriptor.count", "{file_descriptor}",
 		    "Number of unix file descriptors in use by the process.", RTM_SHM_KIND_UPDOWN,
-		    (struct pt[]){ { .i = s->fd_count } }, 1);
+		    (struct rd_num_point[]){ { .i = s->fd_count } }, 1);
 	if (ON(RD_GROUP_SCHEDULER) && s->n_tids)
 		add(&x, "process.context_switches", "{context_switch}",
 		    "Number of times the process has been context switched.", RTM_SHM_KIND_COUNTER,
-		    (struct pt[]){ { .i = (int64_t)s->threads_total.ctx_voluntary,
+		    (struct rd_num_point[]){ { .i = (int64_t)s->threads_total.ctx_voluntary,
 				     .key = "process.context_switch.type", .val = "voluntary" },
 				   { .i = (int64_t)s->threads_total.ctx_involuntary,
 				     .key = "process.context_switch.type", .val = "involuntary" } }, 2);
 	if (ON(RD_GROUP_MEMORY))
 	add(&x, "process.paging.faults", "{fault}", "Number of page faults the process has made.",
 	    RTM_SHM_KIND_COUNTER,
-	    (struct pt[]){ { .i = (int64_t)st->majflt, .key = "system.paging.fault.type", .val = "major" },
+	    (struct rd_num_point[]){ { .i = (int64_t)st->majflt, .key = "system.paging.fault.type", .val = "major" },
 			   { .i = (int64_t)st->minflt, .key = "system.paging.fault.type", .val = "minor" } },
 	    2);
 	if (ON(RD_GROUP_PROCESS) && s->io_ok)
 		add(&x, "process.disk.io", "By", "Disk bytes transferred.", RTM_SHM_KIND_COUNTER,
-		    (struct pt[]){ { .i = (int64_t)s->io_read, .key = "disk.io.direction", .val = "read" },
+		    (struct rd_num_point[]){ { .i = (int64_t)s->io_read, .key = "disk.io.direction", .val = "read" },
 				   { .i = (int64_t)s->io_write, .key = "disk.io.direction", .val = "write" } },
 		    2);
 	if (ON(RD_GROUP_PROCESS))
 	add(&x, "process.uptime", "s", "The time the process has been running.", RTM_SHM_KIND_GAUGE,
-	    (struct pt[]){ { .dbl = true,
+	    (struct rd_num_point[]){ { .dbl = true,
 			     .d = now > x.start ? (double)(now - x.start) / 1e9 : 0 } }, 1);
 	if (ON(RD_GROUP_SCHEDULER) && s->n_tids)
 		add(&x, "rtm.process.runqueue.wait", "s",
 		    "Time the process's threads spent runnable, waiting for a CPU (schedstat).",
 		    RTM_SHM_KIND_COUNTER,
-		    (struct pt[]){ { .dbl = true, .d = (double)s->threads_total.wait_ns / 1e9 } }, 1);
+		    (struct rd_num_point[]){ { .dbl = true, .d = (double)s->threads_total.wait_ns / 1e9 } }, 1);
 #undef ON
 	s->proc_seen = true;
 	if (!x.sm->n_metrics)

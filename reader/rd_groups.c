@@ -20,19 +20,6 @@ const char *rd_group_name(enum rd_group g)
 	return names[g];
 }
 
-static int bad(char *err, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bad(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 /* The seed's DefaultConfig and ProductionConfig. */
 static int apply_preset(struct rd_settings *s, const char *name)
 {
@@ -105,7 +92,7 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 	int lineno = 0;
 
 	if (!f)
-		return bad(err, n, "config file %s: %s", path, strerror(errno));
+		return rd_errorf(err, n, "config file %s: %s", path, strerror(errno));
 	while (fgets(line, sizeof line, f)) {
 		char *eq, *key, *val;
 		uint64_t ns;
@@ -119,7 +106,7 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 		eq = strchr(key, '=');
 		if (!eq) {
 			fclose(f);
-			return bad(err, n, "%s:%d: expected key = value", path, lineno);
+			return rd_errorf(err, n, "%s:%d: expected key = value", path, lineno);
 		}
 		*eq = '\0';
 		val = trim(eq + 1);
@@ -130,7 +117,7 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 			if (preset_locked ? strcmp(val, "default") && strcmp(val, "production") :
 					    apply_preset(s, val)) {
 				fclose(f);
-				return bad(err, n, "%s:%d: preset '%s' is not default or production", path,
+				return rd_errorf(err, n, "%s:%d: preset '%s' is not default or production", path,
 					   lineno, val);
 			}
 			continue;
@@ -138,7 +125,7 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 		if (!strcmp(key, "interval")) {
 			if (rd_parse_duration(val, &ns) || ns < 1000000) {
 				fclose(f);
-				return bad(err, n, "%s:%d: interval '%s' is not a duration of at least 1ms",
+				return rd_errorf(err, n, "%s:%d: interval '%s' is not a duration of at least 1ms",
 					   path, lineno, val);
 			}
 			s->interval_ns = ns;
@@ -147,13 +134,13 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 		if (!strncmp(key, "group.", 6) && (g = find_group(key + 6, strlen(key + 6))) >= 0) {
 			if (group_value(&s->groups[g], val)) {
 				fclose(f);
-				return bad(err, n, "%s:%d: %s '%s' is not on, off or a duration", path,
+				return rd_errorf(err, n, "%s:%d: %s '%s' is not on, off or a duration", path,
 					   lineno, key, val);
 			}
 			continue;
 		}
 		fclose(f);
-		return bad(err, n, "%s:%d: unknown key '%s'", path, lineno, key);
+		return rd_errorf(err, n, "%s:%d: unknown key '%s'", path, lineno, key);
 	}
 	fclose(f);
 	return 0;
@@ -171,7 +158,7 @@ int rd_settings_load(struct rd_settings *s, const char *config_flag,
 	v = preset_flag ? preset_flag : getenv("RTM_PRESET");
 	if (v && *v) {
 		if (apply_preset(s, v))
-			return bad(err, n, "%s: '%s' is not default or production",
+			return rd_errorf(err, n, "%s: '%s' is not default or production",
 				   preset_flag ? "--preset" : "RTM_PRESET", v);
 	} else {
 		apply_preset(s, "default");
@@ -189,14 +176,14 @@ int rd_settings_load(struct rd_settings *s, const char *config_flag,
 			*p = (char)toupper((unsigned char)*p);
 		v = getenv(var);
 		if (v && *v && group_value(&s->groups[g], v))
-			return bad(err, n, "%s: '%s' is not on, off or a duration", var, v);
+			return rd_errorf(err, n, "%s: '%s' is not on, off or a duration", var, v);
 	}
 	for (size_t i = 0; i < n_group_flags; i++) {
 		const char *f = group_flags[i], *eq = strchr(f, '=');
 		int g = eq ? find_group(f, (size_t)(eq - f)) : -1;
 
 		if (g < 0 || group_value(&s->groups[g], eq + 1))
-			return bad(err, n, "--group: '%s' is not GROUP=on|off|DURATION with GROUP one of "
+			return rd_errorf(err, n, "--group: '%s' is not GROUP=on|off|DURATION with GROUP one of "
 				   "memory, process, threads, scheduler, allocator", f);
 	}
 	return 0;
