@@ -1141,6 +1141,103 @@ static void bad_config_files_name_the_line(void **state)
 	tu_rmdir(dir);
 }
 
+/* The seed's ground truth, end to end: an unmodified program under the
+ * preload allocates exactly N blocks of M bytes and frees K; what the reader
+ * exports moves by exactly that, and its thread count is exact. */
+static int64_t exported(struct recv *r, const char *dir, const char *svc, const char *name,
+			int idx)
+{
+	struct run res;
+	json_object *reqs, *m;
+	int64_t v;
+
+	unlink(r->out);
+	reader(&res, dir, endpoint_env(r), "--once");
+	assert_int_equal(res.status, 0);
+	reqs = recv_requests(r);
+	m = find_metric(reqs, 0, svc, name);
+	if (!m)
+		fail_msg("%s not exported", name);
+	v = as_ll(get(point(m, "sum", (size_t)idx), "asInt"));
+	json_object_put(reqs);
+	return v;
+}
+
+static void preload_ground_truth_is_exported_exactly(void **state)
+{
+	enum { N = 500, M = 1000, K = 200, T = 3 }; /* malloc_usable_size(1000) == 1000 */
+	static const char *names[] = {
+		"runtime.native.mem.alloc.mallocs", "runtime.native.mem.alloc.frees",
+		"runtime.native.mem.alloc.total", "runtime.native.mem.heap.alloc",
+		"runtime.native.mem.heap.objects",
+	};
+	const int64_t want[] = { N, K, (int64_t)N * M, (int64_t)(N - K) * M, N - K };
+	int64_t before[5];
+	char *dir = tu_mkdir();
+	int in[2], out[2];
+	char buf[4];
+	pid_t pid;
+	struct recv r;
+
+	(void)state;
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	pid = fork();
+	if (pid == 0) {
+		char n[16], m[16], k[16], t[16];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		setenv("RTM_DIR", dir, 1);
+		setenv("RTM_SERVICE_NAME", "truth", 1);
+		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+		snprintf(n, sizeof n, "%d", N);
+		snprintf(m, sizeof m, "%d", M);
+		snprintf(k, sizeof k, "%d", K);
+		snprintf(t, sizeof t, "%d", T);
+		execl(tu_prog("RTM_ALLOC_TRUTH"), "alloc_truth", n, m, k, t, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	recv_start(&r, NULL);
+	/* Wait (bounded) for the program to publish, then take the baseline. */
+	for (int i = 0; i < 2000; i++) {
+		struct run res;
+		json_object *reqs;
+		bool found;
+
+		unlink(r.out);
+		reader(&res, dir, endpoint_env(&r), "--once");
+		reqs = recv_requests(&r);
+		found = find_metric(reqs, 0, "truth", names[0]) != NULL;
+		json_object_put(reqs);
+		if (found)
+			break;
+		usleep(10000);
+	}
+	for (int i = 0; i < 5; i++)
+		before[i] = exported(&r, dir, "truth", names[i], 0);
+	assert_int_equal(write(in[1], "g", 1), 1);
+	assert_int_equal(read(out[0], buf, 2), 2);
+	for (int i = 0; i < 5; i++) {
+		int64_t delta = exported(&r, dir, "truth", names[i], 0) - before[i];
+
+		if (delta != want[i])
+			fail_msg("exported %s moved by %lld, expected %lld", names[i],
+				 (long long)delta, (long long)want[i]);
+	}
+	assert_int_equal(write(in[1], "g", 1), 1);
+	assert_int_equal(read(out[0], buf, 2), 2);
+	/* main + T + the preload's sampler thread */
+	assert_int_equal(exported(&r, dir, "truth", "process.thread.count", 0), T + 2);
+	assert_int_equal(write(in[1], "g", 1), 1);
+	waitpid(pid, NULL, 0);
+	recv_stop(&r);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1163,6 +1260,7 @@ int main(void)
 		cmocka_unit_test(process_metrics_agree_with_the_process),
 		cmocka_unit_test(groups_follow_preset_file_env_and_flags_in_that_order),
 		cmocka_unit_test(bad_config_files_name_the_line),
+		cmocka_unit_test(preload_ground_truth_is_exported_exactly),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
