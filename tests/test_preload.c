@@ -51,7 +51,7 @@ static void allocator_counts_are_exact(void **state)
 	};
 	const int64_t want[] = { N, K, (int64_t)N * M, (int64_t)(N - K) * M, N - K };
 	int64_t before[5];
-	char *dir = tu_mkdir();
+	char *dir;
 	int in[2], out[2];
 	char buf[8], env[600], args[4][16];
 	pid_t pid;
@@ -59,6 +59,8 @@ static void allocator_counts_are_exact(void **state)
 	struct rd_snapshot s = { 0 };
 
 	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
 	assert_int_equal(pipe(in), 0);
 	assert_int_equal(pipe(out), 0);
 	pid = fork();
@@ -153,10 +155,12 @@ static int check_segments(const char *dir)
 
 static void unmodified_programs_run_unharmed(void **state)
 {
-	char *dir = tu_mkdir();
+	char *dir;
 	char cmd[512];
 
 	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
 	/* Same output with and without the preload. */
 	assert_int_equal(system("ls -R /usr/share/doc > /tmp/rtm-ls-plain 2>&1"), 0);
 	assert_int_equal(run_preloaded(dir, "ls -R /usr/share/doc > /tmp/rtm-ls-preload 2>&1"), 0);
@@ -177,12 +181,14 @@ static void unmodified_programs_run_unharmed(void **state)
 
 static void the_stress_program_balances(void **state)
 {
-	char *dir = tu_mkdir();
+	char *dir;
 	char cmd[512];
 	struct rd_segment rd;
 	struct rd_snapshot s = { 0 };
 
 	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
 	snprintf(cmd, sizeof cmd, "%s stress", tu_prog("RTM_ALLOC_TRUTH"));
 	assert_int_equal(run_preloaded(dir, cmd), 0);
 	only_segment(dir, &rd);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "rd_segment.h"
@@ -28,6 +29,15 @@ int tu_find(const struct rd_segment *rd, const char *name, const char *key,
 
 /* Reads a whole file into a malloc'd buffer. */
 void *tu_slurp(const char *path, size_t *len);
+
+/* Skips the calling test in sanitizer builds, where the malloc interposer
+ * cannot be preloaded (the sanitizer runtime owns malloc). */
+#define TU_SKIP_IF_SANITIZED()                                              \
+	do {                                                                \
+		const char *san_ = getenv("RTM_SANITIZED");                 \
+		if (san_ && san_[0] == '1')                                 \
+			skip();                                             \
+	} while (0)
 
 /* Path of a built program, from the environment meson's test() sets. */
 const char *tu_prog(const char *env);
