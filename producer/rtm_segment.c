@@ -28,6 +28,7 @@ struct rtm_segment *rtm__registry;
  * shard can ever alias a later segment's memory. */
 static struct rtm_segment *retired;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int stale_checked;
 static unsigned open_seq;
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -382,7 +383,9 @@ int rtm_segment_open(struct rtm_segment **out,
 		goto fail_map;
 	seg->hdr->strings_used = seg->strings_used - l.strings_off;
 	seg->hdr->state = RTM_SHM_STATE_LIVE;
-	close_stale(dfd, seg->hdr->pid_start_ticks);
+	/* Once per image: only an exec leaves stale segments behind. */
+	if (!__atomic_exchange_n(&stale_checked, 1, __ATOMIC_RELAXED))
+		close_stale(dfd, seg->hdr->pid_start_ticks);
 	/* The rename publishes a complete header: readers never see INIT.
 	 * Another copy of librtm in this process (a preload library and the
 	 * app's own) counts from 0 too: take the next free number. */

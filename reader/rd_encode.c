@@ -22,6 +22,7 @@ struct group {
 	const struct rd_metric *first;
 	uint32_t n;
 	uint32_t *members; /* metric indices */
+	bool allocator;    /* runtime.native.*: the allocator group */
 };
 
 struct enc_cache {
@@ -196,6 +197,7 @@ static void build_groups(struct enc_cache *c, const struct rd_source *s)
 			h = (h + 1) & mask;
 		if (slot[h] == UINT32_MAX) {
 			slot[h] = c->n_groups;
+			c->groups[c->n_groups].allocator = !strncmp(m->name, "runtime.native.", 15);
 			c->groups[c->n_groups++].first = m;
 		}
 		group_of[i] = slot[h];
@@ -410,7 +412,7 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	for (uint32_t g = 0; g < c->n_groups; g++) {
 		/* The allocator group's series come from the segment itself. */
 		if (!no_value && !(env->groups_due & (1u << RD_GROUP_ALLOCATOR)) &&
-		    !strncmp(c->groups[g].first->name, "runtime.native.", 15))
+		    c->groups[g].allocator)
 			continue;
 		sm->metrics[sm->n_metrics++] =
 			encode_group(b, c, &c->groups[g], s, no_value, now);
