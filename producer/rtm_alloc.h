@@ -4,6 +4,7 @@
 #ifndef RTM_ALLOC_H
 #define RTM_ALLOC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rtm.h"
@@ -18,12 +19,48 @@ void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 extern const struct rtm_segment *rtm__alloc_seg;
 extern uint32_t rtm__alloc_off;
 
-static inline void rtm__alloc_add(unsigned char *shard, uint32_t off, uint64_t v)
-{
-	uint64_t *w = rtm__word(shard, off);
 
+/* The common cases, with no guard needed (pure memory operations): false
+ * when the caller must take the guarded slow path instead. */
+/* The five words: mallocs, frees, bytes, live bytes, live objects.  One
+ * pointer, computed once, so the compiler need not reload the globals
+ * between the relaxed stores. */
+static inline uint64_t *rtm__alloc_words(void)
+{
+	if (__builtin_expect(rtm__tls.seg != rtm__alloc_seg, 0))
+		return NULL;
+	return rtm__word(rtm__tls.shard, rtm__alloc_off);
+}
+
+static inline void rtm__alloc_bump(uint64_t *w, uint64_t v)
+{
 	/* Relaxed store: this thread owns the shard; see rtm_counter_add(). */
 	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+static inline bool rtm__alloc_fast_alloc(uint64_t bytes, int64_t usable)
+{
+	uint64_t *w = rtm__alloc_words();
+
+	if (!w)
+		return false;
+	rtm__alloc_bump(&w[0], 1);
+	rtm__alloc_bump(&w[2], bytes);
+	rtm__alloc_bump(&w[3], (uint64_t)usable);
+	rtm__alloc_bump(&w[4], 1);
+	return true;
+}
+
+static inline bool rtm__alloc_fast_free(int64_t usable)
+{
+	uint64_t *w = rtm__alloc_words();
+
+	if (!w)
+		return false;
+	rtm__alloc_bump(&w[1], 1);
+	rtm__alloc_bump(&w[3], (uint64_t)-usable);
+	rtm__alloc_bump(&w[4], (uint64_t)-1);
+	return true;
 }
 
 /* Records allocator activity: called by the interposed functions with
@@ -32,15 +69,14 @@ static inline void rtm__alloc_add(unsigned char *shard, uint32_t off, uint64_t v
 static inline void rtm_alloc_count(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 				   int64_t live_delta)
 {
-	if (__builtin_expect(rtm__tls.seg == rtm__alloc_seg, 1)) {
-		unsigned char *sh = rtm__tls.shard;
-		uint32_t off = rtm__alloc_off;
+	uint64_t *w = rtm__alloc_words();
 
-		rtm__alloc_add(sh, off, mallocs);
-		rtm__alloc_add(sh, off + 8, frees);
-		rtm__alloc_add(sh, off + 16, bytes);
-		rtm__alloc_add(sh, off + 24, (uint64_t)live_delta);
-		rtm__alloc_add(sh, off + 32, mallocs - frees);
+	if (__builtin_expect(w != NULL, 1)) {
+		rtm__alloc_bump(&w[0], mallocs);
+		rtm__alloc_bump(&w[1], frees);
+		rtm__alloc_bump(&w[2], bytes);
+		rtm__alloc_bump(&w[3], (uint64_t)live_delta);
+		rtm__alloc_bump(&w[4], mallocs - frees);
 		return;
 	}
 	rtm__alloc_count_slow(mallocs, frees, bytes, live_delta);

@@ -109,6 +109,13 @@ static void resolve(void)
 	resolving = 0;
 }
 
+/* Acquire: pairs with the release store at the end of resolve(), so the
+ * other real_* pointers are visible once this one is. */
+static inline bool resolved(void)
+{
+	return __atomic_load_n(&real_malloc, __ATOMIC_ACQUIRE) != NULL;
+}
+
 /* ---- usable sizes ---- */
 
 /*
@@ -154,21 +161,31 @@ static void probe_header_sizes(void)
 /* Set while this thread runs rtm's own code: nothing it allocates counts. */
 static __thread int busy __attribute__((tls_model("initial-exec")));
 
-static void count_alloc(void *p, size_t requested)
+static inline void count_alloc(void *p, size_t requested)
 {
+	int64_t sz;
+
 	if (!p || busy || in_boot(p))
 		return;
-	busy = 1;
-	rtm_alloc_count(1, 0, requested, (int64_t)usable(p));
+	sz = (int64_t)usable(p);
+	if (rtm__alloc_fast_alloc(requested, sz))
+		return;
+	busy = 1; /* the slow path may allocate (first use in a thread) */
+	rtm_alloc_count(1, 0, requested, sz);
 	busy = 0;
 }
 
-static void count_free(void *p)
+static inline void count_free(void *p)
 {
+	int64_t sz;
+
 	if (busy)
 		return;
+	sz = (int64_t)usable(p);
+	if (rtm__alloc_fast_free(sz))
+		return;
 	busy = 1;
-	rtm_alloc_count(0, 1, 0, -(int64_t)usable(p));
+	rtm_alloc_count(0, 1, 0, -sz);
 	busy = 0;
 }
 
@@ -178,9 +195,9 @@ void *malloc(size_t n)
 {
 	void *p;
 
-	if (__builtin_expect(!real_malloc, 0)) {
+	if (__builtin_expect(!resolved(), 0)) {
 		resolve();
-		if (!real_malloc)
+		if (!resolved())
 			return boot_alloc(n, 16);
 	}
 	p = real_malloc(n);
@@ -192,11 +209,11 @@ void *calloc(size_t nmemb, size_t size)
 {
 	void *p;
 
-	if (__builtin_expect(!real_malloc, 0)) {
+	if (__builtin_expect(!resolved(), 0)) {
 		size_t n;
 
 		resolve();
-		if (!real_malloc) /* boot memory is static, hence zeroed */
+		if (!resolved()) /* boot memory is static, hence zeroed */
 			return __builtin_mul_overflow(nmemb, size, &n) ? NULL : boot_alloc(n, 16);
 	}
 	p = real_calloc(nmemb, size);
@@ -208,7 +225,7 @@ void free(void *p)
 {
 	if (!p || in_boot(p))
 		return;
-	if (__builtin_expect(!real_malloc, 0))
+	if (__builtin_expect(!resolved(), 0))
 		resolve();
 	count_free(p);
 	real_free(p);
@@ -220,9 +237,9 @@ void *realloc(void *p, size_t n)
 	void *q;
 	int64_t old;
 
-	if (__builtin_expect(!real_malloc, 0) || in_boot(p)) {
+	if (__builtin_expect(!resolved(), 0) || in_boot(p)) {
 		resolve();
-		if (in_boot(p) || !real_malloc) {
+		if (in_boot(p) || !resolved()) {
 			/* Move out of the bootstrap buffer (never freed). */
 			q = malloc(n);
 			if (q && p)
@@ -262,7 +279,7 @@ int posix_memalign(void **out, size_t align, size_t n)
 	int rc;
 
 	resolve();
-	if (!real_malloc) {
+	if (!resolved()) {
 		*out = boot_alloc(n, align < 16 ? 16 : align);
 		return *out ? 0 : ENOMEM;
 	}
@@ -277,7 +294,7 @@ void *aligned_alloc(size_t align, size_t n)
 	void *p;
 
 	resolve();
-	if (!real_malloc)
+	if (!resolved())
 		return boot_alloc(n, align < 16 ? 16 : align);
 	p = real_aligned_alloc(align, n);
 	count_alloc(p, n);
@@ -289,7 +306,7 @@ void *memalign(size_t align, size_t n)
 	void *p;
 
 	resolve();
-	if (!real_malloc)
+	if (!resolved())
 		return boot_alloc(n, align < 16 ? 16 : align);
 	p = real_memalign(align, n);
 	count_alloc(p, n);
@@ -301,7 +318,7 @@ void *valloc(size_t n)
 	void *p;
 
 	resolve();
-	if (!real_malloc)
+	if (!resolved())
 		return boot_alloc(n, 4096);
 	p = real_valloc(n);
 	count_alloc(p, n);
@@ -313,7 +330,7 @@ void *pvalloc(size_t n)
 	void *p;
 
 	resolve();
-	if (!real_malloc)
+	if (!resolved())
 		return boot_alloc(n, 4096);
 	p = real_pvalloc(n);
 	count_alloc(p, n);
@@ -338,7 +355,7 @@ void rtm__alloc_guard(int on)
 	static int probed;
 
 	resolve();
-	if (!probed && real_malloc) {
+	if (!probed && resolved()) {
 		probed = 1;
 		busy = 1;
 		probe_header_sizes();
