@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "rd_collect.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "rd_dir.h"
 #include "rd_log.h"
+#include "rd_proc.h"
 #include "rtm.h"
 
 struct rd_rejected {
@@ -139,6 +141,57 @@ static struct rd_source *find_source(struct rd_reader *r, const char *name, ino_
 	return NULL;
 }
 
+static bool have_pid(const struct rd_reader *r, pid_t pid)
+{
+	for (const struct rd_source *s = r->sources; s; s = s->next)
+		if (s->seg.hdr.pid == pid && s->state == RD_SRC_LIVE)
+			return true;
+	return false;
+}
+
+static void add_process(struct rd_reader *r, pid_t pid)
+{
+	struct rd_source *s;
+
+	if (pid == getpid() || have_pid(r, pid))
+		return;
+	if (rd_source_open_pid(&s, pid, r->cfg->command_line))
+		return; /* gone, or a zombie */
+	s->next = r->sources;
+	r->sources = s;
+}
+
+/* --pid and --match: processes without a segment, collected from /proc
+ * alone, as process-exporter does.  A producer's own segment wins. */
+static void scan_processes(struct rd_reader *r)
+{
+	const struct rd_config *c = r->cfg;
+	struct dirent *de;
+	DIR *d;
+
+	for (size_t i = 0; i < c->n_pids; i++)
+		add_process(r, c->pids[i]);
+	if (!c->has_match || !(d = opendir("/proc")))
+		return;
+	while ((de = readdir(d))) {
+		char cmd[4096];
+		pid_t pid = (pid_t)atoi(de->d_name);
+		ssize_t n;
+
+		if (pid <= 0 || have_pid(r, pid))
+			continue;
+		n = rd_proc_read(pid, "cmdline", cmd, sizeof cmd);
+		if (n <= 0)
+			continue; /* gone, or a kernel thread */
+		for (ssize_t k = 0; k < n - 1; k++)
+			if (!cmd[k])
+				cmd[k] = ' ';
+		if (regexec(&c->match, cmd, 0, NULL, 0) == 0)
+			add_process(r, pid);
+	}
+	closedir(d);
+}
+
 void rd_reader_scan(struct rd_reader *r)
 {
 	char **names;
@@ -206,8 +259,9 @@ void rd_reader_scan(struct rd_reader *r)
 	/* A live source whose file vanished (or was replaced) is over: its
 	 * mapping still holds the final values. */
 	for (struct rd_source *s = r->sources; s; s = s->next)
-		if (!s->seen && s->state == RD_SRC_LIVE)
+		if (!s->seen && !s->no_segment && s->state == RD_SRC_LIVE)
 			s->state = RD_SRC_DEAD;
+	scan_processes(r);
 }
 
 static void read_proc(struct rd_reader *r)
@@ -258,7 +312,7 @@ static void remove_segment(struct rd_reader *r, const struct rd_source *s)
 {
 	struct stat st;
 
-	if (r->cfg->keep_dead || !s->seen)
+	if (r->cfg->keep_dead || !s->seen || s->no_segment)
 		return;
 	if (fstatat(r->dirfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == s->ino)
 		unlinkat(r->dirfd, s->name, 0);
@@ -355,7 +409,7 @@ int rd_reader_cycle(struct rd_reader *r)
 				continue;
 			}
 			remove_segment(r, s);
-			if (r->cfg->keep_dead) {
+			if (r->cfg->keep_dead && !s->no_segment) {
 				/* Kept on disk: remember it so it is not exported
 				 * again while it stays. */
 				struct rd_rejected *x = calloc(1, sizeof *x);

@@ -180,6 +180,8 @@ static void usage(void)
 	       "  --command-line         add process.command_line to resources\n"
 	       "  --keep-dead            do not remove segments of exited producers\n"
 	       "  --once                 run one collection cycle and exit\n"
+	       "  --pid PID              also collect this process from /proc (repeatable)\n"
+	       "  --match REGEX          also collect processes whose command line matches\n"
 	       "  --config FILE          settings file ($RTM_CONFIG; see README)\n"
 	       "  --preset P             default or production ($RTM_PRESET)\n"
 	       "  --group G=on|off|DUR   memory, process, threads, scheduler, allocator\n"
@@ -194,6 +196,7 @@ enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
 	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
+	O_PID, O_MATCH,
 	O_VERSION, O_HELP,
 };
 
@@ -421,6 +424,8 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "preset", required_argument, NULL, O_PRESET },
 		{ "group", required_argument, NULL, O_GROUP },
+		{ "pid", required_argument, NULL, O_PID },
+		{ "match", required_argument, NULL, O_MATCH },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
@@ -448,6 +453,33 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 				return rd_errorf(err, n, "--group: given more than %zu times", n_groups);
 			groups[n_groups++] = optarg;
 			break;
+		case O_PID: {
+			char *end;
+			long pid = strtol(optarg, &end, 10);
+
+			if (*end || pid <= 0 || pid > 4194304)
+				return rd_errorf(err, n, "--pid: '%s' is not a process id", optarg);
+			if (c->n_pids == sizeof c->pids / sizeof c->pids[0])
+				return rd_errorf(err, n, "--pid: given more than %zu times", c->n_pids);
+			c->pids[c->n_pids++] = (pid_t)pid;
+			break;
+		}
+		case O_MATCH: {
+			int rc2;
+
+			if (c->has_match)
+				return rd_errorf(err, n, "--match: given twice (combine with |)");
+			rc2 = regcomp(&c->match, optarg, REG_EXTENDED | REG_NOSUB);
+			if (rc2) {
+				char why[128];
+
+				regerror(rc2, &c->match, why, sizeof why);
+				return rd_errorf(err, n, "--match: '%s' is not a regular expression: %s",
+						 optarg, why);
+			}
+			c->has_match = true;
+			break;
+		}
 		case O_VERSION: printf("rtm-reader %s\n", RTM_VERSION); return 1;
 		case O_HELP: usage(); return 1;
 		case '?':
@@ -473,6 +505,8 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 
 void rd_config_free(struct rd_config *c)
 {
+	if (c->has_match)
+		regfree(&c->match);
 	free(c->endpoint);
 	rd_kv_list_free(c->headers, c->n_headers);
 	rd_kv_list_free(c->resource, c->n_resource);

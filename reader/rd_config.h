@@ -10,7 +10,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <regex.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rd_groups.h"
 
@@ -42,6 +44,11 @@ struct rd_config {
 	uint64_t retry_initial_ns;
 	uint64_t retry_max_ns;     /* give up retrying one export after this */
 	struct rd_settings settings; /* preset, metric groups */
+	/* Processes without a segment to collect from /proc alone. */
+	pid_t pids[64];
+	size_t n_pids;
+	bool has_match;
+	regex_t match;               /* against the command line */
 	/* The reader's own resource. */
 	char *service_name;
 	struct rd_header *resource;

@@ -420,7 +420,9 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	/* What the reader measured of the process from outside, under its own
 	 * scope in the same resource. */
 	proc = rd_encode_process_scope(b, s, no_value ? ~0u : env->groups_due, no_value, now);
-	if (proc) {
+	if (proc && !sm->n_metrics) {
+		rm->scope_metrics[0] = proc; /* a process without a segment */
+	} else if (proc) {
 		otlp_sm **two = rd_arena_alloc(&b->arena, 2 * sizeof *two);
 
 		two[0] = sm;

@@ -60,11 +60,32 @@ static void exe_name(pid_t pid, char *out, size_t n)
 	}
 }
 
+/* Opens the /proc files read every cycle, and the process's names. */
+static void open_proc(struct rd_source *s, pid_t pid, bool command_line)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	s->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	s->status_fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* io and fd need the process's uid or CAP_SYS_PTRACE: without them
+	 * those metrics are simply absent. */
+	snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+	s->io_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	s->fd_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	s->task_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	exe_name(pid, s->exe_name, sizeof s->exe_name);
+	if (command_line)
+		s->command_line = read_cmdline(pid);
+}
+
 int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 		   bool command_line)
 {
 	struct rd_source *s = calloc(1, sizeof *s);
-	char path[64];
 	int rc;
 
 	if (!s)
@@ -84,23 +105,47 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 		 (unsigned long long)s->seg.hdr.pid_start_ticks,
 		 (unsigned long long)s->seg.hdr.created_unix_nano);
 	iso8601(s->seg.hdr.created_unix_nano, s->creation_time, sizeof s->creation_time);
-	if (rd_segment_liveness(&s->seg) == RD_ALIVE) {
-		snprintf(path, sizeof path, "/proc/%d/stat", s->seg.hdr.pid);
-		s->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
-		snprintf(path, sizeof path, "/proc/%d/status", s->seg.hdr.pid);
-		s->status_fd = open(path, O_RDONLY | O_CLOEXEC);
-		/* io and fd need the process's uid or CAP_SYS_PTRACE: without
-		 * them those metrics are simply absent. */
-		snprintf(path, sizeof path, "/proc/%d/io", s->seg.hdr.pid);
-		s->io_fd = open(path, O_RDONLY | O_CLOEXEC);
-		snprintf(path, sizeof path, "/proc/%d/fd", s->seg.hdr.pid);
-		s->fd_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		snprintf(path, sizeof path, "/proc/%d/task", s->seg.hdr.pid);
-		s->task_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		exe_name(s->seg.hdr.pid, s->exe_name, sizeof s->exe_name);
-		if (command_line)
-			s->command_line = read_cmdline(s->seg.hdr.pid);
+	if (rd_segment_liveness(&s->seg) == RD_ALIVE)
+		open_proc(s, s->seg.hdr.pid, command_line);
+	*out = s;
+	return 0;
+}
+
+int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
+{
+	struct rd_source *s = calloc(1, sizeof *s);
+	struct rd_proc_stat st;
+	struct timespec rt, bt;
+	char buf[1024];
+	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
+
+	if (!s)
+		return -ENOMEM;
+	if (n <= 0 || rd_proc_parse_stat(buf, (size_t)n, &st) || st.state == 'Z') {
+		free(s);
+		return -ESRCH;
 	}
+	s->no_segment = true;
+	s->seen = true;
+	s->seg.fd = -1;
+	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
+	s->fd_count = -1;
+	/* A stand-in header: identity only, no metrics of its own. */
+	s->seg.hdr.pid = (int32_t)pid;
+	s->seg.hdr.pid_start_ticks = st.start_ticks;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	s->seg.hdr.created_unix_nano =
+		(uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec -
+		((uint64_t)bt.tv_sec * 1000000000u + (uint64_t)bt.tv_nsec) +
+		(uint64_t)((double)st.start_ticks / (double)sysconf(_SC_CLK_TCK) * 1e9);
+	open_proc(s, pid, command_line);
+	snprintf(s->seg.hdr.service_name, sizeof s->seg.hdr.service_name, "%.*s",
+		 (int)sizeof s->seg.hdr.service_name - 1, *s->exe_name ? s->exe_name : "unknown");
+	snprintf(s->seg.path, sizeof s->seg.path, "/proc/%d", (int)pid);
+	snprintf(s->instance_id, sizeof s->instance_id, "%d-%llu", (int)pid,
+		 (unsigned long long)st.start_ticks);
+	iso8601(s->seg.hdr.created_unix_nano, s->creation_time, sizeof s->creation_time);
 	*out = s;
 	return 0;
 }
@@ -305,7 +350,15 @@ void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req
 
 int rd_source_collect(struct rd_source *s, uint64_t now)
 {
-	int rc = rd_segment_refresh(&s->seg);
+	int rc;
+
+	if (s->no_segment) {
+		s->snap_unix_nano = now;
+		if (s->state == RD_SRC_LIVE && !s->stat_ok)
+			s->state = RD_SRC_DEAD;
+		return 0;
+	}
+	rc = rd_segment_refresh(&s->seg);
 
 	if (rc < 0)
 		return rc;

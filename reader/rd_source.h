@@ -30,6 +30,7 @@ struct rd_source {
 	uint64_t snap_unix_nano;
 	enum rd_source_state state;
 	bool seen;               /* found by this cycle's directory scan */
+	bool no_segment;         /* a process collected from /proc alone (--pid, --match) */
 
 	/* /proc/<pid>/stat through a kept fd: liveness each cycle. */
 	int stat_fd;
@@ -76,6 +77,10 @@ struct rd_source {
 int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 		   bool command_line);
 void rd_source_free(struct rd_source *s);
+
+/* A process without a segment, collected from /proc alone (--pid and
+ * --match): service.name is its executable's name.  Returns 0 or -ESRCH. */
+int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line);
 
 /* Adds this source's /proc reads to a batch; returns how many it added. */
 size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req);

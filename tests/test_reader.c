@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rd_proc.h"
 #include "test_util.h"
 
 /* ---- the receiver ---- */
@@ -1240,6 +1241,72 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 	tu_rmdir(dir);
 }
 
+/* --pid and --match: processes with no segment, from /proc alone. */
+static void processes_without_a_segment_are_collected_on_request(void **state)
+{
+	char *dir = tu_mkdir();
+	struct recv r;
+	struct run res;
+	json_object *reqs, *res_attrs;
+	char args[256], pid_s[16];
+	pid_t pid, other;
+
+	(void)state;
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sleep", "sleep", "4711", (char *)NULL);
+		_exit(127);
+	}
+	other = fork();
+	if (other == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sleep", "sleep", "4712", (char *)NULL);
+		_exit(127);
+	}
+	/* Wait (bounded) until both have exec'd. */
+	for (int i = 0; i < 500; i++) {
+		char c1[64] = "", c2[64] = "";
+
+		rd_proc_read(pid, "cmdline", c1, sizeof c1);
+		rd_proc_read(other, "cmdline", c2, sizeof c2);
+		if (!strcmp(c1, "sleep") && !strcmp(c2, "sleep"))
+			break;
+		usleep(10000);
+	}
+	recv_start(&r, NULL);
+	snprintf(args, sizeof args, "--once --match 'sleep 4711$'");
+	reader(&res, dir, endpoint_env(&r), args);
+	assert_int_equal(res.status, 0);
+	reqs = recv_requests(&r);
+	res_attrs = get(find_resource(reqs, "sleep"), "attributes");
+	snprintf(pid_s, sizeof pid_s, "%d", pid);
+	assert_string_equal(attr(res_attrs, "process.pid"), pid_s);
+	assert_string_equal(attr(res_attrs, "process.executable.name"), "sleep");
+	assert_int_equal(as_ll(get(point(find_metric(reqs, 0, "sleep", "process.thread.count"), "sum", 0),
+				   "asInt")), 1);
+	json_object_put(reqs);
+
+	unlink(r.out);
+	snprintf(args, sizeof args, "--once --pid %d", other);
+	reader(&res, dir, endpoint_env(&r), args);
+	assert_int_equal(res.status, 0);
+	reqs = recv_requests(&r);
+	snprintf(pid_s, sizeof pid_s, "%d", other);
+	assert_string_equal(attr(get(find_resource(reqs, "sleep"), "attributes"), "process.pid"), pid_s);
+	json_object_put(reqs);
+
+	reader(&res, dir, "", "--once --match '('");
+	assert_int_equal(res.status, 2);
+	assert_non_null(strstr(res.err, "--match: '(' is not a regular expression"));
+	kill(pid, SIGKILL);
+	kill(other, SIGKILL);
+	waitpid(pid, NULL, 0);
+	waitpid(other, NULL, 0);
+	recv_stop(&r);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1263,6 +1330,7 @@ int main(void)
 		cmocka_unit_test(groups_follow_preset_file_env_and_flags_in_that_order),
 		cmocka_unit_test(bad_config_files_name_the_line),
 		cmocka_unit_test(preload_ground_truth_is_exported_exactly),
+		cmocka_unit_test(processes_without_a_segment_are_collected_on_request),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
