@@ -44,16 +44,11 @@ static int64_t value(struct rd_segment *rd, struct rd_snapshot *s, const char *n
 static void allocator_counts_are_exact(void **state)
 {
 	enum { N = 1000, M = 1000, K = 300, T = 3 }; /* malloc_usable_size(1000) == 1000 */
-	static const char *names[] = {
-		"runtime.native.mem.alloc.mallocs", "runtime.native.mem.alloc.frees",
-		"runtime.native.mem.alloc.total", "runtime.native.mem.heap.alloc",
-		"runtime.native.mem.heap.objects",
-	};
-	const int64_t want[] = { N, K, (int64_t)N * M, (int64_t)(N - K) * M, N - K };
-	int64_t before[5];
+	const char *const *names = tu_alloc_names;
+	int64_t want[5], before[5];
 	char *dir;
-	int in[2], out[2];
-	char buf[8], env[600], args[4][16];
+	int to, from;
+	char buf[8];
 	pid_t pid;
 	struct rd_segment rd;
 	struct rd_snapshot s = { 0 };
@@ -61,33 +56,14 @@ static void allocator_counts_are_exact(void **state)
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
 	dir = tu_mkdir();
-	assert_int_equal(pipe(in), 0);
-	assert_int_equal(pipe(out), 0);
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		snprintf(env, sizeof env, "RTM_DIR=%s", dir);
-		putenv(env);
-		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
-		snprintf(args[0], 16, "%d", N);
-		snprintf(args[1], 16, "%d", M);
-		snprintf(args[2], 16, "%d", K);
-		snprintf(args[3], 16, "%d", T);
-		execl(tu_prog("RTM_ALLOC_TRUTH"), "alloc_truth", args[0], args[1], args[2], args[3],
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
+	tu_alloc_delta(want, N, M, K);
+	pid = tu_start_alloc_truth(dir, NULL, N, M, K, T, &to, &from);
 	only_segment(dir, &rd); /* opened by the preload before main() */
 	assert_string_equal(rd.hdr.service_name, "alloc_truth");
 	for (int i = 0; i < 5; i++)
 		before[i] = value(&rd, &s, names[i]);
-	assert_int_equal(write(in[1], "g", 1), 1);
-	assert_int_equal(read(out[0], buf, 2), 2);
+	assert_int_equal(write(to, "g", 1), 1);
+	assert_int_equal(read(from, buf, 2), 2);
 	for (int i = 0; i < 5; i++) {
 		int64_t delta = value(&rd, &s, names[i]) - before[i];
 
@@ -95,8 +71,8 @@ static void allocator_counts_are_exact(void **state)
 			fail_msg("%s grew by %lld, expected %lld", names[i], (long long)delta,
 				 (long long)want[i]);
 	}
-	assert_int_equal(write(in[1], "g", 1), 1);
-	assert_int_equal(read(out[0], buf, 2), 2);
+	assert_int_equal(write(to, "g", 1), 1);
+	assert_int_equal(read(from, buf, 2), 2);
 	{
 		/* main + the preload's sampler + T: as the reader will see it. */
 		char stat[1024];
@@ -108,8 +84,10 @@ static void allocator_counts_are_exact(void **state)
 		assert_int_equal(rd_proc_parse_stat(stat, (size_t)n, &st), 0);
 		assert_int_equal(st.num_threads, T + 2);
 	}
-	assert_int_equal(write(in[1], "g", 1), 1);
+	assert_int_equal(write(to, "g", 1), 1);
 	waitpid(pid, NULL, 0);
+	close(to);
+	close(from);
 	assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
 	assert_int_equal(s.state, RTM_SHM_STATE_CLOSED); /* exit ran the destructor */
 	rd_snapshot_free(&s);

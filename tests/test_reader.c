@@ -1167,15 +1167,10 @@ static int64_t exported(struct recv *r, const char *dir, const char *svc, const 
 static void preload_ground_truth_is_exported_exactly(void **state)
 {
 	enum { N = 500, M = 1000, K = 200, T = 3 }; /* malloc_usable_size(1000) == 1000 */
-	static const char *names[] = {
-		"runtime.native.mem.alloc.mallocs", "runtime.native.mem.alloc.frees",
-		"runtime.native.mem.alloc.total", "runtime.native.mem.heap.alloc",
-		"runtime.native.mem.heap.objects",
-	};
-	const int64_t want[] = { N, K, (int64_t)N * M, (int64_t)(N - K) * M, N - K };
-	int64_t before[5];
+	const char *const *names = tu_alloc_names;
+	int64_t want[5], before[5];
 	char *dir;
-	int in[2], out[2];
+	int to, from;
 	char buf[4];
 	pid_t pid;
 	struct recv r;
@@ -1183,27 +1178,8 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
 	dir = tu_mkdir();
-	assert_int_equal(pipe(in), 0);
-	assert_int_equal(pipe(out), 0);
-	pid = fork();
-	if (pid == 0) {
-		char n[16], m[16], k[16], t[16];
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		setenv("RTM_DIR", dir, 1);
-		setenv("RTM_SERVICE_NAME", "truth", 1);
-		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
-		snprintf(n, sizeof n, "%d", N);
-		snprintf(m, sizeof m, "%d", M);
-		snprintf(k, sizeof k, "%d", K);
-		snprintf(t, sizeof t, "%d", T);
-		execl(tu_prog("RTM_ALLOC_TRUTH"), "alloc_truth", n, m, k, t, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
+	tu_alloc_delta(want, N, M, K);
+	pid = tu_start_alloc_truth(dir, "truth", N, M, K, T, &to, &from);
 	recv_start(&r, NULL);
 	/* Wait (bounded) for the program to publish, then take the baseline. */
 	for (int i = 0; i < 2000; i++) {
@@ -1222,8 +1198,8 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 	}
 	for (int i = 0; i < 5; i++)
 		before[i] = exported(&r, dir, "truth", names[i], 0);
-	assert_int_equal(write(in[1], "g", 1), 1);
-	assert_int_equal(read(out[0], buf, 2), 2);
+	assert_int_equal(write(to, "g", 1), 1);
+	assert_int_equal(read(from, buf, 2), 2);
 	for (int i = 0; i < 5; i++) {
 		int64_t delta = exported(&r, dir, "truth", names[i], 0) - before[i];
 
@@ -1231,12 +1207,14 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 			fail_msg("exported %s moved by %lld, expected %lld", names[i],
 				 (long long)delta, (long long)want[i]);
 	}
-	assert_int_equal(write(in[1], "g", 1), 1);
-	assert_int_equal(read(out[0], buf, 2), 2);
+	assert_int_equal(write(to, "g", 1), 1);
+	assert_int_equal(read(from, buf, 2), 2);
 	/* main + T + the preload's sampler thread */
 	assert_int_equal(exported(&r, dir, "truth", "process.thread.count", 0), T + 2);
-	assert_int_equal(write(in[1], "g", 1), 1);
+	assert_int_equal(write(to, "g", 1), 1);
 	waitpid(pid, NULL, 0);
+	close(to);
+	close(from);
 	recv_stop(&r);
 	tu_rmdir(dir);
 }

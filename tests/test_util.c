@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,4 +102,55 @@ const char *tu_prog(const char *env)
 	if (!p)
 		fail_msg("%s is not set (run the tests through meson test)", env);
 	return p;
+}
+
+const char *const tu_alloc_names[5] = {
+	"runtime.native.mem.alloc.mallocs", "runtime.native.mem.alloc.frees",
+	"runtime.native.mem.alloc.total", "runtime.native.mem.heap.alloc",
+	"runtime.native.mem.heap.objects",
+};
+
+void tu_alloc_delta(int64_t out[5], int n, int m, int k)
+{
+	out[0] = n;
+	out[1] = k;
+	out[2] = (int64_t)n * m;
+	out[3] = (int64_t)(n - k) * m;
+	out[4] = n - k;
+}
+
+pid_t tu_start_alloc_truth(const char *dir, const char *service, int n, int m, int k,
+			   int t, int *to, int *from)
+{
+	int in[2], out[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char a[4][16];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		setenv("RTM_DIR", dir, 1);
+		if (service)
+			setenv("RTM_SERVICE_NAME", service, 1);
+		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+		snprintf(a[0], 16, "%d", n);
+		snprintf(a[1], 16, "%d", m);
+		snprintf(a[2], 16, "%d", k);
+		snprintf(a[3], 16, "%d", t);
+		execl(tu_prog("RTM_ALLOC_TRUTH"), "alloc_truth", a[0], a[1], a[2], a[3], (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	*to = in[1];
+	*from = out[0];
+	return pid;
 }

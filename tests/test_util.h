@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include "rd_segment.h"
@@ -38,6 +39,20 @@ void *tu_slurp(const char *path, size_t *len);
 		if (san_ && san_[0] == '1')                                 \
 			skip();                                             \
 	} while (0)
+
+/* The allocator series a ground-truth run checks, in the order of
+ * tu_alloc_delta(): mallocs, frees, bytes, live bytes, live objects. */
+extern const char *const tu_alloc_names[5];
+
+/* What allocating n blocks of m bytes (m with malloc_usable_size(m) == m)
+ * and freeing k of them must add to each of tu_alloc_names. */
+void tu_alloc_delta(int64_t out[5], int n, int m, int k);
+
+/* Starts tests/alloc_truth N M K T under librtm-preload.so, publishing into
+ * dir (as service, or under its executable's name when NULL).  *to is its
+ * stdin, *from its stdout: see alloc_truth.c for the protocol. */
+pid_t tu_start_alloc_truth(const char *dir, const char *service, int n, int m, int k,
+			   int t, int *to, int *from);
 
 /* Path of a built program, from the environment meson's test() sets. */
 const char *tu_prog(const char *env);
