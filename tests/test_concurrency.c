@@ -208,6 +208,7 @@ static void writers_killed_at_random_moments_never_hang_the_reader(void **state)
 			ssize_t n;
 
 			rtm_hist_create(seg, &h, &(struct rtm_metric_def){ .name = "b.h" });
+			rtm_hist_record(&h, 0); /* at least one, however late the kill */
 			n = write(pipefd[1], rtm_segment_path(seg),
 				  strlen(rtm_segment_path(seg)) + 1);
 			(void)n;

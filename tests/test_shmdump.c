@@ -255,13 +255,14 @@ static void watch_reports_rates(void **state)
 	/* A writer keeps counting while shmdump watches. */
 	pid_t pid = fork();
 	if (pid == 0) {
-		for (int i = 0; i < 150; i++) {
+		for (int i = 0; i < 400; i++) {
 			rtm_counter_add(&f->c, 10);
 			usleep(10000);
 		}
 		_exit(0);
 	}
-	snprintf(cmd, sizeof cmd, "timeout -s INT 1 %s --json --watch=0.3 %s",
+	/* Two reports need 0.3 s; 3 s leaves room for a loaded machine. */
+	snprintf(cmd, sizeof cmd, "timeout -s INT 3 %s --json --watch=0.3 %s",
 		 tu_prog("RTM_SHMDUMP"), rtm_segment_path(f->seg));
 	out = run(cmd, &st);
 	kill(pid, SIGKILL);
