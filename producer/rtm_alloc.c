@@ -115,6 +115,7 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 {
 	int rc = 0;
 
+	/* Relaxed: only refuses a second start; the release below publishes. */
 	if (!seg || __atomic_load_n(&ready, __ATOMIC_RELAXED))
 		return -EINVAL;
 	rc |= def(seg, 0, &c_mallocs, "runtime.native.mem.alloc.mallocs", "{allocation}",
@@ -161,5 +162,6 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 
 void rtm_alloc_metrics_stop(void)
 {
+	/* Relaxed: a flag the sampler polls; nothing is ordered by it. */
 	__atomic_store_n(&sampler_stop, 1, __ATOMIC_RELAXED);
 }

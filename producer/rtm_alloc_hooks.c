@@ -70,6 +70,8 @@ static bool in_boot(const void *p)
 
 static void *boot_alloc(size_t n, size_t align)
 {
+	/* Relaxed: used only while resolve() runs, before the program has
+	 * threads; atomic so that a misbehaving early thread cannot tear it. */
 	size_t off = (__atomic_load_n(&boot_used, __ATOMIC_RELAXED) + align - 1) & ~(align - 1);
 
 	if (off + n > sizeof boot)
@@ -90,6 +92,7 @@ static void resolve(void)
 {
 	void *(*m)(size_t);
 
+	/* Acquire: pairs with the release store below. */
 	if (__atomic_load_n(&real_malloc, __ATOMIC_ACQUIRE) || resolving)
 		return;
 	resolving = 1;

@@ -129,6 +129,7 @@ static void null_handle(rtm_hist_t *out)
 static int refuse(struct rtm_segment *s, int rc)
 {
 	if (rc == -ENOSPC)
+		/* Relaxed: a statistic, ordered against nothing. */
 		__atomic_fetch_add(&s->hdr->dropped_metrics, 1, __ATOMIC_RELAXED);
 	return rc;
 }
@@ -228,6 +229,8 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	if (kind == RTM_SHM_KIND_HISTOGRAM)
 		init_hist_slots(s, off);
 
+	/* Relaxed: informational; the release store of desc_count below
+	 * publishes everything a reader relies on. */
 	__atomic_store_n(&h->strings_used, s->strings_used - h->strings_offset,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&h->data_used, s->data_used, __ATOMIC_RELAXED);

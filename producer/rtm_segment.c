@@ -448,6 +448,7 @@ int rtm_segment_close(struct rtm_segment *seg)
 		return -EINVAL;
 	}
 	rtm_segment_heartbeat(seg);
+	/* Relaxed: published by the release store of state just below. */
 	__atomic_store_n(&seg->hdr->closed_unix_nano,
 			 rtm__now_ns(CLOCK_REALTIME), __ATOMIC_RELAXED);
 	/* Release: every update this process made before close is visible to

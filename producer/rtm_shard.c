@@ -172,6 +172,8 @@ void rtm__counter_add_slow(const rtm_counter_t *c, uint64_t n)
 	__atomic_fetch_add(shared_word(seg, c->off), n, __ATOMIC_RELAXED);
 }
 
+/* Shard 0's words are independent: relaxed CAS loops make each update
+ * atomic, which is all a reader's relaxed load of the word needs. */
 static void atomic_add_f64(uint64_t *w, double v)
 {
 	uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);

@@ -491,6 +491,8 @@ static int peek_generation(void *arg)
 	struct rd_segment *s = arg;
 	const struct rtm_shm_header *sh = (const struct rtm_shm_header *)(const void *)s->base;
 
+	/* Acquire: pairs with the producer's release increment (as in
+	 * parse_table()). */
 	return __atomic_load_n(&sh->generation, __ATOMIC_ACQUIRE) != s->generation;
 }
 

@@ -130,6 +130,7 @@ static int snapshot(void *arg)
 	snap->heartbeat_unix_nano = __atomic_load_n(&sh->heartbeat_unix_nano, __ATOMIC_RELAXED);
 	snap->closed_unix_nano = __atomic_load_n(&sh->closed_unix_nano, __ATOMIC_RELAXED);
 	snap->dropped_metrics = __atomic_load_n(&sh->dropped_metrics, __ATOMIC_RELAXED);
+	/* Relaxed: statistics for display, ordered against nothing. */
 	snap->shard_fallbacks = __atomic_load_n(&sh->shard_fallbacks, __ATOMIC_RELAXED);
 	hwm = __atomic_load_n(&sh->shard_hwm, __ATOMIC_RELAXED);
 	/* A lying high-water mark only costs reading zeroed shards. */
