@@ -84,7 +84,9 @@ static void atfork_child(void)
 	for (struct rtm_segment *s = rtm__registry; s; s = s->next)
 		mmap(s->base, s->size, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_FIXED, s->fd, 0);
-	pthread_mutex_init(&rtm__registry_lock, NULL);
+	/* Taken by atfork_prepare() in the forking thread, which is the one
+	 * thread the child has. */
+	pthread_mutex_unlock(&rtm__registry_lock);
 }
 
 static void atfork_prepare(void)
