@@ -28,7 +28,6 @@ static uint64_t early_mallocs, early_frees, early_bytes;
 static int64_t early_live;
 
 static pthread_t sampler;
-static int sampler_running;
 static int sampler_stop;
 static unsigned interval_ms;
 
@@ -153,10 +152,8 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 			__atomic_exchange_n(&early_bytes, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_live, 0, __ATOMIC_RELAXED));
 	interval_ms = every_ms ? every_ms : 10000;
-	if (pthread_create(&sampler, NULL, sample_loop, NULL) == 0) {
+	if (pthread_create(&sampler, NULL, sample_loop, NULL) == 0)
 		pthread_detach(sampler);
-		sampler_running = 1;
-	}
 	return 0;
 }
 

@@ -350,9 +350,6 @@ size_t malloc_usable_size(void *p)
 	return real_usable(p);
 }
 
-void rtm__alloc_guard(int on);
-
-/* Marks this thread's code as rtm's own (not counted) or not. */
 void rtm__alloc_guard(int on)
 {
 	static int probed;

@@ -9,9 +9,7 @@
 #include <stdlib.h>
 
 #include "rtm.h"
-
-/* From rtm_alloc_hooks.c: guards rtm's own allocations from counting. */
-void rtm__alloc_guard(int on);
+#include "rtm_alloc.h"
 
 /* ---- lifecycle ---- */
 

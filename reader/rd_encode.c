@@ -309,7 +309,7 @@ static void fill_ndp(otlp_ndp *p, const struct rd_metric *m, const struct rd_val
 	}
 }
 
-static void fill_hdp(struct rd_arena *a, otlp_hdp *p, const struct rd_metric *m,
+static void fill_hdp(otlp_hdp *p, const struct rd_metric *m,
 		     const struct rd_value *v, bool no_value, uint64_t now)
 {
 	opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
@@ -332,7 +332,6 @@ static void fill_hdp(struct rd_arena *a, otlp_hdp *p, const struct rd_metric *m,
 	p->bucket_counts = v->buckets; /* lives in the snapshot until next cycle */
 	p->n_explicit_bounds = m->n_bounds;
 	p->explicit_bounds = m->bounds;
-	(void)a;
 }
 
 static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
@@ -357,7 +356,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		for (uint32_t i = 0; i < g->n; i++) {
 			uint32_t idx = g->members[i];
 
-			fill_hdp(&b->arena, &pts[i], &s->seg.metrics[idx], &s->snap.values[idx],
+			fill_hdp(&pts[i], &s->seg.metrics[idx], &s->snap.values[idx],
 				 no_value, now);
 			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
 			pts[i].attributes = c->attrs[idx];
@@ -571,7 +570,7 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		otlp_hdp *p = rd_arena_alloc(&b->arena, sizeof *p);
 
 		memcpy(buckets, st->cycle_buckets, sizeof st->cycle_buckets);
-		fill_hdp(&b->arena, p, &m, &v, false, now);
+		fill_hdp(p, &m, &v, false, now);
 		opentelemetry__proto__metrics__v1__histogram__init(h);
 		h->aggregation_temporality = OTLP_CUMULATIVE;
 		h->n_data_points = 1;

@@ -348,12 +348,11 @@ void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req
 	}
 }
 
-int rd_source_collect(struct rd_source *s, uint64_t now)
+int rd_source_collect(struct rd_source *s)
 {
 	int rc;
 
 	if (s->no_segment) {
-		s->snap_unix_nano = now;
 		if (s->state == RD_SRC_LIVE && !s->stat_ok)
 			s->state = RD_SRC_DEAD;
 		return 0;
@@ -365,7 +364,6 @@ int rd_source_collect(struct rd_source *s, uint64_t now)
 	rc = rd_segment_snapshot(&s->seg, &s->snap);
 	if (rc)
 		return rc;
-	s->snap_unix_nano = now;
 	/* Dead when closed cleanly, or when its process is gone: the kept
 	 * fd reads ESRCH after exit, even if the pid is reused meanwhile. */
 	if (s->state == RD_SRC_LIVE &&

@@ -27,7 +27,6 @@ struct rd_source {
 	ino_t ino;
 	struct rd_segment seg;
 	struct rd_snapshot snap;
-	uint64_t snap_unix_nano;
 	enum rd_source_state state;
 	bool seen;               /* found by this cycle's directory scan */
 	bool no_segment;         /* a process collected from /proc alone (--pid, --match) */
@@ -91,6 +90,6 @@ void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req
 
 /* Re-reads the table if it changed and snapshots the values.  Returns 0 or
  * -errno with seg.err set (the segment became invalid). */
-int rd_source_collect(struct rd_source *s, uint64_t now_unix_nano);
+int rd_source_collect(struct rd_source *s);
 
 #endif /* RD_SOURCE_H */

@@ -214,7 +214,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < 10; k++) {
 			t = now_ns(CLOCK_MONOTONIC);
 			for (int i = 0; i < nseg; i++)
-				rd_source_collect(src[i], 1);
+				rd_source_collect(src[i]);
 			t = now_ns(CLOCK_MONOTONIC) - t;
 			if (t < snap_ns)
 				snap_ns = t;
@@ -284,7 +284,7 @@ int main(int argc, char **argv)
 			double c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 
 			for (int i = 0; i < nseg; i++)
-				rd_source_collect(src[i], 1);
+				rd_source_collect(src[i]);
 			for (int i = 0; i < nseg; i++)
 				rd_encode_source(&batch, &env, src[i], false, 2);
 			pk.len = 0;
