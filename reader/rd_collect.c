@@ -261,7 +261,6 @@ void rd_reader_scan(struct rd_reader *r)
 	for (struct rd_source *s = r->sources; s; s = s->next)
 		if (!s->seen && !s->no_segment && s->state == RD_SRC_LIVE)
 			s->state = RD_SRC_DEAD;
-	scan_processes(r);
 }
 
 static void read_proc(struct rd_reader *r)
@@ -364,12 +363,15 @@ int rd_reader_cycle(struct rd_reader *r)
 
 	r->env.groups_due = groups_due(r, t0);
 	rd_reader_scan(r);
+	/* Segment-less processes only matter when collecting: not on every
+	 * directory event, which also calls rd_reader_scan(). */
+	scan_processes(r);
 	read_proc(r);
 	r->self.segments = 0;
 	for (pp = &r->sources; *pp;) {
 		struct rd_source *s = *pp;
 
-		if (rd_source_collect(s, now)) {
+		if (rd_source_collect(s)) {
 			struct stat st = s->seg.st;
 
 			reject(r, s->name, &st, s->seg.err);
