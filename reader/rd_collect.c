@@ -70,6 +70,17 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 	rc = rd_exporter_open(&r->exporter, cfg, err, errlen);
 	if (rc)
 		return rc;
+	if (cfg->prometheus && !cfg->once) {
+		char why[256];
+
+		rc = rd_prom_server_start(&r->prom, cfg->prom_host, cfg->prom_port, cfg->interval_ns,
+					  why, sizeof why);
+		if (rc) {
+			snprintf(err, errlen, "prometheus %s:%s: %s", cfg->prom_host, cfg->prom_port, why);
+			return rc;
+		}
+		r->prom_r = rd_prom_renderer_new();
+	}
 	open_dir(r);
 	return 0;
 }
@@ -86,6 +97,9 @@ void rd_reader_fini(struct rd_reader *r)
 		r->rejected = x->next;
 		free(x);
 	}
+	rd_prom_server_stop(r->prom);
+	rd_prom_renderer_free(r->prom_r);
+	rd_batch_free(&r->prom_batch);
 	rd_exporter_close(r->exporter);
 	rd_procio_close(r->procio);
 	rd_batch_free(&r->batch);
@@ -333,6 +347,36 @@ static void record_cycle(struct rd_reader *r, double secs)
 		st->cycle_max = secs;
 }
 
+static unsigned groups_enabled(const struct rd_reader *r)
+{
+	unsigned on = 0;
+
+	for (int g = 0; g < RD_GROUP_N; g++)
+		if (r->cfg->settings.groups[g].enabled)
+			on |= 1u << g;
+	return on;
+}
+
+/* Renders the cycle's model in every format a scraper wants and hands the
+ * pages to the server. */
+static void publish_prom(struct rd_reader *r, const struct rd_batch *b)
+{
+	unsigned wanted = rd_prom_server_wanted(r->prom);
+	char *body[RD_PROM_FORMATS] = { NULL };
+	size_t len[RD_PROM_FORMATS] = { 0 };
+
+	for (int f = 0; f < RD_PROM_FORMATS; f++) {
+		struct rd_buf out = { 0 };
+
+		if (!(wanted & (1u << f)))
+			continue;
+		rd_prom_render(r->prom_r, b->rms, b->n_rms, (enum rd_prom_format)f, &out,
+			       &r->prom_stats);
+		body[f] = rd_buf_take(&out, &len[f]);
+	}
+	rd_prom_server_publish(r->prom, body, len);
+}
+
 /* Which groups export this cycle: enabled, and their interval (if any)
  * has passed, give or take half a cycle. */
 static unsigned groups_due(struct rd_reader *r, uint64_t mono)
@@ -391,6 +435,23 @@ int rd_reader_cycle(struct rd_reader *r)
 	r->self.bytes_sent = es->bytes_sent;
 	r->self.points_rejected = es->points_rejected;
 	rd_encode_self(&r->batch, &r->env, r->cfg, &r->self, now);
+	if (r->prom) {
+		/* A scrape sees every enabled group each cycle, its latest
+		 * values; a group's own interval paces only the OTLP export. */
+		unsigned due = r->env.groups_due, all = groups_enabled(r);
+
+		if (due == all) {
+			publish_prom(r, &r->batch);
+		} else {
+			r->env.groups_due = all;
+			for (struct rd_source *s = r->sources; s; s = s->next)
+				rd_encode_source(&r->prom_batch, &r->env, s, false, now);
+			rd_encode_self(&r->prom_batch, &r->env, r->cfg, &r->self, now);
+			r->env.groups_due = due;
+			publish_prom(r, &r->prom_batch);
+			rd_batch_reset(&r->prom_batch);
+		}
+	}
 	rc = export_batch(r);
 
 	/* Producers that are gone: their final values are delivered, so end
@@ -430,5 +491,7 @@ int rd_reader_cycle(struct rd_reader *r)
 		}
 	}
 	record_cycle(r, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	if (r->prom)
+		rd_prom_server_cycle_done(r->prom, now_ns(CLOCK_MONOTONIC));
 	return rc ? -EAGAIN : 0;
 }

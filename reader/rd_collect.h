@@ -14,6 +14,8 @@
 #include "rd_encode.h"
 #include "rd_export.h"
 #include "rd_procio.h"
+#include "rd_prom.h"
+#include "rd_prom_server.h"
 #include "rd_source.h"
 
 struct rd_rejected; /* segments refused, remembered until they change */
@@ -32,6 +34,11 @@ struct rd_reader {
 	struct rd_procio_req *reqs;
 	size_t reqs_cap;
 	uint64_t group_last[RD_GROUP_N]; /* monotonic ns of each group's last export */
+	/* /metrics: the server, and the renderer's scratch space. */
+	struct rd_prom_server *prom;
+	struct rd_prom_renderer *prom_r;
+	struct rd_batch prom_batch; /* when some group is not due for OTLP */
+	struct rd_prom_stats prom_stats;
 };
 
 int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
@@ -45,7 +52,9 @@ void rd_reader_scan(struct rd_reader *r);
 /* Forgets refused segments so they are validated (and logged) afresh. */
 void rd_reader_forget_rejected(struct rd_reader *r);
 
-/* One collection cycle.  Returns 0, or -EAGAIN if some export failed. */
+/* One collection cycle: the /metrics page is published as soon as the
+ * cycle's values are collected, before the export.  Returns 0, or -EAGAIN
+ * if some export failed. */
 int rd_reader_cycle(struct rd_reader *r);
 
 #endif /* RD_COLLECT_H */

@@ -155,6 +155,49 @@ static int check_url(const char *url)
 	return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
 }
 
+static bool valid_port(const char *p)
+{
+	size_t n = strlen(p);
+
+	return n && n <= 5 && strspn(p, "0123456789") == n && atol(p) <= 65535;
+}
+
+int rd_parse_listen(const char *s, char *host, size_t hcap, char *port, size_t pcap)
+{
+	const char *colon, *p;
+	size_t hlen = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		hlen = (size_t)(close - s - 1);
+		if (!hlen || memchr(s + 1, ':', hlen) == NULL)
+			return -EINVAL; /* brackets are for IPv6 literals */
+		p = close + 2;
+		s++;
+	} else if ((colon = strrchr(s, ':'))) {
+		hlen = (size_t)(colon - s);
+		if (memchr(s, ':', hlen))
+			return -EINVAL; /* an IPv6 literal needs brackets */
+		p = colon + 1;
+	} else {
+		p = s;
+	}
+	if (!valid_port(p) || hlen >= hcap || strlen(p) >= pcap)
+		return -EINVAL;
+	for (size_t i = 0; i < hlen; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr(".-:%_", s[i]))
+			return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	snprintf(port, pcap, "%s", p);
+	return 0;
+}
+
 static void usage(void)
 {
 	printf("usage: rtm-reader [options]\n"
@@ -163,8 +206,12 @@ static void usage(void)
 	       "  --dir DIR              segment directory ($RTM_DIR, default /dev/shm/rtm)\n"
 	       "  --interval DURATION    collection interval (default 10s;\n"
 	       "                         OTEL_METRIC_EXPORT_INTERVAL in ms)\n"
-	       "  --exporter KIND        otlp, stdout or none (OTEL_METRICS_EXPORTER;\n"
-	       "                         default otlp when an endpoint is set, else stdout)\n"
+	       "  --exporter KIND[,KIND] otlp, stdout (or console), prometheus or none\n"
+	       "                         (OTEL_METRICS_EXPORTER; default otlp when an\n"
+	       "                         endpoint is set, else stdout)\n"
+	       "  --prometheus [HOST:]PORT  serve GET /metrics for scraping (also\n"
+	       "                         OTEL_EXPORTER_PROMETHEUS_{HOST,PORT}; default\n"
+	       "                         localhost:9464; 'off' to turn it off)\n"
 	       "  --endpoint URL         OTLP/HTTP metrics URL, used as is\n"
 	       "  --protocol P           http/protobuf (default) or http/json\n"
 	       "  --compression C        gzip or none\n"
@@ -196,7 +243,7 @@ enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
 	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
-	O_PID, O_MATCH,
+	O_PID, O_MATCH, O_PROMETHEUS,
 	O_VERSION, O_HELP,
 };
 
@@ -320,31 +367,93 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	return 0;
 }
 
+/* --exporter or OTEL_METRICS_EXPORTER: a comma-separated list of one push
+ * exporter (otlp, stdout/console) or none, and prometheus (pull). */
 static int load_exporter(struct rd_config *c, const struct flags *f, char *err,
 			 size_t n)
 {
 	const char *v = f->v[O_EXPORTER], *which = "--exporter";
+	bool push = false;
 
 	if (!v && (v = getenv("OTEL_METRICS_EXPORTER")) && *v)
 		which = "OTEL_METRICS_EXPORTER";
 	else if (!f->v[O_EXPORTER])
 		v = NULL;
-	if (!v) {
-		/* No choice made: OTLP if a collector is configured, else the
-		 * embedded default so the reader shows something on its own. */
-		c->exporter = f->v[O_ENDPOINT] ||
-			(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") && *getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) ||
-			(getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") &&
-			 *getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) ?
-			RD_EXPORT_OTLP : RD_EXPORT_STDOUT;
-	} else if (!strcmp(v, "otlp")) {
-		c->exporter = RD_EXPORT_OTLP;
-	} else if (!strcmp(v, "stdout") || !strcmp(v, "console")) {
-		c->exporter = RD_EXPORT_STDOUT;
-	} else if (!strcmp(v, "none")) {
-		c->exporter = RD_EXPORT_NONE;
-	} else {
-		return rd_errorf(err, n, "%s: '%s' is not otlp, stdout or none", which, v);
+	/* No push exporter named: OTLP if a collector is configured, else
+	 * the embedded default so the reader shows something on its own. */
+	c->exporter = f->v[O_ENDPOINT] ||
+		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") && *getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) ||
+		(getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") &&
+		 *getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) ?
+		RD_EXPORT_OTLP : RD_EXPORT_STDOUT;
+	for (const char *p = v; p && *p;) {
+		size_t len = strcspn(p, ",");
+		char tok[32];
+		enum rd_exporter_kind kind;
+
+		snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), p);
+		if (!strcmp(tok, "prometheus")) {
+			c->prometheus = true;
+			if (!push)
+				c->exporter = RD_EXPORT_NONE;
+		} else {
+			if (!strcmp(tok, "otlp"))
+				kind = RD_EXPORT_OTLP;
+			else if (!strcmp(tok, "stdout") || !strcmp(tok, "console"))
+				kind = RD_EXPORT_STDOUT;
+			else if (!strcmp(tok, "none"))
+				kind = RD_EXPORT_NONE;
+			else
+				return rd_errorf(err, n, "%s: '%s' is not otlp, stdout, console, prometheus or none",
+						 which, tok);
+			if (push && kind != c->exporter)
+				return rd_errorf(err, n, "%s: '%s' names two push exporters; choose one of otlp, stdout, none",
+						 which, v);
+			c->exporter = kind;
+			push = true;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* Where /metrics listens: the flag, else the OTel variables, else the
+ * file's "prometheus =", else localhost:9464. */
+static int load_prometheus(struct rd_config *c, const struct flags *f, char *err, size_t n)
+{
+	const char *file = c->settings.prometheus, *v;
+	char host[128] = "", port[8] = "";
+
+	if (*file && strcmp(file, "off")) {
+		c->prometheus = true;
+		rd_parse_listen(file, host, sizeof host, port, sizeof port); /* checked on load */
+	}
+	snprintf(c->prom_host, sizeof c->prom_host, "%s", *host ? host : "localhost");
+	snprintf(c->prom_port, sizeof c->prom_port, "%s", *port ? port : "9464");
+	if ((v = getenv("OTEL_EXPORTER_PROMETHEUS_HOST")) && *v) {
+		if (strlen(v) >= sizeof c->prom_host || strpbrk(v, " /[]"))
+			return rd_errorf(err, n, "OTEL_EXPORTER_PROMETHEUS_HOST: '%s' is not a host name or address", v);
+		snprintf(c->prom_host, sizeof c->prom_host, "%s", v);
+	}
+	if ((v = getenv("OTEL_EXPORTER_PROMETHEUS_PORT")) && *v) {
+		if (!valid_port(v))
+			return rd_errorf(err, n, "OTEL_EXPORTER_PROMETHEUS_PORT: '%s' is not a port number", v);
+		snprintf(c->prom_port, sizeof c->prom_port, "%s", v);
+	}
+	if ((v = f->v[O_PROMETHEUS])) {
+		if (!strcmp(v, "off")) {
+			c->prometheus = false;
+			return 0;
+		}
+		if (rd_parse_listen(v, host, sizeof host, port, sizeof port))
+			return rd_errorf(err, n, "--prometheus: '%s' is not [HOST:]PORT (HOST in [] for IPv6, PORT 0..65535)",
+					 v);
+		c->prometheus = true;
+		if (*host)
+			snprintf(c->prom_host, sizeof c->prom_host, "%s", host);
+		snprintf(c->prom_port, sizeof c->prom_port, "%s", port);
 	}
 	return 0;
 }
@@ -426,6 +535,7 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "group", required_argument, NULL, O_GROUP },
 		{ "pid", required_argument, NULL, O_PID },
 		{ "match", required_argument, NULL, O_MATCH },
+		{ "prometheus", required_argument, NULL, O_PROMETHEUS },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
@@ -498,7 +608,7 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 	/* --interval and OTEL_METRIC_EXPORT_INTERVAL (load_misc) outrank it. */
 	c->interval_ns = c->settings.interval_ns;
 	if ((rc = load_misc(c, &f, err, n)) || (rc = load_exporter(c, &f, err, n)) ||
-	    (rc = load_otlp(c, &f, err, n)))
+	    (rc = load_prometheus(c, &f, err, n)) || (rc = load_otlp(c, &f, err, n)))
 		return rc;
 	return 0;
 }

@@ -49,6 +49,11 @@ struct rd_config {
 	size_t n_pids;
 	bool has_match;
 	regex_t match;               /* against the command line */
+	/* The scrape endpoint (--prometheus, OTEL_METRICS_EXPORTER=prometheus,
+	 * OTEL_EXPORTER_PROMETHEUS_{HOST,PORT}, "prometheus =" in the file). */
+	bool prometheus;
+	char prom_host[128];       /* "" : every address */
+	char prom_port[8];
 	/* The reader's own resource. */
 	char *service_name;
 	struct rd_header *resource;
@@ -70,6 +75,11 @@ int rd_errorf(char *err, size_t n, const char *fmt, ...)
 
 /* Parses "10s", "250ms", "1m", "1.5" (seconds) into ns.  Returns 0 or -EINVAL. */
 int rd_parse_duration(const char *s, uint64_t *ns);
+
+/* Parses a listen address "[HOST:]PORT" ("9464", ":9464", "127.0.0.1:9464",
+ * "[::1]:9464", "localhost:0"): host is "" when not given.  Returns 0 or
+ * -EINVAL. */
+int rd_parse_listen(const char *s, char *host, size_t hcap, char *port, size_t pcap);
 
 /* Parses "k=v,k2=v2" with percent-decoded values (W3C baggage-like, as the
  * OTel spec defines for *_HEADERS and OTEL_RESOURCE_ATTRIBUTES). */

@@ -83,6 +83,7 @@ static char *trim(char *s)
  *   preset = default | production      (must come first if given)
  *   interval = DURATION
  *   group.<name> = on | off | DURATION
+ *   prometheus = [HOST:]PORT | off      (serve /metrics; see rd_config.h)
  */
 static int load_file(struct rd_settings *s, const char *path, bool preset_locked,
 		     char *err, size_t n)
@@ -129,6 +130,18 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 					   path, lineno, val);
 			}
 			s->interval_ns = ns;
+			continue;
+		}
+		if (!strcmp(key, "prometheus")) {
+			char host[128], port[8];
+
+			if (strcmp(val, "off") &&
+			    rd_parse_listen(val, host, sizeof host, port, sizeof port)) {
+				fclose(f);
+				return rd_errorf(err, n, "%s:%d: prometheus '%s' is not [HOST:]PORT or off",
+					   path, lineno, val);
+			}
+			snprintf(s->prometheus, sizeof s->prometheus, "%s", val);
 			continue;
 		}
 		if (!strncmp(key, "group.", 6) && (g = find_group(key + 6, strlen(key + 6))) >= 0) {

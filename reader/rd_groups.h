@@ -40,6 +40,7 @@ struct rd_settings {
 	const char *preset;            /* "default" or "production" */
 	uint64_t interval_ns;          /* the preset's or the file's; 0: none */
 	struct rd_group_cfg groups[RD_GROUP_N];
+	char prometheus[160];          /* "prometheus = " from the file: "" unset */
 };
 
 const char *rd_group_name(enum rd_group g);

@@ -225,6 +225,8 @@ int main(int argc, char **argv)
 	       cfg.exporter == RD_EXPORT_OTLP ? cfg.endpoint : "",
 	       cfg.exporter == RD_EXPORT_OTLP && cfg.gzip ? " (gzip)" : "",
 	       rd_procio_mode(r.procio), l.uring ? "io_uring" : "poll");
+	if (r.prom)
+		rd_log("prometheus: serving %s", rd_prom_server_urls(r.prom));
 	l.next_cycle = mono_ns(); /* first cycle right away */
 	rc = l.uring ? loop_uring(&l) : loop_poll(&l);
 	if (rc)

@@ -182,76 +182,6 @@ static long long as_ll(json_object *o)
 
 /* ---- producers ---- */
 
-struct producer {
-	pid_t pid;
-	char path[4096];
-	char note[128]; /* what the producer function reported */
-};
-
-static char child_note[128]; /* set by a producer function in the child */
-
-typedef void (*produce_fn)(struct rtm_segment *seg, int arg);
-
-/* Forks a producer that opens a segment in dir, runs fn, reports its path
- * and waits to be killed (or closes first when close_it). */
-static void spawn(struct producer *p, const char *dir, const char *service,
-		  produce_fn fn, int arg, bool close_it)
-{
-	int fds[2];
-
-	assert_int_equal(pipe(fds), 0);
-	p->pid = fork();
-	assert_true(p->pid >= 0);
-	if (p->pid == 0) {
-		struct rtm_segment *seg;
-		char path[4096];
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		freopen("/dev/null", "w", stdout);
-		freopen("/dev/null", "w", stderr);
-		if (rtm_segment_open(&seg, &(struct rtm_segment_opts){
-			    .service_name = service, .service_version = "2.0", .dir = dir,
-			    .resource_attrs = (struct rtm_attr[]){ { "team", "core" } },
-			    .n_resource_attrs = 1 }))
-			_exit(1);
-		fn(seg, arg);
-		snprintf(path, sizeof path, "%s", rtm_segment_path(seg));
-		if (close_it)
-			rtm_segment_close(seg);
-		{
-			/* Fixed size, so the parent knows when it has it all. */
-			char msg[4096 + sizeof child_note] = "";
-
-			snprintf(msg, 4096, "%s", path);
-			memcpy(msg + 4096, child_note, sizeof child_note);
-			if (write(fds[1], msg, sizeof msg) != (ssize_t)sizeof msg)
-				_exit(1);
-		}
-		for (;;)
-			pause();
-	}
-	close(fds[1]);
-	{
-		char buf[4096 + sizeof child_note];
-		size_t got = 0;
-		ssize_t n;
-
-		while (got < sizeof buf && (n = read(fds[0], buf + got, sizeof buf - got)) > 0)
-			got += (size_t)n;
-		assert_int_equal(got, sizeof buf);
-		buf[4095] = '\0';
-		memcpy(p->path, buf, 4096);
-		snprintf(p->note, sizeof p->note, "%s", buf + 4096);
-	}
-	close(fds[0]);
-}
-
-static void reap(struct producer *p)
-{
-	kill(p->pid, SIGKILL);
-	waitpid(p->pid, NULL, 0);
-}
-
 static const double bounds[] = { 0.01, 0.1, 1 };
 
 static void produce_standard(struct rtm_segment *seg, int k)
@@ -335,7 +265,7 @@ static uint64_t segment_start_time(const char *path, const char *name, const cha
 static void several_producers_arrive_exactly_as_published(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p[3];
+	struct tu_producer p[3];
 	const char *names[3] = { "svc-one", "svc-two", "svc-three" };
 	struct recv r;
 	struct run res;
@@ -343,7 +273,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
-		spawn(&p[i], dir, names[i], produce_standard, i + 1, false);
+		tu_spawn(&p[i], dir, names[i], produce_standard, i + 1, false);
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
@@ -410,7 +340,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 					 "sum", 0), "asInt")), 3);
 	json_object_put(reqs);
 	for (int i = 0; i < 3; i++) {
-		reap(&p[i]);
+		tu_reap(&p[i]);
 		unlink(p[i].path);
 	}
 	recv_stop(&r);
@@ -453,13 +383,13 @@ static void expect_streams_ended(struct recv *r, const char *svc, long long valu
 static void killed_producer_is_exported_ended_and_removed(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 
 	(void)state;
-	spawn(&p, dir, "doomed", produce_counter, 77, false);
-	reap(&p); /* SIGKILL: no clean close */
+	tu_spawn(&p, dir, "doomed", produce_counter, 77, false);
+	tu_reap(&p); /* SIGKILL: no clean close */
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
@@ -471,17 +401,17 @@ static void killed_producer_is_exported_ended_and_removed(void **state)
 static void closed_producer_is_exported_ended_and_removed(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 
 	(void)state;
-	spawn(&p, dir, "tidy", produce_counter, 5, true); /* closes, stays alive */
+	tu_spawn(&p, dir, "tidy", produce_counter, 5, true); /* closes, stays alive */
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
 	expect_streams_ended(&r, "tidy", 5, p.path);
-	reap(&p);
+	tu_reap(&p);
 	recv_stop(&r);
 	tu_rmdir(dir);
 }
@@ -489,14 +419,14 @@ static void closed_producer_is_exported_ended_and_removed(void **state)
 static void keep_dead_leaves_the_segment(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	struct stat st;
 
 	(void)state;
-	spawn(&p, dir, "kept", produce_counter, 1, false);
-	reap(&p);
+	tu_spawn(&p, dir, "kept", produce_counter, 1, false);
+	tu_reap(&p);
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once --keep-dead");
 	assert_int_equal(res.status, 0);
@@ -508,7 +438,7 @@ static void keep_dead_leaves_the_segment(void **state)
 static void corrupt_segment_does_not_disturb_the_others(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	char bad[512];
@@ -516,7 +446,7 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 	json_object *reqs;
 
 	(void)state;
-	spawn(&p, dir, "healthy", produce_counter, 9, false);
+	tu_spawn(&p, dir, "healthy", produce_counter, 9, false);
 	snprintf(bad, sizeof bad, "%s/rtm.1.1.1.rtm", dir);
 	fd = open(bad, O_WRONLY | O_CREAT, 0600);
 	assert_int_equal(write(fd, "\x53\x4d\x54\x52garbage garbage garbage", 27), 27);
@@ -533,7 +463,7 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 						     "rtm.reader.segments.rejected"), "sum", 0),
 				   "asInt")), 1);
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	recv_stop(&r);
 	tu_rmdir(dir);
 }
@@ -546,14 +476,14 @@ static double t_of(json_object *reqs, size_t i)
 static void retryable_answers_are_retried_with_backoff_and_retry_after(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	json_object *reqs;
 	const char *b0, *b1, *b2;
 
 	(void)state;
-	spawn(&p, dir, "retried", produce_counter, 3, false);
+	tu_spawn(&p, dir, "retried", produce_counter, 3, false);
 	recv_start(&r, "503,429:ra=1,502,429:date=1,504,200");
 	reader(&res, dir, endpoint_env(&r), "--once --retry-initial 200ms");
 	assert_int_equal(res.status, 0);
@@ -573,7 +503,7 @@ static void retryable_answers_are_retried_with_backoff_and_retry_after(void **st
 	assert_string_equal(b1, "3");
 	assert_string_equal(b2, "3");
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);
@@ -582,13 +512,13 @@ static void retryable_answers_are_retried_with_backoff_and_retry_after(void **st
 static void client_errors_are_never_retried(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	json_object *reqs;
 
 	(void)state;
-	spawn(&p, dir, "refused", produce_counter, 1, false);
+	tu_spawn(&p, dir, "refused", produce_counter, 1, false);
 	recv_start(&r, "400");
 	reader(&res, dir, endpoint_env(&r), "--once --retry-initial 10ms");
 	assert_int_equal(res.status, 1);
@@ -596,7 +526,7 @@ static void client_errors_are_never_retried(void **state)
 	reqs = recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 1);
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);
@@ -605,13 +535,13 @@ static void client_errors_are_never_retried(void **state)
 static void partial_success_is_logged_counted_and_not_retried(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	json_object *reqs;
 
 	(void)state;
-	spawn(&p, dir, "partial", produce_counter, 1, false);
+	tu_spawn(&p, dir, "partial", produce_counter, 1, false);
 	recv_start(&r, "partial=5");
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
@@ -619,7 +549,7 @@ static void partial_success_is_logged_counted_and_not_retried(void **state)
 	reqs = recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 1);
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);
@@ -628,13 +558,13 @@ static void partial_success_is_logged_counted_and_not_retried(void **state)
 static void a_dropped_connection_is_retried(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	json_object *reqs;
 
 	(void)state;
-	spawn(&p, dir, "dropped", produce_counter, 4, false);
+	tu_spawn(&p, dir, "dropped", produce_counter, 4, false);
 	recv_start(&r, "drop,200");
 	reader(&res, dir, endpoint_env(&r), "--once --retry-initial 50ms");
 	assert_int_equal(res.status, 0);
@@ -643,7 +573,7 @@ static void a_dropped_connection_is_retried(void **state)
 	assert_int_equal(as_ll(get(point(find_metric(reqs, 1, "dropped", "app.count"), "sum", 0),
 				   "asInt")), 4);
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);
@@ -652,14 +582,14 @@ static void a_dropped_connection_is_retried(void **state)
 static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	char env[512];
 	json_object *reqs, *req;
 
 	(void)state;
-	spawn(&p, dir, "variables", produce_standard, 2, false);
+	tu_spawn(&p, dir, "variables", produce_standard, 2, false);
 	recv_start(&r, NULL);
 	/* Signal-specific endpoint is used as is; generic settings apply. */
 	snprintf(env, sizeof env,
@@ -695,7 +625,7 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 			    "application/x-protobuf");
 	assert_null(get(get(req, "headers"), "content-encoding"));
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);
@@ -740,7 +670,7 @@ static void bad_settings_are_one_line_errors_naming_them(void **state)
 static void large_exports_are_split_and_nothing_is_lost(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p[4];
+	struct tu_producer p[4];
 	struct recv r;
 	struct run res;
 	json_object *reqs;
@@ -749,7 +679,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 	(void)state;
 	for (int i = 0; i < 4; i++) {
 		snprintf(name, sizeof name, "big-%d", i);
-		spawn(&p[i], dir, name, produce_standard, i + 1, false);
+		tu_spawn(&p[i], dir, name, produce_standard, i + 1, false);
 	}
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once --max-request-bytes 1024");
@@ -771,7 +701,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 	}
 	json_object_put(reqs);
 	for (int i = 0; i < 4; i++) {
-		reap(&p[i]);
+		tu_reap(&p[i]);
 		unlink(p[i].path);
 	}
 	recv_stop(&r);
@@ -781,15 +711,15 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 static void io_uring_and_sync_proc_paths_agree(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p, q;
+	struct tu_producer p, q;
 	struct recv r;
 	struct run res;
 	json_object *reqs;
 
 	(void)state;
-	spawn(&p, dir, "alive", produce_counter, 11, false);
-	spawn(&q, dir, "gone", produce_counter, 12, false);
-	reap(&q);
+	tu_spawn(&p, dir, "alive", produce_counter, 11, false);
+	tu_spawn(&q, dir, "gone", produce_counter, 12, false);
+	tu_reap(&q);
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once --keep-dead --io uring");
 	if (res.status == 2 && strstr(res.err, "io_uring")) {
@@ -803,7 +733,7 @@ static void io_uring_and_sync_proc_paths_agree(void **state)
 	assert_non_null(find_metric(reqs, 1, "gone", "app.count"));
 	assert_null(find_metric(reqs, 1, "alive", "app.count"));
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	recv_stop(&r);
 	tu_rmdir(dir);
 }
@@ -813,7 +743,7 @@ static void io_uring_and_sync_proc_paths_agree(void **state)
 static void outage_is_logged_once_and_totals_survive_it(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	char cmd[2048], errf[128], err[8192] = "";
 	pid_t rd;
@@ -822,7 +752,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 	size_t n, count;
 
 	(void)state;
-	spawn(&p, dir, "steady", produce_counter, 21, false);
+	tu_spawn(&p, dir, "steady", produce_counter, 21, false);
 	recv_start(&r, "503,503,503,503,503,503");
 	snprintf(errf, sizeof errf, "/tmp/rtm-reader-outage.%d", (int)getpid());
 	snprintf(cmd, sizeof cmd, "exec env RTM_DIR=%s %s %s --interval 150ms --retry-max 0 2>%s >/dev/null",
@@ -865,7 +795,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 			fail_msg("log: %s", err);
 	}
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);
@@ -920,7 +850,7 @@ static void sigterm_flushes_a_last_collection(void **state)
 static void stdout_exporter_is_the_default_without_a_collector(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	char cmd[2048];
 	FILE *f;
 	char *line = NULL;
@@ -928,7 +858,7 @@ static void stdout_exporter_is_the_default_without_a_collector(void **state)
 	json_object *o;
 
 	(void)state;
-	spawn(&p, dir, "printed", produce_counter, 8, false);
+	tu_spawn(&p, dir, "printed", produce_counter, 8, false);
 	snprintf(cmd, sizeof cmd,
 		 "env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_METRICS_ENDPOINT RTM_DIR=%s %s --once",
 		 dir, tu_prog("RTM_READER"));
@@ -943,7 +873,7 @@ static void stdout_exporter_is_the_default_without_a_collector(void **state)
 	assert_non_null(strstr(line, "\"startTimeUnixNano\":\""));
 	json_object_put(o);
 	free(line);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	tu_rmdir(dir);
 }
@@ -982,7 +912,7 @@ static void produce_busy_process(struct rtm_segment *seg, int unused)
 	snprintf(msg, sizeof msg, "%.6f %d",
 		 (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 			 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6, fds);
-	snprintf(child_note, sizeof child_note, "%s", msg);
+	snprintf(tu_child_note, sizeof tu_child_note, "%s", msg);
 }
 
 static double num(json_object *p)
@@ -995,14 +925,14 @@ static double num(json_object *p)
 static void process_metrics_agree_with_the_process(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	json_object *reqs, *m;
 	double cpu_self, cpu = 0;
 	int fds_self;
 	(void)state;
-	spawn(&p, dir, "busy", produce_busy_process, 0, false);
+	tu_spawn(&p, dir, "busy", produce_busy_process, 0, false);
 	assert_int_equal(sscanf(p.note, "%lf %d", &cpu_self, &fds_self), 2);
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
@@ -1035,7 +965,7 @@ static void process_metrics_agree_with_the_process(void **state)
 	m = find_metric(reqs, 0, "busy", "process.uptime");
 	assert_true(num(point(m, "gauge", 0)) > 0);
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);
@@ -1044,7 +974,7 @@ static void process_metrics_agree_with_the_process(void **state)
 static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 {
 	char *dir = tu_mkdir();
-	struct producer p;
+	struct tu_producer p;
 	struct recv r;
 	struct run res;
 	json_object *reqs;
@@ -1052,7 +982,7 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 	FILE *f;
 
 	(void)state;
-	spawn(&p, dir, "grouped", produce_busy_process, 0, false);
+	tu_spawn(&p, dir, "grouped", produce_busy_process, 0, false);
 	snprintf(conf, sizeof conf, "%s/reader.conf", dir);
 	f = fopen(conf, "w");
 	fprintf(f, "# production, but without memory metrics\npreset = production\n"
@@ -1093,7 +1023,7 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 	assert_null(find_metric(reqs, 0, "grouped", "process.thread.count"));
 	assert_non_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
 	json_object_put(reqs);
-	reap(&p);
+	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
 	tu_rmdir(dir);

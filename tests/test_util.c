@@ -2,7 +2,11 @@
 #define _GNU_SOURCE
 #include "test_util.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +14,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 char *tu_mkdir(void)
@@ -153,4 +158,212 @@ pid_t tu_start_alloc_truth(const char *dir, const char *service, int n, int m, i
 	*to = in[1];
 	*from = out[0];
 	return pid;
+}
+
+char tu_child_note[128];
+
+void tu_spawn(struct tu_producer *p, const char *dir, const char *service,
+	      tu_produce_fn fn, int arg, bool close_it)
+{
+	int fds[2];
+
+	assert_int_equal(pipe(fds), 0);
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (p->pid == 0) {
+		struct rtm_segment *seg;
+		char path[4096];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		freopen("/dev/null", "w", stdout);
+		freopen("/dev/null", "w", stderr);
+		if (rtm_segment_open(&seg, &(struct rtm_segment_opts){
+			    .service_name = service, .service_version = "2.0", .dir = dir,
+			    .resource_attrs = (struct rtm_attr[]){ { "team", "core" } },
+			    .n_resource_attrs = 1 }))
+			_exit(1);
+		fn(seg, arg);
+		snprintf(path, sizeof path, "%s", rtm_segment_path(seg));
+		if (close_it)
+			rtm_segment_close(seg);
+		{
+			/* Fixed size, so the parent knows when it has it all. */
+			char msg[4096 + sizeof tu_child_note] = "";
+
+			snprintf(msg, 4096, "%s", path);
+			memcpy(msg + 4096, tu_child_note, sizeof tu_child_note);
+			if (write(fds[1], msg, sizeof msg) != (ssize_t)sizeof msg)
+				_exit(1);
+		}
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	{
+		char buf[4096 + sizeof tu_child_note];
+		size_t got = 0;
+		ssize_t n;
+
+		while (got < sizeof buf && (n = read(fds[0], buf + got, sizeof buf - got)) > 0)
+			got += (size_t)n;
+		assert_int_equal(got, sizeof buf);
+		buf[4095] = '\0';
+		memcpy(p->path, buf, 4096);
+		snprintf(p->note, sizeof p->note, "%s", buf + 4096);
+	}
+	close(fds[0]);
+}
+
+void tu_reap(struct tu_producer *p)
+{
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+}
+
+void tu_reader_start(struct tu_reader *r, const char *dir, const char *const *args)
+{
+	const char *argv[64] = { "rtm-reader" };
+	bool prom = false;
+	size_t n = 1;
+
+	memset(r, 0, sizeof *r);
+	snprintf(r->log, sizeof r->log, "/tmp/rtm-reader-log.%d.%ld", (int)getpid(), random());
+	for (; args && *args && n < 63; args++) {
+		prom |= !strcmp(*args, "--prometheus") && args[1] && strcmp(args[1], "off");
+		argv[n++] = *args;
+	}
+	argv[n] = NULL;
+	r->pid = fork();
+	assert_true(r->pid >= 0);
+	if (r->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setenv("RTM_DIR", dir, 1);
+		freopen("/dev/null", "w", stdout);
+		freopen(r->log, "w", stderr);
+		execv(tu_prog("RTM_READER"), (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; prom && i < 3000; i++) {
+		char *log = tu_reader_log(r), *p = strstr(log, "prometheus: serving ");
+
+		if (p && strchr(p, '\n')) {
+			sscanf(p + 20, "%127s", r->url);
+			sscanf(strrchr(r->url, ':') + 1, "%d", &r->port);
+			free(log);
+			return;
+		}
+		free(log);
+		if (waitpid(r->pid, NULL, WNOHANG) == r->pid)
+			fail_msg("rtm-reader exited before serving /metrics");
+		usleep(10000);
+	}
+	if (prom)
+		fail_msg("rtm-reader never said where it serves /metrics");
+}
+
+char *tu_reader_log(const struct tu_reader *r)
+{
+	FILE *f = fopen(r->log, "r"); /* the child may not have made it yet */
+	char *s = NULL;
+	size_t cap = 0, len = 0;
+
+	if (f) {
+		int c;
+
+		while ((c = fgetc(f)) != EOF) {
+			if (len + 2 > cap) {
+				cap = cap ? cap * 2 : 4096;
+				s = realloc(s, cap);
+				assert_non_null(s);
+			}
+			s[len++] = (char)c;
+		}
+		fclose(f);
+	}
+	if (!s)
+		return strdup("");
+	s[len] = '\0';
+	return s;
+}
+
+int tu_reader_stop(struct tu_reader *r)
+{
+	int status = 0;
+
+	kill(r->pid, SIGTERM);
+	waitpid(r->pid, &status, 0);
+	unlink(r->log);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct tu_http *h = ctx;
+	char *nb = realloc(h->body, h->len + size * n + 1);
+
+	assert_non_null(nb);
+	h->body = nb;
+	memcpy(h->body + h->len, p, size * n);
+	h->len += size * n;
+	h->body[h->len] = '\0';
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	struct tu_http *h = ctx;
+	size_t used = strlen(h->headers);
+
+	snprintf(h->headers + used, sizeof h->headers - used, "%.*s", (int)(size * n), p);
+	return size * n;
+}
+
+void tu_http_get(const char *url, const char *accept, bool gzip, struct tu_http *h)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	char line[512];
+	CURLcode rc;
+
+	memset(h, 0, sizeof *h);
+	h->body = calloc(1, 1);
+	assert_non_null(c);
+	if (accept) {
+		snprintf(line, sizeof line, "Accept: %s", accept);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (gzip)
+		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK)
+		fail_msg("GET %s: %s", url, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+}
+
+void tu_http_free(struct tu_http *h)
+{
+	free(h->body);
+	h->body = NULL;
+}
+
+int tu_free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
 }

@@ -4,6 +4,7 @@
 #define TEST_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -53,6 +54,57 @@ void tu_alloc_delta(int64_t out[5], int n, int m, int k);
  * stdin, *from its stdout: see alloc_truth.c for the protocol. */
 pid_t tu_start_alloc_truth(const char *dir, const char *service, int n, int m, int k,
 			   int t, int *to, int *from);
+
+/* A producer process forked by tu_spawn(). */
+struct tu_producer {
+	pid_t pid;
+	char path[4096];
+	char note[128]; /* what the producer function reported */
+};
+
+/* Set by a producer function in the child; tu_spawn() hands it back in
+ * the producer's note. */
+extern char tu_child_note[128];
+
+typedef void (*tu_produce_fn)(struct rtm_segment *seg, int arg);
+
+/* Forks a producer that opens a segment in dir (service, version "2.0",
+ * resource attribute team=core), runs fn(seg, arg), reports its path and
+ * waits to be killed (or closes the segment first when close_it). */
+void tu_spawn(struct tu_producer *p, const char *dir, const char *service,
+	      tu_produce_fn fn, int arg, bool close_it);
+/* SIGKILLs the producer and reaps it. */
+void tu_reap(struct tu_producer *p);
+
+/* rtm-reader run in the background with RTM_DIR=dir. */
+struct tu_reader {
+	pid_t pid;
+	char log[256]; /* its stderr */
+	char url[128]; /* its /metrics URL, when it serves one */
+	int port;
+};
+
+/* Starts rtm-reader with the NULL-terminated args; with --prometheus among
+ * them, waits (up to 30 s) for the line naming the URL. */
+void tu_reader_start(struct tu_reader *r, const char *dir, const char *const *args);
+/* SIGTERMs the reader, removes its log; returns its exit status. */
+int tu_reader_stop(struct tu_reader *r);
+/* What the reader has logged so far (malloc'd). */
+char *tu_reader_log(const struct tu_reader *r);
+
+/* One HTTP GET with libcurl: status, response headers and body (gzip
+ * decoded when asked for with gzip). */
+struct tu_http {
+	long status;
+	char headers[4096];
+	char *body;
+	size_t len;
+};
+void tu_http_get(const char *url, const char *accept, bool gzip, struct tu_http *h);
+void tu_http_free(struct tu_http *h);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int tu_free_port(void);
 
 /* Path of a built program, from the environment meson's test() sets. */
 const char *tu_prog(const char *env);

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rd_buf.h - a growable byte buffer for the text renderers.  Appends are
+ * inline because a /metrics page of 200 000 series is a few million of them;
+ * growth aborts on out-of-memory, like the arena (the daemon can do nothing
+ * useful without memory).
+ */
+#ifndef RD_BUF_H
+#define RD_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct rd_buf {
+	char *p;
+	size_t len, cap;
+};
+
+/* Makes room for n more bytes. */
+void rd_buf_grow(struct rd_buf *b, size_t n);
+void rd_buf_free(struct rd_buf *b);
+/* Takes the bytes out of b (the caller frees them); b is empty after. */
+char *rd_buf_take(struct rd_buf *b, size_t *len);
+
+static inline void rd_buf_put(struct rd_buf *b, const void *s, size_t n)
+{
+	if (b->cap - b->len < n)
+		rd_buf_grow(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static inline void rd_buf_puts(struct rd_buf *b, const char *s)
+{
+	rd_buf_put(b, s, strlen(s));
+}
+
+static inline void rd_buf_putc(struct rd_buf *b, char c)
+{
+	if (b->cap == b->len)
+		rd_buf_grow(b, 1);
+	b->p[b->len++] = c;
+}
+
+/* Decimal, without a locale or printf's cost. */
+static inline void rd_buf_u64(struct rd_buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	rd_buf_put(b, tmp + sizeof tmp - n, n);
+}
+
+static inline void rd_buf_i64(struct rd_buf *b, int64_t v)
+{
+	if (v < 0) {
+		rd_buf_putc(b, '-');
+		rd_buf_u64(b, (uint64_t)0 - (uint64_t)v);
+	} else {
+		rd_buf_u64(b, (uint64_t)v);
+	}
+}
+
+/* The shortest decimal that reads back as v ("0.1", not
+ * "0.10000000000000001"); NaN and infinities as Prometheus spells them. */
+void rd_buf_double(struct rd_buf *b, double v);
+
+#endif /* RD_BUF_H */

@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Prometheus renderer on its own: the OTel -> Prometheus name, unit and
+ * label mapping (every metric rtm itself produces, and the specification's
+ * edge cases), escaping of hostile strings, both exposition formats, and the
+ * HTTP request parser and content negotiation of the scrape endpoint.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rd_encode.h"
+#include "rd_http.h"
+#include "rd_prom.h"
+#include "rd_prom_name.h"
+#include "test_util.h"
+
+/* ---- names ---- */
+
+struct name_case {
+	const char *name, *unit;
+	enum rd_prom_type type;
+	const char *want, *want_unit;
+};
+
+static void check_names(const struct name_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char out[RD_PROM_NAME_MAX], unit[RD_PROM_NAME_MAX];
+		size_t len = rd_prom_family_name(c[i].name, c[i].unit, c[i].type, out, unit);
+
+		if (strcmp(out, c[i].want) || strcmp(unit, c[i].want_unit) || len != strlen(out))
+			fail_msg("%s [%s]: got %s [%s], want %s [%s]", c[i].name, c[i].unit, out, unit,
+				 c[i].want, c[i].want_unit);
+	}
+}
+
+/* The README's mapping table, line by line: family names (counters get
+ * _total on their samples). */
+static void every_rtm_metric_maps_as_the_readme_says(void **state)
+{
+	static const struct name_case c[] = {
+		{ "process.cpu.time", "s", RD_PROM_COUNTER, "process_cpu_time_seconds", "seconds" },
+		{ "process.memory.usage", "By", RD_PROM_GAUGE, "process_memory_usage_bytes", "bytes" },
+		{ "process.memory.virtual", "By", RD_PROM_GAUGE, "process_memory_virtual_bytes", "bytes" },
+		{ "process.thread.count", "{thread}", RD_PROM_GAUGE, "process_thread_count", "" },
+		{ "process.unix.file_descriptor.count", "{file_descriptor}", RD_PROM_GAUGE,
+		  "process_unix_file_descriptor_count", "" },
+		{ "process.context_switches", "{context_switch}", RD_PROM_COUNTER,
+		  "process_context_switches", "" },
+		{ "process.paging.faults", "{fault}", RD_PROM_COUNTER, "process_paging_faults", "" },
+		{ "process.disk.io", "By", RD_PROM_COUNTER, "process_disk_io_bytes", "bytes" },
+		{ "process.uptime", "s", RD_PROM_GAUGE, "process_uptime_seconds", "seconds" },
+		{ "rtm.process.runqueue.wait", "s", RD_PROM_COUNTER, "rtm_process_runqueue_wait_seconds",
+		  "seconds" },
+		{ "runtime.native.mem.alloc.mallocs", "{allocation}", RD_PROM_COUNTER,
+		  "runtime_native_mem_alloc_mallocs", "" },
+		{ "runtime.native.mem.alloc.bytes", "By", RD_PROM_COUNTER,
+		  "runtime_native_mem_alloc_bytes", "bytes" },
+		{ "runtime.native.mem.heap.alloc", "By", RD_PROM_GAUGE,
+		  "runtime_native_mem_heap_alloc_bytes", "bytes" },
+		{ "rtm.reader.segments", "{segment}", RD_PROM_GAUGE, "rtm_reader_segments", "" },
+		{ "rtm.reader.export.sent", "By", RD_PROM_COUNTER, "rtm_reader_export_sent_bytes", "bytes" },
+		{ "rtm.reader.cycle.duration", "s", RD_PROM_HISTOGRAM, "rtm_reader_cycle_duration_seconds",
+		  "seconds" },
+	};
+
+	(void)state;
+	check_names(c, sizeof c / sizeof c[0]);
+}
+
+static void names_and_units_follow_the_otel_compatibility_spec(void **state)
+{
+	static const struct name_case c[] = {
+		/* UCUM words, per-units, annotations */
+		{ "io.rate", "By/s", RD_PROM_GAUGE, "io_rate_bytes_per_second", "bytes_per_second" },
+		{ "pkt.rate", "{packet}/s", RD_PROM_GAUGE, "pkt_rate_per_second", "per_second" },
+		{ "lat", "ms", RD_PROM_HISTOGRAM, "lat_milliseconds", "milliseconds" },
+		{ "mem", "MiBy", RD_PROM_GAUGE, "mem_mebibytes", "mebibytes" },
+		{ "temp", "Cel", RD_PROM_GAUGE, "temp_celsius", "celsius" },
+		{ "speed", "m/h", RD_PROM_GAUGE, "speed_meters_per_hour", "meters_per_hour" },
+		{ "odd", "furlongs", RD_PROM_GAUGE, "odd_furlongs", "furlongs" },
+		{ "none", "", RD_PROM_GAUGE, "none", "" },
+		/* "1": ratio for gauges only */
+		{ "cpu.utilization", "1", RD_PROM_GAUGE, "cpu_utilization_ratio", "ratio" },
+		{ "hits", "1", RD_PROM_COUNTER, "hits", "" },
+		/* no doubled suffixes */
+		{ "wait.seconds", "s", RD_PROM_COUNTER, "wait_seconds", "seconds" },
+		{ "requests.total", "{request}", RD_PROM_COUNTER, "requests", "" },
+		{ "sent.bytes.total", "By", RD_PROM_COUNTER, "sent_bytes", "bytes" },
+		{ "total", "", RD_PROM_COUNTER, "total", "" },
+		{ "io.bytes_per_second", "By/s", RD_PROM_GAUGE, "io_bytes_per_second", "bytes_per_second" },
+		/* invalid characters, runs of '_' */
+		{ "a-b/c..d", "", RD_PROM_GAUGE, "a_b_c_d", "" },
+		{ "x__y", "", RD_PROM_GAUGE, "x_y", "" },
+		{ "k8s.pod:cpu", "", RD_PROM_GAUGE, "k8s_pod:cpu", "" },
+	};
+
+	(void)state;
+	check_names(c, sizeof c / sizeof c[0]);
+}
+
+static void label_names_are_sanitised(void **state)
+{
+	static const char *const c[][2] = {
+		{ "http.route", "http_route" }, { "outcome", "outcome" },
+		{ "a-b c", "a_b_c" }, { "9lives", "key_9lives" }, { "_x", "key_x" },
+		{ "__name__", "key__name__" }, { "a:b", "a_b" }, { "caf\xc3\xa9", "caf__" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char out[RD_PROM_NAME_MAX];
+
+		rd_prom_label_name(c[i][0], out);
+		assert_string_equal(out, c[i][1]);
+	}
+}
+
+/* ---- a model built by hand ---- */
+
+struct model {
+	otlp_rm rm[2], *rms[2];
+	otlp_resource res[2];
+	otlp_kv res_kv[2][4], *res_kvp[2][4];
+	otlp_any res_any[2][4];
+	otlp_scope scope;
+	otlp_sm sm[2], *smp[2][1];
+	otlp_metric m[2][4], *mp[2][4];
+	otlp_sum sum[2][2];
+	otlp_gauge gauge[2];
+	otlp_hist hist[2];
+	otlp_ndp ndp[2][4], *ndpp[2][4];
+	otlp_hdp hdp[2], *hdpp[2];
+	otlp_kv kv[2][4], *kvp[2][4];
+	otlp_any any[2][4];
+	uint64_t buckets[2][4];
+	double bounds[3];
+};
+
+/* Producer k: a counter app.requests{route} (2 points), an up-down counter,
+ * a gauge and a histogram app.latency with bounds 0.01, 0.1, 1. */
+static void model_init(struct model *md, size_t n_res, const char *route_a, const char *route_b)
+{
+	memset(md, 0, sizeof *md);
+	opentelemetry__proto__common__v1__instrumentation_scope__init(&md->scope);
+	md->scope.name = (char *)"rtm";
+	md->scope.version = (char *)"0.1.0";
+	md->bounds[0] = 0.01, md->bounds[1] = 0.1, md->bounds[2] = 1;
+	for (size_t k = 0; k < n_res; k++) {
+		static const char *names[] = { "svc-a", "svc-b" }, *ids[] = { "1-2-3", "4-5-6" };
+
+		opentelemetry__proto__metrics__v1__resource_metrics__init(&md->rm[k]);
+		opentelemetry__proto__resource__v1__resource__init(&md->res[k]);
+		rd_kv_str(&md->res_kv[k][0], &md->res_any[k][0], "service.name", names[k]);
+		rd_kv_str(&md->res_kv[k][1], &md->res_any[k][1], "service.instance.id", ids[k]);
+		rd_kv_int(&md->res_kv[k][2], &md->res_any[k][2], "process.pid", 100 + (int)k);
+		rd_kv_str(&md->res_kv[k][3], &md->res_any[k][3], "team", "core");
+		for (int i = 0; i < 4; i++)
+			md->res_kvp[k][i] = &md->res_kv[k][i];
+		md->res[k].attributes = md->res_kvp[k];
+		md->res[k].n_attributes = 4;
+		md->rm[k].resource = &md->res[k];
+		opentelemetry__proto__metrics__v1__scope_metrics__init(&md->sm[k]);
+		md->sm[k].scope = &md->scope;
+		md->smp[k][0] = &md->sm[k];
+		md->rm[k].scope_metrics = md->smp[k];
+		md->rm[k].n_scope_metrics = 1;
+		for (int i = 0; i < 4; i++) {
+			opentelemetry__proto__metrics__v1__metric__init(&md->m[k][i]);
+			md->mp[k][i] = &md->m[k][i];
+			opentelemetry__proto__metrics__v1__number_data_point__init(&md->ndp[k][i]);
+			md->ndpp[k][i] = &md->ndp[k][i];
+			md->ndp[k][i].start_time_unix_nano = 1700000000500000000ull;
+		}
+		md->sm[k].metrics = md->mp[k];
+		md->sm[k].n_metrics = 4;
+
+		/* app.requests: monotonic sum, two points */
+		md->m[k][0].name = (char *)"app.requests";
+		md->m[k][0].unit = (char *)"{request}";
+		md->m[k][0].description = (char *)"Requests \\ \"served\"\nso far";
+		opentelemetry__proto__metrics__v1__sum__init(&md->sum[k][0]);
+		md->sum[k][0].is_monotonic = 1;
+		md->sum[k][0].data_points = md->ndpp[k];
+		md->sum[k][0].n_data_points = 2;
+		md->m[k][0].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+		md->m[k][0].sum = &md->sum[k][0];
+		rd_kv_str(&md->kv[k][0], &md->any[k][0], "route", route_a);
+		rd_kv_str(&md->kv[k][1], &md->any[k][1], "route", route_b);
+		md->kvp[k][0] = &md->kv[k][0];
+		md->kvp[k][1] = &md->kv[k][1];
+		md->ndp[k][0].attributes = &md->kvp[k][0];
+		md->ndp[k][0].n_attributes = 1;
+		md->ndp[k][0].value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+		md->ndp[k][0].as_int = 100 + (int64_t)k;
+		md->ndp[k][1].attributes = &md->kvp[k][1];
+		md->ndp[k][1].n_attributes = 1;
+		md->ndp[k][1].value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+		md->ndp[k][1].as_int = 7;
+
+		/* app.active: non-monotonic sum */
+		md->m[k][1].name = (char *)"app.active";
+		md->m[k][1].unit = (char *)"{request}";
+		opentelemetry__proto__metrics__v1__sum__init(&md->sum[k][1]);
+		md->sum[k][1].data_points = &md->ndpp[k][2];
+		md->sum[k][1].n_data_points = 1;
+		md->m[k][1].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+		md->m[k][1].sum = &md->sum[k][1];
+		md->ndp[k][2].value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+		md->ndp[k][2].as_int = -3;
+
+		/* app.ratio: gauge, unit 1 (its name has the "ratio" already) */
+		md->m[k][2].name = (char *)"app.ratio";
+		md->m[k][2].unit = (char *)"1";
+		opentelemetry__proto__metrics__v1__gauge__init(&md->gauge[k]);
+		md->gauge[k].data_points = &md->ndpp[k][3];
+		md->gauge[k].n_data_points = 1;
+		md->m[k][2].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+		md->m[k][2].gauge = &md->gauge[k];
+		md->ndp[k][3].start_time_unix_nano = 0;
+		md->ndp[k][3].value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+		md->ndp[k][3].as_double = 0.1;
+
+		/* app.latency: histogram */
+		md->m[k][3].name = (char *)"app.latency";
+		md->m[k][3].unit = (char *)"s";
+		opentelemetry__proto__metrics__v1__histogram__init(&md->hist[k]);
+		opentelemetry__proto__metrics__v1__histogram_data_point__init(&md->hdp[k]);
+		md->hdpp[k] = &md->hdp[k];
+		md->hist[k].data_points = &md->hdpp[k];
+		md->hist[k].n_data_points = 1;
+		md->m[k][3].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+		md->m[k][3].histogram = &md->hist[k];
+		md->buckets[k][0] = 1, md->buckets[k][1] = 0, md->buckets[k][2] = 1, md->buckets[k][3] = 2;
+		md->hdp[k].bucket_counts = md->buckets[k];
+		md->hdp[k].n_bucket_counts = 4;
+		md->hdp[k].explicit_bounds = md->bounds;
+		md->hdp[k].n_explicit_bounds = 3;
+		md->hdp[k].count = 4;
+		md->hdp[k].sum = 4.505;
+		md->hdp[k].start_time_unix_nano = 1700000000000000000ull;
+		md->rms[k] = &md->rm[k];
+	}
+}
+
+static char *render(struct model *md, size_t n, enum rd_prom_format fmt, struct rd_prom_stats *st)
+{
+	struct rd_prom_renderer *r = rd_prom_renderer_new();
+	struct rd_buf out = { 0 };
+	size_t len;
+	char *s;
+
+	rd_prom_render(r, md->rms, n, fmt, &out, st);
+	rd_buf_putc(&out, '\0');
+	s = rd_buf_take(&out, &len);
+	rd_prom_renderer_free(r);
+	return s;
+}
+
+#define LBL "job=\"svc-a\",instance=\"1-2-3\",otel_scope_name=\"rtm\",otel_scope_version=\"0.1.0\""
+
+static void text_format_is_exact(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	char *s;
+
+	(void)state;
+	model_init(&md, 1, "/a", "/b");
+	s = render(&md, 1, RD_PROM_TEXT, &st);
+	assert_string_equal(s,
+		"# HELP target_info Target metadata\n"
+		"# TYPE target_info gauge\n"
+		"target_info{job=\"svc-a\",instance=\"1-2-3\",process_pid=\"100\",team=\"core\"} 1\n"
+		"# HELP app_requests_total Requests \\\\ \"served\"\\nso far\n"
+		"# TYPE app_requests_total counter\n"
+		"app_requests_total{" LBL ",route=\"/a\"} 100\n"
+		"app_requests_total{" LBL ",route=\"/b\"} 7\n"
+		"# TYPE app_active gauge\n"
+		"app_active{" LBL "} -3\n"
+		"# TYPE app_ratio gauge\n"
+		"app_ratio{" LBL "} 0.1\n"
+		"# TYPE app_latency_seconds histogram\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"0.01\"} 1\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"0.1\"} 1\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"1\"} 2\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"+Inf\"} 4\n"
+		"app_latency_seconds_sum{" LBL "} 4.505\n"
+		"app_latency_seconds_count{" LBL "} 4\n");
+	assert_int_equal(st.families, 5);
+	assert_int_equal(st.series, 1 + 2 + 1 + 1 + 6);
+	assert_int_equal(st.dropped, 0);
+	free(s);
+}
+
+static void openmetrics_has_units_created_and_eof(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	char *s;
+
+	(void)state;
+	model_init(&md, 1, "/a", "/b");
+	s = render(&md, 1, RD_PROM_OPENMETRICS, &st);
+	assert_string_equal(s,
+		"# TYPE target info\n"
+		"# HELP target Target metadata\n"
+		"target_info{job=\"svc-a\",instance=\"1-2-3\",process_pid=\"100\",team=\"core\"} 1\n"
+		"# TYPE app_requests counter\n"
+		"# HELP app_requests Requests \\\\ \\\"served\\\"\\nso far\n"
+		"app_requests_total{" LBL ",route=\"/a\"} 100\n"
+		"app_requests_created{" LBL ",route=\"/a\"} 1700000000.5\n"
+		"app_requests_total{" LBL ",route=\"/b\"} 7\n"
+		"app_requests_created{" LBL ",route=\"/b\"} 1700000000.5\n"
+		"# TYPE app_active gauge\n"
+		"app_active{" LBL "} -3\n"
+		"# TYPE app_ratio gauge\n"
+		"# UNIT app_ratio ratio\n"
+		"app_ratio{" LBL "} 0.1\n"
+		"# TYPE app_latency_seconds histogram\n"
+		"# UNIT app_latency_seconds seconds\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"0.01\"} 1\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"0.1\"} 1\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"1\"} 2\n"
+		"app_latency_seconds_bucket{" LBL ",le=\"+Inf\"} 4\n"
+		"app_latency_seconds_sum{" LBL "} 4.505\n"
+		"app_latency_seconds_count{" LBL "} 4\n"
+		"app_latency_seconds_created{" LBL "} 1700000000\n"
+		"# EOF\n");
+	free(s);
+}
+
+/* Two producers' series of one name stand under one TYPE line. */
+static void producers_share_one_family_per_name(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	char *s, *p;
+	int types = 0;
+
+	(void)state;
+	model_init(&md, 2, "/a", "/b");
+	s = render(&md, 2, RD_PROM_TEXT, &st);
+	for (p = s; (p = strstr(p, "# TYPE app_requests_total counter\n")); p++)
+		types++;
+	assert_int_equal(types, 1);
+	assert_non_null(strstr(s, "app_requests_total{job=\"svc-b\",instance=\"4-5-6\",otel_scope_name=\"rtm\","
+				  "otel_scope_version=\"0.1.0\",route=\"/a\"} 101\n"));
+	assert_int_equal(st.families, 5);
+	assert_int_equal(st.series, 2 * 11);
+	free(s);
+}
+
+/* Newlines, quotes and backslashes escaped; bytes that are not UTF-8
+ * (a stray continuation, an overlong NUL, a cut-off sequence) as U+FFFD;
+ * valid multi-byte text kept. */
+static void hostile_label_values_are_escaped_and_made_utf8(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	char *s;
+
+	(void)state;
+	model_init(&md, 1, "a\"b\\c\nd", "\x80x\xc0\x80y\xe2\x82z caf\xc3\xa9 \xf0\x9f\x98\x80");
+	md.res_any[0][0].string_value = (char *)"svc\n\"x\"";
+	s = render(&md, 1, RD_PROM_TEXT, &st);
+	assert_non_null(strstr(s, "route=\"a\\\"b\\\\c\\nd\"} 100\n"));
+	assert_non_null(strstr(s, "route=\"\xef\xbf\xbdx\xef\xbf\xbd\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbdz "
+				  "caf\xc3\xa9 \xf0\x9f\x98\x80\"} 7\n"));
+	assert_non_null(strstr(s, "target_info{job=\"svc\\n\\\"x\\\"\""));
+	/* Every line is one sample or comment: nothing broke a line. */
+	for (char *line = s; *line; line = strchr(line, '\n') + 1)
+		assert_true(line[0] == '#' || !strncmp(line, "app_", 4) || !strncmp(line, "target_info{", 12));
+	free(s);
+}
+
+static void colliding_and_reserved_attribute_keys(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	otlp_kv kv[4], *kvp[4];
+	otlp_any any[4];
+	char *s;
+
+	(void)state;
+	model_init(&md, 1, "/a", "/b");
+	rd_kv_str(&kv[0], &any[0], "a_b", "second");
+	rd_kv_str(&kv[1], &any[1], "a.b", "first");
+	rd_kv_str(&kv[2], &any[2], "job", "mine");
+	rd_kv_int(&kv[3], &any[3], "le", 5);
+	for (int i = 0; i < 4; i++)
+		kvp[i] = &kv[i];
+	md.ndp[0][2].attributes = kvp;
+	md.ndp[0][2].n_attributes = 4;
+	s = render(&md, 1, RD_PROM_TEXT, &st);
+	assert_non_null(strstr(s, "app_active{" LBL ",a_b=\"first;second\",exported_job=\"mine\","
+				  "exported_le=\"5\"} -3\n"));
+	free(s);
+}
+
+/* A name another producer uses with another type is left out, counted. */
+static void type_conflicts_drop_the_later_metric(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	char *s;
+
+	(void)state;
+	model_init(&md, 2, "/a", "/b");
+	md.m[1][1].name = (char *)"app.requests"; /* a gauge-typed sum in producer 2 */
+	s = render(&md, 2, RD_PROM_TEXT, &st);
+	assert_int_equal(st.dropped, 1);
+	assert_null(strstr(s, "# TYPE app_requests gauge"));
+	assert_null(strstr(s, "app_requests{"));
+	free(s);
+}
+
+static void no_recorded_value_points_are_left_out(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	char *s;
+
+	(void)state;
+	model_init(&md, 1, "/a", "/b");
+	md.ndp[0][0].flags = OTLP_NO_RECORDED_VALUE;
+	md.hdp[0].flags = OTLP_NO_RECORDED_VALUE;
+	s = render(&md, 1, RD_PROM_TEXT, &st);
+	assert_null(strstr(s, "route=\"/a\""));
+	assert_null(strstr(s, "app_latency_seconds_bucket{"));
+	assert_non_null(strstr(s, "route=\"/b\"} 7\n"));
+	free(s);
+}
+
+static void doubles_print_shortest_and_exact(void **state)
+{
+	static const struct { double v; const char *s; } c[] = {
+		{ 0.1, "0.1" }, { 1e-06, "1e-06" }, { 2.5, "2.5" }, { 3, "3" }, { -0.0, "-0" },
+		{ 1e300, "1e+300" }, { 1.0000000000000002, "1.0000000000000002" }, { 0.30000000000000004, "0.30000000000000004" },
+		{ 9007199254740993.0, "9007199254740992" }, { 1.0 / 0.0, "+Inf" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		struct rd_buf b = { 0 };
+
+		rd_buf_double(&b, c[i].v);
+		rd_buf_putc(&b, '\0');
+		assert_string_equal(b.p, c[i].s);
+		assert_true(strtod(b.p, NULL) == c[i].v);
+		rd_buf_free(&b);
+	}
+}
+
+/* ---- HTTP ---- */
+
+static void http_requests_parse_or_are_refused(void **state)
+{
+	struct rd_http_req q;
+	const char *ok = "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nAccept: text/plain\r\n"
+			 "Connection: close\r\n\r\nGET / HTTP/1.1\r\n";
+
+	(void)state;
+	assert_int_equal(rd_http_parse(ok, strlen(ok), &q), strstr(ok, "\r\n\r\n") + 4 - ok);
+	assert_string_equal(q.method, "GET");
+	assert_string_equal(q.path, "/metrics");
+	assert_true(q.http11 && q.has_host && !q.keep_alive && !q.has_body);
+	assert_string_equal(q.accept, "text/plain");
+	/* incomplete: wait for more */
+	assert_int_equal(rd_http_parse("GET / HTTP/1.1\r\nHost: a\r\n", 25, &q), 0);
+	/* HTTP/1.0 closes by default, keeps alive on request; bare LF ends lines */
+	assert_true(rd_http_parse("GET / HTTP/1.0\n\n", 16, &q) > 0 && !q.keep_alive && !q.http11);
+	assert_true(rd_http_parse("GET / HTTP/1.0\nConnection: Keep-Alive\n\n", 39, &q) > 0 &&
+		    q.keep_alive);
+	/* bodies are noticed */
+	assert_true(rd_http_parse("GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 37, &q) > 0 && q.has_body);
+	assert_true(rd_http_parse("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 37, &q) > 0 && !q.has_body);
+	/* malformed */
+	static const char *const bad[] = {
+		"GET /metrics\r\n\r\n", "GET /metrics HTTP/2.0\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n",
+		"G(T / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+		"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", "GET /a b HTTP/1.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (rd_http_parse(bad[i], strlen(bad[i]), &q) != -1)
+			fail_msg("accepted: %s", bad[i]);
+	assert_int_equal(rd_http_parse("GET / HTTP/1.1\r\nA: \0\r\n\r\n", 24, &q), -1);
+	/* blank lines before a request are skipped (RFC 9112 2.2) */
+	assert_int_equal(rd_http_parse("\r\n\r\n", 4, &q), 0);
+	assert_int_equal(rd_http_parse("\r\nGET / HTTP/1.0\r\n\r\n", 20, &q), 20);
+}
+
+static void content_negotiation(void **state)
+{
+	(void)state;
+	/* What Prometheus 2.42 sends */
+	assert_true(rd_http_wants_openmetrics(
+		"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+		"version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+	assert_false(rd_http_wants_openmetrics(""));
+	assert_false(rd_http_wants_openmetrics(NULL));
+	assert_false(rd_http_wants_openmetrics("*/*"));
+	assert_false(rd_http_wants_openmetrics("text/plain;version=0.0.4"));
+	assert_false(rd_http_wants_openmetrics("application/openmetrics-text;q=0,text/plain"));
+	assert_false(rd_http_wants_openmetrics("application/openmetrics-text; q=0.3, text/*; q=0.5"));
+	assert_true(rd_http_wants_openmetrics("Application/OpenMetrics-Text"));
+	assert_true(rd_http_allows_gzip("gzip"));
+	assert_true(rd_http_allows_gzip("deflate, GZIP;q=0.5"));
+	assert_true(rd_http_allows_gzip("*"));
+	assert_false(rd_http_allows_gzip("gzip;q=0"));
+	assert_false(rd_http_allows_gzip("identity"));
+	assert_false(rd_http_allows_gzip(""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_rtm_metric_maps_as_the_readme_says),
+		cmocka_unit_test(names_and_units_follow_the_otel_compatibility_spec),
+		cmocka_unit_test(label_names_are_sanitised),
+		cmocka_unit_test(text_format_is_exact),
+		cmocka_unit_test(openmetrics_has_units_created_and_eof),
+		cmocka_unit_test(producers_share_one_family_per_name),
+		cmocka_unit_test(hostile_label_values_are_escaped_and_made_utf8),
+		cmocka_unit_test(colliding_and_reserved_attribute_keys),
+		cmocka_unit_test(type_conflicts_drop_the_later_metric),
+		cmocka_unit_test(no_recorded_value_points_are_left_out),
+		cmocka_unit_test(doubles_print_shortest_and_exact),
+		cmocka_unit_test(http_requests_parse_or_are_refused),
+		cmocka_unit_test(content_negotiation),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

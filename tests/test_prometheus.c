@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A real Prometheus scrapes a real rtm-reader every second; the values it
+ * stored are read back through its HTTP API and compared with what the
+ * producer processes published.  promtool (Prometheus's own text-format
+ * parser and linter) checks a text 0.0.4 scrape; Prometheus itself parses
+ * OpenMetrics, which it negotiates with its Accept header.
+ * Exits 77 when no prometheus binary is installed.
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static const double bounds[] = { 0.01, 0.1, 1 };
+
+/* As in test_prom_endpoint: app.requests{route=/a} = 100k, {route=/b} = k,
+ * app.active = -k, app.ratio = 0.25k, app.latency: 0.005, 0.5, k x 2.0. */
+static void produce_known(struct rtm_segment *seg, int k)
+{
+	rtm_counter_t c;
+	rtm_updown_t u;
+	rtm_gauge_t g;
+	rtm_hist_t h;
+
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+		.name = "app.requests", .unit = "{request}", .description = "Requests served",
+		.attrs = (struct rtm_attr[]){ { "route", "/a" } }, .n_attrs = 1 });
+	rtm_counter_add(&c, (uint64_t)(100 * k));
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+		.name = "app.requests", .unit = "{request}", .description = "Requests served",
+		.attrs = (struct rtm_attr[]){ { "route", "/b" } }, .n_attrs = 1 });
+	rtm_counter_add(&c, (uint64_t)k);
+	rtm_updown_create(seg, &u, &(struct rtm_metric_def){
+		.name = "app.active", .unit = "{request}", .description = "Requests in flight" });
+	rtm_updown_add(&u, -k);
+	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){
+		.name = "app.ratio", .unit = "1", .description = "Cache hit ratio", .is_double = 1 });
+	rtm_gauge_set_f64(&g, 0.25 * k);
+	rtm_hist_create(seg, &h, &(struct rtm_metric_def){
+		.name = "app.latency", .unit = "s", .description = "Request latency",
+		.bounds = bounds, .n_bounds = 3 });
+	rtm_hist_record(&h, 0.005);
+	rtm_hist_record(&h, 0.5);
+	for (int i = 0; i < k; i++)
+		rtm_hist_record(&h, 2.0);
+}
+
+/* Label values and a description that need escaping in every format. */
+static void produce_hostile(struct rtm_segment *seg, int k)
+{
+	rtm_counter_t c;
+
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+		.name = "app.requests", .unit = "{request}",
+		.description = "Requests \\ served\nper \"route\"",
+		.attrs = (struct rtm_attr[]){ { "route", "a\"b\\c\nd" }, { "user.name", "Zo\xc3\xab" } },
+		.n_attrs = 2 });
+	rtm_counter_add(&c, (uint64_t)k);
+}
+
+/* A segment whose attribute value gets an invalid UTF-8 byte below. */
+static void produce_corruptible(struct rtm_segment *seg, int k)
+{
+	rtm_counter_t c;
+
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+		.name = "app.requests", .unit = "{request}", .description = "Requests served",
+		.attrs = (struct rtm_attr[]){ { "route", "corrupt-me" } }, .n_attrs = 1 });
+	rtm_counter_add(&c, (uint64_t)k);
+}
+
+/* ---- Prometheus ---- */
+
+struct prom {
+	pid_t pid;
+	int port;
+	char dir[64];
+};
+
+static void prom_start(struct prom *p, int target_port)
+{
+	char cfg[128], arg_cfg[160], arg_db[160], arg_web[64], log[128];
+	FILE *f;
+
+	snprintf(p->dir, sizeof p->dir, "/tmp/rtm-prom.XXXXXX");
+	assert_non_null(mkdtemp(p->dir));
+	snprintf(cfg, sizeof cfg, "%s/prometheus.yml", p->dir);
+	f = fopen(cfg, "w");
+	assert_non_null(f);
+	/* honor_labels: the reader names each producer's job and instance. */
+	fprintf(f, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+		   "scrape_configs:\n  - job_name: rtm\n    honor_labels: true\n"
+		   "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", target_port);
+	fclose(f);
+	p->port = tu_free_port();
+	snprintf(arg_cfg, sizeof arg_cfg, "--config.file=%s", cfg);
+	snprintf(arg_db, sizeof arg_db, "--storage.tsdb.path=%s/data", p->dir);
+	snprintf(arg_web, sizeof arg_web, "--web.listen-address=127.0.0.1:%d", p->port);
+	snprintf(log, sizeof log, "%s/log", p->dir);
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (p->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		freopen("/dev/null", "w", stdout);
+		freopen(log, "w", stderr);
+		execl(tu_prog("RTM_PROMETHEUS"), "prometheus", arg_cfg, arg_db, arg_web,
+		      "--log.level=warn", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 600; i++) {
+		char url[64];
+
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/-/ready", p->port);
+		if (waitpid(p->pid, NULL, WNOHANG) == p->pid)
+			fail_msg("prometheus exited at start (see %s)", log);
+		/* Connection refused while it starts: try libcurl quietly. */
+		{
+			CURL *c = curl_easy_init();
+			long code = 0;
+
+			curl_easy_setopt(c, CURLOPT_URL, url);
+			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+			curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+			if (curl_easy_perform(c) == CURLE_OK)
+				curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+			curl_easy_cleanup(c);
+			if (code == 200)
+				return;
+		}
+		usleep(100000);
+	}
+	fail_msg("prometheus never became ready");
+}
+
+static void prom_stop(struct prom *p)
+{
+	char cmd[128];
+
+	kill(p->pid, SIGTERM);
+	waitpid(p->pid, NULL, 0);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", p->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The result vector of an instant query (owned by *root). */
+static json_object *query(const struct prom *p, const char *q, json_object **root)
+{
+	CURL *c = curl_easy_init();
+	char *enc = curl_easy_escape(c, q, 0), url[2048];
+	json_object *status, *data, *result;
+	struct tu_http h;
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/query?query=%s", p->port, enc);
+	curl_free(enc);
+	curl_easy_cleanup(c);
+	tu_http_get(url, NULL, false, &h);
+	*root = json_tokener_parse(h.body);
+	if (!*root || h.status != 200)
+		fail_msg("query %s: HTTP %ld: %s", q, h.status, h.body);
+	tu_http_free(&h);
+	assert_true(json_object_object_get_ex(*root, "status", &status));
+	assert_string_equal(json_object_get_string(status), "success");
+	assert_true(json_object_object_get_ex(*root, "data", &data));
+	assert_true(json_object_object_get_ex(data, "result", &result));
+	return result;
+}
+
+/* The one value q yields; fails unless exactly one series answers. */
+static double value(const struct prom *p, const char *q)
+{
+	json_object *root, *res = query(p, q, &root), *v;
+	double d;
+
+	if (json_object_array_length(res) != 1)
+		fail_msg("%s: %zu series, want 1", q, json_object_array_length(res));
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(res, 0), "value", &v));
+	d = strtod(json_object_get_string(json_object_array_get_idx(v, 1)), NULL);
+	json_object_put(root);
+	return d;
+}
+
+static const char *label(json_object *series, const char *name)
+{
+	json_object *m, *l;
+
+	assert_true(json_object_object_get_ex(series, "metric", &m));
+	return json_object_object_get_ex(m, name, &l) ? json_object_get_string(l) : NULL;
+}
+
+/* Polls q until it yields want (a number), up to 60 s. */
+static void await_value(const struct prom *p, const char *q, double want)
+{
+	for (int i = 0; i < 600; i++) {
+		json_object *root, *res = query(p, q, &root);
+		bool ok = json_object_array_length(res) == 1;
+
+		if (ok) {
+			json_object *v;
+
+			json_object_object_get_ex(json_object_array_get_idx(res, 0), "value", &v);
+			ok = strtod(json_object_get_string(json_object_array_get_idx(v, 1)), NULL) == want;
+		}
+		json_object_put(root);
+		if (ok)
+			return;
+		usleep(100000);
+	}
+	fail_msg("%s never became %g", q, want);
+}
+
+static uint64_t start_time(const char *path, const char *name, const char *k, const char *v)
+{
+	struct rd_segment rd;
+	uint64_t t;
+
+	if (rd_segment_open(&rd, AT_FDCWD, path, RD_FLAG_NO_OWNER_CHECK))
+		fail_msg("%s: %s", path, rd.err);
+	t = rd.metrics[tu_find(&rd, name, k, v)].start_unix_nano;
+	rd_segment_close(&rd);
+	return t;
+}
+
+/* Writes an invalid UTF-8 byte over the first occurrence of what. */
+static void corrupt(const char *path, const char *what)
+{
+	size_t len;
+	char *buf = tu_slurp(path, &len), *hit = memmem(buf, len, what, strlen(what));
+	int fd = open(path, O_WRONLY);
+
+	assert_non_null(hit);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\xff", 1, hit - buf), 1);
+	close(fd);
+	free(buf);
+}
+
+/* promtool's findings on a text-format page: the problems it reports,
+ * one a line ("" when none). */
+static char *promtool_check(const char *page)
+{
+	char file[64], cmd[256], *out = calloc(1, 65536);
+	size_t n;
+	FILE *f;
+	int fd;
+
+	snprintf(file, sizeof file, "/tmp/rtm-scrape.XXXXXX");
+	fd = mkstemp(file);
+	assert_true(fd >= 0 && out);
+	assert_int_equal(write(fd, page, strlen(page)), (ssize_t)strlen(page));
+	close(fd);
+	snprintf(cmd, sizeof cmd, "%s check metrics < %s 2>&1", tu_prog("RTM_PROMTOOL"), file);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(out, 1, 65535, f);
+	out[n] = '\0';
+	pclose(f);
+	unlink(file);
+	return out;
+}
+
+static void prometheus_stores_exactly_what_producers_published(void **state)
+{
+	static const struct { const char *svc; int k; } svcs[] = { { "svc-one", 3 }, { "svc-two", 7 } };
+	char *dir = tu_mkdir(), q[512], *log, *lint, *line;
+	struct tu_producer p[4];
+	struct tu_reader r;
+	struct tu_http page;
+	struct prom pr;
+	json_object *root, *res;
+
+	(void)state;
+	tu_spawn(&p[0], dir, svcs[0].svc, produce_known, svcs[0].k, false);
+	tu_spawn(&p[1], dir, svcs[1].svc, produce_known, svcs[1].k, false);
+	tu_spawn(&p[2], dir, "svc-hostile", produce_hostile, 11, false);
+	tu_spawn(&p[3], dir, "svc-corrupt", produce_corruptible, 13, false);
+	corrupt(p[3].path, "corrupt-me");
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "1s", NULL });
+	prom_start(&pr, r.port);
+
+	/* _created series exist only in OpenMetrics: Prometheus negotiated it. */
+	await_value(&pr, "count(app_requests_created{job=~\"svc-one|svc-two\"})", 4);
+	await_value(&pr, "count(app_requests_total{job=~\"svc-one|svc-two\"})", 4);
+	for (size_t i = 0; i < 2; i++) {
+		const char *s = svcs[i].svc;
+		int k = svcs[i].k;
+		static const char *const le[] = { "0.01", "0.1", "1", "+Inf" };
+		double want_b[] = { 1, 1, 2, 2.0 + k };
+
+#define Q(...) (snprintf(q, sizeof q, __VA_ARGS__), q)
+		assert_true(value(&pr, Q("app_requests_total{job=\"%s\",route=\"/a\"}", s)) == 100.0 * k);
+		assert_true(value(&pr, Q("app_requests_total{job=\"%s\",route=\"/b\"}", s)) == k);
+		assert_true(value(&pr, Q("app_active{job=\"%s\"}", s)) == -k);
+		assert_true(value(&pr, Q("app_ratio{job=\"%s\"}", s)) == 0.25 * k);
+		for (int b = 0; b < 4; b++)
+			assert_true(value(&pr, Q("app_latency_seconds_bucket{job=\"%s\",le=\"%s\"}", s, le[b])) ==
+				    want_b[b]);
+		assert_true(value(&pr, Q("app_latency_seconds_count{job=\"%s\"}", s)) == 2.0 + k);
+		assert_true(fabs(value(&pr, Q("app_latency_seconds_sum{job=\"%s\"}", s)) - (0.505 + 2.0 * k)) <
+			    1e-9);
+		/* 2 counters + their _created, the up-down counter, the gauge,
+		 * 4 buckets, _sum, _count and the histogram's _created. */
+		assert_true(value(&pr, Q("count({job=\"%s\",__name__=~\"app_.*\"})", s)) == 13);
+		assert_true(fabs(value(&pr, Q("app_requests_created{job=\"%s\",route=\"/a\"}", s)) -
+				 (double)start_time(p[i].path, "app.requests", "route", "/a") / 1e9) < 1e-3);
+		/* The producer's resource, on target_info. */
+		res = query(&pr, Q("target_info{job=\"%s\"}", s), &root);
+		assert_int_equal(json_object_array_length(res), 1);
+		{
+			json_object *t = json_object_array_get_idx(res, 0);
+			char pid[16];
+
+			snprintf(pid, sizeof pid, "%d", (int)p[i].pid);
+			assert_string_equal(label(t, "service_version"), "2.0");
+			assert_string_equal(label(t, "team"), "core");
+			assert_string_equal(label(t, "process_pid"), pid);
+			assert_string_equal(label(t, "process_runtime_name"), "native");
+			assert_non_null(label(t, "instance"));
+			assert_null(label(t, "service_name"));
+		}
+		json_object_put(root);
+		/* ... and the reader's process metrics for it. */
+		res = query(&pr, Q("process_cpu_time_seconds_total{job=\"%s\"}", s), &root);
+		assert_int_equal(json_object_array_length(res), 2);
+		json_object_put(root);
+		assert_true(value(&pr, Q("process_thread_count{job=\"%s\"}", s)) == 1);
+#undef Q
+	}
+	/* The reader's own metrics. */
+	assert_true(value(&pr, "rtm_reader_segments{job=\"rtm-reader\"}") == 3);
+	assert_true(value(&pr, "rtm_reader_segments_rejected_total{job=\"rtm-reader\"}") >= 1);
+
+	/* Hostile strings arrive exactly, through Prometheus's own parser. */
+	res = query(&pr, "app_requests_total{job=\"svc-hostile\"}", &root);
+	assert_int_equal(json_object_array_length(res), 1);
+	assert_string_equal(label(json_object_array_get_idx(res, 0), "route"), "a\"b\\c\nd");
+	assert_string_equal(label(json_object_array_get_idx(res, 0), "user_name"), "Zo\xc3\xab");
+	json_object_put(root);
+	/* The corrupt segment: refused with a line naming it, nothing of it
+	 * exported, the others untouched. */
+	res = query(&pr, "{job=\"svc-corrupt\"}", &root);
+	assert_int_equal(json_object_array_length(res), 0);
+	json_object_put(root);
+	log = tu_reader_log(&r);
+	assert_non_null(strstr(log, strrchr(p[3].path, '/') + 1));
+	assert_non_null(strstr(log, "rejected"));
+	free(log);
+
+	/* promtool: the text format parses, and its linter finds nothing but
+	 * the two OTel semantic-convention names that end in _count (kept as
+	 * the OTel specification maps them; see README "Prometheus"). */
+	tu_http_get(r.url, NULL, false, &page);
+	assert_non_null(strstr(page.headers, "text/plain; version=0.0.4"));
+	lint = promtool_check(page.body);
+	for (line = strtok(lint, "\n"); line; line = strtok(NULL, "\n"))
+		if (strcmp(line, "process_thread_count non-histogram and non-summary metrics should not have \"_count\" suffix") &&
+		    strcmp(line, "process_unix_file_descriptor_count non-histogram and non-summary metrics should not have \"_count\" suffix"))
+			fail_msg("promtool check metrics: %s", line);
+	free(lint);
+	tu_http_free(&page);
+
+	prom_stop(&pr);
+	assert_int_equal(tu_reader_stop(&r), 0);
+	for (int i = 0; i < 4; i++)
+		tu_reap(&p[i]);
+	tu_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(prometheus_stores_exactly_what_producers_published),
+	};
+	const char *prom = getenv("RTM_PROMETHEUS"), *tool = getenv("RTM_PROMTOOL");
+
+	if (!prom || !*prom || access(prom, X_OK) || !tool || !*tool || access(tool, X_OK)) {
+		printf("prometheus or promtool not installed: skipped\n");
+		return 77;
+	}
+	srandom((unsigned)getpid());
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
