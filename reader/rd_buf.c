@@ -57,6 +57,29 @@ void rd_buf_double(struct rd_buf *b, double v)
 			rd_buf_i64(b, (int64_t)v);
 		return;
 	}
+	/* Most fractional values are short decimals (0.25, 12.5): when v is
+	 * exactly the double nearest some k / 10^6, "k / 10^6" written out
+	 * reads back as v, so print it with integer arithmetic. */
+	if (fabs(v) < 1e12) {
+		double scaled = nearbyint(v * 1e6);
+
+		if (scaled / 1e6 == v) {
+			uint64_t k = (uint64_t)fabs(scaled), frac = k % 1000000;
+			char digits[7];
+			int last = 5;
+
+			if (v < 0)
+				rd_buf_putc(b, '-');
+			rd_buf_u64(b, k / 1000000);
+			for (int i = 5; i >= 0; i--, frac /= 10)
+				digits[i] = (char)('0' + frac % 10);
+			while (last > 0 && digits[last] == '0')
+				last--;
+			rd_buf_putc(b, '.');
+			rd_buf_put(b, digits, (size_t)last + 1);
+			return;
+		}
+	}
 	/* Fewer than 15 significant digits may not tell doubles apart; 17
 	 * always do.  The first that reads back as v is the shortest. */
 	for (int digits = 15;; digits++) {
@@ -64,5 +87,32 @@ void rd_buf_double(struct rd_buf *b, double v)
 		if (digits == 17 || strtod(tmp, NULL) == v)
 			break;
 	}
+	rd_buf_put(b, tmp, (size_t)n);
+}
+
+void rd_buf_go_float(struct rd_buf *b, double v)
+{
+	char tmp[40];
+	int digits, exp, n;
+
+	if (isnan(v) || isinf(v) || v == 0) {
+		rd_buf_double(b, v);
+		return;
+	}
+	/* The fewest significant digits that read back as v. */
+	for (digits = 1; digits < 17; digits++) {
+		snprintf(tmp, sizeof tmp, "%.*e", digits - 1, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	n = snprintf(tmp, sizeof tmp, "%.*e", digits - 1, v);
+	exp = atoi(strchr(tmp, 'e') + 1);
+	/* Go's %g rule for the shortest form: exponent notation below 1e-4
+	 * and from 1e+06 up, plain decimals between. */
+	if (exp < -4 || exp >= 6) {
+		rd_buf_put(b, tmp, (size_t)n);
+		return;
+	}
+	n = snprintf(tmp, sizeof tmp, "%.*f", digits - 1 - exp > 0 ? digits - 1 - exp : 0, v);
 	rd_buf_put(b, tmp, (size_t)n);
 }

@@ -66,8 +66,14 @@ static inline void rd_buf_i64(struct rd_buf *b, int64_t v)
 	}
 }
 
-/* The shortest decimal that reads back as v ("0.1", not
- * "0.10000000000000001"); NaN and infinities as Prometheus spells them. */
+/* A decimal that reads back as v, short for the common cases ("0.1", not
+ * "0.10000000000000001"; whole numbers as integers); NaN and infinities as
+ * Prometheus spells them. */
 void rd_buf_double(struct rd_buf *b, double v);
+
+/* v as Go's strconv.FormatFloat(v, 'g', -1, 64) spells it ("1e-06",
+ * "0.005", "1e+06"), which is how Prometheus clients write histogram "le"
+ * labels: a label value is compared as a string, so the spelling matters. */
+void rd_buf_go_float(struct rd_buf *b, double v);
 
 #endif /* RD_BUF_H */

@@ -43,6 +43,12 @@ struct label {
 	uint32_t off, len; /* label name in r->keys */
 };
 
+/* A histogram bound as its "le" label value, formatted once. */
+struct le_str {
+	uint64_t bits; /* of the double; 0 marks a free slot, so 0.0 is stored as ~0 */
+	uint32_t off, len;
+};
+
 struct rd_prom_renderer {
 	struct pfam *pf;
 	uint32_t n_pf, cap_pf;
@@ -54,6 +60,9 @@ struct rd_prom_renderer {
 	struct label *labels;
 	size_t cap_labels;
 	struct rd_buf names, prefix, keys, pt;
+	struct le_str *le;   /* kept across renderings: bounds rarely change */
+	uint32_t le_mask, n_le;
+	struct rd_buf les;
 };
 
 static uint64_t hash_str(uint64_t h, const char *s)
@@ -93,6 +102,8 @@ void rd_prom_renderer_free(struct rd_prom_renderer *r)
 	rd_buf_free(&r->prefix);
 	rd_buf_free(&r->keys);
 	rd_buf_free(&r->pt);
+	rd_buf_free(&r->les);
+	free(r->le);
 	free(r);
 }
 
@@ -211,13 +222,29 @@ static void put_identity(struct rd_buf *b, const otlp_resource *res)
 
 static bool reserved(const char *s, size_t n)
 {
-	static const char *const names[] = { "job", "instance", "le", "otel_scope_name",
-					     "otel_scope_version" };
+	switch (n) {
+	case 2: return !memcmp(s, "le", 2);
+	case 3: return !memcmp(s, "job", 3);
+	case 8: return !memcmp(s, "instance", 8);
+	case 15: return !memcmp(s, "otel_scope_name", 15);
+	case 18: return !memcmp(s, "otel_scope_version", 18);
+	default: return false;
+	}
+}
 
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strlen(names[i]) == n && !memcmp(s, names[i], n))
-			return true;
-	return false;
+/* A key that is a label name as it stands: a letter, then letters,
+ * digits and '_'.  Returns its length, or 0. */
+static size_t clean_key(const char *k)
+{
+	size_t n = 0;
+
+	if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z')))
+		return 0;
+	for (; k[n]; n++)
+		if (!((k[n] >= 'a' && k[n] <= 'z') || (k[n] >= 'A' && k[n] <= 'Z') ||
+		      (k[n] >= '0' && k[n] <= '9') || k[n] == '_'))
+			return 0;
+	return n;
 }
 
 static bool identity_attr(const char *key)
@@ -246,10 +273,20 @@ static int cmp_label(const void *a, const void *b, void *ctx)
 static void put_attrs(struct rd_prom_renderer *r, otlp_kv *const *kv, size_t n,
 		      bool skip_identity)
 {
-	size_t k = 0;
+	size_t k = 0, len;
 
 	if (!n)
 		return;
+	/* The common case: one attribute whose key needs no work. */
+	if (n == 1 && !(skip_identity && identity_attr(kv[0]->key)) &&
+	    (len = clean_key(kv[0]->key)) && !reserved(kv[0]->key, len)) {
+		rd_buf_putc(&r->pt, ',');
+		rd_buf_put(&r->pt, kv[0]->key, len);
+		rd_buf_put(&r->pt, "=\"", 2);
+		put_value_label(&r->pt, kv[0]->value);
+		rd_buf_putc(&r->pt, '"');
+		return;
+	}
 	if (n > r->cap_labels) {
 		r->cap_labels = n;
 		r->labels = grow(r->labels, n, sizeof *r->labels);
@@ -257,7 +294,6 @@ static void put_attrs(struct rd_prom_renderer *r, otlp_kv *const *kv, size_t n,
 	r->keys.len = 0;
 	for (size_t i = 0; i < n; i++) {
 		char name[RD_PROM_NAME_MAX];
-		size_t len;
 
 		if (skip_identity && identity_attr(kv[i]->key))
 			continue;
@@ -443,6 +479,45 @@ static void queue(struct rd_prom_renderer *r, const otlp_metric *m, uint32_t off
 		f->help = m->description;
 }
 
+/* ---- histogram bounds ---- */
+
+static void le_reset(struct rd_prom_renderer *r, uint32_t slots)
+{
+	free(r->le);
+	r->le = calloc(slots, sizeof *r->le);
+	if (!r->le)
+		abort();
+	r->le_mask = slots - 1;
+	r->n_le = 0;
+	r->les.len = 0;
+}
+
+/* Appends bound's "le" spelling, formatted on first sight only: a page
+ * holds the same few bounds thousands of times. */
+static void put_le(struct rd_prom_renderer *r, struct rd_buf *b, double bound)
+{
+	uint64_t bits;
+	uint32_t slot;
+	struct le_str *e;
+
+	memcpy(&bits, &bound, sizeof bits);
+	bits = bits ? bits : ~0ull;
+	if (!r->le || r->n_le * 2 >= r->le_mask)
+		le_reset(r, r->le && r->le_mask < 65535 ? (r->le_mask + 1) * 2 : 256);
+	for (slot = (uint32_t)((bits * 0x9e3779b97f4a7c15ull) >> 40) & r->le_mask;
+	     (e = &r->le[slot])->bits; slot = (slot + 1) & r->le_mask)
+		if (e->bits == bits) {
+			rd_buf_put(b, r->les.p + e->off, e->len);
+			return;
+		}
+	e->bits = bits;
+	e->off = (uint32_t)r->les.len;
+	rd_buf_go_float(&r->les, bound);
+	e->len = (uint32_t)(r->les.len - e->off);
+	r->n_le++;
+	rd_buf_put(b, r->les.p + e->off, e->len);
+}
+
 /* ---- output ---- */
 
 struct out {
@@ -514,8 +589,23 @@ static void created(struct out *o, const char *name, size_t len, const struct rd
 		return;
 	series(o, name, len, "_created", pre, e, pt);
 	rd_buf_put(o->b, "} ", 2);
-	rd_buf_double(o->b, (double)start / 1e9);
-	rd_buf_putc(o->b, '\n');
+	/* Seconds, exactly: the nanoseconds as a decimal fraction. */
+	rd_buf_u64(o->b, start / 1000000000u);
+	if (start % 1000000000u) {
+		char frac[10];
+		uint64_t f = start % 1000000000u;
+		int last = 8;
+
+		for (int i = 8; i >= 0; i--, f /= 10)
+			frac[i] = (char)('0' + f % 10);
+		while (frac[last] == '0')
+			last--;
+		frac[last + 1] = '\n';
+		rd_buf_putc(o->b, '.');
+		rd_buf_put(o->b, frac, (size_t)last + 2);
+	} else {
+		rd_buf_putc(o->b, '\n');
+	}
 }
 
 static void number_points(struct rd_prom_renderer *r, struct out *o, const char *name,
@@ -558,7 +648,7 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const ch
 			cum += p->bucket_counts[k];
 			series(o, name, len, "_bucket", &r->prefix, e, &r->pt);
 			rd_buf_put(b, ",le=\"", 5);
-			rd_buf_double(b, p->explicit_bounds[k]);
+			put_le(r, b, p->explicit_bounds[k]);
 			rd_buf_put(b, "\"} ", 3);
 			rd_buf_u64(b, cum);
 			rd_buf_putc(b, '\n');

@@ -434,24 +434,50 @@ static void no_recorded_value_points_are_left_out(void **state)
 	free(s);
 }
 
-static void doubles_print_shortest_and_exact(void **state)
-{
-	static const struct { double v; const char *s; } c[] = {
-		{ 0.1, "0.1" }, { 1e-06, "1e-06" }, { 2.5, "2.5" }, { 3, "3" }, { -0.0, "-0" },
-		{ 1e300, "1e+300" }, { 1.0000000000000002, "1.0000000000000002" }, { 0.30000000000000004, "0.30000000000000004" },
-		{ 9007199254740993.0, "9007199254740992" }, { 1.0 / 0.0, "+Inf" },
-	};
+struct dbl_case {
+	double v;
+	const char *s;
+};
 
-	(void)state;
-	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+static void check_doubles(void (*fmt)(struct rd_buf *, double), const struct dbl_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
 		struct rd_buf b = { 0 };
 
-		rd_buf_double(&b, c[i].v);
+		fmt(&b, c[i].v);
 		rd_buf_putc(&b, '\0');
-		assert_string_equal(b.p, c[i].s);
+		if (strcmp(b.p, c[i].s))
+			fail_msg("%.17g: got %s, want %s", c[i].v, b.p, c[i].s);
 		assert_true(strtod(b.p, NULL) == c[i].v);
 		rd_buf_free(&b);
 	}
+}
+
+/* Sample values: exact, short for the common cases. */
+static void values_print_short_and_exact(void **state)
+{
+	static const struct dbl_case c[] = {
+		{ 0.1, "0.1" }, { 1e-06, "0.000001" }, { 2.5, "2.5" }, { 3, "3" }, { -0.0, "-0" },
+		{ -12.25, "-12.25" }, { 1e300, "1e+300" }, { 1.0000000000000002, "1.0000000000000002" },
+		{ 0.30000000000000004, "0.30000000000000004" }, { 1e-7, "1e-07" },
+		{ 9007199254740993.0, "9007199254740992" }, { 1.0 / 0.0, "+Inf" }, { -1.0 / 0.0, "-Inf" },
+	};
+
+	(void)state;
+	check_doubles(rd_buf_double, c, sizeof c / sizeof c[0]);
+}
+
+/* "le" values: as Go's FormatFloat(v, 'g', -1, 64), like Prometheus clients. */
+static void bucket_bounds_print_as_go_does(void **state)
+{
+	static const struct dbl_case c[] = {
+		{ 1e-06, "1e-06" }, { 1e-05, "1e-05" }, { 0.0001, "0.0001" }, { 0.005, "0.005" },
+		{ 0.1, "0.1" }, { 1, "1" }, { 2.5, "2.5" }, { 123456, "123456" }, { 1e6, "1e+06" },
+		{ 1234567, "1.234567e+06" }, { 0, "0" }, { -0.25, "-0.25" }, { 1.0 / 0.0, "+Inf" },
+	};
+
+	(void)state;
+	check_doubles(rd_buf_go_float, c, sizeof c / sizeof c[0]);
 }
 
 /* ---- HTTP ---- */
@@ -528,7 +554,8 @@ int main(void)
 		cmocka_unit_test(colliding_and_reserved_attribute_keys),
 		cmocka_unit_test(type_conflicts_drop_the_later_metric),
 		cmocka_unit_test(no_recorded_value_points_are_left_out),
-		cmocka_unit_test(doubles_print_shortest_and_exact),
+		cmocka_unit_test(values_print_short_and_exact),
+		cmocka_unit_test(bucket_bounds_print_as_go_does),
 		cmocka_unit_test(http_requests_parse_or_are_refused),
 		cmocka_unit_test(content_negotiation),
 	};
