@@ -43,27 +43,56 @@ static inline void rd_buf_putc(struct rd_buf *b, char c)
 	b->p[b->len++] = c;
 }
 
-/* Decimal, without a locale or printf's cost. */
-static inline void rd_buf_u64(struct rd_buf *b, uint64_t v)
+/* Room for n more bytes at the end, to write directly and then advance
+ * len past what was written. */
+static inline char *rd_buf_room(struct rd_buf *b, size_t n)
+{
+	if (b->cap - b->len < n)
+		rd_buf_grow(b, n);
+	return b->p + b->len;
+}
+
+extern const char rd_buf_digit_pairs[200];
+
+/* v in decimal at dst (at most 20 bytes), without a locale or printf's
+ * cost: two digits a step.  Returns the length. */
+static inline size_t rd_fmt_u64(char *dst, uint64_t v)
 {
 	char tmp[20];
 	size_t n = 0;
 
-	do {
-		tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	rd_buf_put(b, tmp + sizeof tmp - n, n);
+	while (v >= 100) {
+		n += 2;
+		memcpy(tmp + sizeof tmp - n, rd_buf_digit_pairs + (v % 100) * 2, 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		n += 2;
+		memcpy(tmp + sizeof tmp - n, rd_buf_digit_pairs + v * 2, 2);
+	} else {
+		tmp[sizeof tmp - ++n] = (char)('0' + v);
+	}
+	memcpy(dst, tmp + sizeof tmp - n, n);
+	return n;
+}
+
+/* ... and with a sign (at most 20 bytes too). */
+static inline size_t rd_fmt_i64(char *dst, int64_t v)
+{
+	if (v >= 0)
+		return rd_fmt_u64(dst, (uint64_t)v);
+	dst[0] = '-';
+	return 1 + rd_fmt_u64(dst + 1, (uint64_t)0 - (uint64_t)v);
+}
+
+static inline void rd_buf_u64(struct rd_buf *b, uint64_t v)
+{
+	b->len += rd_fmt_u64(rd_buf_room(b, 20), v);
 }
 
 static inline void rd_buf_i64(struct rd_buf *b, int64_t v)
 {
-	if (v < 0) {
-		rd_buf_putc(b, '-');
-		rd_buf_u64(b, (uint64_t)0 - (uint64_t)v);
-	} else {
-		rd_buf_u64(b, (uint64_t)v);
-	}
+	b->len += rd_fmt_i64(rd_buf_room(b, 20), v);
 }
 
 /* A decimal that reads back as v, short for the common cases ("0.1", not

@@ -357,24 +357,24 @@ static unsigned groups_enabled(const struct rd_reader *r)
 	return on;
 }
 
-/* Renders the cycle's model in every format a scraper wants and hands the
- * pages to the server. */
-static void publish_prom(struct rd_reader *r, const struct rd_batch *b)
+/* Renders the cycle's model in the formats scrapers want and hands the
+ * pages to the server (or nothing, when the last page was not scraped). */
+static void publish_prom(struct rd_reader *r, const struct rd_batch *b, bool must)
 {
-	unsigned wanted = rd_prom_server_wanted(r->prom);
-	char *body[RD_PROM_FORMATS] = { NULL };
-	size_t len[RD_PROM_FORMATS] = { 0 };
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	unsigned wanted = rd_prom_server_wanted(r->prom, now, must);
+	struct rd_buf body[RD_PROM_FORMATS] = { { 0 } };
 
+	if (!wanted)
+		return;
 	for (int f = 0; f < RD_PROM_FORMATS; f++) {
-		struct rd_buf out = { 0 };
-
 		if (!(wanted & (1u << f)))
 			continue;
-		rd_prom_render(r->prom_r, b->rms, b->n_rms, (enum rd_prom_format)f, &out,
+		rd_prom_server_spare(r->prom, (enum rd_prom_format)f, &body[f]);
+		rd_prom_render(r->prom_r, b->rms, b->n_rms, (enum rd_prom_format)f, &body[f],
 			       &r->prom_stats);
-		body[f] = rd_buf_take(&out, &len[f]);
 	}
-	rd_prom_server_publish(r->prom, body, len);
+	rd_prom_server_publish(r->prom, body, now);
 }
 
 /* Which groups export this cycle: enabled, and their interval (if any)
@@ -441,14 +441,14 @@ int rd_reader_cycle(struct rd_reader *r)
 		unsigned due = r->env.groups_due, all = groups_enabled(r);
 
 		if (due == all) {
-			publish_prom(r, &r->batch);
+			publish_prom(r, &r->batch, any_dead);
 		} else {
 			r->env.groups_due = all;
 			for (struct rd_source *s = r->sources; s; s = s->next)
 				rd_encode_source(&r->prom_batch, &r->env, s, false, now);
 			rd_encode_self(&r->prom_batch, &r->env, r->cfg, &r->self, now);
 			r->env.groups_due = due;
-			publish_prom(r, &r->prom_batch);
+			publish_prom(r, &r->prom_batch, any_dead);
 			rd_batch_reset(&r->prom_batch);
 		}
 	}

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "rd_http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -218,6 +219,21 @@ bool rd_http_wants_openmetrics(const char *accept)
 	if (text < 0)
 		text = q_of(accept, "*/*", NULL);
 	return om > 0 && om >= text;
+}
+
+bool rd_http_accepts(const char *accept, const char *media)
+{
+	char type_any[64];
+	const char *slash = strchr(media, '/');
+	double q;
+
+	if (!accept || !*accept)
+		return true;
+	snprintf(type_any, sizeof type_any, "%.*s/*", slash ? (int)(slash - media) : 0, media);
+	q = q_of(accept, media, type_any);
+	if (q < 0)
+		q = q_of(accept, "*/*", NULL);
+	return q > 0;
 }
 
 bool rd_http_allows_gzip(const char *accept_encoding)

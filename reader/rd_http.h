@@ -33,6 +33,10 @@ long rd_http_parse(const char *buf, size_t len, struct rd_http_req *req);
  * text format (an absent or empty Accept does not). */
 bool rd_http_wants_openmetrics(const char *accept);
 
+/* Whether the Accept value allows media ("text/plain"): named with q > 0,
+ * or through a type or full wildcard range, or no Accept at all. */
+bool rd_http_accepts(const char *accept, const char *media);
+
 /* Whether the Accept-Encoding value allows gzip. */
 bool rd_http_allows_gzip(const char *accept_encoding);
 

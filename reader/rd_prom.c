@@ -12,20 +12,25 @@
 
 #define NONE UINT32_MAX
 
-/* One Prometheus family: every series of one name, from all producers. */
+/* The sample names of one family, each with its opening brace: a line is
+ * then a head, the point's labels and its value. */
+enum { H_PLAIN, H_TOTAL, H_CREATED, H_BUCKET, H_SUM, H_COUNT, H_N };
+
+struct heads {
+	char s[H_N][RD_PROM_NAME_MAX + 16];
+	size_t len[H_N];
+};
+
+/* One Prometheus family: every series of one name, from all producers.
+ * Its lines collect in a buffer of its own while the producers are walked
+ * in order (reading the model where it lies, one producer after another),
+ * and the buffers are joined under their TYPE lines at the end. */
 struct pfam {
 	uint32_t name_off, name_len, unit_off; /* in r->names */
 	enum rd_prom_type type;
 	const char *help;
-	uint32_t head, tail; /* entries, in arrival order */
 	uint64_t hash;
-};
-
-/* One OTel metric of one producer and scope, queued under its family. */
-struct entry {
-	const otlp_metric *m;
-	uint32_t prefix_off, prefix_len; /* job, instance and scope labels */
-	uint32_t next;
+	struct heads h;
 };
 
 /* OTel (name, unit, type) -> Prometheus family: the name mapping runs once
@@ -55,8 +60,7 @@ struct rd_prom_renderer {
 	uint32_t *pf_slots, pf_mask;    /* hash of Prometheus name -> pf index */
 	struct ofam *of;
 	uint32_t of_mask, n_of;          /* open addressing, of_mask + 1 slots */
-	struct entry *e;
-	uint32_t n_e, cap_e;
+	struct rd_buf *lines;            /* [cap_pf]: each family's samples, kept for reuse */
 	struct label *labels;
 	size_t cap_labels;
 	struct rd_buf names, prefix, keys, pt;
@@ -96,7 +100,9 @@ void rd_prom_renderer_free(struct rd_prom_renderer *r)
 	free(r->pf);
 	free(r->pf_slots);
 	free(r->of);
-	free(r->e);
+	for (uint32_t i = 0; r->lines && i < r->cap_pf; i++)
+		rd_buf_free(&r->lines[i]);
+	free(r->lines);
 	free(r->labels);
 	rd_buf_free(&r->names);
 	rd_buf_free(&r->prefix);
@@ -328,6 +334,21 @@ static void put_attrs(struct rd_prom_renderer *r, otlp_kv *const *kv, size_t n,
 
 /* ---- families ---- */
 
+static void make_heads(struct heads *h, const char *name, size_t len)
+{
+	static const char *const suffix[H_N] = { "{", "_total{", "_created{", "_bucket{", "_sum{",
+						 "_count{" };
+
+	for (int i = 0; i < H_N; i++) {
+		size_t k = strlen(suffix[i]);
+
+		memcpy(h->s[i], name, len);
+		memcpy(h->s[i] + len, suffix[i], k);
+		h->len[i] = len + k;
+	}
+}
+
+
 static enum rd_prom_type type_of(const otlp_metric *m)
 {
 	switch (m->data_case) {
@@ -353,7 +374,7 @@ static void reset_tables(struct rd_prom_renderer *r)
 	}
 	memset(r->of, 0, (r->of_mask + 1) * sizeof *r->of);
 	memset(r->pf_slots, 0xff, (r->pf_mask + 1) * sizeof *r->pf_slots);
-	r->n_pf = r->n_e = r->n_of = 0;
+	r->n_pf = r->n_of = 0;
 	r->names.len = 0;
 }
 
@@ -419,12 +440,17 @@ static uint32_t prom_family(struct rd_prom_renderer *r, const otlp_metric *m,
 			return f->type == type ? r->pf_slots[slot] : NONE;
 	}
 	if (r->n_pf == r->cap_pf) {
-		r->cap_pf = r->cap_pf ? r->cap_pf * 2 : 64;
-		r->pf = grow(r->pf, r->cap_pf, sizeof *r->pf);
+		uint32_t cap = r->cap_pf ? r->cap_pf * 2 : 64;
+
+		r->pf = grow(r->pf, cap, sizeof *r->pf);
+		r->lines = grow(r->lines, cap, sizeof *r->lines);
+		memset(r->lines + r->cap_pf, 0, (cap - r->cap_pf) * sizeof *r->lines);
+		r->cap_pf = cap;
 	}
 	f = &r->pf[r->n_pf];
-	*f = (struct pfam){ .type = type, .head = NONE, .tail = NONE, .hash = h,
-			    .name_len = (uint32_t)len };
+	*f = (struct pfam){ .type = type, .hash = h, .name_len = (uint32_t)len };
+	make_heads(&f->h, name, len);
+	r->lines[r->n_pf].len = 0;
 	f->name_off = (uint32_t)r->names.len;
 	rd_buf_put(&r->names, name, len + 1);
 	f->unit_off = (uint32_t)r->names.len;
@@ -454,31 +480,6 @@ static uint32_t family_of(struct rd_prom_renderer *r, const otlp_metric *m)
 	return o->pf;
 }
 
-static void queue(struct rd_prom_renderer *r, const otlp_metric *m, uint32_t off, uint32_t len,
-		  struct rd_prom_stats *st)
-{
-	uint32_t pf = family_of(r, m);
-	struct pfam *f;
-
-	if (pf == NONE) {
-		st->dropped++;
-		return;
-	}
-	if (r->n_e == r->cap_e) {
-		r->cap_e = r->cap_e ? r->cap_e * 2 : 1024;
-		r->e = grow(r->e, r->cap_e, sizeof *r->e);
-	}
-	r->e[r->n_e] = (struct entry){ .m = m, .prefix_off = off, .prefix_len = len, .next = NONE };
-	f = &r->pf[pf];
-	if (f->tail == NONE)
-		f->head = r->n_e;
-	else
-		r->e[f->tail].next = r->n_e;
-	f->tail = r->n_e++;
-	if (!f->help && m->description && *m->description)
-		f->help = m->description;
-}
-
 /* ---- histogram bounds ---- */
 
 static void le_reset(struct rd_prom_renderer *r, uint32_t slots)
@@ -492,9 +493,9 @@ static void le_reset(struct rd_prom_renderer *r, uint32_t slots)
 	r->les.len = 0;
 }
 
-/* Appends bound's "le" spelling, formatted on first sight only: a page
- * holds the same few bounds thousands of times. */
-static void put_le(struct rd_prom_renderer *r, struct rd_buf *b, double bound)
+/* bound's "le" spelling (in r->les), formatted on first sight only: a
+ * page holds the same few bounds thousands of times. */
+static const struct le_str *le_of(struct rd_prom_renderer *r, double bound)
 {
 	uint64_t bits;
 	uint32_t slot;
@@ -506,16 +507,14 @@ static void put_le(struct rd_prom_renderer *r, struct rd_buf *b, double bound)
 		le_reset(r, r->le && r->le_mask < 65535 ? (r->le_mask + 1) * 2 : 256);
 	for (slot = (uint32_t)((bits * 0x9e3779b97f4a7c15ull) >> 40) & r->le_mask;
 	     (e = &r->le[slot])->bits; slot = (slot + 1) & r->le_mask)
-		if (e->bits == bits) {
-			rd_buf_put(b, r->les.p + e->off, e->len);
-			return;
-		}
+		if (e->bits == bits)
+			return e;
 	e->bits = bits;
 	e->off = (uint32_t)r->les.len;
 	rd_buf_go_float(&r->les, bound);
 	e->len = (uint32_t)(r->les.len - e->off);
 	r->n_le++;
-	rd_buf_put(b, r->les.p + e->off, e->len);
+	return e;
 }
 
 /* ---- output ---- */
@@ -567,138 +566,169 @@ static void meta(struct out *o, const char *name, const char *suffix, const char
 	rd_buf_putc(b, '\n');
 }
 
-/* name+suffix{prefix<point labels>: the caller closes the braces (the
- * prefix always holds job and instance, so more labels follow a comma). */
-static void series(struct out *o, const char *name, size_t len, const char *suffix,
-		   const struct rd_buf *pre, const struct entry *e, const struct rd_buf *pt)
+/* Opens a sample line in o->b: head, then the point's labels (r->pt: job,
+ * instance, scope and attributes), with room for extra more bytes.
+ * Returns where to write them; close_line() ends the line there. */
+static char *open_line(struct out *o, const struct heads *h, int which,
+		       const struct rd_buf *labels, size_t extra)
 {
-	struct rd_buf *b = o->b;
+	char *w = rd_buf_room(o->b, h->len[which] + labels->len + extra);
 
-	rd_buf_put(b, name, len);
-	rd_buf_puts(b, suffix);
-	rd_buf_putc(b, '{');
-	rd_buf_put(b, pre->p + e->prefix_off, e->prefix_len);
-	rd_buf_put(b, pt->p, pt->len);
+	memcpy(w, h->s[which], h->len[which]);
+	w += h->len[which];
+	memcpy(w, labels->p, labels->len);
 	o->st->series++;
+	return w + labels->len;
 }
 
-static void created(struct out *o, const char *name, size_t len, const struct rd_buf *pre,
-		    const struct entry *e, const struct rd_buf *pt, uint64_t start)
+static void close_line(struct out *o, char *w)
 {
+	*w++ = '\n';
+	o->b->len = (size_t)(w - o->b->p);
+}
+
+/* "} " and an integer value: the common line. */
+static void int_line(struct out *o, const struct heads *h, int which,
+		     const struct rd_buf *labels, const char *pre, size_t pre_len, int64_t v)
+{
+	char *w = open_line(o, h, which, labels, pre_len + 2 + 20 + 1);
+
+	memcpy(w, pre, pre_len);
+	w += pre_len;
+	*w++ = '}';
+	*w++ = ' ';
+	close_line(o, w + rd_fmt_i64(w, v));
+}
+
+static void double_line(struct out *o, const struct heads *h, int which,
+			const struct rd_buf *labels, double v)
+{
+	char *w = open_line(o, h, which, labels, 2);
+
+	*w++ = '}';
+	*w++ = ' ';
+	o->b->len = (size_t)(w - o->b->p);
+	rd_buf_double(o->b, v);
+	rd_buf_putc(o->b, '\n');
+}
+
+/* The point's label block: its producer's and scope's prefix, then its
+ * attributes. */
+static void point_labels(struct rd_prom_renderer *r, uint32_t off, uint32_t len,
+			 otlp_kv *const *kv, size_t n)
+{
+	r->pt.len = 0;
+	rd_buf_put(&r->pt, r->prefix.p + off, len);
+	put_attrs(r, kv, n, false);
+}
+
+static void created(struct out *o, const struct heads *h, const struct rd_buf *labels,
+		    uint64_t start)
+{
+	char *w;
+	uint64_t f = start % 1000000000u;
+
 	if (o->fmt != RD_PROM_OPENMETRICS || !start)
 		return;
-	series(o, name, len, "_created", pre, e, pt);
-	rd_buf_put(o->b, "} ", 2);
-	/* Seconds, exactly: the nanoseconds as a decimal fraction. */
-	rd_buf_u64(o->b, start / 1000000000u);
-	if (start % 1000000000u) {
-		char frac[10];
-		uint64_t f = start % 1000000000u;
-		int last = 8;
+	w = open_line(o, h, H_CREATED, labels, 2 + 20 + 10 + 1);
+	*w++ = '}';
+	*w++ = ' ';
+	/* Seconds, exactly: the nanoseconds as a decimal fraction,
+	 * ".ddddddddd" with the zeros at its end dropped. */
+	w += rd_fmt_u64(w, start / 1000000000u);
+	if (f) {
+		char *frac = w;
+		int last = 9;
 
-		for (int i = 8; i >= 0; i--, f /= 10)
-			frac[i] = (char)('0' + f % 10);
+		frac[0] = '.';
+		frac[9] = (char)('0' + f % 10);
+		f /= 10;
+		for (int i = 7; i >= 1; i -= 2, f /= 100)
+			memcpy(frac + i, rd_buf_digit_pairs + (f % 100) * 2, 2);
 		while (frac[last] == '0')
 			last--;
-		frac[last + 1] = '\n';
-		rd_buf_putc(o->b, '.');
-		rd_buf_put(o->b, frac, (size_t)last + 2);
-	} else {
-		rd_buf_putc(o->b, '\n');
+		w = frac + last + 1;
 	}
+	close_line(o, w);
 }
 
-static void number_points(struct rd_prom_renderer *r, struct out *o, const char *name,
-			  size_t len, const struct entry *e, otlp_ndp *const *pts, size_t n,
-			  bool counter)
+static void number_points(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
+			  uint32_t off, uint32_t len, otlp_ndp *const *pts, size_t n, bool counter)
 {
 	for (size_t i = 0; i < n; i++) {
 		const otlp_ndp *p = pts[i];
 
 		if (p->flags & OTLP_NO_RECORDED_VALUE)
 			continue;
-		r->pt.len = 0;
-		put_attrs(r, p->attributes, p->n_attributes, false);
-		series(o, name, len, counter ? "_total" : "", &r->prefix, e, &r->pt);
-		rd_buf_put(o->b, "} ", 2);
+		point_labels(r, off, len, p->attributes, p->n_attributes);
 		if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT)
-			rd_buf_i64(o->b, p->as_int);
+			int_line(o, h, counter ? H_TOTAL : H_PLAIN, &r->pt, "", 0, p->as_int);
 		else
-			rd_buf_double(o->b, p->as_double);
-		rd_buf_putc(o->b, '\n');
+			double_line(o, h, counter ? H_TOTAL : H_PLAIN, &r->pt, p->as_double);
 		if (counter)
-			created(o, name, len, &r->prefix, e, &r->pt, p->start_time_unix_nano);
+			created(o, h, &r->pt, p->start_time_unix_nano);
 	}
 }
 
-static void histogram_points(struct rd_prom_renderer *r, struct out *o, const char *name,
-			     size_t len, const struct entry *e, otlp_hdp *const *pts, size_t n)
+static void histogram_points(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
+			     uint32_t off, uint32_t len, otlp_hdp *const *pts, size_t n)
 {
-	struct rd_buf *b = o->b;
-
 	for (size_t i = 0; i < n; i++) {
 		const otlp_hdp *p = pts[i];
 		uint64_t cum = 0;
 
 		if (p->flags & OTLP_NO_RECORDED_VALUE)
 			continue;
-		r->pt.len = 0;
-		put_attrs(r, p->attributes, p->n_attributes, false);
+		point_labels(r, off, len, p->attributes, p->n_attributes);
 		for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++) {
+			const struct le_str *le = le_of(r, p->explicit_bounds[k]);
+			char *w;
+
 			cum += p->bucket_counts[k];
-			series(o, name, len, "_bucket", &r->prefix, e, &r->pt);
-			rd_buf_put(b, ",le=\"", 5);
-			put_le(r, b, p->explicit_bounds[k]);
-			rd_buf_put(b, "\"} ", 3);
-			rd_buf_u64(b, cum);
-			rd_buf_putc(b, '\n');
+			w = open_line(o, h, H_BUCKET, &r->pt, 5 + le->len + 3 + 20 + 1);
+			memcpy(w, ",le=\"", 5);
+			memcpy(w + 5, r->les.p + le->off, le->len);
+			w += 5 + le->len;
+			memcpy(w, "\"} ", 3);
+			close_line(o, w + 3 + rd_fmt_u64(w + 3, cum));
 		}
-		series(o, name, len, "_bucket", &r->prefix, e, &r->pt);
-		rd_buf_puts(b, ",le=\"+Inf\"} ");
-		rd_buf_u64(b, p->count);
-		rd_buf_putc(b, '\n');
-		series(o, name, len, "_sum", &r->prefix, e, &r->pt);
-		rd_buf_put(b, "} ", 2);
-		rd_buf_double(b, p->sum);
-		rd_buf_putc(b, '\n');
-		series(o, name, len, "_count", &r->prefix, e, &r->pt);
-		rd_buf_put(b, "} ", 2);
-		rd_buf_u64(b, p->count);
-		rd_buf_putc(b, '\n');
-		created(o, name, len, &r->prefix, e, &r->pt, p->start_time_unix_nano);
+		int_line(o, h, H_BUCKET, &r->pt, ",le=\"+Inf\"", 10, (int64_t)p->count);
+		double_line(o, h, H_SUM, &r->pt, p->sum);
+		int_line(o, h, H_COUNT, &r->pt, "", 0, (int64_t)p->count);
+		created(o, h, &r->pt, p->start_time_unix_nano);
 	}
 }
 
-static void family(struct rd_prom_renderer *r, struct out *o, const struct pfam *f)
+/* One producer's metric, into its family's lines. */
+static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m, uint32_t off,
+		   uint32_t len)
 {
-	static const char *const types[] = { "counter", "gauge", "histogram" };
-	const char *name = r->names.p + f->name_off;
+	uint32_t pf = family_of(r, m);
+	struct pfam *f;
 
-	if (f->head == NONE)
+	if (pf == NONE) {
+		o->st->dropped++;
 		return;
-	o->st->families++;
-	meta(o, name, f->type == RD_PROM_COUNTER ? "_total" : "", types[f->type],
-	     r->names.p + f->unit_off, f->help);
-	for (uint32_t i = f->head; i != NONE; i = r->e[i].next) {
-		const struct entry *e = &r->e[i];
-		const otlp_metric *m = e->m;
-
-		switch (m->data_case) {
-		case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
-			number_points(r, o, name, f->name_len, e, m->sum->data_points,
-				      m->sum->n_data_points, f->type == RD_PROM_COUNTER);
-			break;
-		case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
-			number_points(r, o, name, f->name_len, e, m->gauge->data_points,
-				      m->gauge->n_data_points, false);
-			break;
-		case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
-			histogram_points(r, o, name, f->name_len, e, m->histogram->data_points,
-					 m->histogram->n_data_points);
-			break;
-		default: /* rtm builds no other kinds */
-			break;
-		}
+	}
+	f = &r->pf[pf];
+	if (!f->help && m->description && *m->description)
+		f->help = m->description;
+	o->b = &r->lines[pf];
+	switch (m->data_case) {
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+		number_points(r, o, &f->h, off, len, m->sum->data_points, m->sum->n_data_points,
+			      f->type == RD_PROM_COUNTER);
+		break;
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+		number_points(r, o, &f->h, off, len, m->gauge->data_points, m->gauge->n_data_points,
+			      false);
+		break;
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+		histogram_points(r, o, &f->h, off, len, m->histogram->data_points,
+				 m->histogram->n_data_points);
+		break;
+	default: /* rtm builds no other kinds */
+		break;
 	}
 }
 
@@ -728,17 +758,18 @@ static void target_info(struct rd_prom_renderer *r, struct out *o, otlp_rm *cons
 void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms, size_t n,
 		    enum rd_prom_format fmt, struct rd_buf *out, struct rd_prom_stats *st)
 {
+	static const char *const types[] = { "counter", "gauge", "histogram" };
 	struct out o = { .b = out, .fmt = fmt, .st = st };
 
 	memset(st, 0, sizeof *st);
 	reset_tables(r);
-	r->prefix.len = 0;
 	for (size_t i = 0; i < n; i++) {
 		for (size_t k = 0; k < rms[i]->n_scope_metrics; k++) {
 			const otlp_sm *sm = rms[i]->scope_metrics[k];
-			uint32_t off = (uint32_t)r->prefix.len;
+			uint32_t off;
 
 			/* job, instance and scope: the same for all its metrics. */
+			r->prefix.len = 0;
 			put_identity(&r->prefix, rms[i]->resource);
 			if (sm->scope && sm->scope->name && *sm->scope->name) {
 				rd_buf_puts(&r->prefix, ",otel_scope_name=\"");
@@ -750,13 +781,23 @@ void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms, size_t n,
 				put_escaped(&r->prefix, sm->scope->version, ESC_LABEL);
 				rd_buf_putc(&r->prefix, '"');
 			}
+			off = 0;
 			for (size_t m = 0; m < sm->n_metrics; m++)
-				queue(r, sm->metrics[m], off, (uint32_t)(r->prefix.len - off), st);
+				metric(r, &o, sm->metrics[m], off, (uint32_t)r->prefix.len);
 		}
 	}
+	o.b = out;
 	target_info(r, &o, rms, n);
-	for (uint32_t f = 0; f < r->n_pf; f++)
-		family(r, &o, &r->pf[f]);
+	for (uint32_t f = 0; f < r->n_pf; f++) {
+		const struct pfam *pf = &r->pf[f];
+
+		if (!r->lines[f].len)
+			continue; /* every point of it was NO_RECORDED_VALUE */
+		st->families++;
+		meta(&o, r->names.p + pf->name_off, pf->type == RD_PROM_COUNTER ? "_total" : "",
+		     types[pf->type], r->names.p + pf->unit_off, pf->help);
+		rd_buf_put(out, r->lines[f].p, r->lines[f].len);
+	}
 	if (fmt == RD_PROM_OPENMETRICS)
 		rd_buf_puts(out, "# EOF\n");
 }

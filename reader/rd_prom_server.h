@@ -14,6 +14,7 @@
 #ifndef RD_PROM_SERVER_H
 #define RD_PROM_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,14 +35,25 @@ int rd_prom_server_start(struct rd_prom_server **out, const char *host, const ch
  * listens, for the log. */
 const char *rd_prom_server_urls(const struct rd_prom_server *s);
 
-/* The formats scrapers have asked for (a bit per enum rd_prom_format);
- * text is always among them.  Any thread. */
-unsigned rd_prom_server_wanted(struct rd_prom_server *s);
+/*
+ * rd_prom_server_wanted - which formats to render after this cycle (a bit
+ * per enum rd_prom_format): those scrapers asked for in the last ten
+ * minutes (text until any did).  Returns 0 when the page being served has
+ * not been scraped yet and is younger than two intervals: rendering again
+ * would be wasted, so a scrape interval longer than the collection interval
+ * costs a rendering per scrape, not per cycle.  must_render (a producer's
+ * final values are due) overrides that.  From the collecting thread.
+ */
+unsigned rd_prom_server_wanted(struct rd_prom_server *s, uint64_t mono_ns, bool must_render);
 
-/* Publishes one cycle's pages, taking ownership of the malloc'd bodies
- * (NULL for a format not rendered).  From the collecting thread. */
-void rd_prom_server_publish(struct rd_prom_server *s, char *body[RD_PROM_FORMATS],
-			    const size_t len[RD_PROM_FORMATS]);
+/* A buffer to render format f into: one a retired page gave back (so a
+ * steady page costs no page faults), or an empty one. */
+void rd_prom_server_spare(struct rd_prom_server *s, enum rd_prom_format f, struct rd_buf *out);
+
+/* Publishes one cycle's pages, taking the buffers (empty for a format not
+ * rendered).  From the collecting thread. */
+void rd_prom_server_publish(struct rd_prom_server *s, struct rd_buf body[RD_PROM_FORMATS],
+			    uint64_t mono_ns);
 
 /* A collection cycle completed (CLOCK_MONOTONIC ns): /healthz answers 200
  * while the last one is no older than two intervals and a second. */

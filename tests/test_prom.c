@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rd_encode.h"
 #include "rd_http.h"
 #include "rd_prom.h"
 #include "rd_prom_name.h"
+#include "rd_prom_server.h"
 #include "test_util.h"
 
 /* ---- names ---- */
@@ -533,12 +535,85 @@ static void content_negotiation(void **state)
 	assert_false(rd_http_wants_openmetrics("application/openmetrics-text;q=0,text/plain"));
 	assert_false(rd_http_wants_openmetrics("application/openmetrics-text; q=0.3, text/*; q=0.5"));
 	assert_true(rd_http_wants_openmetrics("Application/OpenMetrics-Text"));
+	assert_true(rd_http_accepts(NULL, "text/plain"));
+	assert_true(rd_http_accepts("*/*", "application/openmetrics-text"));
+	assert_true(rd_http_accepts("text/*;q=0.2", "text/plain"));
+	assert_true(rd_http_accepts("application/openmetrics-text,text/plain;q=0.5", "text/plain"));
+	assert_false(rd_http_accepts("application/openmetrics-text", "text/plain"));
+	assert_false(rd_http_accepts("text/plain;version=0.0.4", "application/openmetrics-text"));
+	assert_false(rd_http_accepts("text/plain;q=0,*/*", "text/plain"));
 	assert_true(rd_http_allows_gzip("gzip"));
 	assert_true(rd_http_allows_gzip("deflate, GZIP;q=0.5"));
 	assert_true(rd_http_allows_gzip("*"));
 	assert_false(rd_http_allows_gzip("gzip;q=0"));
 	assert_false(rd_http_allows_gzip("identity"));
 	assert_false(rd_http_allows_gzip(""));
+}
+
+/* ---- what the server asks the collector to render ---- */
+
+static void publish_text(struct rd_prom_server *s, const char *text, uint64_t now)
+{
+	struct rd_buf body[RD_PROM_FORMATS] = { { 0 } };
+
+	rd_prom_server_spare(s, RD_PROM_TEXT, &body[RD_PROM_TEXT]);
+	rd_buf_puts(&body[RD_PROM_TEXT], text);
+	rd_prom_server_publish(s, body, now);
+}
+
+#define SEC 1000000000ull
+
+static void pages_are_rendered_when_scraped_and_in_the_formats_asked(void **state)
+{
+	struct rd_prom_server *s;
+	char err[256], url[160];
+	struct tu_http h;
+	struct timespec ts;
+	uint64_t t0;
+
+	(void)state;
+	/* The server stamps requests with CLOCK_MONOTONIC: start from now. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+	assert_int_equal(rd_prom_server_start(&s, "127.0.0.1", "0", SEC, err, sizeof err), 0);
+	snprintf(url, sizeof url, "%s", rd_prom_server_urls(s));
+	/* Nothing asked yet: text. */
+	assert_int_equal(rd_prom_server_wanted(s, t0, false), 1u << RD_PROM_TEXT);
+	publish_text(s, "a 1\n", t0);
+	/* Not scraped and younger than two intervals: skip... */
+	assert_int_equal(rd_prom_server_wanted(s, t0 + SEC / 2, false), 0);
+	assert_int_equal(rd_prom_server_wanted(s, t0 + 3 * SEC / 2, false), 0);
+	/* ... unless final values are due, or it is two intervals old. */
+	assert_int_equal(rd_prom_server_wanted(s, t0 + SEC / 2, true), 1u << RD_PROM_TEXT);
+	assert_int_equal(rd_prom_server_wanted(s, t0 + 2 * SEC, false), 1u << RD_PROM_TEXT);
+	/* An OpenMetrics scraper gets the text page (its Accept allows it)
+	 * and OpenMetrics is rendered from then on, with the text (asked for
+	 * by nobody yet) still rendered: it was the default. */
+	tu_http_get(url, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5", false, &h);
+	assert_int_equal(h.status, 200);
+	assert_string_equal(h.body, "a 1\n");
+	tu_http_free(&h);
+	assert_int_equal(rd_prom_server_wanted(s, t0 + SEC / 2, false), 1u << RD_PROM_OPENMETRICS);
+	/* A strict text scraper when only OpenMetrics is out: 503, then both. */
+	{
+		struct rd_buf body[RD_PROM_FORMATS] = { { 0 } };
+
+		rd_buf_puts(&body[RD_PROM_OPENMETRICS], "a 2\n# EOF\n");
+		rd_prom_server_publish(s, body, t0 + SEC);
+	}
+	tu_http_get(url, "text/plain;version=0.0.4", false, &h);
+	assert_int_equal(h.status, 503);
+	tu_http_free(&h);
+	tu_http_get(url, NULL, false, &h); /* no Accept: anything goes */
+	assert_int_equal(h.status, 200);
+	assert_string_equal(h.body, "a 2\n# EOF\n");
+	assert_non_null(strstr(h.headers, "application/openmetrics-text"));
+	tu_http_free(&h);
+	assert_int_equal(rd_prom_server_wanted(s, t0 + 3 * SEC / 2, false),
+			 1u << RD_PROM_TEXT | 1u << RD_PROM_OPENMETRICS);
+	/* A format nobody asked for in ten minutes is dropped. */
+	assert_int_equal(rd_prom_server_wanted(s, t0 + SEC + 700 * SEC, true), 1u << RD_PROM_TEXT);
+	rd_prom_server_stop(s);
 }
 
 int main(void)
@@ -558,6 +633,7 @@ int main(void)
 		cmocka_unit_test(bucket_bounds_print_as_go_does),
 		cmocka_unit_test(http_requests_parse_or_are_refused),
 		cmocka_unit_test(content_negotiation),
+		cmocka_unit_test(pages_are_rendered_when_scraped_and_in_the_formats_asked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
