@@ -331,6 +331,25 @@ static void remove_segment(struct rd_reader *r, const struct rd_source *s)
 		unlinkat(r->dirfd, s->name, 0);
 }
 
+/* One line when a producer becomes a leak suspect, one when it stops. */
+static void watch_leaks(struct rd_reader *r, struct rd_source *s, uint64_t mono)
+{
+	static const char *const units[RD_LEAK_N] = { "bytes", "threads", "fds" };
+	const struct rd_leak_cfg *c = &r->cfg->settings.leak;
+	unsigned became, stopped;
+
+	rd_source_leak_observe(s, c, mono, &became, &stopped);
+	for (int k = 0; k < RD_LEAK_N; k++) {
+		if (!((became | stopped) & (1u << k)))
+			continue;
+		rd_log("%s: %s (pid %d, %s): %s growing %.4g %s/s over the last %.0fs (threshold %.4g)",
+		       became & (1u << k) ? "leak suspect" : "no longer a leak suspect",
+		       s->seg.hdr.service_name, (int)s->seg.hdr.pid, s->instance_id,
+		       rd_leak_name((enum rd_leak_kind)k), s->leak.rate[k], units[k],
+		       (double)c->window_ns / 1e9, c->threshold[k]);
+	}
+}
+
 static void record_cycle(struct rd_reader *r, double secs)
 {
 	struct rd_self_stats *st = &r->self;
@@ -425,6 +444,8 @@ int rd_reader_cycle(struct rd_reader *r)
 		}
 		r->self.torn_slots += s->snap.torn;
 		r->self.segments++;
+		if (s->state == RD_SRC_LIVE)
+			watch_leaks(r, s, t0);
 		any_dead |= s->state == RD_SRC_DEAD;
 		rd_encode_source(&r->batch, &r->env, s, false, now);
 		pp = &s->next;

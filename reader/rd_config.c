@@ -233,6 +233,8 @@ static void usage(void)
 	       "  --preset P             default or production ($RTM_PRESET)\n"
 	       "  --group G=on|off|DUR   memory, process, threads, scheduler, allocator\n"
 	       "                         ($RTM_GROUP_<G>); repeatable\n"
+	       "  --leak on|off|KEY=VALUE  leak detector: window=DUR, heap=BYTES/s,\n"
+	       "                         threads=N/s, fds=N/s ($RTM_LEAK[_<KEY>]); repeatable\n"
 	       "  --version, --help\n"
 	       "OTEL_EXPORTER_OTLP_[METRICS_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,PROTOCOL,\n"
 	       "CERTIFICATE,CLIENT_KEY,CLIENT_CERTIFICATE}, OTEL_SERVICE_NAME and\n"
@@ -243,7 +245,7 @@ enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
 	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
-	O_PID, O_MATCH, O_PROMETHEUS,
+	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK,
 	O_VERSION, O_HELP,
 };
 
@@ -536,13 +538,14 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "pid", required_argument, NULL, O_PID },
 		{ "match", required_argument, NULL, O_MATCH },
 		{ "prometheus", required_argument, NULL, O_PROMETHEUS },
+		{ "leak", required_argument, NULL, O_LEAK },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
 	struct flags f = { { 0 } };
-	char *groups[32];
-	size_t n_groups = 0;
+	char *groups[32], *leaks[32];
+	size_t n_groups = 0, n_leaks = 0;
 	int opt, rc;
 
 	memset(c, 0, sizeof *c);
@@ -562,6 +565,11 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 			if (n_groups == sizeof groups / sizeof groups[0])
 				return rd_errorf(err, n, "--group: given more than %zu times", n_groups);
 			groups[n_groups++] = optarg;
+			break;
+		case O_LEAK:
+			if (n_leaks == sizeof leaks / sizeof leaks[0])
+				return rd_errorf(err, n, "--leak: given more than %zu times", n_leaks);
+			leaks[n_leaks++] = optarg;
 			break;
 		case O_PID: {
 			char *end;
@@ -602,7 +610,8 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 	if (optind < argc)
 		return rd_errorf(err, n, "unexpected argument '%s' (see --help)", argv[optind]);
 	c->dir = f.v[O_DIR];
-	rc = rd_settings_load(&c->settings, f.v[O_CONFIG], f.v[O_PRESET], groups, n_groups, err, n);
+	rc = rd_settings_load(&c->settings, f.v[O_CONFIG], f.v[O_PRESET], groups, n_groups, leaks,
+			      n_leaks, err, n);
 	if (rc)
 		return rc;
 	/* --interval and OTEL_METRIC_EXPORT_INTERVAL (load_misc) outrank it. */

@@ -31,6 +31,36 @@ static void add(struct builder *x, const char *name, const char *unit, const cha
 			  pts, n);
 }
 
+/* The leak detector's measured growth rates, and whether each resource is
+ * a suspect, once it has seen a full window (README "Leak detection"). */
+static void add_leaks(struct builder *x, const struct rd_source *s)
+{
+	static const char *const names[RD_LEAK_N] = {
+		"rtm.process.heap.growth", "rtm.process.thread.growth", "rtm.process.fd.growth",
+	};
+	static const char *const units[RD_LEAK_N] = { "By/s", "{thread}/s", "{file_descriptor}/s" };
+	static const char *const descs[RD_LEAK_N] = {
+		"Growth of the live heap (allocator metrics, else RSS), least squares over the leak window.",
+		"Growth of the thread count, least squares over the leak window.",
+		"Growth of the open file descriptor count, least squares over the leak window.",
+	};
+	struct rd_num_point flags[RD_LEAK_N];
+	size_t n = 0;
+
+	for (int k = 0; k < RD_LEAK_N; k++) {
+		if (!s->leak.has_rate[k])
+			continue;
+		add(x, names[k], units[k], descs[k], RTM_SHM_KIND_GAUGE,
+		    (struct rd_num_point[]){ { .dbl = true, .d = s->leak.rate[k] } }, 1);
+		flags[n++] = (struct rd_num_point){ .i = s->leak.suspect[k], .key = "rtm.leak.resource",
+						    .val = rd_leak_name((enum rd_leak_kind)k) };
+	}
+	if (n)
+		add(x, "rtm.process.leak.suspect", "",
+		    "1 while the resource grows steadily above its leak threshold over a full window.",
+		    RTM_SHM_KIND_GAUGE, flags, n);
+}
+
 static uint64_t clock_ns(clockid_t c)
 {
 	struct timespec ts;
@@ -62,7 +92,7 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	x.sm = rd_arena_alloc(&b->arena, sizeof *x.sm);
 	opentelemetry__proto__metrics__v1__scope_metrics__init(x.sm);
 	x.sm->scope = &proc_scope;
-	x.sm->metrics = rd_arena_alloc(&b->arena, 12 * sizeof *x.sm->metrics);
+	x.sm->metrics = rd_arena_alloc(&b->arena, 16 * sizeof *x.sm->metrics);
 
 #define ON(g) (groups & (1u << (g)))
 	if (ON(RD_GROUP_PROCESS))
@@ -112,6 +142,7 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 		    RTM_SHM_KIND_COUNTER,
 		    (struct rd_num_point[]){ { .dbl = true, .d = (double)s->threads_total.wait_ns / 1e9 } }, 1);
 #undef ON
+	add_leaks(&x, s);
 	s->proc_seen = true;
 	if (!x.sm->n_metrics)
 		return NULL;

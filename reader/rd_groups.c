@@ -20,19 +20,26 @@ const char *rd_group_name(enum rd_group g)
 	return names[g];
 }
 
-/* The seed's DefaultConfig and ProductionConfig. */
+/* The seed's DefaultConfig and ProductionConfig.  Leak thresholds: the
+ * seed's production heap growth of 10 MB/s over ten minutes; the default
+ * preset watches a tenth of that over five, and threads or fds that keep
+ * appearing at one every ten seconds (production: one a second). */
 static int apply_preset(struct rd_settings *s, const char *name)
 {
 	if (!strcmp(name, "default")) {
 		s->interval_ns = 10000000000ull;
 		for (int g = 0; g < RD_GROUP_N; g++)
 			s->groups[g] = (struct rd_group_cfg){ true, 0 };
+		s->leak = (struct rd_leak_cfg){ .enabled = true, .window_ns = 300000000000ull,
+						.threshold = { 1e6, 0.1, 0.1 } };
 	} else if (!strcmp(name, "production")) {
 		/* Longer interval; the scheduler group reads a file per thread
 		 * each time, so it is off. */
 		s->interval_ns = 30000000000ull;
 		for (int g = 0; g < RD_GROUP_N; g++)
 			s->groups[g] = (struct rd_group_cfg){ g != RD_GROUP_SCHEDULER, 0 };
+		s->leak = (struct rd_leak_cfg){ .enabled = true, .window_ns = 600000000000ull,
+						.threshold = { 10e6, 1, 1 } };
 	} else {
 		return -EINVAL;
 	}
@@ -66,6 +73,66 @@ static int group_value(struct rd_group_cfg *g, const char *v)
 	return 0;
 }
 
+/* A rate per second: "2", "0.5/s", "30/m" (per minute); with bytes, a
+ * size suffix too: "10MB/s", "1MiB", "512k". */
+static int rate_value(const char *v, bool bytes, double *out)
+{
+	static const struct { const char *sfx; double mult; } sizes[] = {
+		{ "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
+		{ "Ki", 1024.0 }, { "Mi", 1048576.0 }, { "Gi", 1073741824.0 },
+		{ "kB", 1e3 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 },
+		{ "k", 1e3 }, { "K", 1e3 }, { "M", 1e6 }, { "G", 1e9 }, { "B", 1 },
+	};
+	char *end;
+	double x, mult = 1;
+
+	if (!v || !*v || isspace((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	x = strtod(v, &end);
+	if (errno || end == v || !(x >= 0) || x > 1e15)
+		return -EINVAL;
+	for (size_t i = 0; bytes && i < sizeof sizes / sizeof sizes[0]; i++)
+		if (!strncmp(end, sizes[i].sfx, strlen(sizes[i].sfx))) {
+			mult = sizes[i].mult;
+			end += strlen(sizes[i].sfx);
+			break;
+		}
+	if (!strcmp(end, "/m") || !strcmp(end, "/min"))
+		mult /= 60;
+	else if (*end && strcmp(end, "/s"))
+		return -EINVAL;
+	*out = x * mult;
+	return 0;
+}
+
+/* One leak setting: key "" (on|off), "window", "heap", "threads", "fds". */
+static int leak_value(struct rd_leak_cfg *c, const char *key, const char *v)
+{
+	static const char *const kinds[RD_LEAK_N] = { "heap", "threads", "fds" };
+	uint64_t ns;
+
+	if (!*key) {
+		if (!strcmp(v, "on") || !strcmp(v, "true"))
+			c->enabled = true;
+		else if (!strcmp(v, "off") || !strcmp(v, "false"))
+			c->enabled = false;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (!strcmp(key, "window")) {
+		if (rd_parse_duration(v, &ns) || ns < 1000000000ull)
+			return -EINVAL;
+		c->window_ns = ns;
+		return 0;
+	}
+	for (int k = 0; k < RD_LEAK_N; k++)
+		if (!strcmp(key, kinds[k]))
+			return rate_value(v, k == RD_LEAK_HEAP, &c->threshold[k]);
+	return -ENOENT;
+}
+
 static char *trim(char *s)
 {
 	char *e;
@@ -84,6 +151,8 @@ static char *trim(char *s)
  *   interval = DURATION
  *   group.<name> = on | off | DURATION
  *   prometheus = [HOST:]PORT | off      (serve /metrics; see rd_config.h)
+ *   leak = on | off, leak.window = DURATION (>= 1s),
+ *   leak.heap = BYTES/s, leak.threads = N/s, leak.fds = N/s
  */
 static int load_file(struct rd_settings *s, const char *path, bool preset_locked,
 		     char *err, size_t n)
@@ -132,6 +201,17 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 			s->interval_ns = ns;
 			continue;
 		}
+		if (!strcmp(key, "leak") || !strncmp(key, "leak.", 5)) {
+			int rc = leak_value(&s->leak, key[4] ? key + 5 : "", val);
+
+			if (rc) {
+				fclose(f);
+				return rd_errorf(err, n, rc == -ENOENT ? "%s:%d: unknown key '%s'" :
+					   "%s:%d: %s '%s' is not valid (see README \"Leak detection\")",
+					   path, lineno, key, rc == -ENOENT ? "" : val);
+			}
+			continue;
+		}
 		if (!strcmp(key, "prometheus")) {
 			char host[128], port[8];
 
@@ -161,7 +241,7 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 
 int rd_settings_load(struct rd_settings *s, const char *config_flag,
 		     const char *preset_flag, char *const *group_flags, size_t n_group_flags,
-		     char *err, size_t n)
+		     char *const *leak_flags, size_t n_leak_flags, char *err, size_t n)
 {
 	const char *path = config_flag, *v;
 	int rc;
@@ -190,6 +270,26 @@ int rd_settings_load(struct rd_settings *s, const char *config_flag,
 		v = getenv(var);
 		if (v && *v && group_value(&s->groups[g], v))
 			return rd_errorf(err, n, "%s: '%s' is not on, off or a duration", var, v);
+	}
+	{
+		static const char *const keys[] = { "", "window", "heap", "threads", "fds" };
+		static const char *const vars[] = { "RTM_LEAK", "RTM_LEAK_WINDOW", "RTM_LEAK_HEAP",
+						    "RTM_LEAK_THREADS", "RTM_LEAK_FDS" };
+
+		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+			if ((v = getenv(vars[i])) && *v && leak_value(&s->leak, keys[i], v))
+				return rd_errorf(err, n, "%s: '%s' is not valid (see README \"Leak detection\")",
+						 vars[i], v);
+	}
+	for (size_t i = 0; i < n_leak_flags; i++) {
+		const char *f = leak_flags[i], *eq = strchr(f, '=');
+		char key[16];
+
+		snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - f) : 0, f);
+		if (eq ? (strlen(key) != (size_t)(eq - f) || !*key ||
+			  leak_value(&s->leak, key, eq + 1)) : leak_value(&s->leak, "", f))
+			return rd_errorf(err, n, "--leak: '%s' is not on, off or KEY=VALUE with KEY one of "
+				   "window, heap, threads, fds", f);
 	}
 	for (size_t i = 0; i < n_group_flags; i++) {
 		const char *f = group_flags[i], *eq = strchr(f, '=');

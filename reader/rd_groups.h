@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rd_leak.h"
+
 enum rd_group {
 	RD_GROUP_MEMORY,
 	RD_GROUP_PROCESS,
@@ -41,19 +43,21 @@ struct rd_settings {
 	uint64_t interval_ns;          /* the preset's or the file's; 0: none */
 	struct rd_group_cfg groups[RD_GROUP_N];
 	char prometheus[160];          /* "prometheus = " from the file: "" unset */
+	struct rd_leak_cfg leak;       /* the leak detector's window and thresholds */
 };
 
 const char *rd_group_name(enum rd_group g);
 
 /*
  * rd_settings_load - apply the preset, the config file (path from --config,
- * else $RTM_CONFIG, else none), RTM_PRESET and RTM_GROUP_<NAME>, then the
- * --preset and --group flags (already collected by the caller: group flags
- * as "name=on|off|DURATION").  Returns 0 or -EINVAL with a one-line error
+ * else $RTM_CONFIG, else none), RTM_PRESET, RTM_GROUP_<NAME> and RTM_LEAK*,
+ * then the --preset, --group and --leak flags (already collected by the
+ * caller: group flags as "name=on|off|DURATION", leak flags as "on", "off"
+ * or "key=value" with key window, heap, threads or fds).  Returns 0 or -EINVAL with a one-line error
  * naming the file and line, the variable or the flag.
  */
 int rd_settings_load(struct rd_settings *s, const char *config_flag,
 		     const char *preset_flag, char *const *group_flags, size_t n_group_flags,
-		     char *err, size_t errlen);
+		     char *const *leak_flags, size_t n_leak_flags, char *err, size_t errlen);
 
 #endif /* RD_GROUPS_H */

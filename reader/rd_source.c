@@ -371,3 +371,54 @@ int rd_source_collect(struct rd_source *s)
 		s->state = RD_SRC_DEAD;
 	return 0;
 }
+
+/* The producer's live-heap series from the allocator metrics, if it
+ * publishes them (looked up once per descriptor table). */
+static int64_t heap_index(struct rd_source *s)
+{
+	if (s->heap_generation != s->seg.generation || !s->heap_generation) {
+		s->heap_idx = -1;
+		for (uint32_t i = 0; !s->no_segment && i < s->seg.n_metrics; i++)
+			if (!s->seg.metrics[i].n_attrs &&
+			    !strcmp(s->seg.metrics[i].name, "runtime.native.mem.heap.alloc")) {
+				s->heap_idx = i;
+				break;
+			}
+		s->heap_generation = s->seg.generation;
+	}
+	return s->heap_idx;
+}
+
+void rd_source_leak_observe(struct rd_source *s, const struct rd_leak_cfg *c, uint64_t t_ns,
+			    unsigned *became, unsigned *stopped)
+{
+	double v[RD_LEAK_N];
+	bool have[RD_LEAK_N] = { false };
+	int64_t h = heap_index(s);
+
+	*became = *stopped = 0;
+	if (!c->enabled || !s->stat_ok)
+		return;
+	if (h >= 0 && s->snap.values) {
+		v[RD_LEAK_HEAP] = (double)s->snap.values[h].i;
+		have[RD_LEAK_HEAP] = true;
+	} else if (s->status_ok) {
+		v[RD_LEAK_HEAP] = (double)s->status.rss_bytes;
+		have[RD_LEAK_HEAP] = true;
+	}
+	v[RD_LEAK_THREADS] = (double)s->stat.num_threads;
+	have[RD_LEAK_THREADS] = true;
+	v[RD_LEAK_FDS] = (double)s->fd_count;
+	have[RD_LEAK_FDS] = s->fd_count >= 0;
+	for (int k = 0; k < RD_LEAK_N; k++) {
+		int tr;
+
+		if (!have[k])
+			continue;
+		tr = rd_leak_observe(&s->leak, c, (enum rd_leak_kind)k, t_ns, v[k]);
+		if (tr > 0)
+			*became |= 1u << k;
+		else if (tr < 0)
+			*stopped |= 1u << k;
+	}
+}

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rd_leak.h"
 #include "rd_procio.h"
 #include "rd_proc.h"
 #include "rd_segment.h"
@@ -59,6 +60,11 @@ struct rd_source {
 	bool proc_seen;           /* process metrics exported at least once */
 	uint64_t proc_start_unix_nano;
 
+	/* The leak detector's history of heap, threads and fds. */
+	struct rd_leak leak;
+	int64_t heap_idx;         /* runtime.native.mem.heap.alloc: -1 none */
+	uint64_t heap_generation; /* of the table heap_idx was found in */
+
 	/* Resource identity, fixed at discovery. */
 	char instance_id[96];
 	char exe_name[256];
@@ -87,6 +93,13 @@ size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req);
  * files only when want_threads (the scheduler group is due). */
 void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req,
 			    bool want_threads);
+
+/* Feeds this cycle's heap (the allocator's live bytes where the producer
+ * publishes them, else its RSS), thread and fd counts to the leak detector
+ * (time t_ns, monotonic).  Returns a bit per enum rd_leak_kind that became
+ * a suspect in *became and stopped being one in *stopped. */
+void rd_source_leak_observe(struct rd_source *s, const struct rd_leak_cfg *c, uint64_t t_ns,
+			    unsigned *became, unsigned *stopped);
 
 /* Re-reads the table if it changed and snapshots the values.  Returns 0 or
  * -errno with seg.err set (the segment became invalid). */
