@@ -203,10 +203,107 @@ static void leaks_are_measured_and_flagged_and_nothing_else_is(void **state)
 	tu_rmdir(dir);
 }
 
+/* Runs rtm-reader --once with env and args: exit status, first stderr line. */
+static int run_once(const char *env, const char *args, char *line, size_t cap)
+{
+	char cmd[1024];
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=/tmp %s %s --once --exporter none %s 2>&1 >/dev/null",
+		 env, tu_prog("RTM_READER"), args);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	if (!fgets(line, (int)cap, f))
+		line[0] = '\0';
+	while (fgetc(f) != EOF)
+		;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether a reader run with env and args flags a 2 MB/s heap leak within
+ * a 2 s window (thresholds from the layers under test). */
+static bool flags_leak(const char *dir, pid_t leaker, const char *env_k, const char *env_v,
+		       const char *const *args)
+{
+	struct tu_reader r;
+	const char *argv[32] = { "--exporter", "none", "--prometheus", "127.0.0.1:0",
+				 "--interval", "200ms" };
+	char pid[16], *log;
+	size_t n = 6;
+	bool flagged = false;
+
+	snprintf(pid, sizeof pid, "%d", (int)leaker);
+	argv[n++] = "--pid";
+	argv[n++] = pid;
+	for (; *args; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	if (env_k)
+		setenv(env_k, env_v, 1);
+	tu_reader_start(&r, dir, argv);
+	for (int i = 0; i < 50 && !flagged; i++) {
+		usleep(100000);
+		log = tu_reader_log(&r);
+		flagged = strstr(log, "leak suspect: ") != NULL;
+		free(log);
+	}
+	tu_reader_stop(&r);
+	if (env_k)
+		unsetenv(env_k);
+	return flagged;
+}
+
+static void leak_settings_layer_and_bad_values_name_themselves(void **state)
+{
+	char *dir = tu_mkdir(), conf[300], arg[400], line[512];
+	struct child c = { "heap", "heap-mmap", "2000000", NULL, "heap", 2e6, 0, false };
+	FILE *f;
+
+	(void)state;
+	/* Bad values: one line naming the input, exit 2. */
+	assert_int_equal(run_once("", "--leak heap=fast", line, sizeof line), 2);
+	assert_non_null(strstr(line, "--leak: 'heap=fast'"));
+	assert_int_equal(run_once("", "--leak colour=red", line, sizeof line), 2);
+	assert_non_null(strstr(line, "--leak: 'colour=red'"));
+	assert_int_equal(run_once("RTM_LEAK_WINDOW=0.5s", "", line, sizeof line), 2);
+	assert_non_null(strstr(line, "RTM_LEAK_WINDOW: '0.5s'"));
+	assert_int_equal(run_once("RTM_LEAK_FDS=-1", "", line, sizeof line), 2);
+	assert_non_null(strstr(line, "RTM_LEAK_FDS: '-1'"));
+	snprintf(conf, sizeof conf, "%s/reader.conf", dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "interval = 1s\nleak.threads = lots\n");
+	fclose(f);
+	snprintf(arg, sizeof arg, "--config %s", conf);
+	assert_int_equal(run_once("", arg, line, sizeof line), 2);
+	assert_non_null(strstr(line, "reader.conf:2: leak.threads 'lots'"));
+
+	/* Layers: the file's 100 MB/s misses the 2 MB/s leak, the variable's
+	 * 0.5 MB/s catches it, and the flag turns the detector off. */
+	c.pid = start(&c, dir, false);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "leak.window = 2s\nleak.heap = 100MB/s\n");
+	fclose(f);
+	assert_false(flags_leak(dir, c.pid, NULL, NULL, (const char *[]){ "--config", conf, NULL }));
+	assert_true(flags_leak(dir, c.pid, "RTM_LEAK_HEAP", "0.5MB/s",
+			       (const char *[]){ "--config", conf, NULL }));
+	assert_false(flags_leak(dir, c.pid, "RTM_LEAK_HEAP", "0.5MB/s",
+				(const char *[]){ "--config", conf, "--leak", "off", NULL }));
+	assert_true(flags_leak(dir, c.pid, NULL, NULL,
+			       (const char *[]){ "--config", conf, "--leak", "heap=500k", NULL }));
+	kill(c.pid, SIGKILL);
+	waitpid(c.pid, NULL, 0);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(leaks_are_measured_and_flagged_and_nothing_else_is),
+		cmocka_unit_test(leak_settings_layer_and_bad_values_name_themselves),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
