@@ -21,7 +21,17 @@
 static rtm_counter_t c_mallocs, c_frees, c_bytes;
 static rtm_updown_t u_live_bytes, u_live_objects;
 static rtm_updown_t u_inuse, u_idle, u_releasable, u_mmapped, u_arenas;
+static rtm_gauge_t g_idle_ratio;
+static rtm_counter_t c_trims;
 static int ready; /* handles above are valid */
+
+/* RTM_TRIM_IDLE_RATIO: give idle heap back to the system (malloc_trim(0),
+ * the analogue of Go's debug.FreeOSMemory) once the idle share of the heap
+ * has stayed above this for two samples, and again at most every ten
+ * samples while it stays there.  0: never. */
+static double trim_ratio;
+#define TRIM_MIN_IDLE (1u << 20) /* below this, trimming is not worth a lock */
+#define TRIM_EVERY 10
 
 /* Activity before the segment existed, folded in at start. */
 static uint64_t early_mallocs, early_frees, early_bytes;
@@ -77,10 +87,29 @@ static int64_t count_arenas(void)
 	return n;
 }
 
+/* The idle share of the heap, and the opt-in trim (see trim_ratio). */
+static void idle_and_trim(int64_t inuse, int64_t idle, unsigned *above, unsigned *since_trim)
+{
+	double ratio = inuse + idle > 0 ? (double)idle / (double)(inuse + idle) : 0;
+
+	rtm_gauge_set_f64(&g_idle_ratio, ratio);
+	if (!(trim_ratio > 0) || ratio <= trim_ratio || idle < TRIM_MIN_IDLE) {
+		*above = 0;
+		return;
+	}
+	(*since_trim)++;
+	if (++*above >= 2 && *since_trim >= TRIM_EVERY) {
+		malloc_trim(0);
+		rtm_counter_add(&c_trims, 1);
+		*since_trim = 0;
+	}
+}
+
 static void *sample_loop(void *arg)
 {
 	struct sched_param sp = { 0 };
 	int64_t last[5] = { 0 };
+	unsigned above = 0, since_trim = TRIM_EVERY;
 
 	(void)arg;
 	/* Never compete with the program for a CPU. */
@@ -97,9 +126,29 @@ static void *sample_loop(void *arg)
 			rtm_updown_add(u[i], now[i] - last[i]);
 			last[i] = now[i];
 		}
+		idle_and_trim(now[0], now[1], &above, &since_trim);
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
+}
+
+/* RTM_TRIM_IDLE_RATIO, a ratio in (0, 1); anything else is said once on
+ * stderr (the user asked for something we will not do) and means off. */
+static double trim_setting(void)
+{
+	const char *v = getenv("RTM_TRIM_IDLE_RATIO");
+	char *end;
+	double r;
+
+	if (!v || !*v)
+		return 0;
+	r = strtod(v, &end);
+	if (*end || !(r > 0 && r < 1)) {
+		fprintf(stderr, "rtm: RTM_TRIM_IDLE_RATIO: '%s' is not a ratio between 0 and 1; "
+				"not trimming\n", v);
+		return 0;
+	}
+	return r;
 }
 
 static int def(struct rtm_segment *seg, int kind, rtm_counter_t *h, const char *name,
@@ -137,8 +186,15 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 		  "Bytes in chunks allocated with mmap (mallinfo2 hblkhd)");
 	rc |= def(seg, 1, &u_arenas, "runtime.native.mem.heap.arenas", "{arena}",
 		  "malloc arenas");
+	rc |= rtm_gauge_create(seg, &g_idle_ratio, &(struct rtm_metric_def){
+		.name = "runtime.native.mem.heap.idle_ratio", .unit = "1", .is_double = 1,
+		.description = "Idle share of the heap: idle / (in use + idle); above 0.5 with "
+			       "much idle, malloc_trim(0) could give memory back" });
+	rc |= def(seg, 0, &c_trims, "runtime.native.mem.heap.trims", "{trim}",
+		  "malloc_trim(0) calls made because of RTM_TRIM_IDLE_RATIO");
 	if (rc)
 		return -ENOSPC;
+	trim_ratio = trim_setting();
 	rtm__alloc_off = c_mallocs.off;
 	if (c_frees.off == rtm__alloc_off + 8 && c_bytes.off == rtm__alloc_off + 16 &&
 	    u_live_bytes.off == rtm__alloc_off + 24 && u_live_objects.off == rtm__alloc_off + 32)

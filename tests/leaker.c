@@ -11,6 +11,9 @@
  *   steady BYTES          allocate and touch BYTES at start, then hold them
  *   sawtooth BYTES MS     allocate BYTES over MS/2 ms, free them all, wait MS/2 ms, again
  *   once BYTES MS         after MS ms, allocate and touch BYTES once, then hold them
+ *   freemost BYTES        allocate and touch BYTES, keep one block above them (so
+ *                         glibc cannot give the space back by itself), free the
+ *                         rest, print "freed", then hold
  * Rates are spread over ten ticks a second.
  */
 #define _GNU_SOURCE
@@ -74,10 +77,23 @@ int main(int argc, char **argv)
 				"or sawtooth|once BYTES MS\n");
 		return 2;
 	}
-	if (!strcmp(mode, "steady"))
-		grab(a, &n);
+	if (!strcmp(mode, "steady") || !strcmp(mode, "freemost"))
+		last_grab = grab(a, &n);
 	printf("ready\n");
 	fflush(stdout);
+	if (!strcmp(mode, "freemost")) {
+		char **all = last_grab, *pin = malloc(BLOCK);
+
+		memset(pin, 1, BLOCK);
+		for (long i = 0; i < n; i++)
+			free(all[i]);
+		free(all);
+		last_grab = &pin;
+		printf("freed\n");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	if (!strcmp(mode, "once")) {
 		sleep_until(&t, b * 1000000L);

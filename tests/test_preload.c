@@ -2,6 +2,8 @@
 /* librtm-preload.so under real, unmodified programs. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <math.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,12 +184,132 @@ static void the_stress_program_balances(void **state)
 	tu_rmdir(dir);
 }
 
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Whether rtm-shmdump PID prints the idle-heap hint. */
+static bool shmdump_hints(pid_t pid, const char *dir)
+{
+	char cmd[512], line[512];
+	bool hint = false;
+	FILE *f;
+
+	snprintf(cmd, sizeof cmd, "RTM_DIR=%s %s %d", dir, tu_prog("RTM_SHMDUMP"), (int)pid);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		hint |= strstr(line, "  hint: ") && strstr(line, "of the heap is idle");
+	pclose(f);
+	return hint;
+}
+
+/* leaker MODE BYTES under the preload: its lowest RSS over 2 s after it
+ * freed what it frees (sampled every 100 ms), the trims it counted, and
+ * whether rtm-shmdump hinted at the idle heap. */
+static long rss_after(const char *dir, const char *mode, const char *trim, int64_t *trims,
+		      bool *hint)
+{
+	int p[2];
+	char buf[64] = "";
+	pid_t pid;
+	long low = -1;
+	size_t got = 0;
+	struct rd_segment rd;
+	struct rd_snapshot s = { 0 };
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		setenv("RTM_DIR", dir, 1);
+		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+		setenv("RTM_SAMPLE_INTERVAL_MS", "100", 1);
+		if (trim)
+			setenv("RTM_TRIM_IDLE_RATIO", trim, 1);
+		execl(tu_prog("RTM_LEAKER"), "leaker", mode, "200000000", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (!strstr(buf, strcmp(mode, "freemost") ? "ready" : "freed") && got < sizeof buf - 1) {
+		ssize_t n = read(p[0], buf + got, sizeof buf - 1 - got);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	close(p[0]);
+	for (int i = 0; i < 20; i++) {
+		long kb = rss_kb(pid);
+
+		if (low < 0 || kb < low)
+			low = kb;
+		usleep(100000);
+	}
+	*hint = shmdump_hints(pid, dir);
+	only_segment(dir, &rd);
+	*trims = value(&rd, &s, "runtime.native.mem.heap.trims");
+	assert_true(fabs(s.values[tu_find(&rd, "runtime.native.mem.heap.idle_ratio", NULL, NULL)].d) <= 1);
+	rd_snapshot_free(&s);
+	rd_segment_close(&rd);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return low;
+}
+
+/* RTM_TRIM_IDLE_RATIO gives a freed heap back; without it glibc keeps it,
+ * and rtm-shmdump says how much could be given back. */
+static void trim_idle_ratio_gives_memory_back(void **state)
+{
+	char *dir;
+	long kept, trimmed, used;
+	int64_t trims_off, trims_on, trims_used;
+	bool hint_off, hint_on, hint_used;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	kept = rss_after(dir, "freemost", NULL, &trims_off, &hint_off);
+	tu_rmdir(dir);
+	dir = tu_mkdir();
+	trimmed = rss_after(dir, "freemost", "0.5", &trims_on, &hint_on);
+	tu_rmdir(dir);
+	/* A heap in use: neither trimmed nor hinted at. */
+	dir = tu_mkdir();
+	used = rss_after(dir, "steady", "0.5", &trims_used, &hint_used);
+	tu_rmdir(dir);
+	if (kept < 150000 || trimmed > 50000 || used < 150000)
+		fail_msg("RSS after freeing 200 MB: %ld kB without trimming, %ld kB with; "
+			 "%ld kB holding it", kept, trimmed, used);
+	assert_int_equal(trims_off, 0);
+	assert_true(trims_on >= 1);
+	assert_int_equal(trims_used, 0);
+	assert_true(hint_off);
+	assert_false(hint_on);
+	assert_false(hint_used);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(allocator_counts_are_exact),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(the_stress_program_balances),
+		cmocka_unit_test(trim_idle_ratio_gives_memory_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

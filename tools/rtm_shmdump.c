@@ -282,6 +282,33 @@ static void text_attrs(const struct rd_metric *m)
 	printf("}");
 }
 
+/* The value of an attribute-less series called name, or -1. */
+static double series_value(const struct rd_segment *seg, const struct rd_snapshot *snap,
+			   const char *name)
+{
+	for (uint32_t i = 0; i < seg->n_metrics; i++)
+		if (!seg->metrics[i].n_attrs && !strcmp(seg->metrics[i].name, name))
+			return scalar(&seg->metrics[i], &snap->values[i]);
+	return -1;
+}
+
+/* The seed's FAQ: a heap that is mostly idle holds memory it could give
+ * back, which is not a leak.  Said when idle is over half the heap and at
+ * least 16 MiB, unless RTM_TRIM_IDLE_RATIO is already giving it back (glibc
+ * still counts trimmed pages as idle). */
+static void heap_hint(const struct rd_segment *seg, const struct rd_snapshot *snap)
+{
+	double idle = series_value(seg, snap, "runtime.native.mem.heap.idle"),
+	       inuse = series_value(seg, snap, "runtime.native.mem.heap.inuse"),
+	       trims = series_value(seg, snap, "runtime.native.mem.heap.trims");
+
+	if (idle < 16.0 * 1048576 || inuse < 0 || idle / (idle + inuse) <= 0.5 || trims > 0)
+		return;
+	printf("  hint: %.0f%% of the heap is idle: malloc_trim(0) could return up to %.1f MiB"
+	       " to the system (RTM_TRIM_IDLE_RATIO=0.5 makes the preload do it)\n",
+	       100 * idle / (idle + inuse), idle / 1048576);
+}
+
 static void text_segment(const struct opts *o, const struct rd_segment *seg,
 			 const struct rd_snapshot *snap,
 			 const struct rd_snapshot *prev, double dt)
@@ -296,6 +323,7 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 	       age_s(snap->heartbeat_unix_nano), snap->dropped_metrics, snap->torn);
 	for (uint32_t i = 0; i < seg->n_resource; i++)
 		printf("  resource %s=%s\n", seg->resource[i].key, seg->resource[i].value);
+	heap_hint(seg, snap);
 	for (uint32_t i = 0; i < seg->n_metrics; i++) {
 		const struct rd_metric *m = &seg->metrics[i];
 		const struct rd_value *v = &snap->values[i];
