@@ -70,6 +70,13 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 	rc = rd_exporter_open(&r->exporter, cfg, err, errlen);
 	if (rc)
 		return rc;
+	r->leak = cfg->settings.leak;
+	if (r->leak.enabled && r->leak.window_ns < 4 * cfg->interval_ns) {
+		/* A window must hold four samples to judge a trend. */
+		r->leak.window_ns = 4 * cfg->interval_ns;
+		rd_log("leak detection: window stretched to %.3gs, four collection intervals",
+		       (double)r->leak.window_ns / 1e9);
+	}
 	if (cfg->prometheus && !cfg->once) {
 		char why[256];
 
@@ -335,7 +342,7 @@ static void remove_segment(struct rd_reader *r, const struct rd_source *s)
 static void watch_leaks(struct rd_reader *r, struct rd_source *s, uint64_t mono)
 {
 	static const char *const units[RD_LEAK_N] = { "bytes", "threads", "fds" };
-	const struct rd_leak_cfg *c = &r->cfg->settings.leak;
+	const struct rd_leak_cfg *c = &r->leak;
 	unsigned became, stopped;
 
 	rd_source_leak_observe(s, c, mono, &became, &stopped);
@@ -443,6 +450,7 @@ int rd_reader_cycle(struct rd_reader *r)
 			continue;
 		}
 		r->self.torn_slots += s->snap.torn;
+		s->torn_total += s->snap.torn;
 		r->self.segments++;
 		if (s->state == RD_SRC_LIVE)
 			watch_leaks(r, s, t0);

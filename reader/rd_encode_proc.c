@@ -92,7 +92,7 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	x.sm = rd_arena_alloc(&b->arena, sizeof *x.sm);
 	opentelemetry__proto__metrics__v1__scope_metrics__init(x.sm);
 	x.sm->scope = &proc_scope;
-	x.sm->metrics = rd_arena_alloc(&b->arena, 16 * sizeof *x.sm->metrics);
+	x.sm->metrics = rd_arena_alloc(&b->arena, 18 * sizeof *x.sm->metrics);
 
 #define ON(g) (groups & (1u << (g)))
 	if (ON(RD_GROUP_PROCESS))
@@ -142,6 +142,16 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 		    RTM_SHM_KIND_COUNTER,
 		    (struct rd_num_point[]){ { .dbl = true, .d = (double)s->threads_total.wait_ns / 1e9 } }, 1);
 #undef ON
+	if (!s->no_segment) {
+		/* The producer's segment health, for alerting on it. */
+		add(&x, "rtm.process.metrics.dropped", "{metric}",
+		    "Metrics the producer could not register because its segment was full.",
+		    RTM_SHM_KIND_COUNTER, (struct rd_num_point[]){ { .i = s->snap.dropped_metrics } }, 1);
+		add(&x, "rtm.process.slots.torn", "{slot}",
+		    "Reads of the producer's histogram shards that never settled (a writer died "
+		    "mid-update, or kept the seqlock busy).",
+		    RTM_SHM_KIND_COUNTER, (struct rd_num_point[]){ { .i = (int64_t)s->torn_total } }, 1);
+	}
 	add_leaks(&x, s);
 	s->proc_seen = true;
 	if (!x.sm->n_metrics)

@@ -91,7 +91,7 @@ int rd_leak_observe(struct rd_leak *l, const struct rd_leak_cfg *c, enum rd_leak
 	}
 	oldest = s->t[at(s, 0)];
 	span = newest - oldest;
-	if (s->n < 6 || span * 10 < c->window_ns * 9) {
+	if (s->n < 4 || span * 10 < c->window_ns * 9) {
 		l->has_rate[k] = false;
 		l->suspect[k] = false;
 		return was ? -1 : 0;

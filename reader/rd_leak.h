@@ -16,7 +16,8 @@
  *     line, however steep each ramp.
  * It stops being one when the slope falls below half the threshold or the
  * line no longer fits (R^2 < 0.5), so a rate near the threshold does not
- * flap.  Pure computation: no I/O, no clock.
+ * flap.  It needs at least four samples in a window (three two-point
+ * thirds).  Pure computation: no I/O, no clock.
  */
 #ifndef RD_LEAK_H
 #define RD_LEAK_H

@@ -60,6 +60,8 @@ struct rd_source {
 	bool proc_seen;           /* process metrics exported at least once */
 	uint64_t proc_start_unix_nano;
 
+	uint64_t torn_total;      /* torn shard reads over the source's life */
+
 	/* The leak detector's history of heap, threads and fds. */
 	struct rd_leak leak;
 	int64_t heap_idx;         /* runtime.native.mem.heap.alloc: -1 none */

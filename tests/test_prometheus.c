@@ -98,10 +98,13 @@ static void prom_start(struct prom *p, int target_port)
 	snprintf(cfg, sizeof cfg, "%s/prometheus.yml", p->dir);
 	f = fopen(cfg, "w");
 	assert_non_null(f);
-	/* honor_labels: the reader names each producer's job and instance. */
+	/* honor_labels: the reader names each producer's job and instance.
+	 * The shipped alert rules, evaluated every second. */
 	fprintf(f, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+		   "rule_files:\n  - %s/tools/rtm-alerts.yml\n"
 		   "scrape_configs:\n  - job_name: rtm\n    honor_labels: true\n"
-		   "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", target_port);
+		   "    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
+		tu_prog("RTM_SOURCE_ROOT"), target_port);
 	fclose(f);
 	p->port = tu_free_port();
 	snprintf(arg_cfg, sizeof arg_cfg, "--config.file=%s", cfg);
@@ -269,11 +272,149 @@ static char *promtool_check(const char *page)
 	return out;
 }
 
+/* tests/leaker heap-mmap 2000000: RSS grows 2 MB/s, collected with --pid
+ * (its heap series is then its RSS, in every build). */
+static pid_t start_leaker(const char *dir, char *pid_str, size_t cap)
+{
+	int fds[2];
+	char buf[8] = "";
+	pid_t pid;
+
+	(void)dir;
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execl(tu_prog("RTM_LEAKER"), "leaker", "heap-mmap", "2000000", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	assert_true(read(fds[0], buf, sizeof buf - 1) > 0);
+	close(fds[0]);
+	snprintf(pid_str, cap, "%d", (int)pid);
+	return pid;
+}
+
+/* GET /api/v1/rules as JSON (owned by the caller). */
+static json_object *rules(const struct prom *p)
+{
+	char url[96];
+	struct tu_http h;
+	json_object *root;
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/rules", p->port);
+	tu_http_get(url, NULL, false, &h);
+	root = json_tokener_parse(h.body);
+	if (!root || h.status != 200)
+		fail_msg("/api/v1/rules: HTTP %ld: %s", h.status, h.body);
+	tu_http_free(&h);
+	return root;
+}
+
+/* Calls fn on every rule object until it returns false; the rule count. */
+static int each_rule(json_object *root, bool (*fn)(json_object *rule, void *ctx), void *ctx)
+{
+	json_object *data, *groups;
+	int n = 0;
+
+	assert_true(json_object_object_get_ex(root, "data", &data));
+	assert_true(json_object_object_get_ex(data, "groups", &groups));
+	for (size_t g = 0; g < json_object_array_length(groups); g++) {
+		json_object *rs;
+
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(groups, g), "rules", &rs));
+		for (size_t i = 0; i < json_object_array_length(rs); i++, n++)
+			if (!fn(json_object_array_get_idx(rs, i), ctx))
+				return -1;
+	}
+	return n;
+}
+
+static const char *field(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+/* Evaluated at least once, without error. */
+static bool rule_ok(json_object *rule, void *ctx)
+{
+	(void)ctx;
+	return !strcmp(field(rule, "health"), "ok") && strncmp(field(rule, "lastEvaluation"), "0001", 4);
+}
+
+static void await_rules_ok(const struct prom *p)
+{
+	for (int i = 0; i < 600; i++) {
+		json_object *root = rules(p);
+		int n = each_rule(root, rule_ok, NULL);
+
+		json_object_put(root);
+		if (n == 12)
+			return;
+		usleep(100000);
+	}
+	{
+		json_object *root = rules(p);
+
+		fail_msg("rules not all loaded and healthy: %s",
+			 json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	}
+}
+
+struct want_alert {
+	const char *name;
+	char pid[16];
+	bool seen;
+};
+
+/* The named alert, pending or firing, for the process with that pid. */
+static bool find_alert(json_object *rule, void *ctx)
+{
+	struct want_alert *w = ctx;
+	json_object *alerts;
+
+	if (strcmp(field(rule, "name"), w->name) || !json_object_object_get_ex(rule, "alerts", &alerts))
+		return true;
+	for (size_t i = 0; i < json_object_array_length(alerts); i++) {
+		json_object *a = json_object_array_get_idx(alerts, i), *labels;
+		const char *state = field(a, "state");
+
+		if (json_object_object_get_ex(a, "labels", &labels) &&
+		    !strcmp(field(labels, "process_pid"), w->pid) &&
+		    (!strcmp(state, "pending") || !strcmp(state, "firing")))
+			w->seen = true;
+	}
+	return true;
+}
+
+static void await_alert(const struct prom *p, const char *name, pid_t pid)
+{
+	struct want_alert w = { .name = name };
+
+	snprintf(w.pid, sizeof w.pid, "%d", (int)pid);
+	for (int i = 0; i < 600 && !w.seen; i++) {
+		json_object *root = rules(p);
+
+		each_rule(root, find_alert, &w);
+		json_object_put(root);
+		if (!w.seen)
+			usleep(100000);
+	}
+	if (!w.seen)
+		fail_msg("%s never became pending for pid %s", name, w.pid);
+}
+
 static void prometheus_stores_exactly_what_producers_published(void **state)
 {
 	static const struct { const char *svc; int k; } svcs[] = { { "svc-one", 3 }, { "svc-two", 7 } };
-	char *dir = tu_mkdir(), q[512], *log, *lint, *line;
+	char *dir = tu_mkdir(), q[512], *log, *lint, *line, leaker_pid[16];
 	struct tu_producer p[4];
+	pid_t leaker;
 	struct tu_reader r;
 	struct tu_http page;
 	struct prom pr;
@@ -285,8 +426,12 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 	tu_spawn(&p[2], dir, "svc-hostile", produce_hostile, 11, false);
 	tu_spawn(&p[3], dir, "svc-corrupt", produce_corruptible, 13, false);
 	corrupt(p[3].path, "corrupt-me");
+	/* A heap leak of 2 MB/s, for the alert rules; the leak detector with
+	 * test-sized settings. */
+	leaker = start_leaker(dir, leaker_pid, sizeof leaker_pid);
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
-						   "--interval", "1s", NULL });
+						   "--interval", "1s", "--leak", "window=3s",
+						   "--leak", "heap=0.5MB/s", "--pid", leaker_pid, NULL });
 	prom_start(&pr, r.port);
 
 	/* _created series exist only in OpenMetrics: Prometheus negotiated it. */
@@ -338,7 +483,8 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 #undef Q
 	}
 	/* The reader's own metrics. */
-	assert_true(value(&pr, "rtm_reader_segments{job=\"rtm-reader\"}") == 3);
+	/* three valid segments and the --pid leaker */
+	assert_true(value(&pr, "rtm_reader_segments{job=\"rtm-reader\"}") == 4);
 	assert_true(value(&pr, "rtm_reader_segments_rejected_total{job=\"rtm-reader\"}") >= 1);
 
 	/* Hostile strings arrive exactly, through Prometheus's own parser. */
@@ -380,10 +526,17 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 	free(lint);
 	tu_http_free(&page);
 
+	/* The shipped rules: all loaded, all evaluating without error, and the
+	 * leaking child's heap-leak alert pending (or firing). */
+	await_rules_ok(&pr);
+	await_alert(&pr, "RtmHeapLeakSuspect", leaker);
+
 	prom_stop(&pr);
 	assert_int_equal(tu_reader_stop(&r), 0);
 	for (int i = 0; i < 4; i++)
 		tu_reap(&p[i]);
+	kill(leaker, SIGKILL);
+	waitpid(leaker, NULL, 0);
 	tu_rmdir(dir);
 }
 

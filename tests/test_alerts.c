@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shipped alert rules (tools/rtm-alerts.yml): promtool accepts them,
+ * their unit tests (tests/alerts/rtm-alerts.test.yml) pass and cover every
+ * rule both firing and not firing, and every metric a rule names is one a
+ * real rtm-reader serves.  Exits 77 when promtool is not installed.
+ */
+#define _GNU_SOURCE
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static char rules[4096], tests_file[4096];
+
+/* Runs cmd; its exit status, and its output in out (malloc'd). */
+static int run(const char *cmd, char **out)
+{
+	FILE *f = popen(cmd, "r");
+	size_t len = 0, cap = 4096;
+	int c, st;
+
+	assert_non_null(f);
+	*out = malloc(cap);
+	while ((c = fgetc(f)) != EOF) {
+		if (len + 2 > cap)
+			*out = realloc(*out, cap *= 2);
+		(*out)[len++] = (char)c;
+	}
+	(*out)[len] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp_text(const char *path)
+{
+	size_t len;
+	char *s = tu_slurp(path, &len), *t = realloc(s, len + 1);
+
+	assert_non_null(t);
+	t[len] = '\0';
+	return t;
+}
+
+static void promtool_checks_and_tests_the_rules(void **state)
+{
+	char cmd[9000], *out;
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "%s check rules %s 2>&1", tu_prog("RTM_PROMTOOL"), rules);
+	if (run(cmd, &out) != 0 || !strstr(out, "SUCCESS: 12 rules found"))
+		fail_msg("promtool check rules: %s", out);
+	free(out);
+	/* promtool resolves rule_files relative to the test file. */
+	snprintf(cmd, sizeof cmd, "%s test rules %s 2>&1", tu_prog("RTM_PROMTOOL"), tests_file);
+	if (run(cmd, &out) != 0 || !strstr(out, "SUCCESS"))
+		fail_msg("promtool test rules: %s", out);
+	free(out);
+}
+
+/* Each "- alert: X" has a test where it fires and one where it does not
+ * (each firing test also has a neighbour process that must not trip it). */
+static void every_rule_is_tested_firing_and_quiet(void **state)
+{
+	char *r = slurp_text(rules), *t = slurp_text(tests_file);
+	int n = 0;
+
+	(void)state;
+	for (char *p = r; (p = strstr(p, "- alert: ")); p++) {
+		char name[64], fires[160], quiet[160], *q;
+
+		sscanf(p + 9, "%63s", name);
+		snprintf(fires, sizeof fires, "alertname: %s\n        exp_alerts:\n          - exp_labels:",
+			 name);
+		snprintf(quiet, sizeof quiet, "alertname: %s\n        exp_alerts: []", name);
+		q = strstr(t, fires);
+		if (!q)
+			fail_msg("%s: no test where it fires", name);
+		if (!strstr(t, quiet))
+			fail_msg("%s: no test where it stays quiet", name);
+		n++;
+	}
+	assert_int_equal(n, 12);
+	free(r);
+	free(t);
+}
+
+/* The metric names in the rules' expressions. */
+static size_t rule_metrics(char names[][96], size_t cap)
+{
+	char *r = slurp_text(rules), *p = r;
+	regex_t re;
+	regmatch_t m;
+	size_t n = 0;
+
+	assert_int_equal(regcomp(&re, "(target|process|runtime|rtm)_[a-z0-9_]+", REG_EXTENDED), 0);
+	/* Only inside "expr:" blocks, which end at the next "for:", "labels:" key. */
+	while ((p = strstr(p, "expr: |"))) {
+		char *end = strstr(p, "labels:"), save;
+
+		save = *end;
+		*end = '\0';
+		for (char *q = p; regexec(&re, q, 1, &m, 0) == 0; q += m.rm_eo) {
+			char name[96];
+			bool dup = false;
+
+			/* label names: process_pid in group_left (...), keys in {...} */
+			if (q[m.rm_eo] == ')' || q[m.rm_eo] == '=')
+				continue;
+			snprintf(name, sizeof name, "%.*s", (int)(m.rm_eo - m.rm_so), q + m.rm_so);
+			for (size_t i = 0; i < n; i++)
+				dup |= !strcmp(names[i], name);
+			if (!dup && n < cap)
+				snprintf(names[n++], sizeof names[0], "%s", name);
+		}
+		*end = save;
+		p = end;
+	}
+	regfree(&re);
+	free(r);
+	return n;
+}
+
+static void every_metric_a_rule_names_is_served(void **state)
+{
+	char names[64][96], *dir = tu_mkdir(), *page = NULL;
+	size_t n = rule_metrics(names, 64);
+	struct tu_reader r;
+	pid_t demo;
+
+	(void)state;
+	assert_true(n >= 12);
+	/* rtm-demo publishes allocator metrics (librtm-alloc); the leak
+	 * detector needs a short window to report within the test. */
+	demo = fork();
+	assert_true(demo >= 0);
+	if (demo == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setenv("RTM_DIR", dir, 1);
+		freopen("/dev/null", "w", stdout);
+		freopen("/dev/null", "w", stderr);
+		execl(tu_prog("RTM_DEMO"), "rtm-demo", "--service", "alerts", "--duration", "120",
+		      (char *)NULL);
+		_exit(127);
+	}
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "250ms", "--leak", "window=2s", NULL });
+	/* Poll until every name is on the page (or 60 s pass). */
+	for (int i = 0; i < 600; i++) {
+		struct tu_http h;
+		size_t missing = 0;
+
+		tu_http_get(r.url, "text/plain", false, &h);
+		free(page);
+		page = h.body;
+		for (size_t k = 0; k < n; k++) {
+			char line[128];
+
+			snprintf(line, sizeof line, "\n%.95s{", names[k]);
+			missing += !strstr(page, line);
+		}
+		if (!missing)
+			break;
+		usleep(100000);
+	}
+	for (size_t k = 0; k < n; k++) {
+		char line[128];
+
+		snprintf(line, sizeof line, "\n%.95s{", names[k]);
+		if (!strstr(page, line))
+			fail_msg("a rule uses %s, which /metrics does not serve", names[k]);
+	}
+	free(page);
+	assert_int_equal(tu_reader_stop(&r), 0);
+	kill(demo, SIGKILL);
+	waitpid(demo, NULL, 0);
+	tu_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(promtool_checks_and_tests_the_rules),
+		cmocka_unit_test(every_rule_is_tested_firing_and_quiet),
+		cmocka_unit_test(every_metric_a_rule_names_is_served),
+	};
+	const char *tool = getenv("RTM_PROMTOOL");
+
+	if (!tool || !*tool || access(tool, X_OK)) {
+		printf("promtool not installed: skipped\n");
+		return 77;
+	}
+	snprintf(rules, sizeof rules, "%s/tools/rtm-alerts.yml", tu_prog("RTM_SOURCE_ROOT"));
+	snprintf(tests_file, sizeof tests_file, "%s/tests/alerts/rtm-alerts.test.yml",
+		 tu_prog("RTM_SOURCE_ROOT"));
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
