@@ -612,13 +612,12 @@ static void double_line(struct out *o, const struct heads *h, int which,
 	rd_buf_putc(o->b, '\n');
 }
 
-/* The point's label block: its producer's and scope's prefix, then its
- * attributes. */
-static void point_labels(struct rd_prom_renderer *r, uint32_t off, uint32_t len,
-			 otlp_kv *const *kv, size_t n)
+/* The point's label block: its producer's and scope's labels (r->prefix),
+ * then its attributes. */
+static void point_labels(struct rd_prom_renderer *r, otlp_kv *const *kv, size_t n)
 {
 	r->pt.len = 0;
-	rd_buf_put(&r->pt, r->prefix.p + off, len);
+	rd_buf_put(&r->pt, r->prefix.p, r->prefix.len);
 	put_attrs(r, kv, n, false);
 }
 
@@ -653,14 +652,14 @@ static void created(struct out *o, const struct heads *h, const struct rd_buf *l
 }
 
 static void number_points(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
-			  uint32_t off, uint32_t len, otlp_ndp *const *pts, size_t n, bool counter)
+			  otlp_ndp *const *pts, size_t n, bool counter)
 {
 	for (size_t i = 0; i < n; i++) {
 		const otlp_ndp *p = pts[i];
 
 		if (p->flags & OTLP_NO_RECORDED_VALUE)
 			continue;
-		point_labels(r, off, len, p->attributes, p->n_attributes);
+		point_labels(r, p->attributes, p->n_attributes);
 		if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT)
 			int_line(o, h, counter ? H_TOTAL : H_PLAIN, &r->pt, "", 0, p->as_int);
 		else
@@ -671,7 +670,7 @@ static void number_points(struct rd_prom_renderer *r, struct out *o, const struc
 }
 
 static void histogram_points(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
-			     uint32_t off, uint32_t len, otlp_hdp *const *pts, size_t n)
+			     otlp_hdp *const *pts, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const otlp_hdp *p = pts[i];
@@ -679,7 +678,7 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 
 		if (p->flags & OTLP_NO_RECORDED_VALUE)
 			continue;
-		point_labels(r, off, len, p->attributes, p->n_attributes);
+		point_labels(r, p->attributes, p->n_attributes);
 		for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++) {
 			const struct le_str *le = le_of(r, p->explicit_bounds[k]);
 			char *w;
@@ -700,8 +699,7 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 }
 
 /* One producer's metric, into its family's lines. */
-static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m, uint32_t off,
-		   uint32_t len)
+static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m)
 {
 	uint32_t pf = family_of(r, m);
 	struct pfam *f;
@@ -716,16 +714,14 @@ static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric 
 	o->b = &r->lines[pf];
 	switch (m->data_case) {
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
-		number_points(r, o, &f->h, off, len, m->sum->data_points, m->sum->n_data_points,
+		number_points(r, o, &f->h, m->sum->data_points, m->sum->n_data_points,
 			      f->type == RD_PROM_COUNTER);
 		break;
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
-		number_points(r, o, &f->h, off, len, m->gauge->data_points, m->gauge->n_data_points,
-			      false);
+		number_points(r, o, &f->h, m->gauge->data_points, m->gauge->n_data_points, false);
 		break;
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
-		histogram_points(r, o, &f->h, off, len, m->histogram->data_points,
-				 m->histogram->n_data_points);
+		histogram_points(r, o, &f->h, m->histogram->data_points, m->histogram->n_data_points);
 		break;
 	default: /* rtm builds no other kinds */
 		break;
@@ -766,7 +762,6 @@ void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		for (size_t k = 0; k < rms[i]->n_scope_metrics; k++) {
 			const otlp_sm *sm = rms[i]->scope_metrics[k];
-			uint32_t off;
 
 			/* job, instance and scope: the same for all its metrics. */
 			r->prefix.len = 0;
@@ -781,9 +776,8 @@ void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms, size_t n,
 				put_escaped(&r->prefix, sm->scope->version, ESC_LABEL);
 				rd_buf_putc(&r->prefix, '"');
 			}
-			off = 0;
 			for (size_t m = 0; m < sm->n_metrics; m++)
-				metric(r, &o, sm->metrics[m], off, (uint32_t)r->prefix.len);
+				metric(r, &o, sm->metrics[m]);
 		}
 	}
 	o.b = out;

@@ -10,6 +10,9 @@
  *   fds RATE              open RATE file descriptors/s, never close them
  *   steady BYTES          allocate and touch BYTES at start, then hold them
  *   sawtooth BYTES MS     allocate BYTES over MS/2 ms, free them all, wait MS/2 ms, again
+ *   sawtooth-mmap BYTES MS  the same with anonymous mappings, unmapped (under a
+ *                         sanitizer, whose quarantine keeps freed memory, RSS
+ *                         only falls this way)
  *   once BYTES MS         after MS ms, allocate and touch BYTES once, then hold them
  *   freemost BYTES        allocate and touch BYTES, keep one block above them (so
  *                         glibc cannot give the space back by itself), free the
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
 	long a = argc > 2 ? atol(argv[2]) : 0, b = argc > 3 ? atol(argv[3]) : 0, n;
 	struct timespec t;
 
-	if (a <= 0 || ((!strcmp(mode, "sawtooth") || !strcmp(mode, "once")) && b <= 0)) {
+	if (a <= 0 || ((!strncmp(mode, "sawtooth", 8) || !strcmp(mode, "once")) && b <= 0)) {
 		fprintf(stderr, "usage: leaker heap|heap-mmap|threads|fds|steady RATE|BYTES, "
 				"or sawtooth|once BYTES MS\n");
 		return 2;
@@ -130,6 +133,21 @@ int main(int argc, char **argv)
 			for (long k = (tick + 1) * a / 10 - tick * a / 10; k > 0; k--)
 				if (open("/dev/null", O_RDONLY) < 0)
 					break;
+		} else if (!strcmp(mode, "sawtooth-mmap")) {
+			void *m[5];
+
+			for (int k = 0; k < 5; k++) {
+				m[k] = mmap(NULL, (size_t)(a / 5), PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+				if (m[k] != MAP_FAILED)
+					memset(m[k], 0x5a, (size_t)(a / 5));
+				sleep_until(&t, b * 1000000L / 10);
+			}
+			for (int k = 0; k < 5; k++)
+				if (m[k] != MAP_FAILED)
+					munmap(m[k], (size_t)(a / 5));
+			sleep_until(&t, b * 1000000L / 2);
+			continue;
 		} else if (!strcmp(mode, "sawtooth")) {
 			/* Up over half the period, in five steps, then all freed. */
 			char **all[5];

@@ -19,40 +19,6 @@
 
 #include "test_util.h"
 
-static const double bounds[] = { 0.01, 0.1, 1 };
-
-/* app.requests{route=/a} = 100k, {route=/b} = k, app.active = -k,
- * app.ratio = 0.25k, app.latency: 0.005, 0.5 and k times 2.0. */
-static void produce_known(struct rtm_segment *seg, int k)
-{
-	rtm_counter_t c;
-	rtm_updown_t u;
-	rtm_gauge_t g;
-	rtm_hist_t h;
-
-	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
-		.name = "app.requests", .unit = "{request}", .description = "Requests served",
-		.attrs = (struct rtm_attr[]){ { "route", "/a" } }, .n_attrs = 1 });
-	rtm_counter_add(&c, (uint64_t)(100 * k));
-	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
-		.name = "app.requests", .unit = "{request}", .description = "Requests served",
-		.attrs = (struct rtm_attr[]){ { "route", "/b" } }, .n_attrs = 1 });
-	rtm_counter_add(&c, (uint64_t)k);
-	rtm_updown_create(seg, &u, &(struct rtm_metric_def){
-		.name = "app.active", .unit = "{request}", .description = "Requests in flight" });
-	rtm_updown_add(&u, -k);
-	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){
-		.name = "app.ratio", .unit = "1", .description = "Cache hit ratio", .is_double = 1 });
-	rtm_gauge_set_f64(&g, 0.25 * k);
-	rtm_hist_create(seg, &h, &(struct rtm_metric_def){
-		.name = "app.latency", .unit = "s", .description = "Request latency",
-		.bounds = bounds, .n_bounds = 3 });
-	rtm_hist_record(&h, 0.005);
-	rtm_hist_record(&h, 0.5);
-	for (int i = 0; i < k; i++)
-		rtm_hist_record(&h, 2.0);
-}
-
 static char url_of[256];
 
 static const char *path_url(const struct tu_reader *r, const char *path)
@@ -124,7 +90,7 @@ static void serves_metrics_index_and_health(void **state)
 	struct tu_http h;
 
 	(void)state;
-	tu_spawn(&p, dir, "svc-one", produce_known, 3, false);
+	tu_spawn(&p, dir, "svc-one", tu_produce_known, 3, false);
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "1s", NULL });
 	body = await(r.url, "app_requests_total{job=\"svc-one\"", false);
@@ -233,7 +199,7 @@ static void gzip_and_openmetrics_are_negotiated(void **state)
 	size_t len;
 
 	(void)state;
-	tu_spawn(&p, dir, "svc-gz", produce_known, 2, false);
+	tu_spawn(&p, dir, "svc-gz", tu_produce_known, 2, false);
 	/* One cycle a minute: the page stays the same during the test. */
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "60s", NULL });
@@ -311,7 +277,7 @@ static void exited_producers_leave_and_restarted_ones_start_fresh(void **state)
 	(void)state;
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "1s", NULL });
-	tu_spawn(&a, dir, "phoenix", produce_known, 5, false);
+	tu_spawn(&a, dir, "phoenix", tu_produce_known, 5, false);
 	body = await(r.url, "app_requests_total{job=\"phoenix\"", false);
 	p = strstr(body, "app_requests_total{job=\"phoenix\",instance=\"");
 	assert_non_null(p);
@@ -321,7 +287,7 @@ static void exited_producers_leave_and_restarted_ones_start_fresh(void **state)
 	tu_reap(&a);
 	free(await(r.url, "job=\"phoenix\"", true));
 
-	tu_spawn(&b, dir, "phoenix", produce_known, 2, false);
+	tu_spawn(&b, dir, "phoenix", tu_produce_known, 2, false);
 	body = await(r.url, "app_requests_total{job=\"phoenix\"", false);
 	assert_non_null(strstr(body, ",route=\"/a\"} 200\n"));
 	assert_null(strstr(body, ",route=\"/a\"} 500\n"));
@@ -330,27 +296,6 @@ static void exited_producers_leave_and_restarted_ones_start_fresh(void **state)
 	assert_int_equal(tu_reader_stop(&r), 0);
 	tu_reap(&b);
 	tu_rmdir(dir);
-}
-
-/* Runs rtm-reader with args, expecting it to fail at start-up:
- * its exit status and first line of stderr. */
-static int start_fails(const char *env, const char *args, char *line, size_t cap)
-{
-	char cmd[1024];
-	FILE *f;
-	int st;
-
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=/tmp %s %s %s 2>&1 >/dev/null </dev/null", env,
-		 tu_prog("RTM_READER"), args);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	line[0] = '\0';
-	if (!fgets(line, (int)cap, f))
-		line[0] = '\0';
-	while (fgetc(f) != EOF)
-		;
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static void settings_come_from_flag_env_and_file(void **state)
@@ -362,14 +307,14 @@ static void settings_come_from_flag_env_and_file(void **state)
 
 	(void)state;
 	/* Bad values: one line naming the input, exit 2. */
-	assert_int_equal(start_fails("", "--prometheus 99999", line, sizeof line), 2);
+	assert_int_equal(tu_reader_fails("", "--prometheus 99999", line, sizeof line), 2);
 	assert_non_null(strstr(line, "--prometheus: '99999'"));
-	assert_int_equal(start_fails("", "--prometheus ::1:80", line, sizeof line), 2);
+	assert_int_equal(tu_reader_fails("", "--prometheus ::1:80", line, sizeof line), 2);
 	assert_non_null(strstr(line, "--prometheus"));
-	assert_int_equal(start_fails("OTEL_EXPORTER_PROMETHEUS_PORT=http", "--prometheus 1", line,
+	assert_int_equal(tu_reader_fails("OTEL_EXPORTER_PROMETHEUS_PORT=http", "--prometheus 1", line,
 				     sizeof line), 2);
 	assert_non_null(strstr(line, "OTEL_EXPORTER_PROMETHEUS_PORT: 'http'"));
-	assert_int_equal(start_fails("OTEL_METRICS_EXPORTER=prometheus,zipkin", "", line, sizeof line), 2);
+	assert_int_equal(tu_reader_fails("OTEL_METRICS_EXPORTER=prometheus,zipkin", "", line, sizeof line), 2);
 	assert_non_null(strstr(line, "OTEL_METRICS_EXPORTER: 'zipkin'"));
 
 	/* OTEL_METRICS_EXPORTER=prometheus with the OTel host and port. */
@@ -383,7 +328,7 @@ static void settings_come_from_flag_env_and_file(void **state)
 	free(await(r.url, "target_info", false));
 	/* The port is taken now: a second reader says so and exits 2. */
 	snprintf(conf, sizeof conf, "--prometheus 127.0.0.1:%d", port);
-	assert_int_equal(start_fails("", conf, line, sizeof line), 2);
+	assert_int_equal(tu_reader_fails("", conf, line, sizeof line), 2);
 	assert_non_null(strstr(line, "prometheus 127.0.0.1:"));
 	assert_non_null(strstr(line, "Address already in use"));
 	assert_int_equal(tu_reader_stop(&r), 0);
@@ -416,7 +361,7 @@ static void settings_come_from_flag_env_and_file(void **state)
 	fprintf(f, "prometheus = [nope\n");
 	fclose(f);
 	snprintf(env, sizeof env, "--config %s", conf);
-	assert_int_equal(start_fails("", env, line, sizeof line), 2);
+	assert_int_equal(tu_reader_fails("", env, line, sizeof line), 2);
 	assert_non_null(strstr(line, "reader.conf:1: prometheus '[nope'"));
 	tu_rmdir(dir);
 }

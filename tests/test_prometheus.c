@@ -22,40 +22,6 @@
 
 #include "test_util.h"
 
-static const double bounds[] = { 0.01, 0.1, 1 };
-
-/* As in test_prom_endpoint: app.requests{route=/a} = 100k, {route=/b} = k,
- * app.active = -k, app.ratio = 0.25k, app.latency: 0.005, 0.5, k x 2.0. */
-static void produce_known(struct rtm_segment *seg, int k)
-{
-	rtm_counter_t c;
-	rtm_updown_t u;
-	rtm_gauge_t g;
-	rtm_hist_t h;
-
-	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
-		.name = "app.requests", .unit = "{request}", .description = "Requests served",
-		.attrs = (struct rtm_attr[]){ { "route", "/a" } }, .n_attrs = 1 });
-	rtm_counter_add(&c, (uint64_t)(100 * k));
-	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
-		.name = "app.requests", .unit = "{request}", .description = "Requests served",
-		.attrs = (struct rtm_attr[]){ { "route", "/b" } }, .n_attrs = 1 });
-	rtm_counter_add(&c, (uint64_t)k);
-	rtm_updown_create(seg, &u, &(struct rtm_metric_def){
-		.name = "app.active", .unit = "{request}", .description = "Requests in flight" });
-	rtm_updown_add(&u, -k);
-	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){
-		.name = "app.ratio", .unit = "1", .description = "Cache hit ratio", .is_double = 1 });
-	rtm_gauge_set_f64(&g, 0.25 * k);
-	rtm_hist_create(seg, &h, &(struct rtm_metric_def){
-		.name = "app.latency", .unit = "s", .description = "Request latency",
-		.bounds = bounds, .n_bounds = 3 });
-	rtm_hist_record(&h, 0.005);
-	rtm_hist_record(&h, 0.5);
-	for (int i = 0; i < k; i++)
-		rtm_hist_record(&h, 2.0);
-}
-
 /* Label values and a description that need escaping in every format. */
 static void produce_hostile(struct rtm_segment *seg, int k)
 {
@@ -220,18 +186,6 @@ static void await_value(const struct prom *p, const char *q, double want)
 		usleep(100000);
 	}
 	fail_msg("%s never became %g", q, want);
-}
-
-static uint64_t start_time(const char *path, const char *name, const char *k, const char *v)
-{
-	struct rd_segment rd;
-	uint64_t t;
-
-	if (rd_segment_open(&rd, AT_FDCWD, path, RD_FLAG_NO_OWNER_CHECK))
-		fail_msg("%s: %s", path, rd.err);
-	t = rd.metrics[tu_find(&rd, name, k, v)].start_unix_nano;
-	rd_segment_close(&rd);
-	return t;
 }
 
 /* Writes an invalid UTF-8 byte over the first occurrence of what. */
@@ -421,8 +375,8 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 	json_object *root, *res;
 
 	(void)state;
-	tu_spawn(&p[0], dir, svcs[0].svc, produce_known, svcs[0].k, false);
-	tu_spawn(&p[1], dir, svcs[1].svc, produce_known, svcs[1].k, false);
+	tu_spawn(&p[0], dir, svcs[0].svc, tu_produce_known, svcs[0].k, false);
+	tu_spawn(&p[1], dir, svcs[1].svc, tu_produce_known, svcs[1].k, false);
 	tu_spawn(&p[2], dir, "svc-hostile", produce_hostile, 11, false);
 	tu_spawn(&p[3], dir, "svc-corrupt", produce_corruptible, 13, false);
 	corrupt(p[3].path, "corrupt-me");
@@ -458,7 +412,7 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 		 * 4 buckets, _sum, _count and the histogram's _created. */
 		assert_true(value(&pr, Q("count({job=\"%s\",__name__=~\"app_.*\"})", s)) == 13);
 		assert_true(fabs(value(&pr, Q("app_requests_created{job=\"%s\",route=\"/a\"}", s)) -
-				 (double)start_time(p[i].path, "app.requests", "route", "/a") / 1e9) < 1e-3);
+				 (double)tu_start_time(p[i].path, "app.requests", "route", "/a") / 1e9) < 1e-3);
 		/* The producer's resource, on target_info. */
 		res = query(&pr, Q("target_info{job=\"%s\"}", s), &root);
 		assert_int_equal(json_object_array_length(res), 1);

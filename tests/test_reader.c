@@ -247,19 +247,6 @@ static char *endpoint_env(const struct recv *r)
 	return env;
 }
 
-static uint64_t segment_start_time(const char *path, const char *name, const char *k,
-				   const char *v)
-{
-	struct rd_segment rd;
-	uint64_t t;
-
-	if (rd_segment_open(&rd, AT_FDCWD, path, RD_FLAG_NO_OWNER_CHECK))
-		fail_msg("%s: %s", path, rd.err);
-	t = rd.metrics[tu_find(&rd, name, k, v)].start_unix_nano;
-	rd_segment_close(&rd);
-	return t;
-}
-
 /* ---- tests ---- */
 
 static void several_producers_arrive_exactly_as_published(void **state)
@@ -311,7 +298,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 			route = attr(get(pt, "attributes"), "route");
 			assert_int_equal(as_ll(get(pt, "asInt")), !strcmp(route, "/a") ? 100 * k : k);
 			assert_int_equal((uint64_t)as_ll(get(pt, "startTimeUnixNano")),
-					 segment_start_time(p[i].path, "app.requests", "route", route));
+					 tu_start_time(p[i].path, "app.requests", "route", route));
 			assert_true(as_ll(get(pt, "timeUnixNano")) >= as_ll(get(pt, "startTimeUnixNano")));
 		}
 		m = find_metric(reqs, 0, names[i], "app.active");
@@ -332,7 +319,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 		assert_int_equal(as_ll(json_object_array_get_idx(get(pt, "bucketCounts"), 2)), 1);
 		assert_int_equal(as_ll(json_object_array_get_idx(get(pt, "bucketCounts"), 3)), k);
 		assert_int_equal((uint64_t)as_ll(get(pt, "startTimeUnixNano")),
-				 segment_start_time(p[i].path, "app.latency", NULL, NULL));
+				 tu_start_time(p[i].path, "app.latency", NULL, NULL));
 	}
 	/* The reader reports itself as one more resource. */
 	assert_non_null(find_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"));

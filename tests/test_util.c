@@ -367,3 +367,63 @@ int tu_free_port(void)
 	close(fd);
 	return ntohs(a.sin_port);
 }
+
+void tu_produce_known(struct rtm_segment *seg, int k)
+{
+	rtm_counter_t c;
+	rtm_updown_t u;
+	rtm_gauge_t g;
+	rtm_hist_t h;
+
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+		.name = "app.requests", .unit = "{request}", .description = "Requests served",
+		.attrs = (struct rtm_attr[]){ { "route", "/a" } }, .n_attrs = 1 });
+	rtm_counter_add(&c, (uint64_t)(100 * k));
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+		.name = "app.requests", .unit = "{request}", .description = "Requests served",
+		.attrs = (struct rtm_attr[]){ { "route", "/b" } }, .n_attrs = 1 });
+	rtm_counter_add(&c, (uint64_t)k);
+	rtm_updown_create(seg, &u, &(struct rtm_metric_def){
+		.name = "app.active", .unit = "{request}", .description = "Requests in flight" });
+	rtm_updown_add(&u, -k);
+	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){
+		.name = "app.ratio", .unit = "1", .description = "Cache hit ratio", .is_double = 1 });
+	rtm_gauge_set_f64(&g, 0.25 * k);
+	rtm_hist_create(seg, &h, &(struct rtm_metric_def){
+		.name = "app.latency", .unit = "s", .description = "Request latency",
+		.bounds = (const double[]){ 0.01, 0.1, 1 }, .n_bounds = 3 });
+	rtm_hist_record(&h, 0.005);
+	rtm_hist_record(&h, 0.5);
+	for (int i = 0; i < k; i++)
+		rtm_hist_record(&h, 2.0);
+}
+
+int tu_reader_fails(const char *env, const char *args, char *line, size_t cap)
+{
+	char cmd[2048];
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=/tmp %s %s %s 2>&1 >/dev/null </dev/null", env,
+		 tu_prog("RTM_READER"), args);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	if (!fgets(line, (int)cap, f))
+		line[0] = '\0';
+	while (fgetc(f) != EOF)
+		;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+uint64_t tu_start_time(const char *path, const char *name, const char *k, const char *v)
+{
+	struct rd_segment rd;
+	uint64_t t;
+
+	if (rd_segment_open(&rd, AT_FDCWD, path, RD_FLAG_NO_OWNER_CHECK))
+		fail_msg("%s: %s", path, rd.err);
+	t = rd.metrics[tu_find(&rd, name, k, v)].start_unix_nano;
+	rd_segment_close(&rd);
+	return t;
+}

@@ -29,6 +29,9 @@ void tu_read(const struct rtm_segment *seg, struct rd_segment *rd);
 int tu_find(const struct rd_segment *rd, const char *name, const char *key,
 	    const char *value);
 
+/* The start time (ns) of the series name{k=v} in the segment at path. */
+uint64_t tu_start_time(const char *path, const char *name, const char *k, const char *v);
+
 /* Reads a whole file into a malloc'd buffer. */
 void *tu_slurp(const char *path, size_t *len);
 
@@ -102,6 +105,16 @@ struct tu_http {
 };
 void tu_http_get(const char *url, const char *accept, bool gzip, struct tu_http *h);
 void tu_http_free(struct tu_http *h);
+
+/* A producer function for tu_spawn() with known values and descriptions:
+ * app.requests{route=/a} = 100k, {route=/b} = k, app.active = -k,
+ * app.ratio = 0.25k (unit 1), app.latency (s, bounds 0.01, 0.1, 1): 0.005,
+ * 0.5 and k times 2.0. */
+void tu_produce_known(struct rtm_segment *seg, int k);
+
+/* Runs rtm-reader (RTM_DIR=/tmp, with the env assignments and args, no
+ * stdin): its exit status, and the first line it wrote to stderr. */
+int tu_reader_fails(const char *env, const char *args, char *line, size_t cap);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int tu_free_port(void);
