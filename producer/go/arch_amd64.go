@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: MIT
+
+package rtm
+
+const isAmd64 = true

@@ -1,0 +1,3 @@
+module rtm.invalid/rtm
+
+go 1.19

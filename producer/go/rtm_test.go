@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: MIT
+
+package rtm
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, svc string) *Segment {
+	t.Helper()
+	s, err := Open(Options{ServiceName: svc, ServiceVersion: "1.2", Dir: t.TempDir(),
+		Resource: map[string]string{"team": "core"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSegmentIsPublishedCompleteUnderItsName(t *testing.T) {
+	s := open(t, "svc")
+	defer s.Close()
+	base := filepath.Base(s.Path())
+	if !strings.HasPrefix(base, "rtm.") || !strings.HasSuffix(base, ".rtm") {
+		t.Fatalf("name %s", base)
+	}
+	st, err := os.Lstat(s.Path())
+	if err != nil || st.Mode().Perm() != 0o600 || !st.Mode().IsRegular() {
+		t.Fatalf("mode %v %v", st.Mode(), err)
+	}
+	f := readSegment(t, s.Path())
+	h := f.hdr
+	if string(h[hServiceName:hServiceName+3]) != "svc" || h[hServiceName+3] != 0 ||
+		!strings.HasPrefix(string(h[hProducer:]), "rtm-go/"+Version+"\x00") {
+		t.Fatalf("header strings wrong")
+	}
+	if *s.p32(hState) != stateLive || int(*s.p32(hPid)) != os.Getpid() {
+		t.Fatalf("state/pid wrong")
+	}
+	// Nothing is left under a temporary name.
+	ents, _ := os.ReadDir(filepath.Dir(s.Path()))
+	if len(ents) != 1 {
+		t.Fatalf("%d files in the directory", len(ents))
+	}
+}
+
+func TestValuesArriveExactly(t *testing.T) {
+	s := open(t, "svc")
+	defer s.Close()
+	c, _ := s.Counter(Def{Name: "app.requests", Unit: "{request}", Attrs: []Attr{{"route", "/a"}}})
+	cf, _ := s.Counter(Def{Name: "app.cpu", Unit: "s", Float: true})
+	u, _ := s.UpDownCounter(Def{Name: "app.active", Unit: "{request}"})
+	g, _ := s.Gauge(Def{Name: "app.temp", Unit: "Cel", Float: true})
+	gi, _ := s.Gauge(Def{Name: "app.level", Unit: "1"})
+	h, _ := s.Histogram(Def{Name: "app.latency", Unit: "s", Bounds: []float64{0.01, 0.1, 1}})
+	c.Add(100)
+	c.Add(5)
+	cf.AddFloat(0.25)
+	cf.AddFloat(0.5)
+	u.Add(7)
+	u.Add(-10)
+	g.SetFloat(21.5)
+	gi.Set(-4)
+	for _, v := range []float64{0.005, 0.01, 0.5, 2, 3, math.NaN()} {
+		h.Record(v)
+	}
+	f := readSegment(t, s.Path())
+	if v := f.find(t, "app.requests", "route=/a").value; v != 105 {
+		t.Errorf("counter %v", v)
+	}
+	if v := f.find(t, "app.cpu").value; v != 0.75 {
+		t.Errorf("float counter %v", v)
+	}
+	if v := f.find(t, "app.active").value; v != -3 {
+		t.Errorf("up-down %v", v)
+	}
+	if v := f.find(t, "app.temp").value; v != 21.5 {
+		t.Errorf("gauge %v", v)
+	}
+	if v := f.find(t, "app.level").value; v != -4 {
+		t.Errorf("int gauge %v", v)
+	}
+	hs := f.find(t, "app.latency")
+	// (-Inf,0.01] gets 0.005 and 0.01 (upper bound inclusive); NaN is dropped.
+	if want := []uint64{2, 0, 1, 2}; !equalU(hs.buckets, want) || math.Abs(hs.sum-5.515) > 1e-12 || hs.min != 0.005 || hs.max != 3 {
+		t.Errorf("histogram %v sum %v min %v max %v", hs.buckets, hs.sum, hs.min, hs.max)
+	}
+	if hs.start == 0 || hs.kind != kindHistogram || hs.vtype != valueDouble {
+		t.Errorf("histogram descriptor")
+	}
+}
+
+func equalU(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSameSeriesSameSlotOtherKindRefused(t *testing.T) {
+	s := open(t, "svc")
+	defer s.Close()
+	a, _ := s.Counter(Def{Name: "x", Attrs: []Attr{{"k", "1"}, {"j", "2"}}})
+	b, err := s.Counter(Def{Name: "x", Attrs: []Attr{{"j", "2"}, {"k", "1"}}})
+	if err != nil || a.off != b.off {
+		t.Fatalf("same series: %v, offsets %d %d", err, a.off, b.off)
+	}
+	if _, err := s.Gauge(Def{Name: "x", Attrs: []Attr{{"k", "1"}, {"j", "2"}}}); !errors.Is(err, ErrExists) {
+		t.Fatalf("other kind: %v", err)
+	}
+	for _, d := range []Def{{Name: ""}, {Name: "9x"}, {Name: "a b"}, {Name: "x", Unit: "\n"},
+		{Name: "x", Attrs: []Attr{{"", "v"}}}, {Name: "x", Attrs: []Attr{{"k", "\xff"}}},
+		{Name: "x", Attrs: []Attr{{"k", "1"}, {"k", "2"}}}} {
+		if _, err := s.Counter(d); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v accepted: %v", d, err)
+		}
+	}
+	if _, err := s.Histogram(Def{Name: "h", Bounds: []float64{1, 1}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("non-increasing bounds accepted")
+	}
+}
+
+func TestFullSegmentCountsDroppedAndHandlesStayUsable(t *testing.T) {
+	s, err := Open(Options{ServiceName: "svc", Dir: t.TempDir(), MaxMetrics: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Counter(Def{Name: "a"})
+	s.Counter(Def{Name: "b"})
+	c, err := s.Counter(Def{Name: "c"})
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("third metric: %v", err)
+	}
+	c.Add(1) // the zero handle drops it
+	if *s.p32(hDropped) != 1 {
+		t.Fatalf("dropped %d", *s.p32(hDropped))
+	}
+}
+
+func TestCloseMarksClosedAndDetaches(t *testing.T) {
+	s := open(t, "svc")
+	c, _ := s.Counter(Def{Name: "a"})
+	c.Add(3)
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(1000) // lands in private memory
+	f := readSegment(t, path)
+	if f.hdr[hState] != stateClosed || f.find(t, "a").value != 3 {
+		t.Fatalf("after close: state %d value %v", f.hdr[hState], f.find(t, "a").value)
+	}
+	if !errors.Is(s.Close(), ErrClosed) {
+		t.Fatal("second close")
+	}
+}
+
+// Many goroutines on every instrument: exact totals (run with -race).
+func TestConcurrentUpdatesAreExact(t *testing.T) {
+	s := open(t, "svc")
+	defer s.Close()
+	c, _ := s.Counter(Def{Name: "c"})
+	u, _ := s.UpDownCounter(Def{Name: "u"})
+	h, _ := s.Histogram(Def{Name: "h", Bounds: []float64{1, 2}})
+	const G, N = 16, 5000
+	var wg sync.WaitGroup
+	for g := 0; g < G; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < N; i++ {
+				c.Add(1)
+				u.Add(int64(g%2*2 - 1))
+				h.Record(float64(i % 3))
+			}
+		}(g)
+	}
+	wg.Wait()
+	f := readSegment(t, s.Path())
+	hs := f.find(t, "h")
+	if f.find(t, "c").value != G*N || f.find(t, "u").value != 0 || hs.count() != G*N {
+		t.Fatalf("c %v u %v h %v", f.find(t, "c").value, f.find(t, "u").value, hs.count())
+	}
+	var per float64 // the sum of i%3 over i < N: one goroutine's observations
+	for i := 0; i < N; i++ {
+		per += float64(i % 3)
+	}
+	if hs.sum != per*G || hs.min != 0 || hs.max != 2 {
+		t.Fatalf("sum %v (want %v) min %v max %v", hs.sum, per*G, hs.min, hs.max)
+	}
+}
+
+// ---- runtime metrics ----
+
+func TestEveryRuntimeMetricIsPublished(t *testing.T) {
+	s := open(t, "svc")
+	defer s.Close()
+	rm, err := StartRuntimeMetrics(s, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Stop()
+	f := readSegment(t, s.Path())
+	paths := map[string]int{}
+	for _, k := range rm.samples {
+		paths[strings.SplitN(k.Name, ":", 2)[0]]++
+	}
+	for _, k := range rm.samples {
+		name, unit := RuntimeName(k.Name, paths[strings.SplitN(k.Name, ":", 2)[0]] > 1)
+		got := f.find(t, name)
+		if got.unit != unit {
+			t.Errorf("%s: unit %q, want %q", k.Name, got.unit, unit)
+		}
+	}
+	for _, n := range []string{"go.memory.allocated", "go.memory.allocations", "go.memory.gc.goal",
+		"go.goroutine.count", "go.processor.limit", "go.schedule.duration", "go.memory.limit",
+		"go.runtime.gc.cycles.total", "go.runtime.gc.pauses", "go.runtime.gc.cpu_fraction"} {
+		f.find(t, n)
+	}
+	f.find(t, "go.memory.used", "go.memory.type=stack")
+	f.find(t, "go.memory.used", "go.memory.type=other")
+	if f.find(t, "go.processor.limit").value != float64(runtime.GOMAXPROCS(0)) {
+		t.Errorf("go.processor.limit")
+	}
+	if v := f.find(t, "go.memory.limit").value; v != float64(debug.SetMemoryLimit(-1)) {
+		t.Errorf("go.memory.limit %v", v)
+	}
+	if strings.Contains(string(f.hdr), "process.runtime.version") {
+		t.Errorf("resource attributes belong in the string region, not the header")
+	}
+}
+
+func TestRuntimeGroundTruth(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // hold the GC still
+	s := open(t, "svc")
+	defer s.Close()
+	rm, err := StartRuntimeMetrics(s, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Stop()
+	var prevAlloc float64
+	for round := 0; round < 3; round++ {
+		runtime.GC()
+		block := make(chan struct{})
+		for i := 0; i < 10*(round+1); i++ {
+			go func() { <-block }()
+		}
+		sink = make([]byte, 1<<20)
+		rm.Publish()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		goroutines := runtime.NumGoroutine()
+		f := readSegment(t, s.Path())
+		close(block)
+		if v := f.find(t, "go.runtime.gc.cycles.total").value; v != float64(ms.NumGC) {
+			t.Errorf("round %d: gc cycles %v, NumGC %d", round, v, ms.NumGC)
+		}
+		if v := f.find(t, "go.goroutine.count").value; v != float64(goroutines) {
+			t.Errorf("round %d: goroutines %v, NumGoroutine %d", round, v, goroutines)
+		}
+		alloc := f.find(t, "go.memory.allocated").value
+		if alloc < prevAlloc || alloc < 1<<20 {
+			t.Errorf("round %d: allocated %v after %v", round, alloc, prevAlloc)
+		}
+		prevAlloc = alloc
+		for _, n := range []string{"go.runtime.gc.pauses", "go.schedule.duration"} {
+			hs := f.find(t, n)
+			if len(hs.buckets) != len(hs.bounds)+1 || len(hs.bounds) > boundsMax {
+				t.Errorf("%s: %d buckets for %d bounds", n, len(hs.buckets), len(hs.bounds))
+			}
+			if n == "go.runtime.gc.pauses" && hs.count() == 0 {
+				t.Errorf("no GC pause recorded after runtime.GC()")
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // let the blocked goroutines exit
+	}
+}
+
+var sink []byte
+
+func TestMergedBucketsKeepEveryCount(t *testing.T) {
+	edges := []float64{math.Inf(-1)}
+	for i := 0; i < 720; i++ {
+		edges = append(edges, float64(i))
+	}
+	edges = append(edges, math.Inf(1))
+	bounds, to := mergeBounds(edges)
+	if len(bounds) > boundsMax || len(to) != len(edges)-1 {
+		t.Fatalf("%d bounds", len(bounds))
+	}
+	for j := range to {
+		// runtime bucket [edges[j], edges[j+1]) lies in our bucket to[j]:
+		// (bounds[to-1], bounds[to]]
+		lo, hi := edges[j], edges[j+1]
+		if to[j] > 0 && lo < bounds[to[j]-1] || to[j] < len(bounds) && hi > bounds[to[j]] {
+			t.Fatalf("bucket %d [%v,%v) mapped to %d", j, lo, hi, to[j])
+		}
+	}
+}

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+
+package rtm
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// RuntimeMetrics publishes every metric runtime/metrics offers into a
+// segment (README "Go"): one metrics.Read per sample.
+//
+// Names: the OpenTelemetry Go runtime semantic conventions where they define
+// one (semconv below); every other key K = "/path/to/x:unit" becomes
+// "go.runtime." + path with '/' as '.' (go.runtime.gc.cycles.total), with
+// the unit as the OTel unit (bytes → By, seconds and cpu-seconds → s,
+// percent → %, anything else → {unit}); where two keys share a path, the one
+// not in bytes gets ".<unit>" appended (go.runtime.gc.heap.frees.objects).
+// Cumulative values are counters; others up-down counters (integers) or
+// gauges (floats); Float64Histograms are histograms with the runtime's own
+// bounds, adjacent buckets merged to fit the format's 254 bounds.
+type RuntimeMetrics struct {
+	seg     *Segment
+	samples []metrics.Sample
+	pubs    []publisher
+	used    [2]UpDownCounter // go.memory.used{go.memory.type=stack|other}
+	lastUse [2]int64
+	limit   UpDownCounter // go.memory.limit (runtime/debug before Go 1.21)
+	lastLim int64
+	gcFrac  Gauge // go.runtime.gc.cpu_fraction
+	cpuGC   int   // sample index of /cpu/classes/gc/total:cpu-seconds, or -1
+	cpuAll  int
+	lastCPU [2]float64
+	idx     map[string]int
+
+	mu   sync.Mutex
+	stop chan struct{}
+	done chan struct{}
+}
+
+type publisher struct {
+	kind   uint8
+	float  bool
+	c      Counter
+	u      UpDownCounter
+	g      Gauge
+	h      Histogram
+	lastU  uint64
+	lastF  float64
+	lastH  []uint64 // runtime bucket counts
+	bucket []int    // runtime bucket -> our bucket
+	edges  []float64
+}
+
+// The OTel Go runtime semantic conventions that map one key to one metric.
+var semconv = map[string]Def{
+	"/gc/heap/allocs:bytes":        {Name: "go.memory.allocated", Unit: "By", Description: "Memory allocated to the heap by the application."},
+	"/gc/heap/allocs:objects":      {Name: "go.memory.allocations", Unit: "{allocation}", Description: "Count of allocations to the heap by the application."},
+	"/gc/heap/goal:bytes":          {Name: "go.memory.gc.goal", Unit: "By", Description: "Heap size target for the end of the GC cycle."},
+	"/sched/goroutines:goroutines": {Name: "go.goroutine.count", Unit: "{goroutine}", Description: "Count of live goroutines."},
+	"/sched/gomaxprocs:threads":    {Name: "go.processor.limit", Unit: "{thread}", Description: "The number of OS threads that can execute user-level Go code simultaneously."},
+	"/gc/gogc:percent":             {Name: "go.config.gogc", Unit: "%", Description: "Heap size target percentage configured by the user, otherwise 100."},
+	"/gc/gomemlimit:bytes":         {Name: "go.memory.limit", Unit: "By", Description: "Go runtime memory limit configured by the user, if a limit exists."},
+	"/sched/latencies:seconds":     {Name: "go.schedule.duration", Unit: "s", Description: "The time goroutines have spent in the scheduler in a runnable state before actually running."},
+}
+
+// RuntimeName is the metric name and unit a runtime/metrics key is
+// published under, and whether the key's path is shared with another key
+// of the running Go version.
+func RuntimeName(key string, sharedPath bool) (name, unit string) {
+	if d, ok := semconv[key]; ok {
+		return d.Name, d.Unit
+	}
+	path, u := key, ""
+	if i := strings.LastIndexByte(key, ':'); i >= 0 {
+		path, u = key[:i], key[i+1:]
+	}
+	var b strings.Builder
+	b.WriteString("go.runtime")
+	for _, r := range strings.ReplaceAll(path, "/", ".") {
+		if r == '.' || r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune('_')
+		}
+	}
+	switch u {
+	case "bytes":
+		unit = "By"
+	case "seconds", "cpu-seconds":
+		unit = "s"
+	case "percent":
+		unit = "%"
+	default:
+		unit = "{" + u + "}"
+	}
+	if sharedPath && u != "bytes" {
+		b.WriteString("." + strings.ReplaceAll(u, "-", "_"))
+	}
+	return b.String(), unit
+}
+
+// StartRuntimeMetrics registers the running Go version's runtime metrics in
+// seg, publishes them once now and then every interval from a goroutine of
+// its own, until Stop.
+func StartRuntimeMetrics(seg *Segment, every time.Duration) (*RuntimeMetrics, error) {
+	if seg == nil || every <= 0 {
+		return nil, ErrInvalid
+	}
+	all := metrics.All()
+	rm := &RuntimeMetrics{seg: seg, idx: map[string]int{}, cpuGC: -1, cpuAll: -1,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	paths := map[string]int{}
+	for _, d := range all {
+		paths[strings.SplitN(d.Name, ":", 2)[0]]++
+	}
+	rm.samples = make([]metrics.Sample, len(all))
+	rm.pubs = make([]publisher, len(all))
+	for i, d := range all {
+		rm.samples[i].Name = d.Name
+		rm.idx[d.Name] = i
+		if err := rm.register(i, d, paths[strings.SplitN(d.Name, ":", 2)[0]] > 1); err != nil {
+			return nil, fmt.Errorf("rtm: %s: %w", d.Name, err)
+		}
+	}
+	var err error
+	for k, typ := range []string{"stack", "other"} {
+		rm.used[k], err = seg.UpDownCounter(Def{Name: "go.memory.used", Unit: "By",
+			Description: "Memory used by the Go runtime.", Attrs: []Attr{{"go.memory.type", typ}}})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := rm.idx["/gc/gomemlimit:bytes"]; !ok {
+		if rm.limit, err = seg.UpDownCounter(semconv["/gc/gomemlimit:bytes"]); err != nil {
+			return nil, err
+		}
+	}
+	if rm.gcFrac, err = seg.Gauge(Def{Name: "go.runtime.gc.cpu_fraction", Unit: "1", Float: true,
+		Description: "Fraction of this program's CPU time used by the GC since the last sample " +
+			"(since start where runtime/metrics has no CPU classes, from MemStats.GCCPUFraction)."}); err != nil {
+		return nil, err
+	}
+	if i, ok := rm.idx["/cpu/classes/gc/total:cpu-seconds"]; ok {
+		rm.cpuGC, rm.cpuAll = i, rm.idx["/cpu/classes/total:cpu-seconds"]
+	}
+	rm.Publish()
+	go rm.loop(every)
+	return rm, nil
+}
+
+func (rm *RuntimeMetrics) register(i int, d metrics.Description, shared bool) error {
+	name, unit := RuntimeName(d.Name, shared)
+	def := Def{Name: name, Unit: unit, Description: d.Description}
+	if sc, ok := semconv[d.Name]; ok {
+		def.Description = sc.Description
+	}
+	if len(def.Description) > descMax {
+		def.Description = def.Description[:descMax]
+		for !validText(def.Description) { // cut on a rune boundary
+			def.Description = def.Description[:len(def.Description)-1]
+		}
+	}
+	p := &rm.pubs[i]
+	var err error
+	switch {
+	case d.Kind == metrics.KindFloat64Histogram:
+		p.kind = kindHistogram
+		// The runtime's bounds are only known from a sample.
+		s := []metrics.Sample{{Name: d.Name}}
+		metrics.Read(s)
+		h := s[0].Value.Float64Histogram()
+		def.Bounds, p.bucket = mergeBounds(h.Buckets)
+		p.edges = h.Buckets
+		p.lastH = make([]uint64, len(h.Counts))
+		p.h, err = rm.seg.Histogram(def)
+	case d.Cumulative:
+		p.kind, p.float = kindCounter, d.Kind == metrics.KindFloat64
+		def.Float = p.float
+		p.c, err = rm.seg.Counter(def)
+	case d.Kind == metrics.KindUint64:
+		p.kind = kindUpDown
+		p.u, err = rm.seg.UpDownCounter(def)
+	default:
+		p.kind, p.float = kindGauge, true
+		def.Float = true
+		p.g, err = rm.seg.Gauge(def)
+	}
+	return err
+}
+
+// mergeBounds picks at most 254 of the runtime's finite bucket edges as
+// bounds (every k-th when there are more) and maps each runtime bucket
+// [edges[j], edges[j+1]) to the format bucket that holds it.
+func mergeBounds(edges []float64) ([]float64, []int) {
+	var finite []float64
+	for _, e := range edges {
+		if !math.IsInf(e, 0) {
+			finite = append(finite, e)
+		}
+	}
+	step := (len(finite) + boundsMax - 1) / boundsMax
+	if step < 1 {
+		step = 1
+	}
+	var bounds []float64
+	for i := 0; i < len(finite); i += step {
+		bounds = append(bounds, finite[i])
+	}
+	to := make([]int, len(edges)-1)
+	k := 0 // bounds <= edges[j]
+	for j := range to {
+		for k < len(bounds) && bounds[k] <= edges[j] {
+			k++
+		}
+		to[j] = k
+	}
+	return bounds, to
+}
+
+// Publish takes one sample now (the goroutine does this every interval;
+// tests and a program about to close its segment may call it too).
+func (rm *RuntimeMetrics) Publish() {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	metrics.Read(rm.samples)
+	for i := range rm.pubs {
+		rm.pubs[i].publish(rm.samples[i].Value)
+	}
+	rm.memoryUsed()
+	if rm.limit.s != nil {
+		lim := debug.SetMemoryLimit(-1) // reads it; a negative value changes nothing
+		rm.limit.Add(lim - rm.lastLim)
+		rm.lastLim = lim
+	}
+	if rm.cpuGC >= 0 && rm.cpuAll >= 0 {
+		gc, all := rm.samples[rm.cpuGC].Value.Float64(), rm.samples[rm.cpuAll].Value.Float64()
+		if all > rm.lastCPU[1] {
+			rm.gcFrac.SetFloat((gc - rm.lastCPU[0]) / (all - rm.lastCPU[1]))
+		}
+		rm.lastCPU = [2]float64{gc, all}
+	} else {
+		// Go before 1.20 has no CPU classes: MemStats's fraction since
+		// start, at the price of a short stop-the-world once per sample.
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		rm.gcFrac.SetFloat(ms.GCCPUFraction)
+	}
+	rm.seg.Heartbeat()
+}
+
+func (rm *RuntimeMetrics) value(key string) int64 {
+	if i, ok := rm.idx[key]; ok && rm.samples[i].Value.Kind() == metrics.KindUint64 {
+		return int64(rm.samples[i].Value.Uint64())
+	}
+	return 0
+}
+
+// go.memory.used (semconv): memory mapped by the runtime, less what it
+// returned to the system; "stack" is goroutine and OS-thread stacks.
+func (rm *RuntimeMetrics) memoryUsed() {
+	used := rm.value("/memory/classes/total:bytes") - rm.value("/memory/classes/heap/released:bytes")
+	stack := rm.value("/memory/classes/heap/stacks:bytes") + rm.value("/memory/classes/os-stacks:bytes")
+	now := [2]int64{stack, used - stack}
+	for k := range now {
+		rm.used[k].Add(now[k] - rm.lastUse[k])
+		rm.lastUse[k] = now[k]
+	}
+}
+
+func (p *publisher) publish(v metrics.Value) {
+	switch v.Kind() {
+	case metrics.KindUint64:
+		x := v.Uint64()
+		switch p.kind {
+		case kindCounter:
+			if x >= p.lastU { // cumulative: never goes back
+				p.c.Add(x - p.lastU)
+			}
+		case kindUpDown:
+			p.u.Add(int64(x - p.lastU))
+		}
+		p.lastU = x
+	case metrics.KindFloat64:
+		x := v.Float64()
+		switch p.kind {
+		case kindCounter:
+			if x >= p.lastF {
+				p.c.AddFloat(x - p.lastF)
+			}
+		case kindGauge:
+			p.g.SetFloat(x)
+		}
+		p.lastF = x
+	case metrics.KindFloat64Histogram:
+		p.publishHistogram(v.Float64Histogram())
+	}
+}
+
+// publishHistogram adds the runtime buckets' new counts to the merged
+// buckets.  runtime/metrics keeps no sum, min or max: the sum grows by each
+// new count times its bucket's midpoint (its finite edge for the open-ended
+// ones), min and max are the edges of the lowest and highest non-empty
+// buckets — estimates, documented as such.
+func (p *publisher) publishHistogram(h *metrics.Float64Histogram) {
+	if p.h.s == nil || len(h.Counts) != len(p.lastH) {
+		return
+	}
+	slot := unsafe.Pointer(p.h.s.stripe(p.h.off))
+	sum := 0.0
+	for j, n := range h.Counts {
+		if n <= p.lastH[j] {
+			continue
+		}
+		d := n - p.lastH[j]
+		p.lastH[j] = n
+		lo, hi := h.Buckets[j], h.Buckets[j+1]
+		mid := (lo + hi) / 2
+		if math.IsInf(lo, 0) {
+			mid, lo = hi, hi
+		}
+		if math.IsInf(hi, 0) {
+			mid, hi = lo, lo
+		}
+		atomic.AddUint64((*uint64)(unsafe.Add(slot, hsBuckets+p.bucket[j]*8)), d)
+		sum += float64(d) * mid
+		minFloat((*uint64)(unsafe.Add(slot, hsMin)), lo)
+		maxFloat((*uint64)(unsafe.Add(slot, hsMax)), hi)
+	}
+	if sum != 0 {
+		addFloat((*uint64)(unsafe.Add(slot, hsSum)), sum)
+	}
+}
+
+func (rm *RuntimeMetrics) loop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	defer close(rm.done)
+	for {
+		select {
+		case <-rm.stop:
+			return
+		case <-t.C:
+			rm.Publish()
+		}
+	}
+}
+
+// Stop ends the publishing goroutine (after a last sample) and waits for it.
+func (rm *RuntimeMetrics) Stop() {
+	select {
+	case <-rm.stop:
+		return
+	default:
+	}
+	close(rm.stop)
+	<-rm.done
+	rm.Publish()
+}

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+
+// Package rtm publishes a Go program's metrics into an rtm shared-memory
+// segment, which rtm-reader exports (OTLP, Prometheus) and rtm-shmdump
+// inspects, with no exporter inside the process.  It is written from
+// shm-layout/FORMAT.md and uses the standard library only.
+//
+// A program opens one segment, creates instruments on it and updates them:
+//
+//	seg, err := rtm.Open(rtm.Options{ServiceName: "checkout"})
+//	reqs, err := seg.Counter(rtm.Def{Name: "http.server.requests", Unit: "{request}"})
+//	reqs.Add(1)
+//	stop, err := rtm.StartRuntimeMetrics(seg, 10*time.Second)
+//
+// Updates never allocate, never make a system call and never block.  Go has
+// no thread-local storage, so a goroutine cannot own a shard as a C thread
+// does: every update is an atomic read-modify-write (FORMAT.md §7, "producers
+// without thread ownership"), spread over stripes chosen from the goroutine's
+// stack address, so goroutines on different CPUs rarely touch the same cache
+// line.
+package rtm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Version is the package version, in the segment's producer field as "rtm-go/<Version>".
+const Version = "0.1.0"
+
+// Options for Open.  Only ServiceName is required.
+type Options struct {
+	ServiceName    string            // OTel service.name; required, < 64 bytes
+	ServiceVersion string            // OTel service.version; < 32 bytes
+	Resource       map[string]string // more resource attributes (process.runtime.version is added)
+	Dir            string            // default: $RTM_DIR, else /dev/shm/rtm
+	MaxMetrics     int               // descriptor slots; default 256
+	Stripes        int               // update stripes (private shards); default 2 x GOMAXPROCS, power of 2, <= 64
+	ShardBytes     int               // slot bytes per stripe; default 8192
+	StringBytes    int               // names, units, attributes, bounds; default 32768
+}
+
+// Errors returned by the cold paths.
+var (
+	ErrInvalid = errors.New("rtm: invalid argument")
+	ErrNoSpace = errors.New("rtm: segment full") // counted in the segment's dropped_metrics
+	ErrExists  = errors.New("rtm: series exists with another kind, unit or bounds")
+	ErrClosed  = errors.New("rtm: segment closed")
+)
+
+// Segment is one open segment.  Its methods may be called from any goroutine.
+type Segment struct {
+	mem     []byte         // the shared mapping
+	base    unsafe.Pointer // &mem[0]
+	data    unsafe.Pointer // base + data_offset: shard 0
+	dataOff uintptr
+	shard   uintptr // shard size
+	mask    uintptr // stripes - 1
+	path    string
+
+	mu          sync.Mutex // registration, close
+	f           *os.File
+	closed      bool
+	stringsUsed uint64            // absolute offset of the first free string byte
+	dataUsed    uint64            // bytes used in each shard
+	series      map[string]uint32 // name + attrs encoding -> descriptor index
+}
+
+var openSeq uint32 // unique temporary names within this process
+
+// Open creates and publishes a segment (FORMAT.md §1): exclusive, no-follow,
+// every page reserved up front, filled under a hidden name and renamed into
+// place so readers never see it half made.
+func Open(o Options) (*Segment, error) {
+	if o.ServiceName == "" || len(o.ServiceName) >= serviceLen || !validText(o.ServiceName) ||
+		len(o.ServiceVersion) >= versionLen || !validText(o.ServiceVersion) {
+		return nil, fmt.Errorf("%w: service name or version", ErrInvalid)
+	}
+	metrics, stripes, shard, strs := def(o.MaxMetrics, 256), def(o.Stripes, 0), def(o.ShardBytes, 8192), def(o.StringBytes, 32768)
+	if stripes == 0 {
+		stripes = 2 * runtime.GOMAXPROCS(0)
+	}
+	for stripes&(stripes-1) != 0 {
+		stripes++
+	}
+	if stripes > 64 {
+		stripes = 64
+	}
+	if metrics > 65536 || shard > 1<<20 || strs > 16<<20 {
+		return nil, fmt.Errorf("%w: sizes", ErrInvalid)
+	}
+	descOff := uint64(headerSize)
+	strOff := align(descOff+uint64(metrics)*descSize, cacheLine)
+	strSize := align(uint64(strs), 8)
+	dataOff := align(strOff+strSize, page)
+	shardSize := align(uint64(shard), cacheLine)
+	size := align(dataOff+uint64(stripes+1)*shardSize, page)
+	if size > segmentMax {
+		return nil, fmt.Errorf("%w: segment larger than 256 MiB", ErrInvalid)
+	}
+	dir := o.Dir
+	if dir == "" {
+		dir = os.Getenv("RTM_DIR")
+	}
+	if dir == "" {
+		dir = "/dev/shm/rtm"
+	}
+	if err := os.Mkdir(dir, 0o777); err == nil {
+		os.Chmod(dir, 0o777|os.ModeSticky) // shared by every user, like /tmp
+	}
+	n := atomic.AddUint32(&openSeq, 1) - 1
+	pid := os.Getpid()
+	tmp := filepath.Join(dir, fmt.Sprintf(".rtm.%d.%d.tmp", pid, n))
+	fd, err := syscall.Open(tmp, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "create", Path: tmp, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	fail := func(e error) (*Segment, error) {
+		os.Remove(tmp)
+		f.Close()
+		return nil, e
+	}
+	// Every page now: a full tmpfs fails here, not with SIGBUS later.
+	if err := syscall.Fallocate(fd, 0, 0, int64(size)); err != nil {
+		return fail(&os.PathError{Op: "fallocate", Path: tmp, Err: err})
+	}
+	mem, err := syscall.Mmap(fd, 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		return fail(&os.PathError{Op: "mmap", Path: tmp, Err: err})
+	}
+	s := &Segment{mem: mem, f: f, series: map[string]uint32{}}
+	s.base = unsafe.Pointer(&mem[0])
+	s.dataOff = uintptr(dataOff)
+	s.data = unsafe.Add(s.base, s.dataOff)
+	s.shard = uintptr(shardSize)
+	s.mask = uintptr(stripes - 1)
+	s.stringsUsed = strOff
+
+	startTicks := selfStartTicks()
+	now := uint64(time.Now().UnixNano())
+	s.put32(hMagic, magic)
+	s.put16(hMajor, layoutMajor)
+	s.put16(hMinor, layoutMinor)
+	s.put32(hHeaderSize, headerSize)
+	s.put32(hDescSize, descSize)
+	s.put64(hSegmentSize, size)
+	s.put32(hDescOffset, uint32(descOff))
+	s.put32(hDescCapacity, uint32(metrics))
+	s.put32(hStringsOffset, uint32(strOff))
+	s.put32(hStringsSize, uint32(strSize))
+	s.put32(hDataOffset, uint32(dataOff))
+	s.put32(hShardCount, uint32(stripes+1))
+	s.put32(hShardSize, uint32(shardSize))
+	// Every stripe may hold data from the start: readers sum them all.
+	s.put32(hShardHWM, uint32(stripes+1))
+	s.put32(hPid, uint32(pid))
+	s.put32(hUid, uint32(os.Getuid()))
+	s.put64(hPidStartTicks, startTicks)
+	s.put64(hCreatedUnix, now)
+	s.put64(hCreatedBoot, bootNanos())
+	s.put64(hHeartbeat, now)
+	copy(mem[hServiceName:hServiceName+serviceLen-1], o.ServiceName)
+	copy(mem[hServiceVersion:hServiceVersion+versionLen-1], o.ServiceVersion)
+	copy(mem[hProducer:hProducer+producerLen-1], "rtm-go/"+Version)
+
+	res := map[string]string{"process.runtime.version": runtime.Version()}
+	for k, v := range o.Resource {
+		res[k] = v
+	}
+	enc, count, err := encodeAttrs(res)
+	if err != nil || count > resourceAttrs || s.stringsUsed+uint64(len(enc)) > strOff+strSize {
+		syscall.Munmap(mem)
+		return fail(fmt.Errorf("%w: resource attributes", ErrInvalid))
+	}
+	s.put32(hResourceOff, uint32(s.stringsUsed))
+	s.put32(hResourceLen, uint32(len(enc)))
+	s.put16(hResourceCount, uint16(count))
+	copy(mem[s.stringsUsed:], enc)
+	s.stringsUsed += uint64(len(enc))
+	s.put32(hStringsUsed, uint32(s.stringsUsed-strOff))
+	s.put32(hState, stateLive)
+
+	// The rename publishes a complete header; a taken name (another rtm
+	// in this process counts from 0 too) moves on to the next number.
+	for k := uint32(0); ; k++ {
+		name := filepath.Join(dir, fmt.Sprintf("rtm.%d.%d.%d.rtm", pid, startTicks, n+k))
+		err = renameNoReplace(tmp, name)
+		if err == nil {
+			s.path = name
+			break
+		}
+		if !errors.Is(err, syscall.EEXIST) || k == 1000 {
+			syscall.Munmap(mem)
+			return fail(&os.LinkError{Op: "rename", Old: tmp, New: name, Err: err})
+		}
+	}
+	return s, nil
+}
+
+func def(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// Path is the segment's file.
+func (s *Segment) Path() string { return s.path }
+
+// Heartbeat records a sign of life (a cold path: it reads the clock).
+func (s *Segment) Heartbeat() {
+	s.mu.Lock()
+	if !s.closed {
+		s.store64(hHeartbeat, uint64(time.Now().UnixNano()))
+	}
+	s.mu.Unlock()
+}
+
+// Close marks the segment CLOSED (the reader exports its final values and
+// removes it) and detaches it: handles that outlive it write to private
+// memory that no one reads, never to a file.
+func (s *Segment) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	now := uint64(time.Now().UnixNano())
+	s.store64(hClosed, now)
+	s.store64(hHeartbeat, now)
+	// Sequentially consistent (at least release): pairs with the reader's
+	// acquire load of state, so a reader that sees CLOSED sees final values.
+	s.store32(hState, stateClosed)
+	// Private zero pages at the same address, so late updates from other
+	// goroutines land somewhere harmless (FORMAT.md §1, close).
+	_, _, errno := syscall.Syscall6(syscall.SYS_MMAP, uintptr(s.base), uintptr(len(s.mem)),
+		syscall.PROT_READ|syscall.PROT_WRITE,
+		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_FIXED, ^uintptr(0), 0)
+	err := s.f.Close()
+	if errno != 0 {
+		return errno
+	}
+	return err
+}
+
+// ---- raw access to the mapping ----
+
+func (s *Segment) p16(off uint64) *uint16 { return (*uint16)(unsafe.Add(s.base, off)) }
+func (s *Segment) p32(off uint64) *uint32 { return (*uint32)(unsafe.Add(s.base, off)) }
+func (s *Segment) p64(off uint64) *uint64 { return (*uint64)(unsafe.Add(s.base, off)) }
+
+func (s *Segment) put16(off uint64, v uint16) { *s.p16(off) = v }
+func (s *Segment) put32(off uint64, v uint32) { *s.p32(off) = v }
+func (s *Segment) put64(off uint64, v uint64) { *s.p64(off) = v }
+
+// Fields readers watch change with single aligned atomic stores; Go's
+// atomics are sequentially consistent, which covers the release orderings
+// FORMAT.md asks for.
+func (s *Segment) store32(off uint64, v uint32) { atomic.StoreUint32(s.p32(off), v) }
+func (s *Segment) store64(off uint64, v uint64) { atomic.StoreUint64(s.p64(off), v) }
+func (s *Segment) load32(off uint64) uint32     { return atomic.LoadUint32(s.p32(off)) }
+
+// ---- helpers ----
+
+// Field 22 of /proc/self/stat: with the pid, it names this process for good.
+func selfStartTicks() uint64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 { // after ')' come fields 3..; starttime is the 20th
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+func bootNanos() uint64 {
+	var ts syscall.Timespec
+	const clockBoottime = 7
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockBoottime, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return 0
+	}
+	return uint64(ts.Sec)*1e9 + uint64(ts.Nsec)
+}
+
+// UTF-8 without NUL (FORMAT.md §2).
+func validText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// "key NUL value NUL" pairs sorted by key (FORMAT.md §6): one set, one encoding.
+func encodeAttrs(m map[string]string) ([]byte, int, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k == "" || !validText(k) || !validText(m[k]) {
+			return nil, 0, ErrInvalid
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b []byte
+	for _, k := range keys {
+		b = append(append(append(append(b, k...), 0), m[k]...), 0)
+	}
+	if len(b) > attrsMax {
+		return nil, 0, ErrInvalid
+	}
+	return b, len(keys), nil
+}
