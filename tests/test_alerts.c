@@ -6,6 +6,7 @@
  * real rtm-reader serves.  Exits 77 when promtool is not installed.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ static void promtool_checks_and_tests_the_rules(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof cmd, "%s check rules %s 2>&1", tu_prog("RTM_PROMTOOL"), rules);
-	if (run(cmd, &out) != 0 || !strstr(out, "SUCCESS: 12 rules found"))
+	if (run(cmd, &out) != 0 || !strstr(out, "SUCCESS: 16 rules found"))
 		fail_msg("promtool check rules: %s", out);
 	free(out);
 	/* promtool resolves rule_files relative to the test file. */
@@ -86,7 +87,7 @@ static void every_rule_is_tested_firing_and_quiet(void **state)
 			fail_msg("%s: no test where it stays quiet", name);
 		n++;
 	}
-	assert_int_equal(n, 12);
+	assert_int_equal(n, 16);
 	free(r);
 	free(t);
 }
@@ -96,20 +97,23 @@ static size_t rule_metrics(char names[][96], size_t cap)
 {
 	char *r = slurp_text(rules), *p = r;
 	regex_t re;
-	regmatch_t m;
+	regmatch_t mm[3], m;
 	size_t n = 0;
 
-	assert_int_equal(regcomp(&re, "(target|process|runtime|rtm)_[a-z0-9_]+", REG_EXTENDED), 0);
+	/* A metric name starts after a character that cannot be in one. */
+	assert_int_equal(regcomp(&re, "(^|[^a-z0-9_])((target|process|runtime|rtm|go)_[a-z0-9_]+)",
+				 REG_EXTENDED), 0);
 	/* Only inside "expr:" blocks, which end at the next "for:", "labels:" key. */
 	while ((p = strstr(p, "expr: |"))) {
 		char *end = strstr(p, "labels:"), save;
 
 		save = *end;
 		*end = '\0';
-		for (char *q = p; regexec(&re, q, 1, &m, 0) == 0; q += m.rm_eo) {
+		for (char *q = p; regexec(&re, q, 3, mm, 0) == 0; q += m.rm_eo) {
 			char name[96];
 			bool dup = false;
 
+			m = mm[2];
 			/* label names: process_pid in group_left (...), keys in {...} */
 			if (q[m.rm_eo] == ')' || q[m.rm_eo] == '=')
 				continue;
@@ -133,9 +137,10 @@ static void every_metric_a_rule_names_is_served(void **state)
 	size_t n = rule_metrics(names, 64);
 	struct tu_reader r;
 	struct tu_producer p;
-	pid_t demo = 0;
-	const char *san = getenv("RTM_SANITIZED");
-	bool sanitized = san && san[0] == '1';
+	pid_t demo = 0, gofx = 0;
+	const char *san = getenv("RTM_SANITIZED"), *go = getenv("RTM_GO_FIXTURE");
+	bool sanitized = san && san[0] == '1', have_go = go && *go && !access(go, X_OK);
+	int go_in[2] = { -1, -1 };
 
 	(void)state;
 	assert_true(n >= 12);
@@ -150,6 +155,31 @@ static void every_metric_a_rule_names_is_served(void **state)
 				memcpy(names[k++], names[i], sizeof names[0]);
 		assert_true(k < n);
 		n = k;
+	}
+	if (!have_go) {
+		/* go_* come from a Go program: none was built here. */
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (strncmp(names[i], "go_", 3))
+				memcpy(names[k++], names[i], sizeof names[0]);
+		n = k;
+	} else {
+		/* The Go producer's runtime metrics (rtm-go-fixture holds its
+		 * segments while its stdin stays open). */
+		assert_int_equal(pipe2(go_in, O_CLOEXEC), 0);
+		gofx = fork();
+		assert_true(gofx >= 0);
+		if (gofx == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			dup2(go_in[0], 0);
+			close(go_in[1]);
+			setenv("RTM_DIR", dir, 1);
+			freopen("/dev/null", "w", stdout);
+			execl(go, "rtm-go-fixture", (char *)NULL);
+			_exit(127);
+		}
+		close(go_in[0]);
 	}
 	/* A producer with a segment (process and segment metrics), rtm-demo
 	 * for the allocator metrics (librtm-alloc); the leak detector needs a
@@ -196,6 +226,10 @@ static void every_metric_a_rule_names_is_served(void **state)
 	free(page);
 	assert_int_equal(tu_reader_stop(&r), 0);
 	tu_reap(&p);
+	if (gofx > 0) {
+		close(go_in[1]);
+		waitpid(gofx, NULL, 0);
+	}
 	if (demo > 0) {
 		kill(demo, SIGKILL);
 		waitpid(demo, NULL, 0);

@@ -32,8 +32,9 @@ static void fixture_start(struct fixture *fx, const char *dir)
 	int to[2], from[2];
 	FILE *f;
 
-	assert_int_equal(pipe(to), 0);
-	assert_int_equal(pipe(from), 0);
+	/* Close-on-exec: no other child may hold the fixture's stdin open. */
+	assert_int_equal(pipe2(to, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(from, O_CLOEXEC), 0);
 	fx->pid = fork();
 	assert_true(fx->pid >= 0);
 	if (fx->pid == 0) {
