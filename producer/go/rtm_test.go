@@ -278,10 +278,20 @@ func TestRuntimeGroundTruth(t *testing.T) {
 			t.Errorf("round %d: allocated %v after %v", round, alloc, prevAlloc)
 		}
 		prevAlloc = alloc
-		for _, n := range []string{"go.runtime.gc.pauses", "go.schedule.duration"} {
+		for key, n := range map[string]string{"/gc/pauses:seconds": "go.runtime.gc.pauses",
+			"/sched/latencies:seconds": "go.schedule.duration"} {
 			hs := f.find(t, n)
 			if len(hs.buckets) != len(hs.bounds)+1 || len(hs.bounds) > boundsMax {
 				t.Errorf("%s: %d buckets for %d bounds", n, len(hs.buckets), len(hs.bounds))
+			}
+			// Merging loses no observation: the runtime's own count at
+			// the sample equals the exported sum of buckets.
+			var runtimeCount uint64
+			for _, c := range rm.samples[rm.idx[key]].Value.Float64Histogram().Counts {
+				runtimeCount += c
+			}
+			if hs.count() != runtimeCount {
+				t.Errorf("%s: %d observations exported, the runtime counted %d", n, hs.count(), runtimeCount)
 			}
 			if n == "go.runtime.gc.pauses" && hs.count() == 0 {
 				t.Errorf("no GC pause recorded after runtime.GC()")
