@@ -206,14 +206,21 @@ func TestConcurrentUpdatesAreExact(t *testing.T) {
 
 // ---- runtime metrics ----
 
-func TestEveryRuntimeMetricIsPublished(t *testing.T) {
+// A segment publishing runtime metrics only when the test calls Publish.
+func startRuntime(t *testing.T) (*Segment, *RuntimeMetrics) {
+	t.Helper()
 	s := open(t, "svc")
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	rm, err := StartRuntimeMetrics(s, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rm.Stop()
+	t.Cleanup(rm.Stop) // before the segment closes
+	return s, rm
+}
+
+func TestEveryRuntimeMetricIsPublished(t *testing.T) {
+	s, rm := startRuntime(t)
 	f := readSegment(t, s.Path())
 	paths := map[string]int{}
 	for _, k := range rm.samples {
@@ -246,13 +253,7 @@ func TestEveryRuntimeMetricIsPublished(t *testing.T) {
 
 func TestRuntimeGroundTruth(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // hold the GC still
-	s := open(t, "svc")
-	defer s.Close()
-	rm, err := StartRuntimeMetrics(s, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Stop()
+	s, rm := startRuntime(t)
 	var prevAlloc float64
 	for round := 0; round < 3; round++ {
 		runtime.GC()
