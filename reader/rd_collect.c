@@ -34,19 +34,59 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The security model (README "Segment directory"): the directory is shared
+ * and sticky, like /tmp, so every user can publish but none can remove or
+ * replace another's files.  Says once what is unsafe about it. */
+static void check_dir(struct rd_reader *r)
+{
+	struct stat st;
+
+	if (fstat(r->dirfd, &st))
+		return;
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+		rd_log("segment directory %s is writable by every user but not sticky: any user can "
+		       "remove or replace others' segments (chmod +t %s)", r->dir, r->dir);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		rd_log("segment directory %s belongs to uid %u, who can remove or rename any segment in it",
+		       r->dir, (unsigned)st.st_uid);
+}
+
+/* Why the directory did not open, in words. */
+static const char *dir_failure(const char *dir, int err)
+{
+	struct stat st;
+
+	if (!lstat(dir, &st) && S_ISLNK(st.st_mode))
+		return "a symbolic link (refused; give the real path)";
+	return strerror(err);
+}
+
 static int open_dir(struct rd_reader *r)
 {
+	int err;
+
 	if (r->dirfd >= 0)
 		return 0;
-	/* Same as the producers: create it shared and sticky if missing. */
-	if (mkdir(r->dir, 0777) == 0)
+	/* Only the default directory is created (by root, when the reader runs
+	 * as root), shared and sticky: never one named by --dir or RTM_DIR, so
+	 * a typo creates no world-writable directory. */
+	if (!strcmp(r->dir, RD_DEFAULT_DIR) && mkdir(r->dir, 0777) == 0)
 		chmod(r->dir, 01777);
-	r->dirfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_NOFOLLOW: a symbolic link as the directory is refused, so no one
+	 * can point the root reader somewhere else. */
+	r->dirfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (r->dirfd < 0) {
-		rd_log_limited("dir", "segment directory %s: %s", r->dir, strerror(errno));
-		return -errno;
+		err = errno;
+		rd_log_limited("dir", "segment directory %s: %s", r->dir, dir_failure(r->dir, err));
+		return -err;
 	}
+	check_dir(r);
 	return 0;
+}
+
+int rd_reader_dir_error(struct rd_reader *r)
+{
+	return r->dirfd >= 0 ? 0 : open_dir(r);
 }
 
 int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,

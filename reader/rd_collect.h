@@ -46,6 +46,10 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 		   size_t errlen);
 void rd_reader_fini(struct rd_reader *r);
 
+/* 0 if the segment directory is open (or opens now), else -errno (the
+ * reason is logged, once). */
+int rd_reader_dir_error(struct rd_reader *r);
+
 /* Looks for new, changed and vanished segments.  Cheap; call on inotify
  * events and at every cycle. */
 void rd_reader_scan(struct rd_reader *r);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "rtm.h"
@@ -26,15 +27,37 @@ int rd_errorf(char *err, size_t n, const char *fmt, ...)
 	return -EINVAL;
 }
 
+int rd_parse_dec(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (max - (unsigned)(*s - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
 int rd_parse_duration(const char *s, uint64_t *ns)
 {
 	char *end;
 	double v, mult = 1e9;
+	size_t num;
 
-	if (!s || !*s || isspace((unsigned char)*s))
+	if (!s || !*s)
+		return -EINVAL;
+	/* strtod alone would take " 5", "+5", "0x10", "1e3" and "inf". */
+	num = strspn(s, "0123456789.");
+	if (!num || memchr(s, '.', num) != memrchr(s, '.', num) || !strspn(s, "0123456789"))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
+	if ((size_t)(end - s) != num)
+		return -EINVAL;
 	if (errno || end == s || !isfinite(v) || v < 0)
 		return -EINVAL;
 	if (!strcmp(end, "ms"))
@@ -150,9 +173,52 @@ static const char *otel_env(const char *suffix, const char **which)
 	return v && *v ? v : NULL;
 }
 
+/* An http or https URL (scheme in any case) with a host — a name, an
+ * IPv4 address or a bracketed IPv6 literal — and an optional port in
+ * 1..65535; no credentials. */
 static int check_url(const char *url)
 {
-	return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+	const char *p, *host, *end;
+	size_t len;
+
+	if (!strncasecmp(url, "http://", 7))
+		p = url + 7;
+	else if (!strncasecmp(url, "https://", 8))
+		p = url + 8;
+	else
+		return 0;
+	len = strcspn(p, "/?#");
+	if (memchr(p, '@', len) || memchr(p, ' ', len))
+		return 0;
+	host = p;
+	if (*p == '[') {
+		end = memchr(p, ']', len);
+		if (!end || end == p + 1 || strspn(p + 1, "0123456789abcdefABCDEF:.%") < (size_t)(end - p - 1))
+			return 0;
+		p = end + 1;
+	} else {
+		end = p + strcspn(p, ":/?#");
+		if (end == p)
+			return 0;
+		for (const char *q = host; q < end; q++)
+			if (!isalnum((unsigned char)*q) && !strchr(".-_", *q))
+				return 0;
+		p = end;
+	}
+	if (*p == ':') {
+		char port[8];
+		size_t pl = strcspn(p + 1, "/?#");
+		unsigned long long v;
+
+		if (!pl || pl >= sizeof port)
+			return 0;
+		memcpy(port, p + 1, pl);
+		port[pl] = '\0';
+		if (rd_parse_dec(port, 65535, &v) || !v)
+			return 0;
+		p += 1 + pl;
+	}
+	return !*p || strchr("/?#", *p);
 }
 
 static bool valid_port(const char *p)
@@ -287,8 +353,8 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 
 	if (f->v[O_ENDPOINT]) {
 		if (!check_url(f->v[O_ENDPOINT]))
-			return rd_errorf(err, n, "--endpoint: '%s' is not an http:// or https:// URL",
-				   f->v[O_ENDPOINT]);
+			return rd_errorf(err, n, "--endpoint: '%s' is not an http:// or https:// URL "
+				   "with a host and a port in 1..65535", f->v[O_ENDPOINT]);
 		c->endpoint = strdup(f->v[O_ENDPOINT]);
 	} else if ((v = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) && *v) {
 		if (!check_url(v))
@@ -329,15 +395,15 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	}
 
 	if ((v = f->v[O_TIMEOUT])) {
-		if (rd_parse_duration(v, &ns) || !ns)
-			return rd_errorf(err, n, "--timeout: '%s' is not a positive duration", v);
+		/* Below 1 ms libcurl would round it to 0, "no timeout". */
+		if (rd_parse_duration(v, &ns) || ns < 1000000)
+			return rd_errorf(err, n, "--timeout: '%s' is not a duration of at least 1ms", v);
 		c->timeout_ns = ns;
 	} else if ((v = otel_env("TIMEOUT", &which))) {
-		char *end;
-		unsigned long long ms = strtoull(v, &end, 10);
+		unsigned long long ms;
 
-		if (*v == '-' || *end || !ms || ms > 3600000)
-			return rd_errorf(err, n, "%s: '%s' is not a timeout in milliseconds", which, v);
+		if (rd_parse_dec(v, 3600000, &ms) || !ms)
+			return rd_errorf(err, n, "%s: '%s' is not a timeout in milliseconds (1..3600000)", which, v);
 		c->timeout_ns = ms * 1000000ull;
 	}
 
@@ -471,25 +537,23 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 			return rd_errorf(err, n, "--interval: '%s' is not a duration of at least 1ms", v);
 		c->interval_ns = ns;
 	} else if ((v = getenv("OTEL_METRIC_EXPORT_INTERVAL")) && *v) {
-		char *end;
-		unsigned long long ms = strtoull(v, &end, 10);
+		unsigned long long ms;
 
-		if (*v == '-' || *end || !ms || ms > 86400000ull * 365)
+		if (rd_parse_dec(v, 86400000ull * 365, &ms) || !ms)
 			return rd_errorf(err, n, "OTEL_METRIC_EXPORT_INTERVAL: '%s' is not a positive number of milliseconds",
 				   v);
 		c->interval_ns = ms * 1000000ull;
 	}
 	if ((v = f->v[O_MAXREQ])) {
-		char *end;
-		unsigned long long b = strtoull(v, &end, 10);
+		unsigned long long b;
 
-		if (*v == '-' || *end || b < 1024 || b > (1ull << 30))
+		if (rd_parse_dec(v, 1ull << 30, &b) || b < 1024)
 			return rd_errorf(err, n, "--max-request-bytes: '%s' is not in 1024..1073741824", v);
 		c->max_request_bytes = b;
 	}
 	if ((v = f->v[O_RETRY_INITIAL]) && (rd_parse_duration(v, &c->retry_initial_ns) ||
-					    !c->retry_initial_ns))
-		return rd_errorf(err, n, "--retry-initial: '%s' is not a positive duration", v);
+					    c->retry_initial_ns < 1000000))
+		return rd_errorf(err, n, "--retry-initial: '%s' is not a duration of at least 1ms", v);
 	if ((v = f->v[O_RETRY_MAX]) && rd_parse_duration(v, &c->retry_max_ns))
 		return rd_errorf(err, n, "--retry-max: '%s' is not a duration", v);
 	if ((v = f->v[O_IO])) {
@@ -572,10 +636,9 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 			leaks[n_leaks++] = optarg;
 			break;
 		case O_PID: {
-			char *end;
-			long pid = strtol(optarg, &end, 10);
+			unsigned long long pid;
 
-			if (*end || pid <= 0 || pid > 4194304)
+			if (rd_parse_dec(optarg, 4194304, &pid) || !pid)
 				return rd_errorf(err, n, "--pid: '%s' is not a process id", optarg);
 			if (c->n_pids == sizeof c->pids / sizeof c->pids[0])
 				return rd_errorf(err, n, "--pid: given more than %zu times", c->n_pids);
@@ -603,6 +666,10 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		case '?':
 			if (optopt >= O_DIR)
 				return rd_errorf(err, n, "%s: missing value", argv[optind - 1]);
+			/* A short option ("-xy"): name the letter, not whatever
+			 * argv[optind - 1] happens to be. */
+			if (optopt)
+				return rd_errorf(err, n, "unknown option '-%c' (see --help)", optopt);
 			return rd_errorf(err, n, "unknown option '%s' (see --help)", argv[optind - 1]);
 		default: f.v[opt] = optarg; break;
 		}

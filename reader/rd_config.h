@@ -73,7 +73,12 @@ void rd_config_free(struct rd_config *cfg);
 int rd_errorf(char *err, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Parses "10s", "250ms", "1m", "1.5" (seconds) into ns.  Returns 0 or -EINVAL. */
+/* Parses a plain decimal ("5000": digits only — no sign, blank, "0x" or
+ * exponent) no larger than max.  Returns 0 or -EINVAL. */
+int rd_parse_dec(const char *s, unsigned long long max, unsigned long long *out);
+
+/* Parses "10s", "250ms", "1m", "1.5" (seconds) into ns: a decimal number
+ * (digits and one '.'), then a unit.  Returns 0 or -EINVAL. */
 int rd_parse_duration(const char *s, uint64_t *ns);
 
 /* Parses a listen address "[HOST:]PORT" ("9464", ":9464", "127.0.0.1:9464",

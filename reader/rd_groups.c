@@ -4,10 +4,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "rd_config.h"
 
@@ -154,29 +157,73 @@ static char *trim(char *s)
  *   leak = on | off, leak.window = DURATION (>= 1s),
  *   leak.heap = BYTES/s, leak.threads = N/s, leak.fds = N/s
  */
+#define CONFIG_MAX (1u << 20)
+
+/* The whole file, if it is a regular file of at most CONFIG_MAX bytes
+ * without NUL bytes (malloc'd, NUL-terminated), else NULL with a one-line
+ * error: /dev/zero, a FIFO or a directory are not configuration. */
+static char *read_config(const char *path, char *err, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	char *buf;
+	ssize_t got;
+	size_t len = 0;
+
+	if (fd < 0) {
+		rd_errorf(err, n, "config file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX) {
+		rd_errorf(err, n, "config file %s: %s", path,
+			  S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	buf = malloc(CONFIG_MAX + 1);
+	while (buf && len < CONFIG_MAX && (got = read(fd, buf + len, CONFIG_MAX - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	if (!buf)
+		return NULL;
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		int line = 1;
+
+		for (const char *p = buf; *p; p++)
+			line += *p == '\n';
+		rd_errorf(err, n, "%s:%d: a NUL byte", path, line);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static int load_file(struct rd_settings *s, const char *path, bool preset_locked,
 		     char *err, size_t n)
 {
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	int lineno = 0;
+	char *text = read_config(path, err, n), *next, *line;
+	int lineno = 0, rc = 0;
 
-	if (!f)
-		return rd_errorf(err, n, "config file %s: %s", path, strerror(errno));
-	while (fgets(line, sizeof line, f)) {
+	if (!text)
+		return -EINVAL;
+	for (line = text; line; line = next) {
 		char *eq, *key, *val;
 		uint64_t ns;
 		int g;
 
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		lineno++;
-		line[strcspn(line, "#\r\n")] = '\0';
+		line[strcspn(line, "#\r")] = '\0';
 		key = trim(line);
 		if (!*key)
 			continue;
 		eq = strchr(key, '=');
 		if (!eq) {
-			fclose(f);
-			return rd_errorf(err, n, "%s:%d: expected key = value", path, lineno);
+			rc = rd_errorf(err, n, "%s:%d: expected key = value", path, lineno);
+			goto out;
 		}
 		*eq = '\0';
 		val = trim(eq + 1);
@@ -186,29 +233,29 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 			 * file's; the file's line is still checked. */
 			if (preset_locked ? strcmp(val, "default") && strcmp(val, "production") :
 					    apply_preset(s, val)) {
-				fclose(f);
-				return rd_errorf(err, n, "%s:%d: preset '%s' is not default or production", path,
+				rc = rd_errorf(err, n, "%s:%d: preset '%s' is not default or production", path,
 					   lineno, val);
+				goto out;
 			}
 			continue;
 		}
 		if (!strcmp(key, "interval")) {
 			if (rd_parse_duration(val, &ns) || ns < 1000000) {
-				fclose(f);
-				return rd_errorf(err, n, "%s:%d: interval '%s' is not a duration of at least 1ms",
+				rc = rd_errorf(err, n, "%s:%d: interval '%s' is not a duration of at least 1ms",
 					   path, lineno, val);
+				goto out;
 			}
 			s->interval_ns = ns;
 			continue;
 		}
 		if (!strcmp(key, "leak") || !strncmp(key, "leak.", 5)) {
-			int rc = leak_value(&s->leak, key[4] ? key + 5 : "", val);
+			int bad = leak_value(&s->leak, key[4] ? key + 5 : "", val);
 
-			if (rc) {
-				fclose(f);
-				return rd_errorf(err, n, rc == -ENOENT ? "%s:%d: unknown key '%s'" :
+			if (bad) {
+				rc = rd_errorf(err, n, bad == -ENOENT ? "%s:%d: unknown key '%s'" :
 					   "%s:%d: %s '%s' is not valid (see README \"Leak detection\")",
-					   path, lineno, key, rc == -ENOENT ? "" : val);
+					   path, lineno, key, bad == -ENOENT ? "" : val);
+				goto out;
 			}
 			continue;
 		}
@@ -217,26 +264,28 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 
 			if (strcmp(val, "off") &&
 			    rd_parse_listen(val, host, sizeof host, port, sizeof port)) {
-				fclose(f);
-				return rd_errorf(err, n, "%s:%d: prometheus '%s' is not [HOST:]PORT or off",
+				rc = rd_errorf(err, n, "%s:%d: prometheus '%s' is not [HOST:]PORT or off",
 					   path, lineno, val);
+				goto out;
 			}
 			snprintf(s->prometheus, sizeof s->prometheus, "%s", val);
 			continue;
 		}
 		if (!strncmp(key, "group.", 6) && (g = find_group(key + 6, strlen(key + 6))) >= 0) {
 			if (group_value(&s->groups[g], val)) {
-				fclose(f);
-				return rd_errorf(err, n, "%s:%d: %s '%s' is not on, off or a duration", path,
+				rc = rd_errorf(err, n, "%s:%d: %s '%s' is not on, off or a duration", path,
 					   lineno, key, val);
+				goto out;
 			}
 			continue;
 		}
-		fclose(f);
-		return rd_errorf(err, n, "%s:%d: unknown key '%s'", path, lineno, key);
+		rc = rd_errorf(err, n, "%s:%d: unknown key '%s'", path, lineno, key);
+		goto out;
 	}
-	fclose(f);
-	return 0;
+out:
+	/* After the message: it may quote the text. */
+	free(text);
+	return rc;
 }
 
 int rd_settings_load(struct rd_settings *s, const char *config_flag,

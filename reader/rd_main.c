@@ -207,8 +207,19 @@ int main(int argc, char **argv)
 	}
 	rd_exporter_set_abort(r.exporter, term_pending);
 	if (cfg.once) {
-		/* Exit status tells scripts whether everything was delivered. */
+		/* Exit status tells scripts whether everything was delivered:
+		 * 2 when there is no directory to read, 1 when there was nothing
+		 * to collect or an export failed. */
+		if (rd_reader_dir_error(&r)) { /* logged: one line */
+			rd_reader_fini(&r);
+			rd_config_free(&cfg);
+			return 2;
+		}
 		rc = rd_reader_cycle(&r) || rd_exporter_stats(r.exporter)->failed;
+		if (!r.self.segments) {
+			fprintf(stderr, "rtm-reader: --once: nothing to collect in %s\n", r.dir);
+			rc = 1;
+		}
 		rd_reader_fini(&r);
 		rd_config_free(&cfg);
 		return rc ? 1 : 0;

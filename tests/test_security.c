@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hardening (issue 10): input that must be refused with one line naming
+ * it, and the segment directory's security model as the reader enforces it.
+ * Each case here failed before its fix.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+struct refusal {
+	const char *env, *args, *says;
+	int status;
+};
+
+static void check(const struct refusal *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char line[1024];
+		int st = tu_reader_fails(c[i].env, c[i].args, line, sizeof line);
+
+		if (st != c[i].status || !strstr(line, c[i].says))
+			fail_msg("env '%s' args '%s': exit %d '%s', want %d and '%s'", c[i].env, c[i].args,
+				 st, line, c[i].status, c[i].says);
+	}
+}
+
+static void config_files_are_bounded_regular_files(void **state)
+{
+	char *dir = tu_mkdir(), nul[300], big[300], args[4][700];
+	FILE *f;
+
+	(void)state;
+	snprintf(nul, sizeof nul, "%s/nul.conf", dir);
+	f = fopen(nul, "w");
+	assert_non_null(f);
+	fputs("interval = 1s\n# ok\ngroup.memory = on", f);
+	fputc('\0', f);
+	fputs("\n", f);
+	fclose(f);
+	snprintf(big, sizeof big, "%s/big.conf", dir);
+	f = fopen(big, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 70000; i++)
+		fputs("# a comment line of padding\n", f);
+	fclose(f);
+	snprintf(args[0], sizeof args[0], "--once --config %s", nul);
+	snprintf(args[1], sizeof args[1], "--once --config %s", big);
+	snprintf(args[2], sizeof args[2], "--once --config %s", dir);
+	{
+		const struct refusal c[] = {
+			/* /dev/zero used to hang the reader; a directory passed */
+			{ "", "--once --config /dev/zero", "config file /dev/zero: not a regular file", 2 },
+			{ "", args[2], ": not a regular file", 2 },
+			{ "", args[0], "nul.conf:3: a NUL byte", 2 },
+			{ "", args[1], "big.conf: larger than 1 MiB", 2 },
+			{ "RTM_CONFIG=/dev/zero", "--once", "config file /dev/zero: not a regular file", 2 },
+		};
+		check(c, sizeof c / sizeof c[0]);
+	}
+	tu_rmdir(dir);
+}
+
+static void numbers_and_options_are_strict(void **state)
+{
+	static const struct refusal c[] = {
+		{ "", "-xy", "unknown option '-x'", 2 },
+		{ "", "--bogus", "unknown option '--bogus'", 2 },
+		{ "", "--max-request-bytes 0x1000", "--max-request-bytes: '0x1000'", 2 },
+		{ "", "--max-request-bytes ' 5000'", "--max-request-bytes: ' 5000'", 2 },
+		{ "", "--max-request-bytes +5000", "--max-request-bytes: '+5000'", 2 },
+		{ "", "--pid 0x10", "--pid: '0x10'", 2 },
+		{ "", "--interval ' 5s'", "--interval: ' 5s'", 2 },
+		{ "", "--interval +5s", "--interval: '+5s'", 2 },
+		{ "", "--interval 0x10s", "--interval: '0x10s'", 2 },
+		{ "", "--interval 1e3ms", "--interval: '1e3ms'", 2 },
+		{ "", "--interval inf", "--interval: 'inf'", 2 },
+		{ "OTEL_METRIC_EXPORT_INTERVAL=+5000", "", "OTEL_METRIC_EXPORT_INTERVAL: '+5000'", 2 },
+		{ "OTEL_EXPORTER_OTLP_TIMEOUT=0x10", "", "OTEL_EXPORTER_OTLP_TIMEOUT: '0x10'", 2 },
+		/* below 1 ms libcurl would round a timeout to "none" */
+		{ "", "--timeout 0.5ms", "--timeout: '0.5ms' is not a duration of at least 1ms", 2 },
+		{ "", "--retry-initial 500us", "--retry-initial: '500us'", 2 },
+	};
+
+	(void)state;
+	check(c, sizeof c / sizeof c[0]);
+}
+
+static void endpoints_are_validated_at_start(void **state)
+{
+	static const struct refusal c[] = {
+		{ "", "--endpoint http://:4318/v1/metrics", "--endpoint: 'http://:4318/v1/metrics'", 2 },
+		{ "", "--endpoint http://host:0/", "--endpoint: 'http://host:0/'", 2 },
+		{ "", "--endpoint http://host:65536/", "--endpoint: 'http://host:65536/'", 2 },
+		{ "", "--endpoint http://host:/", "--endpoint: 'http://host:/'", 2 },
+		{ "", "--endpoint http://user:pw@host/", "--endpoint: 'http://user:pw@host/'", 2 },
+		{ "", "--endpoint 'http://[::1/v1'", "--endpoint: 'http://[::1/v1'", 2 },
+		{ "", "--endpoint http://ho_st$/", "--endpoint: 'http://ho_st$/'", 2 },
+		{ "", "--endpoint ftp://host/", "--endpoint: 'ftp://host/'", 2 },
+		{ "OTEL_EXPORTER_OTLP_ENDPOINT=http://:1", "", "OTEL_EXPORTER_OTLP_ENDPOINT: 'http://:1'", 2 },
+	};
+	char *dir = tu_mkdir(), line[512], env[600];
+
+	(void)state;
+	check(c, sizeof c / sizeof c[0]);
+	/* Accepted: any case of scheme, IPv6 literals, ports at the edges. */
+	snprintf(env, sizeof env, "RTM_DIR=%s", dir);
+	assert_int_equal(tu_reader_fails(env, "--once --exporter none --endpoint HTTP://[::1]:65535/v1/metrics", line,
+					 sizeof line), 1);
+	assert_non_null(strstr(line, "nothing to collect"));
+	tu_rmdir(dir);
+}
+
+/* --once tells scripts it had nothing to read. */
+static void once_fails_without_a_directory_to_read(void **state)
+{
+	char *dir = tu_mkdir(), file[300], link[300], missing[300], env[5][400];
+
+	(void)state;
+	snprintf(file, sizeof file, "%s/plain-file", dir);
+	close(open(file, O_CREAT | O_WRONLY, 0600));
+	snprintf(link, sizeof link, "%s/link", dir);
+	assert_int_equal(symlink(dir, link), 0);
+	snprintf(missing, sizeof missing, "%s/missing", dir);
+	snprintf(env[0], sizeof env[0], "RTM_DIR=%s", missing);
+	snprintf(env[1], sizeof env[1], "RTM_DIR=%s", file);
+	snprintf(env[2], sizeof env[2], "RTM_DIR=%s", link);
+	snprintf(env[3], sizeof env[3], "RTM_DIR=%s", dir);
+	{
+		const struct refusal c[] = {
+			{ env[0], "--once --exporter none", "No such file or directory", 2 },
+			{ env[1], "--once --exporter none", "Not a directory", 2 },
+			{ env[2], "--once --exporter none", "a symbolic link (refused", 2 },
+			{ env[3], "--once --exporter none", "--once: nothing to collect", 1 },
+		};
+		check(c, sizeof c / sizeof c[0]);
+	}
+	/* A --dir that does not exist is not created (a typo must not make a
+	 * world-writable directory). */
+	{
+		struct tu_reader r;
+
+		tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--dir", missing,
+							   "--interval", "50ms", NULL });
+		usleep(300000);
+		assert_int_equal(access(missing, F_OK), -1);
+		tu_reader_stop(&r);
+	}
+	unlink(link);
+	tu_rmdir(dir);
+}
+
+/* A shared directory that is not sticky, or belongs to someone else: said
+ * once, at start. */
+static void unsafe_directory_is_reported(void **state)
+{
+	char *dir = tu_mkdir(), *log;
+	struct tu_reader r;
+
+	(void)state;
+	if (geteuid() != 0) {
+		tu_rmdir(dir);
+		skip(); /* chown needs root */
+	}
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(chown(dir, 65534, 65534), 0);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--interval", "50ms", NULL });
+	usleep(300000);
+	log = tu_reader_log(&r);
+	tu_reader_stop(&r);
+	assert_non_null(strstr(log, "is writable by every user but not sticky"));
+	assert_non_null(strstr(log, "belongs to uid 65534"));
+	{
+		/* once, not every cycle */
+		int n = 0;
+
+		for (char *p = log; (p = strstr(p, "not sticky")); p++)
+			n++;
+		assert_int_equal(n, 1);
+	}
+	free(log);
+	chmod(dir, 01777);
+	tu_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config_files_are_bounded_regular_files),
+		cmocka_unit_test(numbers_and_options_are_strict),
+		cmocka_unit_test(endpoints_are_validated_at_start),
+		cmocka_unit_test(once_fails_without_a_directory_to_read),
+		cmocka_unit_test(unsafe_directory_is_reported),
+	};
+	srandom((unsigned)getpid());
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
