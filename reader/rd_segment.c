@@ -400,26 +400,33 @@ int rd_segment_parse_mem(struct rd_segment *s, const void *buf, size_t len)
 	return rc;
 }
 
-/* The owner of the file must be the uid the header claims, and, while the
- * process it names runs, that process's real uid: another user cannot plant
- * metrics in someone else's name. */
+/* The owner of the file must be the uid the header claims, and, while a
+ * process with the pid it names runs, that process's real uid: another user
+ * cannot plant metrics in someone else's name.  That holds for a segment
+ * whose pid now belongs to a process started at another time too: it is a
+ * stale segment of an earlier process only when the same user owns both,
+ * else anyone could pass off a file as a dead predecessor of any live pid. */
 static int check_owner(struct rd_segment *s)
 {
 	char buf[4096];
 	ssize_t n;
 	uid_t uid;
+	enum rd_liveness l;
 
 	if (s->st.st_uid != s->hdr.uid)
 		return fail(s, -EPERM, "foreign owner: file uid %u, header claims uid %u",
 			    (unsigned)s->st.st_uid, s->hdr.uid);
-	if (rd_segment_liveness(s) != RD_ALIVE)
+	l = rd_segment_liveness(s);
+	if (l != RD_ALIVE && l != RD_PID_REUSED)
 		return 0;
 	n = rd_proc_read(s->hdr.pid, "status", buf, sizeof buf);
 	if (n < 0 || rd_proc_parse_uid(buf, (size_t)n, &uid))
 		return 0; /* it exited meanwhile */
 	if (uid != s->st.st_uid)
-		return fail(s, -EPERM, "foreign owner: file uid %u, pid %d runs as uid %u",
-			    (unsigned)s->st.st_uid, s->hdr.pid, (unsigned)uid);
+		return fail(s, -EPERM, l == RD_ALIVE ?
+			    "foreign owner: file uid %u, pid %d runs as uid %u" :
+			    "foreign owner: file uid %u names pid %d, now a process of uid %u started "
+			    "at another time", (unsigned)s->st.st_uid, s->hdr.pid, (unsigned)uid);
 	return 0;
 }
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -192,6 +194,113 @@ static void unsafe_directory_is_reported(void **state)
 	tu_rmdir(dir);
 }
 
+/* ---- a second user ---- */
+
+#define NOBODY 65534
+
+/* A process running as uid, sleeping until killed. */
+static pid_t sleeper(uid_t uid)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+		if (setgid(uid) || setuid(uid))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+/* A segment written by a real producer running as uid, which then exits;
+ * returns its path.  The header then names pid with a start time that is
+ * not pid's. */
+static void planted_segment(const char *dir, uid_t uid, pid_t pid, char *path, size_t cap)
+{
+	int fds[2], fd;
+	pid_t child;
+	uint64_t ticks = 12345;
+
+	assert_int_equal(pipe(fds), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct rtm_segment *seg;
+		rtm_counter_t c;
+
+		if (setgid(uid) || setuid(uid) ||
+		    rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "impostor", .dir = dir }))
+			_exit(1);
+		rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "stolen.requests" });
+		rtm_counter_add(&c, 7);
+		if (write(fds[1], rtm_segment_path(seg), strlen(rtm_segment_path(seg)) + 1) < 0)
+			_exit(1);
+		_exit(0); /* no close: as if killed */
+	}
+	close(fds[1]);
+	assert_true(read(fds[0], path, cap) > 0);
+	close(fds[0]);
+	waitpid(child, NULL, 0);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &(int32_t){ pid }, 4, 96), 4);        /* pid */
+	assert_int_equal(pwrite(fd, &ticks, 8, 104), 8);                   /* pid_start_ticks */
+	close(fd);
+}
+
+static void reused_pid_of_another_user_is_refused(void **state)
+{
+	char *dir = tu_mkdir(), planted[4096], own[4096], *log;
+	pid_t victim, mine;
+	struct tu_reader r;
+	bool gone = false;
+
+	(void)state;
+	if (geteuid() != 0) {
+		tu_rmdir(dir);
+		skip(); /* needs a second uid */
+	}
+	assert_int_equal(chmod(dir, 01777), 0);
+	victim = sleeper(0);          /* root's live process */
+	mine = sleeper(NOBODY);       /* nobody's */
+	planted_segment(dir, NOBODY, victim, planted, sizeof planted);
+	planted_segment(dir, NOBODY, mine, own, sizeof own);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "100ms", NULL });
+	for (int i = 0; i < 100 && !gone; i++) {
+		usleep(100000);
+		gone = access(own, F_OK) != 0;
+	}
+	{
+		struct tu_http h;
+		char pid_label[64], instance[64];
+
+		tu_http_get(r.url, "text/plain", false, &h);
+		snprintf(pid_label, sizeof pid_label, "process_pid=\"%d\"", (int)victim);
+		snprintf(instance, sizeof instance, "instance=\"%d-12345-", (int)victim);
+		assert_null(strstr(h.body, pid_label));
+		assert_null(strstr(h.body, instance));
+		tu_http_free(&h);
+	}
+	log = tu_reader_log(&r);
+	tu_reader_stop(&r);
+	/* The impostor: refused, named, and left alone; nobody's own stale
+	 * segment: exported as a dead producer and retired. */
+	assert_non_null(strstr(log, strrchr(planted, '/') + 1));
+	assert_non_null(strstr(log, "now a process of uid 0 started at another time"));
+	assert_int_equal(access(planted, F_OK), 0);
+	assert_true(gone);
+	assert_null(strstr(log, strrchr(own, '/') + 1));
+	free(log);
+	kill(victim, SIGKILL);
+	kill(mine, SIGKILL);
+	waitpid(victim, NULL, 0);
+	waitpid(mine, NULL, 0);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +309,7 @@ int main(void)
 		cmocka_unit_test(endpoints_are_validated_at_start),
 		cmocka_unit_test(once_fails_without_a_directory_to_read),
 		cmocka_unit_test(unsafe_directory_is_reported),
+		cmocka_unit_test(reused_pid_of_another_user_is_refused),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
