@@ -103,11 +103,14 @@ typedef struct rtm_hist {
 
 /*
  * rtm_segment_open - create and publish a segment for this process.
- * Creates "rtm.<pid>.<starttime>.<n>.rtm" in the directory with
- * O_EXCL|O_NOFOLLOW|O_CLOEXEC, reserves all of its space up front so a full
- * /dev/shm fails here rather than with SIGBUS later, fills the header under
- * a hidden name and renames it into place.  Any thread; cold path.
- * Returns 0, -EINVAL for bad options, -ENOSPC, or another -errno.
+ * Builds it in an unnamed file (O_TMPFILE; else under a random hidden name,
+ * O_EXCL|O_NOFOLLOW), reserves all of its space up front so a full
+ * /dev/shm fails here rather than with SIGBUS later, fills the header and
+ * only then gives it its name, "rtm.<pid>.<starttime>.<n>.rtm", never
+ * replacing a file (a taken name moves on to the next n).  Any thread; cold
+ * path.  Returns 0, -EINVAL for bad options, -ENOSPC, -EPERM when the
+ * directory is writable by other users but not sticky, -ELOOP when it is a
+ * symbolic link, or another -errno.
  *
  * After fork() the child's view of every open segment becomes a private
  * copy-on-write mapping: the child's updates never reach the parent's

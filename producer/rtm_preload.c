@@ -34,13 +34,21 @@ __attribute__((constructor)) static void preload_start(void)
 	const char *iv = getenv("RTM_SAMPLE_INTERVAL_MS");
 	long ms = iv ? atol(iv) : 10000;
 
+	int rc;
+
 	rtm__alloc_guard(1);
-	if (rtm_segment_open(&seg, &(struct rtm_segment_opts){
-		    .service_name = service_name(name, sizeof name) }) == 0 &&
-	    rtm_alloc_metrics_start(seg, ms > 0 ? (unsigned)ms : 10000) != 0) {
+	rc = rtm_segment_open(&seg, &(struct rtm_segment_opts){
+		.service_name = service_name(name, sizeof name) });
+	if (rc == 0 && rtm_alloc_metrics_start(seg, ms > 0 ? (unsigned)ms : 10000) != 0) {
 		rtm_segment_close(seg);
 		seg = NULL;
 	}
+	/* The user asked for metrics: an unsafe directory is worth one line
+	 * (other failures, a full tmpfs say, stay as quiet as the program). */
+	if (rc == -EPERM || rc == -ELOOP)
+		fprintf(stderr, "librtm-preload: not publishing: the segment directory is %s\n",
+			rc == -ELOOP ? "a symbolic link" :
+			"writable by other users but not sticky (chmod +t it)");
 	rtm__alloc_guard(0);
 }
 

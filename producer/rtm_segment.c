@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,16 +115,29 @@ static int check_text(const char *s, size_t max)
 	return n <= max && rtm_shm_utf8_valid(s, n) ? 0 : -EINVAL;
 }
 
+/* The segment directory (FORMAT.md §1, "the directory"): created shared
+ * and sticky like /tmp if missing; refused when it is a symbolic link
+ * (-ELOOP) or writable by others without the sticky bit (-EPERM: any user
+ * could remove or replace this process's segment). */
 static int open_dir(const char *dir)
 {
+	struct stat st;
 	int fd;
 
 	if (mkdir(dir, 0777) == 0)
 		chmod(dir, 01777); /* shared like /tmp: sticky, any user */
 	else if (errno != EEXIST)
 		return -errno;
+	if (!lstat(dir, &st) && S_ISLNK(st.st_mode))
+		return -ELOOP;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
 }
 
 /* /proc/self/maps, for telling our own mappings from stale ones. */
@@ -302,23 +316,61 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	snprintf(h->producer, sizeof h->producer, "rtm-c/%s", RTM_VERSION);
 }
 
+/* The file a segment is built in, before it has its published name: an
+ * unnamed O_TMPFILE where the filesystem has them (nothing another user
+ * could take first, nothing left behind by a kill), else a name no one
+ * can guess (tmp gets it; *tmp = '\0' for the unnamed kind). */
+static int create_temp(int dfd, mode_t mode, char *tmp, size_t len)
+{
+	int fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+
+	*tmp = '\0';
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd < 0 ? -errno : fd;
+	for (int tries = 0; tries < 100; tries++) {
+		uint64_t r[2];
+
+		if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+			return -EIO;
+		snprintf(tmp, len, ".rtm.%d.%016llx%016llx.tmp", (int)getpid(),
+			 (unsigned long long)r[0], (unsigned long long)r[1]);
+		fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd >= 0 || errno != EEXIST)
+			return fd < 0 ? -errno : fd;
+	}
+	return -EEXIST;
+}
+
+/* Gives the finished file its published name, which must not exist yet. */
+static int publish(int dfd, int fd, const char *tmp, const char *name)
+{
+	char self[64];
+
+	if (*tmp)
+		return renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) ? -errno : 0;
+	/* linkat never replaces; /proc names the unnamed file. */
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
+}
+
 static int create_file(struct rtm_segment *seg, int dfd,
 		       const struct rtm_segment_opts *o, const struct layout *l,
-		       const char *tmp)
+		       char *tmp, size_t tmplen)
 {
 	mode_t mode = o->mode ? o->mode : 0600;
 	int fd, rc;
 
-	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    mode);
+	fd = create_temp(dfd, mode, tmp, tmplen);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	fchmod(fd, mode); /* umask must not make it unreadable to the owner */
 	/* Reserve every page now: on a full tmpfs this fails with ENOSPC
 	 * instead of a later store into the mapping raising SIGBUS. */
 	rc = posix_fallocate(fd, 0, (off_t)l->size);
 	if (rc) {
 		close(fd);
+		if (*tmp)
+			unlinkat(dfd, tmp, 0);
 		return -rc;
 	}
 	seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
@@ -326,6 +378,8 @@ static int create_file(struct rtm_segment *seg, int dfd,
 	if (seg->base == MAP_FAILED) {
 		rc = -errno;
 		close(fd);
+		if (*tmp)
+			unlinkat(dfd, tmp, 0);
 		return rc;
 	}
 	seg->fd = fd;
@@ -372,8 +426,7 @@ int rtm_segment_open(struct rtm_segment **out,
 		goto fail_free;
 	}
 	n = __atomic_fetch_add(&open_seq, 1, __ATOMIC_RELAXED); /* unique name only */
-	snprintf(tmp, sizeof tmp, ".rtm.%d.%u.tmp", (int)getpid(), n);
-	rc = create_file(seg, dfd, o, &l, tmp);
+	rc = create_file(seg, dfd, o, &l, tmp, sizeof tmp);
 	if (rc)
 		goto fail_dir;
 	seg->hdr = (struct rtm_shm_header *)(void *)seg->base;
@@ -388,18 +441,18 @@ int rtm_segment_open(struct rtm_segment **out,
 	/* Once per image: only an exec leaves stale segments behind. */
 	if (!__atomic_exchange_n(&stale_checked, 1, __ATOMIC_RELAXED))
 		close_stale(dfd, seg->hdr->pid_start_ticks);
-	/* The rename publishes a complete header: readers never see INIT.
-	 * Another copy of librtm in this process (a preload library and the
-	 * app's own) counts from 0 too: take the next free number. */
+	/* Publishing gives a complete header its name: readers never see
+	 * INIT.  A taken name — another copy of librtm in this process (a
+	 * preload library and the app's own) counts from 0 too, or a file
+	 * another user planted — moves on to the next number. */
 	for (unsigned k = 0;; k++) {
 		snprintf(name, sizeof name, "rtm.%d.%llu.%u.rtm", (int)getpid(),
 			 (unsigned long long)seg->hdr->pid_start_ticks, n + k);
-		if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0)
+		rc = publish(dfd, seg->fd, tmp, name);
+		if (!rc)
 			break;
-		if (errno != EEXIST || k == 1000) {
-			rc = -errno;
+		if (rc != -EEXIST || k == 1000)
 			goto fail_map;
-		}
 	}
 	snprintf(seg->path, sizeof seg->path, "%s/%s", dir, name);
 	close(dfd);
@@ -415,7 +468,8 @@ int rtm_segment_open(struct rtm_segment **out,
 fail_map:
 	munmap(seg->base, seg->size);
 	close(seg->fd);
-	unlinkat(dfd, tmp, 0);
+	if (*tmp)
+		unlinkat(dfd, tmp, 0);
 fail_dir:
 	close(dfd);
 fail_free:

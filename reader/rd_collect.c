@@ -324,6 +324,51 @@ void rd_reader_scan(struct rd_reader *r)
 			s->state = RD_SRC_DEAD;
 }
 
+/* Temporaries (".rtm.<pid>.<anything>.tmp") whose producer is gone were
+ * killed between creation and publication: remove them, with the care
+ * taken for segments (a regular file, one link, not a symbolic link).  At
+ * most once a minute: they are rare (producers build in unnamed files where
+ * the filesystem allows it) and the directory may be large. */
+static void sweep_temporaries(struct rd_reader *r, uint64_t mono)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, removed = 0;
+
+	if (r->last_sweep && mono - r->last_sweep < 60000000000ull)
+		return;
+	r->last_sweep = mono;
+	fd = dup(r->dirfd);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		char stat_buf[64];
+		unsigned long pid;
+		struct stat st;
+		size_t len = strlen(de->d_name);
+		int n = 0;
+
+		if (strncmp(de->d_name, ".rtm.", 5) || len < 10 || strcmp(de->d_name + len - 4, ".tmp") ||
+		    sscanf(de->d_name + 5, "%lu.%n", &pid, &n) != 1 || !n || !pid || pid > 4194304)
+			continue;
+		if (rd_proc_read((pid_t)pid, "stat", stat_buf, sizeof stat_buf) != -ESRCH)
+			continue; /* its producer may still be building it */
+		if (fstatat(r->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
+		    st.st_nlink != 1)
+			continue;
+		if (!unlinkat(r->dirfd, de->d_name, 0))
+			removed++;
+	}
+	closedir(d);
+	if (removed)
+		rd_log("removed %d temporary file%s of producers killed before they published", removed,
+		       removed == 1 ? "" : "s");
+}
+
 static void read_proc(struct rd_reader *r)
 {
 	size_t n = 0, pos = 0;
@@ -473,6 +518,8 @@ int rd_reader_cycle(struct rd_reader *r)
 
 	r->env.groups_due = groups_due(r, t0);
 	rd_reader_scan(r);
+	if (r->dirfd >= 0)
+		sweep_temporaries(r, t0);
 	/* Segment-less processes only matter when collecting: not on every
 	 * directory event, which also calls rd_reader_scan(). */
 	scan_processes(r);

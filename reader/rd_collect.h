@@ -40,6 +40,7 @@ struct rd_reader {
 	struct rd_batch prom_batch; /* when some group is not due for OTLP */
 	struct rd_prom_stats prom_stats;
 	struct rd_leak_cfg leak; /* the settings', window at least 4 cycles */
+	uint64_t last_sweep;     /* monotonic ns of the last temporaries sweep */
 };
 
 int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,

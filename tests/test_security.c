@@ -301,6 +301,119 @@ static void reused_pid_of_another_user_is_refused(void **state)
 	tu_rmdir(dir);
 }
 
+/* The producer's side of the directory model (FORMAT.md §1). */
+static void producers_refuse_unsafe_directories(void **state)
+{
+	char *dir = tu_mkdir(), open_dir[300], link[300];
+	struct rtm_segment *seg;
+
+	(void)state;
+	snprintf(open_dir, sizeof open_dir, "%s/open", dir);
+	snprintf(link, sizeof link, "%s/link", dir);
+	assert_int_equal(mkdir(open_dir, 0777), 0);
+	assert_int_equal(chmod(open_dir, 0777), 0);
+	assert_int_equal(symlink(open_dir, link), 0);
+	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
+		.service_name = "s", .dir = open_dir }), -EPERM);
+	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
+		.service_name = "s", .dir = link }), -ELOOP);
+	assert_int_equal(chmod(open_dir, 01777), 0);
+	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
+		.service_name = "s", .dir = open_dir }), 0);
+	rtm_segment_close(seg);
+	unlink(link);
+	{
+		char cmd[400];
+
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", open_dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	tu_rmdir(dir);
+}
+
+/* Names planted for a producer's next segments do not stop it: it never
+ * builds under a guessable name, and a taken final name moves it on. */
+static void planted_names_do_not_block_producers(void **state)
+{
+	char *dir = tu_mkdir(), path[4096] = "", stat_path[64], buf[1024];
+	int go[2], out[2];
+	unsigned long long ticks = 0;
+	pid_t child;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(out), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct rtm_segment *seg;
+		char c;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (read(go[0], &c, 1) != 1 ||
+		    rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "s", .dir = dir }))
+			_exit(1);
+		if (write(out[1], rtm_segment_path(seg), strlen(rtm_segment_path(seg)) + 1) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", (int)child);
+	f = fopen(stat_path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof buf, f));
+	fclose(f);
+	assert_int_equal(sscanf(strrchr(buf, ')') + 2,
+				"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+				&ticks), 1);
+	/* Every name it could take first, and old-style temporaries. */
+	for (int n = 0; n < 4; n++) {
+		char name[300];
+
+		snprintf(name, sizeof name, "%s/rtm.%d.%llu.%d.rtm", dir, (int)child, ticks, n);
+		close(open(name, O_CREAT | O_WRONLY, 0644));
+		snprintf(name, sizeof name, "%s/.rtm.%d.%d.tmp", dir, (int)child, n);
+		close(open(name, O_CREAT | O_WRONLY, 0644));
+	}
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_true(read(out[0], path, sizeof path) > 0);
+	assert_non_null(strstr(path, ".4.rtm"));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	tu_rmdir(dir);
+}
+
+/* Temporaries of producers killed before publishing are removed once their
+ * pid is gone; a live producer's are left alone. */
+static void orphaned_temporaries_are_swept(void **state)
+{
+	char *dir = tu_mkdir(), dead_tmp[300], live_tmp[300], *log;
+	struct tu_reader r;
+	pid_t dead = fork();
+
+	(void)state;
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	snprintf(dead_tmp, sizeof dead_tmp, "%s/.rtm.%d.0123abcd.tmp", dir, (int)dead);
+	snprintf(live_tmp, sizeof live_tmp, "%s/.rtm.%d.4567ef.tmp", dir, (int)getpid());
+	close(open(dead_tmp, O_CREAT | O_WRONLY, 0600));
+	close(open(live_tmp, O_CREAT | O_WRONLY, 0600));
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--interval", "50ms", NULL });
+	for (int i = 0; i < 100 && access(dead_tmp, F_OK) == 0; i++)
+		usleep(50000);
+	log = tu_reader_log(&r);
+	tu_reader_stop(&r);
+	assert_int_equal(access(dead_tmp, F_OK), -1);
+	assert_int_equal(access(live_tmp, F_OK), 0);
+	assert_non_null(strstr(log, "removed 1 temporary file of producers killed before they published"));
+	free(log);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +423,9 @@ int main(void)
 		cmocka_unit_test(once_fails_without_a_directory_to_read),
 		cmocka_unit_test(unsafe_directory_is_reported),
 		cmocka_unit_test(reused_pid_of_another_user_is_refused),
+		cmocka_unit_test(producers_refuse_unsafe_directories),
+		cmocka_unit_test(planted_names_do_not_block_producers),
+		cmocka_unit_test(orphaned_temporaries_are_swept),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,3 +111,5 @@ const (
 func align(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
 
 func histSlotSize(bounds int) uint64 { return align(histFixed+8*uint64(bounds+1), cacheLine) }
+
+const atFdcwd = ^uintptr(99) // AT_FDCWD, -100, for the *at system calls

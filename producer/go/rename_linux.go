@@ -12,7 +12,6 @@ import (
 // renameat2(2) numbers: the syscall package has no wrapper for it.
 var sysRenameat2 = map[bool]uintptr{true: 316, false: 276}[isAmd64]
 
-const atFdcwd = ^uintptr(99) // AT_FDCWD, -100
 const renameNoreplace = 1
 
 // renameNoReplace renames old to new unless new exists (EEXIST).

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,6 +51,30 @@ func TestSegmentIsPublishedCompleteUnderItsName(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("%d files in the directory", len(ents))
 	}
+}
+
+// The directory's security model (FORMAT.md §1): a symbolic link, or a
+// directory others may write without the sticky bit, is refused.
+func TestUnsafeDirectoriesAreRefused(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o777) // past the umask: world-writable, not sticky
+	link := filepath.Join(base, "link")
+	os.Symlink(base, link)
+	for dir, want := range map[string]error{open: syscall.EPERM, link: syscall.ELOOP} {
+		if _, err := Open(Options{ServiceName: "svc", Dir: dir}); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", dir, err, want)
+		}
+	}
+	os.Chmod(open, 0o777|os.ModeSticky)
+	s, err := Open(Options{ServiceName: "svc", Dir: open})
+	if err != nil {
+		t.Fatalf("sticky directory refused: %v", err)
+	}
+	s.Close()
 }
 
 func TestValuesArriveExactly(t *testing.T) {

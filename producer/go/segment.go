@@ -21,6 +21,7 @@
 package rtm
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -117,29 +118,30 @@ func Open(o Options) (*Segment, error) {
 	if dir == "" {
 		dir = "/dev/shm/rtm"
 	}
-	if err := os.Mkdir(dir, 0o777); err == nil {
-		os.Chmod(dir, 0o777|os.ModeSticky) // shared by every user, like /tmp
+	if err := checkDir(dir); err != nil {
+		return nil, err
 	}
 	n := atomic.AddUint32(&openSeq, 1) - 1
 	pid := os.Getpid()
-	tmp := filepath.Join(dir, fmt.Sprintf(".rtm.%d.%d.tmp", pid, n))
-	fd, err := syscall.Open(tmp, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	fd, tmp, err := createTemp(dir)
 	if err != nil {
-		return nil, &os.PathError{Op: "create", Path: tmp, Err: err}
+		return nil, &os.PathError{Op: "create", Path: dir, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), tmp)
+	f := os.NewFile(uintptr(fd), filepath.Join(dir, "(segment being built)"))
 	fail := func(e error) (*Segment, error) {
-		os.Remove(tmp)
+		if tmp != "" {
+			os.Remove(tmp)
+		}
 		f.Close()
 		return nil, e
 	}
 	// Every page now: a full tmpfs fails here, not with SIGBUS later.
 	if err := syscall.Fallocate(fd, 0, 0, int64(size)); err != nil {
-		return fail(&os.PathError{Op: "fallocate", Path: tmp, Err: err})
+		return fail(&os.PathError{Op: "fallocate", Path: dir, Err: err})
 	}
 	mem, err := syscall.Mmap(fd, 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {
-		return fail(&os.PathError{Op: "mmap", Path: tmp, Err: err})
+		return fail(&os.PathError{Op: "mmap", Path: dir, Err: err})
 	}
 	s := &Segment{mem: mem, f: f, series: map[string]uint32{}}
 	s.base = unsafe.Pointer(&mem[0])
@@ -193,18 +195,23 @@ func Open(o Options) (*Segment, error) {
 	s.put32(hStringsUsed, uint32(s.stringsUsed-strOff))
 	s.put32(hState, stateLive)
 
-	// The rename publishes a complete header; a taken name (another rtm
-	// in this process counts from 0 too) moves on to the next number.
+	// Publishing names a complete header; a taken name (another rtm in
+	// this process counts from 0 too, or a file another user planted)
+	// moves on to the next number.
 	for k := uint32(0); ; k++ {
 		name := filepath.Join(dir, fmt.Sprintf("rtm.%d.%d.%d.rtm", pid, startTicks, n+k))
-		err = renameNoReplace(tmp, name)
+		if tmp == "" {
+			err = linkFd(fd, name)
+		} else {
+			err = renameNoReplace(tmp, name)
+		}
 		if err == nil {
 			s.path = name
 			break
 		}
 		if !errors.Is(err, syscall.EEXIST) || k == 1000 {
 			syscall.Munmap(mem)
-			return fail(&os.LinkError{Op: "rename", Old: tmp, New: name, Err: err})
+			return fail(&os.LinkError{Op: "publish", Old: tmp, New: name, Err: err})
 		}
 	}
 	return s, nil
@@ -275,6 +282,70 @@ func (s *Segment) store64(off uint64, v uint64) { atomic.StoreUint64(s.p64(off),
 func (s *Segment) load32(off uint64) uint32     { return atomic.LoadUint32(s.p32(off)) }
 
 // ---- helpers ----
+
+// checkDir creates the segment directory shared and sticky if missing and
+// refuses one that is a symbolic link, or writable by others without the
+// sticky bit (any user could remove or replace this process's segment).
+func checkDir(dir string) error {
+	if err := os.Mkdir(dir, 0o777); err == nil {
+		os.Chmod(dir, 0o777|os.ModeSticky) // shared by every user, like /tmp
+	}
+	st, err := os.Lstat(dir)
+	switch {
+	case err != nil:
+		return err
+	case st.Mode()&os.ModeSymlink != 0:
+		return &os.PathError{Op: "open", Path: dir, Err: syscall.ELOOP}
+	case !st.IsDir():
+		return &os.PathError{Op: "open", Path: dir, Err: syscall.ENOTDIR}
+	case st.Mode().Perm()&0o002 != 0 && st.Mode()&os.ModeSticky == 0:
+		return &os.PathError{Op: "open", Path: dir, Err: syscall.EPERM}
+	}
+	return nil
+}
+
+const oTmpfile = 0o20000000 | syscall.O_DIRECTORY // O_TMPFILE
+
+// createTemp makes the file a segment is built in: an unnamed O_TMPFILE
+// where the filesystem has them (no name another user could take first,
+// nothing left behind by a kill), else a random name no one can guess.
+func createTemp(dir string) (fd int, tmp string, err error) {
+	fd, err = syscall.Open(dir, oTmpfile|syscall.O_RDWR|syscall.O_CLOEXEC, 0o600)
+	if err == nil || (err != syscall.EOPNOTSUPP && err != syscall.EISDIR && err != syscall.EINVAL) {
+		return fd, "", err
+	}
+	for tries := 0; tries < 100; tries++ {
+		var r [16]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return -1, "", err
+		}
+		tmp = filepath.Join(dir, fmt.Sprintf(".rtm.%d.%x.tmp", os.Getpid(), r))
+		fd, err = syscall.Open(tmp, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+		if err != syscall.EEXIST {
+			return fd, tmp, err
+		}
+	}
+	return -1, "", syscall.EEXIST
+}
+
+// linkFd gives an unnamed file its name; linkat never replaces one.
+func linkFd(fd int, name string) error {
+	const atSymlinkFollow = 0x400
+	self, err := syscall.BytePtrFromString(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return err
+	}
+	n, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall6(syscall.SYS_LINKAT, atFdcwd, uintptr(unsafe.Pointer(self)), atFdcwd,
+		uintptr(unsafe.Pointer(n)), atSymlinkFollow, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
 
 // Field 22 of /proc/self/stat: with the pid, it names this process for good.
 func selfStartTicks() uint64 {
