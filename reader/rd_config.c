@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "rtm.h"
+#include "rtm_shm_text.h"
 
 #define DEFAULT_ENDPOINT "http://localhost:4318/v1/metrics"
 
@@ -98,7 +99,9 @@ static char *decode(const char *s, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '%') {
-			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+			/* %00 would end the string early: malformed, not cut short. */
+			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
+			    (s[i + 1] == '0' && s[i + 2] == '0')) {
 				free(out);
 				return NULL;
 			}
@@ -413,6 +416,11 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 		v = otel_env("HEADERS", &which);
 	if (v && rd_parse_kv_list(v, &c->headers, &c->n_headers))
 		return rd_errorf(err, n, "%s: '%s' is not a list of key=value pairs", which, v);
+	for (size_t i = 0; i < c->n_headers; i++)
+		/* Decoded CR or LF would let the value start a header of its own. */
+		if (strpbrk(c->headers[i].name, "\r\n") || strpbrk(c->headers[i].value, "\r\n"))
+			return rd_errorf(err, n, "%s: header '%s' would hold a CR or LF once decoded", which,
+					 c->headers[i].name);
 
 	if ((v = f->v[O_CERT]))
 		which = "--certificate";
@@ -526,6 +534,17 @@ static int load_prometheus(struct rd_config *c, const struct flags *f, char *err
 	return 0;
 }
 
+/* A copy of s as valid UTF-8 (malloc'd). */
+static char *utf8_copy(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = malloc(n * 3 + 1);
+
+	if (out)
+		rtm_shm_utf8_repair(s, n, out, n * 3 + 1);
+	return out;
+}
+
 static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 		     size_t n)
 {
@@ -567,10 +586,20 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 			return rd_errorf(err, n, "--io: '%s' is not auto, uring or sync", v);
 	}
 	v = getenv("OTEL_SERVICE_NAME");
-	c->service_name = strdup(v && *v ? v : "rtm-reader");
+	c->service_name = utf8_copy(v && *v ? v : "rtm-reader");
 	v = getenv("OTEL_RESOURCE_ATTRIBUTES");
 	if (v && *v && rd_parse_kv_list(v, &c->resource, &c->n_resource))
 		return rd_errorf(err, n, "OTEL_RESOURCE_ATTRIBUTES: '%s' is not a list of key=value pairs", v);
+	/* Exported as OTLP strings, which must be UTF-8 (percent-decoding
+	 * makes any byte): invalid sequences become U+FFFD. */
+	for (size_t i = 0; i < c->n_resource; i++) {
+		char *k = utf8_copy(c->resource[i].name), *val = utf8_copy(c->resource[i].value);
+
+		free(c->resource[i].name);
+		free(c->resource[i].value);
+		c->resource[i].name = k;
+		c->resource[i].value = val;
+	}
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "rd_log.h"
+#include "rtm_shm_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,13 +21,12 @@ static struct entry table[SLOTS];
 
 static void vline(const char *fmt, va_list ap, unsigned suppressed)
 {
-	char msg[1024];
+	char raw[1024], msg[4096];
 
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	/* One line, whatever the message carries (it may quote hostile text). */
-	for (char *p = msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	/* One line with no control characters, whatever the message quotes
+	 * (file names and strings from segments are anyone's). */
+	rtm_shm_text_visible(raw, msg, sizeof msg);
 	if (suppressed)
 		fprintf(stderr, "rtm-reader: %s (%u similar suppressed)\n", msg, suppressed);
 	else

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "rd_encode.h"
+#include "rtm_shm_text.h"
 
 static void iso8601(uint64_t unix_nano, char *out, size_t n)
 {
@@ -24,40 +25,46 @@ static void iso8601(uint64_t unix_nano, char *out, size_t n)
 		 (unsigned)(unix_nano / 1000000u % 1000u));
 }
 
+/* The command line, arguments joined by spaces, as valid UTF-8 (it is
+ * whatever bytes the process was given). */
 static char *read_cmdline(pid_t pid)
 {
-	char buf[4096];
+	char buf[4096], *out;
 	ssize_t n = rd_proc_read(pid, "cmdline", buf, sizeof buf);
 
 	if (n <= 0)
 		return NULL;
-	for (ssize_t i = 0; i < n - 1; i++)
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
 		if (buf[i] == '\0')
 			buf[i] = ' ';
-	return strdup(buf);
+	out = malloc((size_t)n * 3 + 1);
+	if (out)
+		rtm_shm_utf8_repair(buf, (size_t)n, out, (size_t)n * 3 + 1);
+	return out;
 }
 
-/* The executable's name: basename of /proc/<pid>/exe, else comm. */
+/* The executable's name: basename of /proc/<pid>/exe, else comm; as
+ * valid UTF-8 (file names are any bytes). */
 static void exe_name(pid_t pid, char *out, size_t n)
 {
 	char path[64], target[PATH_MAX];
+	const char *name = NULL;
 	ssize_t len;
 
 	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
 	len = readlink(path, target, sizeof target - 1);
 	if (len > 0) {
-		const char *base;
-
 		target[len] = '\0';
-		base = strrchr(target, '/');
-		snprintf(out, n, "%.*s", (int)n - 1, base ? base + 1 : target);
-		return;
-	}
-	len = rd_proc_read(pid, "comm", target, sizeof target);
-	if (len > 0) {
+		name = strrchr(target, '/');
+		name = name ? name + 1 : target;
+	} else if ((len = rd_proc_read(pid, "comm", target, sizeof target)) > 0) {
 		target[strcspn(target, "\n")] = '\0';
-		snprintf(out, n, "%.*s", (int)n - 1, target);
+		name = target;
 	}
+	if (name)
+		rtm_shm_utf8_repair(name, strlen(name), out, n);
 }
 
 /* Opens the /proc files read every cycle, and the process's names. */

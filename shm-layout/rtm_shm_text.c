@@ -3,6 +3,8 @@
 
 #include "rtm_shm.h"
 
+#include <string.h>
+
 bool rtm_shm_utf8_valid(const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -74,4 +76,70 @@ bool rtm_shm_unit_valid(const char *s, size_t n)
 		if (s[i] < 0x20 || s[i] > 0x7E)
 			return false;
 	return true;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0. */
+static size_t seq_len(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 :
+		     s[0] >= 0xE0 && s[0] <= 0xEF ? 3 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+
+	return len && len <= n && rtm_shm_utf8_valid((const char *)s, len) ? len : 0;
+}
+
+size_t rtm_shm_utf8_repair(const char *str, size_t n, char *out, size_t cap)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, o = 0;
+
+	if (!cap)
+		return 0;
+	while (i < n) {
+		size_t len = seq_len(s + i, n - i);
+		const char *put = len ? str + i : "\xef\xbf\xbd";
+		size_t k = len ? len : 3;
+
+		if (o + k > cap - 1)
+			break;
+		for (size_t j = 0; j < k; j++)
+			out[o++] = put[j];
+		i += len ? len : 1;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+char *rtm_shm_text_visible(const char *str, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), i = 0, o = 0;
+
+	if (!cap)
+		return out;
+	while (i < n) {
+		size_t len = seq_len(s + i, n - i);
+		bool c1 = len == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0;
+
+		if (!len || c1 || s[i] < 0x20 || s[i] == 0x7F) {
+			size_t k = c1 ? 2 : 1;
+
+			if (o + 4 * k > cap - 1)
+				break;
+			for (size_t j = 0; j < k; j++) {
+				out[o++] = '\\';
+				out[o++] = 'x';
+				out[o++] = hex[s[i + j] >> 4];
+				out[o++] = hex[s[i + j] & 15];
+			}
+			i += k;
+			continue;
+		}
+		if (o + len > cap - 1)
+			break;
+		for (size_t j = 0; j < len; j++)
+			out[o++] = (char)s[i++];
+	}
+	out[o] = '\0';
+	return out;
 }

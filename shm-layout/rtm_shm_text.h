@@ -14,6 +14,17 @@
 /* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF) with no NUL. */
 bool rtm_shm_utf8_valid(const char *s, size_t n);
 
+/* Copies [s, s+n) to out (cap bytes, NUL-terminated, cut on a character
+ * boundary to fit), each byte that does not start a valid UTF-8 sequence
+ * (a NUL included) replaced by U+FFFD.  Returns the length written. */
+size_t rtm_shm_utf8_repair(const char *s, size_t n, char *out, size_t cap);
+
+/* s made safe for a terminal or a log into out (cap bytes, NUL-terminated,
+ * cut to fit): control characters — C0 (ESC, BEL, CR, LF...), DEL and the
+ * C1 range U+0080..U+009F — and bytes that are not UTF-8 are written as a
+ * visible "\xNN".  Returns out. */
+char *rtm_shm_text_visible(const char *s, char *out, size_t cap);
+
 /* OTel instrument name: 1..255 bytes, an ASCII letter first, then
  * letters, digits, '_', '.', '-' and '/'. */
 bool rtm_shm_name_valid(const char *s, size_t n);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rtm_shm_text.h"
 #include "test_util.h"
 
 struct refusal {
@@ -414,6 +415,127 @@ static void orphaned_temporaries_are_swept(void **state)
 	tu_rmdir(dir);
 }
 
+/* ---- everything that leaves rtm is well-formed ---- */
+
+/* Runs cmd; its whole stdout (malloc'd, NUL-terminated) and length. */
+static char *capture(const char *cmd, size_t *len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	size_t got;
+
+	assert_non_null(f);
+	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n + 1 == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	pclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static void header_values_cannot_inject_headers(void **state)
+{
+	static const struct refusal c[] = {
+		{ "OTEL_EXPORTER_OTLP_HEADERS='a=b%0D%0AX-Evil: 1'", "--once",
+		  "OTEL_EXPORTER_OTLP_HEADERS: header 'a' would hold a CR or LF once decoded", 2 },
+		{ "", "--once --headers 'x%0A=1'", "--headers: header", 2 },
+		{ "OTEL_EXPORTER_OTLP_HEADERS='a=b%00c'", "--once", "is not a list of key=value pairs", 2 },
+	};
+
+	(void)state;
+	check(c, sizeof c / sizeof c[0]);
+}
+
+/* A process whose executable name and command line are not UTF-8, and
+ * OTEL_* values that decode to bytes that are not: the OTLP/JSON export
+ * is valid UTF-8, the bad bytes now U+FFFD. */
+static void strings_from_proc_and_the_environment_become_utf8(void **state)
+{
+	char *dir = tu_mkdir(), exe[300], cmd[1200], *out;
+	size_t len;
+	pid_t pid;
+
+	(void)state;
+	snprintf(exe, sizeof exe, "%s/sl\xff" "eep", dir);
+	snprintf(cmd, sizeof cmd, "cp /bin/sleep '%s'", exe);
+	assert_int_equal(system(cmd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(exe, "sl\xff" "eep", "30", (char *)NULL); /* argv[0] is not UTF-8 either */
+		_exit(127);
+	}
+	usleep(200000);
+	snprintf(cmd, sizeof cmd,
+		 "env RTM_DIR=%s OTEL_SERVICE_NAME=$(printf 'rd\\376r') "
+		 "OTEL_RESOURCE_ATTRIBUTES='team=a%%FFb' %s --once --exporter stdout --command-line --pid %d",
+		 dir, tu_prog("RTM_READER"), (int)pid);
+	out = capture(cmd, &len);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	if (!rtm_shm_utf8_valid(out, len))
+		fail_msg("the export is not UTF-8");
+	assert_non_null(strstr(out, "\"sl\xef\xbf\xbd" "eep\""));     /* executable name */
+	assert_non_null(strstr(out, "\"sl\xef\xbf\xbd" "eep 30\""));  /* command line */
+	assert_non_null(strstr(out, "\"rd\xef\xbf\xbdr\""));            /* OTEL_SERVICE_NAME */
+	assert_non_null(strstr(out, "\"a\xef\xbf\xbd" "b\""));             /* OTEL_RESOURCE_ATTRIBUTES */
+	free(out);
+	tu_rmdir(dir);
+}
+
+static void produce_control_characters(struct rtm_segment *seg, int k)
+{
+	rtm_counter_t c;
+
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "app.x",
+		.attrs = (struct rtm_attr[]){ { "k", "red\x1b[31m bell\x07 cr\r" } }, .n_attrs = 1 });
+	rtm_counter_add(&c, (uint64_t)k);
+}
+
+/* No raw control character from a segment or a file name reaches the
+ * terminal: rtm-shmdump's text and the reader's log escape them. */
+static void terminals_never_see_control_characters(void **state)
+{
+	char *dir = tu_mkdir(), cmd[600], junk[400], *out, *log;
+	struct tu_producer p;
+	struct tu_reader r;
+	size_t len;
+	int fd;
+
+	(void)state;
+	tu_spawn(&p, dir, "svc\x1b]0;pwned\x07", produce_control_characters, 3, false);
+	snprintf(junk, sizeof junk, "%s/evil\x1b[2J\x07.rtm", dir);
+	fd = open(junk, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0 && write(fd, "not a segment", 13) == 13);
+	close(fd);
+	snprintf(cmd, sizeof cmd, "RTM_DIR=%s %s; RTM_DIR=%s %s %d", dir, tu_prog("RTM_SHMDUMP"), dir,
+		 tu_prog("RTM_SHMDUMP"), (int)p.pid);
+	out = capture(cmd, &len);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)out[i] < 0x20 && out[i] != '\n')
+			fail_msg("rtm-shmdump printed byte 0x%02x", (unsigned char)out[i]);
+	assert_non_null(strstr(out, "red\\x1b[31m bell\\x07 cr\\x0d"));
+	assert_non_null(strstr(out, "svc\\x1b]0;pwned\\x07"));
+	assert_non_null(strstr(out, "evil\\x1b[2J\\x07.rtm"));
+	free(out);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--interval", "50ms", NULL });
+	usleep(300000);
+	log = tu_reader_log(&r);
+	tu_reader_stop(&r);
+	for (char *q = log; *q; q++)
+		if ((unsigned char)*q < 0x20 && *q != '\n')
+			fail_msg("the reader logged byte 0x%02x", (unsigned char)*q);
+	assert_non_null(strstr(log, "evil\\x1b[2J\\x07.rtm"));
+	free(log);
+	tu_reap(&p);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +548,9 @@ int main(void)
 		cmocka_unit_test(producers_refuse_unsafe_directories),
 		cmocka_unit_test(planted_names_do_not_block_producers),
 		cmocka_unit_test(orphaned_temporaries_are_swept),
+		cmocka_unit_test(header_values_cannot_inject_headers),
+		cmocka_unit_test(strings_from_proc_and_the_environment_become_utf8),
+		cmocka_unit_test(terminals_never_see_control_characters),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);

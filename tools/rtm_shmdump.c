@@ -20,6 +20,7 @@
 #include "rd_dir.h"
 #include "rd_json.h"
 #include "rd_segment.h"
+#include "rtm_shm_text.h"
 #include "rtm.h"
 
 #define SCHEMA      "rtm-shmdump/1"
@@ -34,6 +35,17 @@ struct opts {
 };
 
 static volatile sig_atomic_t stop;
+
+/* s with control characters and invalid UTF-8 written as visible \xNN:
+ * names, units, attributes and file names are anyone's text, and this
+ * prints to a terminal.  Eight results may be in use at once. */
+static const char *vis(const char *s)
+{
+	static char ring[8][4096];
+	static unsigned next;
+
+	return rtm_shm_text_visible(s ? s : "", ring[next++ % 8], sizeof ring[0]);
+}
 
 static void on_signal(int sig)
 {
@@ -92,7 +104,7 @@ static int list_segments(const struct opts *o)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		if (errno == ENOENT && !o->json) {
-			printf("no segments: %s does not exist\n", dir);
+			printf("no segments: %s does not exist\n", vis(dir));
 			return 0;
 		}
 		fprintf(stderr, "rtm-shmdump: %s: %s\n", dir, strerror(errno));
@@ -129,7 +141,7 @@ static int list_segments(const struct opts *o)
 				rd_json_obj_close(&j);
 			} else {
 				printf("%-20s %8s %-10s %-6s %7s %9s %9s  %s: %s\n", "?", "?",
-				       "invalid", "?", "?", "?", "?", names[i], seg.err);
+				       "invalid", "?", "?", "?", "?", vis(names[i]), vis(seg.err));
 			}
 			rd_segment_close(&seg);
 			continue;
@@ -147,11 +159,11 @@ static int list_segments(const struct opts *o)
 			rd_json_obj_close(&j);
 		} else {
 			printf("%-20.20s %8d %-10s %-6s %7u %8lluK %8.1fs  %s\n",
-			       seg.hdr.service_name, seg.hdr.pid,
+			       vis(seg.hdr.service_name), seg.hdr.pid,
 			       rd_liveness_name(rd_segment_liveness(&seg)),
 			       state_name(snap.state), seg.n_metrics,
 			       (unsigned long long)seg.hdr.segment_size / 1024,
-			       age_s(snap.heartbeat_unix_nano), names[i]);
+			       age_s(snap.heartbeat_unix_nano), vis(names[i]));
 		}
 		rd_snapshot_free(&snap);
 		rd_segment_close(&seg);
@@ -162,7 +174,7 @@ static int list_segments(const struct opts *o)
 		printf("%s\n", j.buf);
 		rd_json_free(&j);
 	} else if (!n) {
-		printf("(no segments in %s)\n", dir);
+		printf("(no segments in %s)\n", vis(dir));
 	}
 	rd_dir_names_free(names);
 	close(dfd);
@@ -278,7 +290,7 @@ static void text_attrs(const struct rd_metric *m)
 		return;
 	printf(" {");
 	for (uint32_t a = 0; a < m->n_attrs; a++)
-		printf("%s%s=%s", a ? "," : "", m->attrs[a].key, m->attrs[a].value);
+		printf("%s%s=%s", a ? "," : "", vis(m->attrs[a].key), vis(m->attrs[a].value));
 	printf("}");
 }
 
@@ -317,12 +329,12 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 
 	printf("%s  service=%s%s%s pid=%d process=%s state=%s layout=%u.%u metrics=%u"
 	       " heartbeat=%.1fs ago dropped=%u torn=%u\n",
-	       seg->path, h->service_name, *h->service_version ? "@" : "",
-	       h->service_version, h->pid, rd_liveness_name(rd_segment_liveness(seg)),
+	       vis(seg->path), vis(h->service_name), *h->service_version ? "@" : "",
+	       vis(h->service_version), h->pid, rd_liveness_name(rd_segment_liveness(seg)),
 	       state_name(snap->state), h->major, h->minor, seg->n_metrics,
 	       age_s(snap->heartbeat_unix_nano), snap->dropped_metrics, snap->torn);
 	for (uint32_t i = 0; i < seg->n_resource; i++)
-		printf("  resource %s=%s\n", seg->resource[i].key, seg->resource[i].value);
+		printf("  resource %s=%s\n", vis(seg->resource[i].key), vis(seg->resource[i].value));
 	heap_hint(seg, snap);
 	for (uint32_t i = 0; i < seg->n_metrics; i++) {
 		const struct rd_metric *m = &seg->metrics[i];
@@ -330,14 +342,14 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 
 		if (!wanted(o, m))
 			continue;
-		printf("  %-13s %s", rd_kind_name(m->kind), m->name);
+		printf("  %-13s %s", rd_kind_name(m->kind), vis(m->name));
 		text_attrs(m);
 		if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
 			printf("  count=%" PRIu64 " sum=%g", v->count, v->sum);
 			if (v->count)
 				printf(" min=%g max=%g", v->min, v->max);
 			if (*m->unit)
-				printf(" [%s]", m->unit);
+				printf(" [%s]", vis(m->unit));
 			if (prev && dt > 0)
 				printf("  (%+.1f/s)",
 				       (double)(v->count - prev->values[i].count) / dt);
@@ -357,7 +369,7 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 		else
 			printf("  %.17g", v->d);
 		if (*m->unit)
-			printf(" [%s]", m->unit);
+			printf(" [%s]", vis(m->unit));
 		if (prev && dt > 0 && m->kind != RTM_SHM_KIND_GAUGE)
 			printf("  (%+.1f/s)", (scalar(m, v) - scalar(m, &prev->values[i])) / dt);
 		printf("\n");
@@ -430,7 +442,7 @@ static int resolve(const struct opts *o, const char *arg, struct target **out)
 	rd_dir_names_free(names);
 	close(dfd);
 	if (!count) {
-		fprintf(stderr, "rtm-shmdump: no valid segment for pid %ld in %s\n", pid, dir);
+		fprintf(stderr, "rtm-shmdump: no valid segment for pid %ld in %s\n", pid, vis(dir));
 		free(t);
 		return -1;
 	}
@@ -447,12 +459,12 @@ static int dump_once(const struct opts *o, struct target *t)
 	if (!rc)
 		rc = rd_segment_snapshot(&seg, &snap);
 	if (rc) {
-		fprintf(stderr, "rtm-shmdump: %s: %s\n", t->name, seg.err);
+		fprintf(stderr, "rtm-shmdump: %s: %s\n", vis(t->name), vis(seg.err));
 		rd_segment_close(&seg);
 		return 1;
 	}
 	if (o->check) {
-		printf("%s: ok (layout %u.%u, %u metrics, %u torn shards)\n", t->name,
+		printf("%s: ok (layout %u.%u, %u metrics, %u torn shards)\n", vis(t->name),
 		       seg.hdr.major, seg.hdr.minor, seg.n_metrics, snap.torn);
 	} else if (o->json) {
 		json_segment(o, &seg, &snap, NULL, 0);
@@ -474,7 +486,7 @@ static int watch(const struct opts *o, struct target *t)
 	int rc = rd_segment_open(&seg, t->dfd, t->name, 0);
 
 	if (rc) {
-		fprintf(stderr, "rtm-shmdump: %s: %s\n", t->name, seg.err);
+		fprintf(stderr, "rtm-shmdump: %s: %s\n", vis(t->name), vis(seg.err));
 		return 1;
 	}
 	while (!stop) {
@@ -486,7 +498,7 @@ static int watch(const struct opts *o, struct target *t)
 		if (rc >= 0)
 			rc = rd_segment_snapshot(&seg, &snap);
 		if (rc < 0) {
-			fprintf(stderr, "rtm-shmdump: %s: %s\n", t->name, seg.err);
+			fprintf(stderr, "rtm-shmdump: %s: %s\n", vis(t->name), vis(seg.err));
 			break;
 		}
 		have_prev = have_prev && prev.generation == seg.generation;
