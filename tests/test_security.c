@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rd_config.h"
+#include "rd_source.h"
 #include "rtm_shm_text.h"
 #include "test_util.h"
 
@@ -476,6 +478,30 @@ static void strings_from_proc_and_the_environment_become_utf8(void **state)
 		 "OTEL_RESOURCE_ATTRIBUTES='team=a%%FFb' %s --once --exporter stdout --command-line --pid %d",
 		 dir, tu_prog("RTM_READER"), (int)pid);
 	out = capture(cmd, &len);
+	{
+		/* At the source, for every encoder (protobuf has no repair of
+		 * its own): the names the reader keeps for the process. */
+		struct rd_source *src;
+
+		assert_int_equal(rd_source_open_pid(&src, pid, true), 0);
+		assert_true(rtm_shm_utf8_valid(src->exe_name, strlen(src->exe_name)));
+		assert_true(rtm_shm_utf8_valid(src->command_line, strlen(src->command_line)));
+		assert_string_equal(src->exe_name, "sl\xef\xbf\xbd" "eep");
+		rd_source_free(src);
+	}
+	{
+		struct rd_config cfg;
+		char err[256];
+
+		setenv("OTEL_SERVICE_NAME", "rd\xfer", 1);
+		setenv("OTEL_RESOURCE_ATTRIBUTES", "team=a%FFb", 1);
+		assert_int_equal(rd_config_load(&cfg, 1, (char *[]){ "rtm-reader", NULL }, err, sizeof err), 0);
+		assert_string_equal(cfg.service_name, "rd\xef\xbf\xbdr");
+		assert_string_equal(cfg.resource[0].value, "a\xef\xbf\xbd" "b");
+		rd_config_free(&cfg);
+		unsetenv("OTEL_SERVICE_NAME");
+		unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	if (!rtm_shm_utf8_valid(out, len))
