@@ -542,7 +542,17 @@ int rd_reader_cycle(struct rd_reader *r)
 		if (s->state == RD_SRC_LIVE)
 			watch_leaks(r, s, t0);
 		any_dead |= s->state == RD_SRC_DEAD;
-		rd_encode_source(&r->batch, &r->env, s, false, now);
+		{
+			uint64_t before = s->invalid_points;
+
+			rd_encode_source(&r->batch, &r->env, s, false, now);
+			if (s->invalid_points > before) {
+				r->self.points_invalid += s->invalid_points - before;
+				rd_log_limited(s->name, "segment %s/%s: %llu points left out: a monotonic "
+					       "counter below zero or a sum that is not finite", r->dir, s->name,
+					       (unsigned long long)(s->invalid_points - before));
+			}
+		}
 		pp = &s->next;
 	}
 	r->self.exports_ok = es->ok;
@@ -560,8 +570,12 @@ int rd_reader_cycle(struct rd_reader *r)
 			publish_prom(r, &r->batch, any_dead);
 		} else {
 			r->env.groups_due = all;
-			for (struct rd_source *s = r->sources; s; s = s->next)
+			for (struct rd_source *s = r->sources; s; s = s->next) {
+				uint64_t counted = s->invalid_points; /* counted once, above */
+
 				rd_encode_source(&r->prom_batch, &r->env, s, false, now);
+				s->invalid_points = counted;
+			}
 			rd_encode_self(&r->prom_batch, &r->env, r->cfg, &r->self, now);
 			r->env.groups_due = due;
 			publish_prom(r, &r->prom_batch, any_dead);

@@ -3,6 +3,7 @@
 #include "rd_encode.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,7 +298,9 @@ static void fill_ndp(otlp_ndp *p, const struct rd_metric *m, const struct rd_val
 	opentelemetry__proto__metrics__v1__number_data_point__init(p);
 	p->time_unix_nano = now;
 	if (m->kind != RTM_SHM_KIND_GAUGE)
-		p->start_time_unix_nano = m->start_unix_nano;
+		/* A start after the point's time is invalid OTLP (a hostile or
+		 * clock-confused producer): clamp it to the point's time. */
+		p->start_time_unix_nano = m->start_unix_nano < now ? m->start_unix_nano : now;
 	if (no_value) {
 		p->flags = OTLP_NO_RECORDED_VALUE;
 	} else if (m->value_type == RTM_SHM_VALUE_INT) {
@@ -314,7 +317,7 @@ static void fill_hdp(otlp_hdp *p, const struct rd_metric *m,
 {
 	opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
 	p->time_unix_nano = now;
-	p->start_time_unix_nano = m->start_unix_nano;
+	p->start_time_unix_nano = m->start_unix_nano < now ? m->start_unix_nano : now;
 	if (no_value) {
 		p->flags = OTLP_NO_RECORDED_VALUE;
 		return;
@@ -334,12 +337,25 @@ static void fill_hdp(otlp_hdp *p, const struct rd_metric *m,
 	p->explicit_bounds = m->bounds;
 }
 
+/* Whether series idx holds a value OTLP must not carry (README "Hostile
+ * values"): a monotonic sum below zero or not finite, a histogram whose sum
+ * is not finite.  Such points are left out and counted. */
+static bool invalid_value(const struct rd_metric *m, const struct rd_value *v)
+{
+	if (m->kind == RTM_SHM_KIND_HISTOGRAM)
+		return !isfinite(v->sum);
+	if (m->kind != RTM_SHM_KIND_COUNTER)
+		return false;
+	return m->value_type == RTM_SHM_VALUE_INT ? v->i < 0 : !(v->d >= 0) || isinf(v->d);
+}
+
 static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
-				 const struct group *g, const struct rd_source *s,
+				 const struct group *g, struct rd_source *s,
 				 bool no_value, uint64_t now)
 {
 	const struct rd_metric *first = g->first;
 	otlp_metric *m = rd_arena_alloc(&b->arena, sizeof *m);
+	uint32_t n = 0;
 
 	opentelemetry__proto__metrics__v1__metric__init(m);
 	m->name = first->name;
@@ -351,17 +367,21 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 
 		opentelemetry__proto__metrics__v1__histogram__init(h);
 		h->aggregation_temporality = OTLP_CUMULATIVE;
-		h->n_data_points = g->n;
 		h->data_points = rd_arena_alloc(&b->arena, g->n * sizeof *h->data_points);
 		for (uint32_t i = 0; i < g->n; i++) {
 			uint32_t idx = g->members[i];
 
-			fill_hdp(&pts[i], &s->seg.metrics[idx], &s->snap.values[idx],
-				 no_value, now);
-			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
-			pts[i].attributes = c->attrs[idx];
-			h->data_points[i] = &pts[i];
+			if (!no_value && invalid_value(&s->seg.metrics[idx], &s->snap.values[idx])) {
+				s->invalid_points++;
+				continue;
+			}
+			fill_hdp(&pts[n], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
+			pts[n].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[n].attributes = c->attrs[idx];
+			h->data_points[n] = &pts[n];
+			n++;
 		}
+		h->n_data_points = n;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
 	} else {
@@ -371,16 +391,21 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		for (uint32_t i = 0; i < g->n; i++) {
 			uint32_t idx = g->members[i];
 
-			fill_ndp(&pts[i], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
-			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
-			pts[i].attributes = c->attrs[idx];
-			pp[i] = &pts[i];
+			if (!no_value && invalid_value(&s->seg.metrics[idx], &s->snap.values[idx])) {
+				s->invalid_points++;
+				continue;
+			}
+			fill_ndp(&pts[n], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
+			pts[n].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[n].attributes = c->attrs[idx];
+			pp[n] = &pts[n];
+			n++;
 		}
 		if (first->kind == RTM_SHM_KIND_GAUGE) {
 			otlp_gauge *gg = rd_arena_alloc(&b->arena, sizeof *gg);
 
 			opentelemetry__proto__metrics__v1__gauge__init(gg);
-			gg->n_data_points = g->n;
+			gg->n_data_points = n;
 			gg->data_points = pp;
 			m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
 			m->gauge = gg;
@@ -390,14 +415,14 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 			opentelemetry__proto__metrics__v1__sum__init(sum);
 			sum->aggregation_temporality = OTLP_CUMULATIVE;
 			sum->is_monotonic = first->kind == RTM_SHM_KIND_COUNTER;
-			sum->n_data_points = g->n;
+			sum->n_data_points = n;
 			sum->data_points = pp;
 			m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
 			m->sum = sum;
 		}
 	}
-	b->points += g->n;
-	return m;
+	b->points += n;
+	return n ? m : NULL;
 }
 
 void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
@@ -409,12 +434,15 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	otlp_sm *proc;
 
 	for (uint32_t g = 0; g < c->n_groups; g++) {
+		otlp_metric *m;
+
 		/* The allocator group's series come from the segment itself. */
 		if (!no_value && !(env->groups_due & (1u << RD_GROUP_ALLOCATOR)) &&
 		    c->groups[g].allocator)
 			continue;
-		sm->metrics[sm->n_metrics++] =
-			encode_group(b, c, &c->groups[g], s, no_value, now);
+		m = encode_group(b, c, &c->groups[g], s, no_value, now);
+		if (m) /* NULL: every point of it was left out */
+			sm->metrics[sm->n_metrics++] = m;
 	}
 	/* What the reader measured of the process from outside, under its own
 	 * scope in the same resource. */
@@ -550,6 +578,9 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->bytes_sent });
 	NUM("rtm.reader.points.rejected", "{point}", "Data points the collector rejected",
 	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->points_rejected });
+	NUM("rtm.reader.points.invalid", "{point}",
+	    "Points left out for values OTLP cannot carry (negative counters, non-finite sums)",
+	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->points_invalid });
 #undef NUM
 	{
 		/* Cycle duration: a histogram with the default seconds bounds. */

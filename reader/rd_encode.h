@@ -54,6 +54,7 @@ struct rd_self_stats {
 	uint64_t segments_rejected;
 	uint64_t torn_slots;
 	uint64_t exports_ok, exports_failed, retries, bytes_sent, points_rejected;
+	uint64_t points_invalid;   /* left out: values OTLP cannot carry */
 	uint64_t cycle_buckets[8]; /* cycle duration histogram, default bounds */
 	double cycle_sum, cycle_min, cycle_max;
 	uint64_t cycles;

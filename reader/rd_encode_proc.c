@@ -92,7 +92,7 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	x.sm = rd_arena_alloc(&b->arena, sizeof *x.sm);
 	opentelemetry__proto__metrics__v1__scope_metrics__init(x.sm);
 	x.sm->scope = &proc_scope;
-	x.sm->metrics = rd_arena_alloc(&b->arena, 18 * sizeof *x.sm->metrics);
+	x.sm->metrics = rd_arena_alloc(&b->arena, 20 * sizeof *x.sm->metrics);
 
 #define ON(g) (groups & (1u << (g)))
 	if (ON(RD_GROUP_PROCESS))
@@ -151,6 +151,10 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 		    "Reads of the producer's histogram shards that never settled (a writer died "
 		    "mid-update, or kept the seqlock busy).",
 		    RTM_SHM_KIND_COUNTER, (struct rd_num_point[]){ { .i = (int64_t)s->torn_total } }, 1);
+		add(&x, "rtm.process.points.invalid", "{point}",
+		    "The producer's points left out for values OTLP cannot carry: a monotonic counter "
+		    "below zero or not finite, a histogram sum not finite.",
+		    RTM_SHM_KIND_COUNTER, (struct rd_num_point[]){ { .i = (int64_t)s->invalid_points } }, 1);
 	}
 	add_leaks(&x, s);
 	s->proc_seen = true;

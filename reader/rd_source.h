@@ -61,6 +61,7 @@ struct rd_source {
 	uint64_t proc_start_unix_nano;
 
 	uint64_t torn_total;      /* torn shard reads over the source's life */
+	uint64_t invalid_points;  /* points left out for values OTLP cannot carry */
 
 	/* The leak detector's history of heap, threads and fds. */
 	struct rd_leak leak;

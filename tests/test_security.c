@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rd_config.h"
@@ -562,6 +563,77 @@ static void terminals_never_see_control_characters(void **state)
 	tu_rmdir(dir);
 }
 
+/* A counter below zero and a start time in the future: not forwarded as
+ * invalid OTLP — the point left out (counted), the start clamped. */
+static void produce_hostile_values(struct rtm_segment *seg, int k)
+{
+	rtm_counter_t neg, fine, later;
+
+	rtm_counter_create(seg, &neg, &(struct rtm_metric_def){ .name = "app.negative" });
+	rtm_counter_add(&neg, (uint64_t)-5); /* sums to -5 */
+	rtm_counter_create(seg, &fine, &(struct rtm_metric_def){ .name = "app.fine" });
+	rtm_counter_add(&fine, (uint64_t)k);
+	rtm_counter_create(seg, &later, &(struct rtm_metric_def){ .name = "app.later" });
+	rtm_counter_add(&later, 1);
+}
+
+static void hostile_values_are_not_forwarded(void **state)
+{
+	char *dir = tu_mkdir(), *body = NULL;
+	struct tu_producer p;
+	struct tu_reader r;
+	struct rd_segment rd;
+	uint64_t future = (uint64_t)time(NULL) * 1000000000ull + 86400ull * 1000000000ull;
+	double created = 0;
+	int fd;
+
+	(void)state;
+	tu_spawn(&p, dir, "hostile", produce_hostile_values, 9, false);
+	/* app.later starts tomorrow */
+	assert_int_equal(rd_segment_open(&rd, AT_FDCWD, p.path, 0), 0);
+	fd = open(p.path, O_WRONLY);
+	assert_int_equal(pwrite(fd, &future, 8, (off_t)(rd.hdr.desc_offset + 2u * rd.hdr.desc_size + 56)), 8);
+	close(fd);
+	rd_segment_close(&rd);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "100ms", NULL });
+	for (int i = 0; i < 100; i++) {
+		struct tu_http h;
+
+		tu_http_get(r.url, "application/openmetrics-text", false, &h);
+		free(body);
+		body = h.body;
+		if (strstr(body, "app_later_created{job=\"hostile\"") && strstr(body, "# EOF"))
+			break;
+		usleep(100000);
+	}
+	assert_null(strstr(body, "app_negative"));
+	assert_non_null(strstr(body, "app_fine_total{job=\"hostile\""));
+	{
+		const char *pi = strstr(body, "rtm_process_points_invalid_total{job=\"hostile\"");
+
+		assert_non_null(pi);
+		assert_true(strtod(strchr(pi, '}') + 2, NULL) >= 1);
+	}
+	{
+		const char *c = strstr(body, "app_later_created{job=\"hostile\"");
+
+		assert_non_null(c);
+		created = strtod(strchr(c, '}') + 2, NULL);
+		assert_true(created <= (double)time(NULL) + 1); /* clamped, not tomorrow */
+	}
+	{
+		const char *inv = strstr(body, "\nrtm_reader_points_invalid_total{");
+
+		assert_non_null(inv);
+		assert_true(strtod(strchr(inv, '}') + 2, NULL) >= 1);
+	}
+	free(body);
+	assert_int_equal(tu_reader_stop(&r), 0);
+	tu_reap(&p);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,6 +649,7 @@ int main(void)
 		cmocka_unit_test(header_values_cannot_inject_headers),
 		cmocka_unit_test(strings_from_proc_and_the_environment_become_utf8),
 		cmocka_unit_test(terminals_never_see_control_characters),
+		cmocka_unit_test(hostile_values_are_not_forwarded),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
