@@ -37,6 +37,7 @@ struct rd_exporter {
 	bool down;
 	uint64_t down_since, down_failures;
 	bool (*should_abort)(void);
+	uint64_t deadline; /* CLOCK_MONOTONIC ns after which to give up; 0: none */
 	struct rd_export_stats st;
 	char errbuf[CURL_ERROR_SIZE];
 	unsigned seed;
@@ -105,6 +106,23 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	return len;
 }
 
+/* Whether to stop now: a terminating signal waits, or the deadline passed. */
+static bool stopping(struct rd_exporter *e)
+{
+	return (e->should_abort && e->should_abort()) ||
+	       (e->deadline && now_ns(CLOCK_MONOTONIC) >= e->deadline);
+}
+
+/* libcurl calls this during a transfer (at least once a second, more often
+ * while bytes move): a request stuck on a collector that never answers ends
+ * as soon as the reader must stop, not when its timeout runs out. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return stopping(ctx);
+}
+
 int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 		     char *err, size_t errlen)
 {
@@ -153,6 +171,9 @@ int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 	curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
 	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->errbuf);
+	curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
 	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (cfg->ca_file)
 		curl_easy_setopt(e->curl, CURLOPT_CAINFO, cfg->ca_file);
@@ -183,6 +204,12 @@ void rd_exporter_set_abort(struct rd_exporter *e, bool (*fn)(void))
 {
 	e->should_abort = fn;
 }
+
+void rd_exporter_set_deadline(struct rd_exporter *e, uint64_t mono_ns)
+{
+	e->deadline = mono_ns;
+}
+
 
 const struct rd_export_stats *rd_exporter_stats(const struct rd_exporter *e)
 {
@@ -285,12 +312,12 @@ static bool nap(struct rd_exporter *e, uint64_t ns)
 		uint64_t slice = ns < 100000000u ? ns : 100000000u;
 		struct timespec ts = { 0, (long)slice };
 
-		if (e->should_abort && e->should_abort())
+		if (stopping(e))
 			return false;
 		nanosleep(&ts, NULL);
 		ns -= slice;
 	}
-	return !(e->should_abort && e->should_abort());
+	return !stopping(e);
 }
 
 static void went_down(struct rd_exporter *e, const char *why)
@@ -364,7 +391,9 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 			e->st.failed++;
 			return -EINVAL;
 		}
-		if (cc != CURLE_OK)
+		if (cc == CURLE_ABORTED_BY_CALLBACK)
+			snprintf(why, sizeof why, "interrupted: the reader is stopping");
+		else if (cc != CURLE_OK)
 			snprintf(why, sizeof why, "%s", *e->errbuf ? e->errbuf : curl_easy_strerror(cc));
 		else
 			snprintf(why, sizeof why, "HTTP %ld", status);

@@ -39,6 +39,10 @@ int rd_exporter_send(struct rd_exporter *e, const struct rd_request *req);
 /* Makes rd_exporter_send() stop retrying (e.g. SIGTERM is pending). */
 void rd_exporter_set_abort(struct rd_exporter *e, bool (*should_abort)(void));
 
+/* Exports give up (in-flight transfers included) at this CLOCK_MONOTONIC
+ * time; 0: no deadline.  Bounds the last flush on shutdown. */
+void rd_exporter_set_deadline(struct rd_exporter *e, uint64_t mono_ns);
+
 const struct rd_export_stats *rd_exporter_stats(const struct rd_exporter *e);
 
 #endif /* RD_EXPORT_H */

@@ -27,6 +27,9 @@
 
 enum { EV_SIGNAL = 1, EV_INOTIFY, EV_TIMER };
 
+/* The last collection and flush on SIGTERM/SIGINT gets this long. */
+#define FINAL_FLUSH_NS (2 * 1000000000ull)
+
 struct loop {
 	struct rd_reader *r;
 	const struct rd_config *cfg;
@@ -118,9 +121,20 @@ static void arm_timer(struct loop *l)
 	io_uring_sqe_set_data64(sqe, EV_TIMER);
 }
 
+/* The signalfd is polled, not read, by the ring: a read would take the
+ * signal off the pending set the moment it arrives, and an export stuck in
+ * the cycle would never learn it must stop (term_pending()). */
+static void arm_signal(struct loop *l)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	io_uring_prep_poll_add(sqe, l->sigfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, EV_SIGNAL);
+}
+
 static int loop_uring(struct loop *l)
 {
-	arm_read(l, l->sigfd, &l->si, sizeof l->si, EV_SIGNAL);
+	arm_signal(l);
 	if (l->inofd >= 0)
 		arm_read(l, l->inofd, l->ino_buf, sizeof l->ino_buf, EV_INOTIFY);
 	arm_timer(l);
@@ -136,9 +150,9 @@ static int loop_uring(struct loop *l)
 
 			io_uring_cqe_seen(&l->ring, cqe);
 			if (tag == EV_SIGNAL) {
-				if (res == (int)sizeof l->si)
+				if (res > 0 && read(l->sigfd, &l->si, sizeof l->si) == (ssize_t)sizeof l->si)
 					on_signal(l, (int)l->si.ssi_signo);
-				arm_read(l, l->sigfd, &l->si, sizeof l->si, EV_SIGNAL);
+				arm_signal(l);
 			} else if (tag == EV_INOTIFY) {
 				if (res > 0)
 					on_inotify(l, res);
@@ -226,7 +240,7 @@ int main(int argc, char **argv)
 	}
 	l.r = &r;
 	l.cfg = &cfg;
-	l.sigfd = signalfd(-1, &handled, SFD_CLOEXEC);
+	l.sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
 	l.inofd = inotify_init1(IN_CLOEXEC);
 	watch_dir(&l);
 	l.uring = io_uring_queue_init(8, &l.ring, 0) == 0;
@@ -252,6 +266,8 @@ int main(int argc, char **argv)
 		sigtimedwait(&handled, NULL, &zero);
 		(void)none;
 	}
+	/* Bounded: a collector that never answers must not hold shutdown. */
+	rd_exporter_set_deadline(r.exporter, mono_ns() + FINAL_FLUSH_NS);
 	if (rd_reader_cycle(&r))
 		l.failures++;
 	rd_log("stopped");
