@@ -17,6 +17,8 @@
 #include "rd_proc.h"
 #include "rtm.h"
 
+#define REJECT_LINES 5 /* per minute, before rejections are summarised */
+
 struct rd_rejected {
 	char name[NAME_MAX + 1];
 	ino_t ino;
@@ -191,7 +193,26 @@ static void reject(struct rd_reader *r, const char *name, const struct stat *st,
 	x->ctime = st ? st->st_ctim : (struct timespec){ 0, 0 };
 	x->seen = true;
 	r->self.segments_rejected++;
-	rd_log_limited(name, "segment %s/%s rejected: %s", r->dir, name, why);
+	/* One line per file for the first few in a minute; past that a
+	 * summary, so thousands of junk files cannot flood the log. */
+	if (r->rej_logged < REJECT_LINES) {
+		r->rej_logged++;
+		rd_log_limited(name, "segment %s/%s rejected: %s", r->dir, name, why);
+	} else if (!r->rej_suppressed++) {
+		snprintf(r->rej_example, sizeof r->rej_example, "%s: %s", name, why);
+	}
+}
+
+void rd_reader_log_rejections(struct rd_reader *r, uint64_t mono, bool now)
+{
+	if (!now && mono - r->rej_window < 60000000000ull)
+		return;
+	if (r->rej_suppressed)
+		rd_log("%llu more files rejected in the last minute in %s, e.g. %s",
+		       (unsigned long long)r->rej_suppressed, r->dir, r->rej_example);
+	r->rej_window = mono;
+	r->rej_logged = 0;
+	r->rej_suppressed = 0;
 }
 
 static struct rd_source *find_source(struct rd_reader *r, const char *name, ino_t ino)
@@ -517,6 +538,7 @@ int rd_reader_cycle(struct rd_reader *r)
 	int rc;
 
 	r->env.groups_due = groups_due(r, t0);
+	rd_reader_log_rejections(r, t0, false);
 	rd_reader_scan(r);
 	if (r->dirfd >= 0)
 		sweep_temporaries(r, t0);

@@ -41,6 +41,10 @@ struct rd_reader {
 	struct rd_prom_stats prom_stats;
 	struct rd_leak_cfg leak; /* the settings', window at least 4 cycles */
 	uint64_t last_sweep;     /* monotonic ns of the last temporaries sweep */
+	/* Rejections logged in the current minute, and those summarised. */
+	uint64_t rej_window, rej_suppressed;
+	unsigned rej_logged;
+	char rej_example[400];
 };
 
 int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
@@ -54,6 +58,9 @@ int rd_reader_dir_error(struct rd_reader *r);
 /* Looks for new, changed and vanished segments.  Cheap; call on inotify
  * events and at every cycle. */
 void rd_reader_scan(struct rd_reader *r);
+
+/* Logs how many rejections went unlogged, once a minute (or now). */
+void rd_reader_log_rejections(struct rd_reader *r, uint64_t mono_ns, bool now);
 
 /* Forgets refused segments so they are validated (and logged) afresh. */
 void rd_reader_forget_rejected(struct rd_reader *r);
