@@ -61,14 +61,6 @@ static void add_leaks(struct builder *x, const struct rd_source *s)
 		    RTM_SHM_KIND_GAUGE, flags, n);
 }
 
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 				 unsigned groups, bool no_value, uint64_t now)
 {
@@ -83,10 +75,16 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 		tck = sysconf(_SC_CLK_TCK);
 	ticks = (double)tck;
 	if (!s->proc_start_unix_nano)
-		/* Boot time in the wall clock, plus the process's start. */
-		s->proc_start_unix_nano = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME) +
-			(uint64_t)((double)st->start_ticks / ticks * 1e9);
+		/* The boot time the kernel states (btime), plus the process's
+		 * start: the same start for every reader that ever looks, so a
+		 * restarted reader continues the streams (two clocks read one
+		 * after the other would move it by nanoseconds each time). */
+		s->proc_start_unix_nano = rd_boot_unix_nano() + (uint64_t)st->start_ticks * (1000000000u / (uint64_t)tck);
 	x.start = s->proc_start_unix_nano;
+	/* The first read of the thread files happens after this cycle's
+	 * timestamp was taken; a start after the point's time is invalid. */
+	if (s->threads_since_unix_nano > now)
+		s->threads_since_unix_nano = now;
 	proc_scope.name = (char *)"rtm/process";
 	proc_scope.version = (char *)RTM_VERSION;
 	x.sm = rd_arena_alloc(&b->arena, sizeof *x.sm);
@@ -114,6 +112,11 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 		add(&x, "process.unix.file_descriptor.count", "{file_descriptor}",
 		    "Number of unix file descriptors in use by the process.", RTM_SHM_KIND_UPDOWN,
 		    (struct rd_num_point[]){ { .i = s->fd_count } }, 1);
+	/* Summed over threads, with exited threads' last values kept: those
+	 * of threads that ended before this reader first looked are lost, so
+	 * the stream starts then (a restarted reader starts a new stream
+	 * instead of going backwards). */
+	x.start = s->threads_since_unix_nano ? s->threads_since_unix_nano : x.start;
 	if (ON(RD_GROUP_SCHEDULER) && s->n_tids)
 		add(&x, "process.context_switches", "{context_switch}",
 		    "Number of times the process has been context switched.", RTM_SHM_KIND_COUNTER,
@@ -121,6 +124,7 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 				     .key = "process.context_switch.type", .val = "voluntary" },
 				   { .i = (int64_t)s->threads_total.ctx_involuntary,
 				     .key = "process.context_switch.type", .val = "involuntary" } }, 2);
+	x.start = s->proc_start_unix_nano;
 	if (ON(RD_GROUP_MEMORY))
 	add(&x, "process.paging.faults", "{fault}", "Number of page faults the process has made.",
 	    RTM_SHM_KIND_COUNTER,
@@ -136,12 +140,14 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	add(&x, "process.uptime", "s", "The time the process has been running.", RTM_SHM_KIND_GAUGE,
 	    (struct rd_num_point[]){ { .dbl = true,
 			     .d = now > x.start ? (double)(now - x.start) / 1e9 : 0 } }, 1);
+	x.start = s->threads_since_unix_nano ? s->threads_since_unix_nano : x.start;
 	if (ON(RD_GROUP_SCHEDULER) && s->n_tids)
 		add(&x, "rtm.process.runqueue.wait", "s",
 		    "Time the process's threads spent runnable, waiting for a CPU (schedstat).",
 		    RTM_SHM_KIND_COUNTER,
 		    (struct rd_num_point[]){ { .dbl = true, .d = (double)s->threads_total.wait_ns / 1e9 } }, 1);
 #undef ON
+	x.start = s->proc_start_unix_nano;
 	if (!s->no_segment) {
 		/* The producer's segment health, for alerting on it. */
 		add(&x, "rtm.process.metrics.dropped", "{metric}",

@@ -118,11 +118,44 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 	return 0;
 }
 
+static uint64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* "btime" of /proc/stat: the boot time, in whole seconds, fixed per boot;
+ * the two clocks' difference when it cannot be read.  Line by line, since
+ * the "intr" line before it runs to many kilobytes on large machines. */
+uint64_t rd_boot_unix_nano(void)
+{
+	static uint64_t boot;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	if (boot)
+		return boot;
+	f = fopen("/proc/stat", "re");
+	while (f && getline(&line, &cap, f) > 0)
+		if (!strncmp(line, "btime ", 6)) {
+			boot = strtoull(line + 6, NULL, 10) * 1000000000ull;
+			break;
+		}
+	free(line);
+	if (f)
+		fclose(f);
+	if (!boot)
+		boot = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+	return boot;
+}
+
 int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 {
 	struct rd_source *s = calloc(1, sizeof *s);
 	struct rd_proc_stat st;
-	struct timespec rt, bt;
 	char buf[1024];
 	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
 
@@ -140,12 +173,8 @@ int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 	/* A stand-in header: identity only, no metrics of its own. */
 	s->seg.hdr.pid = (int32_t)pid;
 	s->seg.hdr.pid_start_ticks = st.start_ticks;
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_BOOTTIME, &bt);
-	s->seg.hdr.created_unix_nano =
-		(uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec -
-		((uint64_t)bt.tv_sec * 1000000000u + (uint64_t)bt.tv_nsec) +
-		(uint64_t)((double)st.start_ticks / (double)sysconf(_SC_CLK_TCK) * 1e9);
+	s->seg.hdr.created_unix_nano = rd_boot_unix_nano() +
+		(uint64_t)st.start_ticks * (1000000000u / (uint64_t)sysconf(_SC_CLK_TCK));
 	open_proc(s, pid, command_line);
 	snprintf(s->seg.hdr.service_name, sizeof s->seg.hdr.service_name, "%.*s",
 		 (int)sizeof s->seg.hdr.service_name - 1, *s->exe_name ? s->exe_name : "unknown");
@@ -269,6 +298,12 @@ static void read_threads(struct rd_source *s)
 
 	if (s->task_dir_fd < 0 || lseek(s->task_dir_fd, 0, SEEK_SET) < 0)
 		return;
+	if (!s->threads_since_unix_nano) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		s->threads_since_unix_nano = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
 	while ((got = syscall(SYS_getdents64, s->task_dir_fd, buf, sizeof buf)) > 0) {
 		for (long pos = 0; pos < got;) {
 			const char *name = buf + pos + 19;

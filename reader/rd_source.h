@@ -58,6 +58,7 @@ struct rd_source {
 	struct rd_tid_stats { pid_t tid; struct rd_thread_sums v; } *tids;
 	size_t n_tids;
 	bool proc_seen;           /* process metrics exported at least once */
+	uint64_t threads_since_unix_nano; /* first read of the per-thread files */
 	uint64_t proc_start_unix_nano;
 
 	uint64_t torn_total;      /* torn shard reads over the source's life */
@@ -89,6 +90,11 @@ void rd_source_free(struct rd_source *s);
 /* A process without a segment, collected from /proc alone (--pid and
  * --match): service.name is its executable's name.  Returns 0 or -ESRCH. */
 int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line);
+
+/* The wall-clock time of boot as the kernel states it (btime in
+ * /proc/stat), in nanoseconds: a process's start derived from it is the
+ * same for every reader, before and after a restart. */
+uint64_t rd_boot_unix_nano(void);
 
 /* Adds this source's /proc reads to a batch; returns how many it added. */
 size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
@@ -20,6 +21,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "rd_config.h"
 #include "rd_source.h"
@@ -775,6 +778,142 @@ static void junk_files_cost_little_and_log_a_summary(void **state)
 		fail_msg("a storm of junk files cost %ld ticks, an idle directory %ld", churn, idle);
 }
 
+/* ---- a reader restart continues the streams, or starts new ones ---- */
+
+static int thread_go[2], thread_ready[2];
+
+/* Sleeps 200 times (voluntary context switches), says so, then waits to
+ * be told to exit. */
+static void *short_lived(void *arg)
+{
+	char c = 0;
+
+	(void)arg;
+	for (int i = 0; i < 200; i++)
+		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+	assert_int_equal(write(thread_ready[1], &c, 1), 1);
+	assert_int_equal(read(thread_go[0], &c, 1), 1);
+	return NULL;
+}
+
+struct point {
+	uint64_t start;
+	int64_t value;
+};
+
+/* The first point of metric name in one OTLP/JSON export line. */
+static struct point point_of(const char *line, const char *name)
+{
+	json_object *root = json_tokener_parse(line), *rms, *sms, *ms;
+	struct point p = { 0, -1 };
+
+	assert_non_null(root);
+	rms = json_object_object_get(root, "resourceMetrics");
+	for (size_t r = 0; r < json_object_array_length(rms); r++) {
+		sms = json_object_object_get(json_object_array_get_idx(rms, r), "scopeMetrics");
+		for (size_t s = 0; s < json_object_array_length(sms); s++) {
+			ms = json_object_object_get(json_object_array_get_idx(sms, s), "metrics");
+			for (size_t m = 0; m < json_object_array_length(ms); m++) {
+				json_object *mo = json_object_array_get_idx(ms, m), *sum, *dp, *v;
+
+				if (strcmp(json_object_get_string(json_object_object_get(mo, "name")), name))
+					continue;
+				sum = json_object_object_get(mo, "sum");
+				dp = json_object_array_get_idx(json_object_object_get(sum, "dataPoints"), 0);
+				p.start = strtoull(json_object_get_string(
+							   json_object_object_get(dp, "startTimeUnixNano")), NULL, 10);
+				v = json_object_object_get(dp, "asInt");
+				p.value = v ? strtoll(json_object_get_string(v), NULL, 10) : 0;
+				json_object_put(root);
+				return p;
+			}
+		}
+	}
+	json_object_put(root);
+	fail_msg("no %s in the export", name);
+	return p;
+}
+
+/* A thread the first reader saw ends; a second reader cannot count its
+ * context switches.  Its sum is lower, so it must come with a new start
+ * time (a backend then sees a new stream, not a counter going backwards),
+ * while metrics /proc keeps whole (CPU time) keep the one start time the
+ * kernel's boot time fixes. */
+static void restart_never_turns_a_counter_back(void **state)
+{
+	char *dir = tu_mkdir(), pidarg[32], c, *line = NULL, cmd[600], *once;
+	struct point cpu[2], cs[2];
+	int out[2];
+	size_t cap = 0, len;
+	pid_t child, reader;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(pipe(thread_go), 0);
+	assert_int_equal(pipe(thread_ready), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pthread_t t;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pthread_create(&t, NULL, short_lived, NULL);
+		pthread_join(t, NULL);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(thread_ready[0], &c, 1), 1);
+	snprintf(pidarg, sizeof pidarg, "%d", (int)child);
+	assert_int_equal(pipe(out), 0);
+	reader = fork();
+	assert_true(reader >= 0);
+	if (reader == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(out[1], 1);
+		execl(tu_prog("RTM_READER"), "rtm-reader", "--dir", dir, "--exporter", "stdout",
+		      "--interval", "50ms", "--pid", pidarg, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	/* Two exports with the thread alive, then two after it ended. */
+	for (int i = 0; i < 4; i++) {
+		assert_true(getline(&line, &cap, f) > 0);
+		if (i == 1)
+			assert_int_equal(write(thread_go[1], &c, 1), 1);
+		if (i == 1 || i == 3) {
+			cpu[0] = point_of(line, "process.cpu.time");
+			cs[0] = point_of(line, "process.context_switches");
+		}
+		if (i == 1)
+			usleep(100000); /* lets the thread go before the next cycles */
+	}
+	kill(reader, SIGTERM);
+	waitpid(reader, NULL, 0);
+	fclose(f);
+	assert_true(cs[0].value >= 200);
+	snprintf(cmd, sizeof cmd, "%s --dir %s --once --exporter stdout --pid %d", tu_prog("RTM_READER"),
+		 dir, (int)child);
+	once = capture(cmd, &len);
+	cpu[1] = point_of(once, "process.cpu.time");
+	cs[1] = point_of(once, "process.context_switches");
+	assert_true(cpu[1].start == cpu[0].start);
+	assert_true(cs[1].value < cs[0].value);
+	if (cs[1].start <= cs[0].start)
+		fail_msg("context switches fell from %lld to %lld with start %llu kept (now %llu)",
+			 (long long)cs[0].value, (long long)cs[1].value, (unsigned long long)cs[0].start,
+			 (unsigned long long)cs[1].start);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	free(once);
+	free(line);
+	for (int i = 0; i < 2; i++) {
+		close(thread_go[i]);
+		close(thread_ready[i]);
+	}
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -793,6 +932,7 @@ int main(void)
 		cmocka_unit_test(hostile_values_are_not_forwarded),
 		cmocka_unit_test(sigterm_ends_the_reader_promptly_whatever_the_collector_does),
 		cmocka_unit_test(junk_files_cost_little_and_log_a_summary),
+		cmocka_unit_test(restart_never_turns_a_counter_back),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
