@@ -320,13 +320,15 @@ static bool nap(struct rd_exporter *e, uint64_t ns)
 	return !stopping(e);
 }
 
-static void went_down(struct rd_exporter *e, const char *why)
+/* since: when the export's first failed attempt began, so the outage the
+ * recovery line reports includes the retries before giving up. */
+static void went_down(struct rd_exporter *e, const char *why, uint64_t since)
 {
 	e->down_failures++;
 	if (e->down)
 		return;
 	e->down = true;
-	e->down_since = now_ns(CLOCK_MONOTONIC);
+	e->down_since = since;
 	rd_log("export to %s failing: %s; totals are cumulative, so nothing is lost: "
 	       "retrying every cycle (logged again when it recovers)",
 	       e->cfg->endpoint, why);
@@ -350,6 +352,7 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 	uint64_t delay = e->cfg->retry_initial_ns;
 	uint64_t deadline = now_ns(CLOCK_MONOTONIC) + e->cfg->retry_max_ns;
 	char why[256];
+	uint64_t first_failure = 0;
 	int rc = body(e, req, &data, &len);
 
 	if (rc) {
@@ -362,7 +365,7 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 	for (;;) {
 		long status = 0;
 		CURLcode cc;
-		uint64_t wait;
+		uint64_t wait, began = now_ns(CLOCK_MONOTONIC);
 
 		e->resp_len = 0;
 		e->has_retry_after = false;
@@ -391,6 +394,8 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 			e->st.failed++;
 			return -EINVAL;
 		}
+		if (!first_failure)
+			first_failure = began;
 		if (cc == CURLE_ABORTED_BY_CALLBACK)
 			snprintf(why, sizeof why, "interrupted: the reader is stopping");
 		else if (cc != CURLE_OK)
@@ -403,7 +408,7 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 			delay - delay / 5 + (uint64_t)((double)rand_r(&e->seed) / RAND_MAX * (double)(delay * 2 / 5));
 		if (now_ns(CLOCK_MONOTONIC) + wait > deadline || !nap(e, wait)) {
 			e->st.failed++;
-			went_down(e, why);
+			went_down(e, why, first_failure);
 			return -EAGAIN;
 		}
 		e->st.retries++;

@@ -788,6 +788,61 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 	tu_rmdir(dir);
 }
 
+/* An export that retries before giving up: the outage the recovery line
+ * reports starts at its first failed attempt, not when it gave up.
+ * Attempts: 503 at 0, 503 after 0.8-1.2 s (the next wait would pass
+ * --retry-max: down), 503 next cycle, 200 on its retry 0.8-1.2 s later;
+ * from the first failure that is at least 1.6 s, from giving up at most
+ * ~1.35 s. */
+static void outage_is_measured_from_the_first_failure(void **state)
+{
+	char *dir = tu_mkdir();
+	struct tu_producer p;
+	struct recv r;
+	char cmd[2048], errf[128], err[8192] = "", *at;
+	double over = 0;
+	pid_t rd;
+	json_object *reqs;
+	FILE *f;
+	size_t n, count = 0;
+
+	(void)state;
+	tu_spawn(&p, dir, "steady", produce_counter, 5, false);
+	recv_start(&r, "503,503,503");
+	snprintf(errf, sizeof errf, "/tmp/rtm-reader-outage1.%d", (int)getpid());
+	snprintf(cmd, sizeof cmd,
+		 "exec env RTM_DIR=%s %s %s --interval 150ms --retry-initial 1s --retry-max 1.2s 2>%s >/dev/null",
+		 dir, endpoint_env(&r), tu_prog("RTM_READER"), errf);
+	rd = fork();
+	if (rd == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 600 && count < 4; i++) {
+		reqs = recv_requests(&r);
+		count = json_object_array_length(reqs);
+		json_object_put(reqs);
+		usleep(50000);
+	}
+	kill(rd, SIGTERM);
+	waitpid(rd, NULL, 0);
+	f = fopen(errf, "r");
+	n = f ? fread(err, 1, sizeof err - 1, f) : 0;
+	err[n] = '\0';
+	if (f)
+		fclose(f);
+	unlink(errf);
+	at = strstr(err, "recovered after ");
+	if (!at || sscanf(at, "recovered after %*u failed exports over %lf", &over) != 1 ||
+	    over < 1.55)
+		fail_msg("want an outage of at least 1.6 s from the first 503; log: %s", err);
+	tu_reap(&p);
+	unlink(p.path);
+	recv_stop(&r);
+	tu_rmdir(dir);
+}
+
 static void sigterm_flushes_a_last_collection(void **state)
 {
 	char *dir = tu_mkdir();
@@ -1219,6 +1274,7 @@ int main(void)
 		cmocka_unit_test(large_exports_are_split_and_nothing_is_lost),
 		cmocka_unit_test(io_uring_and_sync_proc_paths_agree),
 		cmocka_unit_test(outage_is_logged_once_and_totals_survive_it),
+		cmocka_unit_test(outage_is_measured_from_the_first_failure),
 		cmocka_unit_test(sigterm_flushes_a_last_collection),
 		cmocka_unit_test(stdout_exporter_is_the_default_without_a_collector),
 		cmocka_unit_test(process_metrics_agree_with_the_process),
