@@ -113,6 +113,7 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 	if (rc)
 		return rc;
 	r->leak = cfg->settings.leak;
+	rd_segment_set_limits(cfg->settings.limit_series, cfg->settings.limit_strings);
 	if (r->leak.enabled && r->leak.window_ns < 4 * cfg->interval_ns) {
 		/* A window must hold four samples to judge a trend. */
 		r->leak.window_ns = 4 * cfg->interval_ns;
@@ -557,6 +558,37 @@ int rd_reader_cycle(struct rd_reader *r)
 			*pp = s->next;
 			rd_source_free(s);
 			continue;
+		}
+		if (s->seg.generation != s->budget_gen) {
+			/* One user's segments together: a user cannot make the
+			 * reader hold more than limit.user-series of theirs. */
+			uint64_t mine = 0;
+
+			s->budget_gen = s->seg.generation;
+			for (struct rd_source *o = r->sources; o; o = o->next)
+				if (!o->no_segment && o->seg.st.st_uid == s->seg.st.st_uid)
+					mine += o->seg.n_metrics;
+			if (mine > r->cfg->settings.limit_user_series) {
+				char why[200];
+				struct stat st = s->seg.st;
+
+				snprintf(why, sizeof why, "its owner, uid %u, would have %llu series in "
+					 "segments, past limit.user-series=%u", (unsigned)st.st_uid,
+					 (unsigned long long)mine, r->cfg->settings.limit_user_series);
+				reject(r, s->name, &st, why);
+				*pp = s->next;
+				rd_source_free(s);
+				continue;
+			}
+		}
+		if (s->seg.n_left_out != s->left_out_said) {
+			s->left_out_said = s->seg.n_left_out;
+			if (s->left_out_said)
+				rd_log_limited(s->name, "segment %s/%s: %u series left out, past the limit of "
+					       "%u series and %llu string bytes per segment (limit.series, "
+					       "limit.strings)", r->dir, s->name, s->left_out_said,
+					       r->cfg->settings.limit_series,
+					       (unsigned long long)r->cfg->settings.limit_strings);
 		}
 		r->self.torn_slots += s->snap.torn;
 		s->torn_total += s->snap.torn;

@@ -304,6 +304,9 @@ static void usage(void)
 	       "                         ($RTM_GROUP_<G>); repeatable\n"
 	       "  --leak on|off|KEY=VALUE  leak detector: window=DUR, heap=BYTES/s,\n"
 	       "                         threads=N/s, fds=N/s ($RTM_LEAK[_<KEY>]); repeatable\n"
+	       "  --limit KEY=N          what segments may cost: series=N and strings=BYTES\n"
+	       "                         per segment (20000, 8MiB), user-series=N per owner\n"
+	       "                         (200000); $RTM_LIMIT_{SERIES,STRINGS,USER_SERIES}\n"
 	       "  --version, --help\n"
 	       "OTEL_EXPORTER_OTLP_[METRICS_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,PROTOCOL,\n"
 	       "CERTIFICATE,CLIENT_KEY,CLIENT_CERTIFICATE}, OTEL_SERVICE_NAME and\n"
@@ -314,7 +317,7 @@ enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
 	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
-	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK,
+	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK, O_LIMIT,
 	O_VERSION, O_HELP,
 };
 
@@ -632,13 +635,14 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "match", required_argument, NULL, O_MATCH },
 		{ "prometheus", required_argument, NULL, O_PROMETHEUS },
 		{ "leak", required_argument, NULL, O_LEAK },
+		{ "limit", required_argument, NULL, O_LIMIT },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
 	struct flags f = { { 0 } };
-	char *groups[32], *leaks[32];
-	size_t n_groups = 0, n_leaks = 0;
+	char *groups[32], *leaks[32], *limits[32];
+	size_t n_groups = 0, n_leaks = 0, n_limits = 0;
 	int opt, rc;
 
 	memset(c, 0, sizeof *c);
@@ -663,6 +667,11 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 			if (n_leaks == sizeof leaks / sizeof leaks[0])
 				return rd_errorf(err, n, "--leak: given more than %zu times", n_leaks);
 			leaks[n_leaks++] = optarg;
+			break;
+		case O_LIMIT:
+			if (n_limits == sizeof limits / sizeof limits[0])
+				return rd_errorf(err, n, "--limit: given more than %zu times", n_limits);
+			limits[n_limits++] = optarg;
 			break;
 		case O_PID: {
 			unsigned long long pid;
@@ -708,6 +717,8 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 	c->dir = f.v[O_DIR];
 	rc = rd_settings_load(&c->settings, f.v[O_CONFIG], f.v[O_PRESET], groups, n_groups, leaks,
 			      n_leaks, err, n);
+	if (!rc)
+		rc = rd_settings_limits(&c->settings, limits, n_limits, err, n);
 	if (rc)
 		return rc;
 	/* --interval and OTEL_METRIC_EXPORT_INTERVAL (load_misc) outrank it. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "rd_config.h"
+#include "rd_segment.h"
 
 static const char *const names[RD_GROUP_N] = {
 	"memory", "process", "threads", "scheduler", "allocator",
@@ -156,6 +157,8 @@ static char *trim(char *s)
  *   prometheus = [HOST:]PORT | off      (serve /metrics; see rd_config.h)
  *   leak = on | off, leak.window = DURATION (>= 1s),
  *   leak.heap = BYTES/s, leak.threads = N/s, leak.fds = N/s
+ *   limit.series = N, limit.strings = BYTES   (what one segment may cost)
+ *   limit.user-series = N               (all segments of one owner)
  */
 #define CONFIG_MAX (1u << 20)
 
@@ -259,6 +262,17 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 			}
 			continue;
 		}
+		if (!strncmp(key, "limit.", 6)) {
+			int bad = rd_limit_value(s, key + 6, val);
+
+			if (bad) {
+				rc = rd_errorf(err, n, bad == -ENOENT ? "%s:%d: unknown key '%s'" :
+					   "%s:%d: %s '%s' is not valid (see README \"Limits\")",
+					   path, lineno, key, bad == -ENOENT ? "" : val);
+				goto out;
+			}
+			continue;
+		}
 		if (!strcmp(key, "prometheus")) {
 			char host[128], port[8];
 
@@ -288,6 +302,63 @@ out:
 	return rc;
 }
 
+int rd_limit_value(struct rd_settings *s, const char *key, const char *v)
+{
+	static const struct { const char *sfx; unsigned long long mult; } sizes[] = {
+		{ "KiB", 1ull << 10 }, { "MiB", 1ull << 20 }, { "GiB", 1ull << 30 },
+		{ "Ki", 1ull << 10 }, { "Mi", 1ull << 20 }, { "Gi", 1ull << 30 }, { "B", 1 },
+	};
+	unsigned long long x, mult = 1;
+	char num[32];
+	size_t len;
+
+	if (!strcmp(key, "series")) {
+		if (rd_parse_dec(v, 1u << 20, &x) || !x)
+			return -EINVAL;
+		s->limit_series = (uint32_t)x;
+		return 0;
+	}
+	if (!strcmp(key, "user-series")) {
+		if (rd_parse_dec(v, 100000000, &x) || !x)
+			return -EINVAL;
+		s->limit_user_series = (uint32_t)x;
+		return 0;
+	}
+	if (strcmp(key, "strings"))
+		return -ENOENT;
+	len = strspn(v, "0123456789");
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		if (!strcmp(v + len, sizes[i].sfx)) {
+			mult = sizes[i].mult;
+			break;
+		}
+	if (!len || len >= sizeof num || (v[len] && mult == 1 && strcmp(v + len, "B")))
+		return -EINVAL;
+	memcpy(num, v, len);
+	num[len] = '\0';
+	if (rd_parse_dec(num, 1ull << 30, &x) || x * mult < 4096 || x * mult > 1ull << 30)
+		return -EINVAL;
+	s->limit_strings = x * mult;
+	return 0;
+}
+
+int rd_settings_limits(struct rd_settings *s, char *const *flags, size_t n_flags, char *err,
+		       size_t n)
+{
+	for (size_t i = 0; i < n_flags; i++) {
+		const char *f = flags[i], *eq = strchr(f, '=');
+		char key[16];
+
+		if (!eq || (size_t)(eq - f) >= sizeof key)
+			return rd_errorf(err, n, "--limit: '%s' is not series=N or strings=BYTES", f);
+		snprintf(key, sizeof key, "%.*s", (int)(eq - f), f);
+		if (rd_limit_value(s, key, eq + 1))
+			return rd_errorf(err, n, "--limit: '%s' is not series=1..1048576, "
+					 "user-series=1..100000000 or strings=4096..1GiB (Ki/Mi/Gi allowed)", f);
+	}
+	return 0;
+}
+
 int rd_settings_load(struct rd_settings *s, const char *config_flag,
 		     const char *preset_flag, char *const *group_flags, size_t n_group_flags,
 		     char *const *leak_flags, size_t n_leak_flags, char *err, size_t n)
@@ -305,6 +376,9 @@ int rd_settings_load(struct rd_settings *s, const char *config_flag,
 	} else {
 		apply_preset(s, "default");
 	}
+	s->limit_series = RD_LIMIT_SERIES_DEFAULT;
+	s->limit_strings = RD_LIMIT_STRINGS_DEFAULT;
+	s->limit_user_series = RD_LIMIT_USER_SERIES_DEFAULT;
 	if (!path && (v = getenv("RTM_CONFIG")) && *v)
 		path = v;
 	if (path && (rc = load_file(s, path, (preset_flag && *preset_flag) ||
@@ -330,6 +404,12 @@ int rd_settings_load(struct rd_settings *s, const char *config_flag,
 				return rd_errorf(err, n, "%s: '%s' is not valid (see README \"Leak detection\")",
 						 vars[i], v);
 	}
+	if ((v = getenv("RTM_LIMIT_SERIES")) && *v && rd_limit_value(s, "series", v))
+		return rd_errorf(err, n, "RTM_LIMIT_SERIES: '%s' is not in 1..1048576", v);
+	if ((v = getenv("RTM_LIMIT_USER_SERIES")) && *v && rd_limit_value(s, "user-series", v))
+		return rd_errorf(err, n, "RTM_LIMIT_USER_SERIES: '%s' is not in 1..100000000", v);
+	if ((v = getenv("RTM_LIMIT_STRINGS")) && *v && rd_limit_value(s, "strings", v))
+		return rd_errorf(err, n, "RTM_LIMIT_STRINGS: '%s' is not 4096..1GiB bytes", v);
 	for (size_t i = 0; i < n_leak_flags; i++) {
 		const char *f = leak_flags[i], *eq = strchr(f, '=');
 		char key[16];

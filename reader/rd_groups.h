@@ -44,7 +44,15 @@ struct rd_settings {
 	struct rd_group_cfg groups[RD_GROUP_N];
 	char prometheus[160];          /* "prometheus = " from the file: "" unset */
 	struct rd_leak_cfg leak;       /* the leak detector's window and thresholds */
+	uint32_t limit_series;         /* per segment (rd_segment_set_limits) */
+	uint64_t limit_strings;        /* string bytes per segment */
+	uint32_t limit_user_series;    /* in all segments of one owner */
 };
+
+/* One limit setting: key "series" (1..1048576), "user-series"
+ * (1..100000000) or "strings" (bytes, with an optional Ki/Mi/Gi suffix,
+ * 4096..1 GiB).  0, -EINVAL or -ENOENT. */
+int rd_limit_value(struct rd_settings *s, const char *key, const char *v);
 
 const char *rd_group_name(enum rd_group g);
 
@@ -59,5 +67,9 @@ const char *rd_group_name(enum rd_group g);
 int rd_settings_load(struct rd_settings *s, const char *config_flag,
 		     const char *preset_flag, char *const *group_flags, size_t n_group_flags,
 		     char *const *leak_flags, size_t n_leak_flags, char *err, size_t errlen);
+
+/* Applies --limit flags ("series=N", "strings=BYTES") after the rest. */
+int rd_settings_limits(struct rd_settings *s, char *const *flags, size_t n_flags, char *err,
+		       size_t errlen);
 
 #endif /* RD_GROUPS_H */

@@ -152,6 +152,15 @@ static int parse_attrs(struct rd_segment *s, const char *what, uint32_t off,
 	return 0;
 }
 
+static uint32_t limit_series = RD_LIMIT_SERIES_DEFAULT;
+static uint64_t limit_strings = RD_LIMIT_STRINGS_DEFAULT;
+
+void rd_segment_set_limits(uint32_t series, uint64_t string_bytes)
+{
+	limit_series = series ? series : RD_LIMIT_SERIES_DEFAULT;
+	limit_strings = string_bytes ? string_bytes : RD_LIMIT_STRINGS_DEFAULT;
+}
+
 static int check_str(struct rd_segment *s, uint32_t i, const char *what,
 		     uint32_t off, uint32_t len, uint32_t max)
 {
@@ -205,6 +214,17 @@ static int parse_desc(struct rd_segment *s, uint32_t i, struct rd_metric *m)
 	    (rc = check_str(s, i, "description", d.description_off, d.description_len,
 			    RTM_SHM_DESCRIPTION_MAX)))
 		return rc;
+	{
+		/* Before anything is copied: past the limit, this and every
+		 * later series are left out (1 tells parse_table). */
+		uint64_t cost = (uint64_t)d.name_len + d.unit_len + d.description_len +
+				(d.attrs_len <= RTM_SHM_ATTRS_MAX ? d.attrs_len : 0) +
+				(uint64_t)d.bound_count * 8;
+
+		if (s->string_bytes + cost > limit_strings)
+			return 1;
+		s->string_bytes += cost;
+	}
 	m->kind = d.kind;
 	m->value_type = d.value_type;
 	m->slot_offset = d.slot_offset;
@@ -263,12 +283,21 @@ static int parse_table(void *arg)
 		return fail(s, -EBADMSG, "desc_count %u exceeds capacity %u", count,
 			    s->hdr.desc_capacity);
 	free_metrics(s);
+	s->n_left_out = count > limit_series ? count - limit_series : 0;
+	count -= s->n_left_out;
+	s->string_bytes = 0;
 	s->metrics = calloc(count ? count : 1, sizeof *s->metrics);
 	if (!s->metrics)
 		return fail(s, -ENOMEM, "out of memory");
 	s->n_metrics = count;
 	for (uint32_t i = 0; i < count; i++) {
 		rc = parse_desc(s, i, &s->metrics[i]);
+		if (rc == 1) {
+			/* Nothing of metric i was copied yet. */
+			s->n_left_out += count - i;
+			s->n_metrics = i;
+			break;
+		}
 		if (rc)
 			return rc;
 	}

@@ -91,8 +91,23 @@ struct rd_segment {
 	struct rd_metric *metrics;
 	uint32_t n_resource;
 	struct rd_attr *resource;
+	uint32_t n_left_out;       /* series past the limits, not parsed */
+	uint64_t string_bytes;     /* of the parsed descriptors */
 	char err[256];
 };
+
+/* What one segment may cost a reader: beyond either limit its further
+ * series are left out (counted in n_left_out), whoever wrote it. */
+#define RD_LIMIT_SERIES_DEFAULT  20000u
+#define RD_LIMIT_STRINGS_DEFAULT (8u << 20) /* names, units, descriptions, attributes */
+#define RD_LIMIT_USER_SERIES_DEFAULT 200000u /* the reader applies it, across one owner's segments */
+
+/*
+ * rd_segment_set_limits - the per-segment limits every later parse
+ * applies (process-wide; call before opening segments).  0 means the
+ * default.
+ */
+void rd_segment_set_limits(uint32_t series, uint64_t string_bytes);
 
 /* How a segment's creator relates to the process now holding its pid. */
 enum rd_liveness {

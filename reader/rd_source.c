@@ -106,6 +106,7 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 		return rc;
 	}
 	s->ino = s->seg.st.st_ino;
+	s->budget_gen = UINT64_MAX;
 	/* One stream identity per producer incarnation: a restarted producer
 	 * or a reused pid has another start time, hence new streams. */
 	snprintf(s->instance_id, sizeof s->instance_id, "%d-%llu-%llu", s->seg.hdr.pid,

@@ -870,6 +870,7 @@ static void restart_never_turns_a_counter_back(void **state)
 	if (reader == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(out[1], 1);
+		freopen("/dev/null", "w", stderr);
 		execl(tu_prog("RTM_READER"), "rtm-reader", "--dir", dir, "--exporter", "stdout",
 		      "--interval", "50ms", "--pid", pidarg, (char *)NULL);
 		_exit(127);
@@ -914,6 +915,104 @@ static void restart_never_turns_a_counter_back(void **state)
 	tu_rmdir(dir);
 }
 
+/* ---- what one segment may cost ---- */
+
+/* 60 counters, each with a 200-byte description. */
+static struct rtm_segment *many_series(const char *dir)
+{
+	struct rtm_segment *seg = NULL;
+	char name[32], desc[201];
+
+	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
+		.service_name = "many", .dir = dir, .max_metrics = 64, .max_threads = 4,
+		.shard_bytes = 4096, .string_bytes = 32768 }), 0);
+
+	memset(desc, 'd', 200);
+	desc[200] = '\0';
+	for (int i = 0; i < 60; i++) {
+		rtm_counter_t c;
+
+		snprintf(name, sizeof name, "app.c%d", i);
+		assert_int_equal(rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+			.name = name, .description = desc }), 0);
+		rtm_counter_add(&c, 1);
+	}
+	return seg;
+}
+
+static void one_segment_cannot_cost_more_than_its_limits(void **state)
+{
+	char *dir = tu_mkdir(), cmd[800], errf[300], *out, *err;
+	struct rtm_segment *seg = many_series(dir);
+	struct rd_segment rd;
+	size_t len;
+	int n = 0;
+
+	(void)state;
+	/* The library: past either limit, the rest is left out and counted. */
+	rd_segment_set_limits(40, 0);
+	tu_read(seg, &rd);
+	assert_int_equal(rd.n_metrics, 40);
+	assert_int_equal(rd.n_left_out, 20);
+	rd_segment_close(&rd);
+	rd_segment_set_limits(0, 4096);
+	tu_read(seg, &rd);
+	assert_true(rd.n_metrics >= 15 && rd.n_metrics <= 20);
+	assert_int_equal(rd.n_metrics + rd.n_left_out, 60);
+	assert_true(rd.string_bytes <= 4096);
+	rd_segment_close(&rd);
+	rd_segment_set_limits(0, 0);
+	tu_read(seg, &rd);
+	assert_int_equal(rd.n_metrics, 60);
+	assert_int_equal(rd.n_left_out, 0);
+	rd_segment_close(&rd);
+	/* The reader: the flag, exported series and one line naming it. */
+	snprintf(errf, sizeof errf, "%s.err", dir);
+	snprintf(cmd, sizeof cmd, "%s --dir %s --once --exporter stdout --limit series=40 2>%s",
+		 tu_prog("RTM_READER"), dir, errf);
+	out = capture(cmd, &len);
+	for (char *p = out; (p = strstr(p, "\"name\":\"app.c")); p++)
+		n++;
+	assert_int_equal(n, 40);
+	err = tu_slurp(errf, &len);
+	assert_non_null(strstr(err, "20 series left out, past the limit of 40 series"));
+	free(err);
+	free(out);
+	unlink(errf);
+	/* One owner's segments together: the second is refused, naming
+	 * the owner and the key. */
+	{
+		struct rtm_segment *two = many_series(dir);
+
+		snprintf(cmd, sizeof cmd, "%s --dir %s --once --exporter stdout --limit user-series=100 2>%s",
+			 tu_prog("RTM_READER"), dir, errf);
+		out = capture(cmd, &len);
+		n = 0;
+		for (char *p = out; (p = strstr(p, "\"name\":\"app.c")); p++)
+			n++;
+		assert_int_equal(n, 60);
+		err = tu_slurp(errf, &len);
+		assert_non_null(strstr(err, "would have 120 series in segments, past limit.user-series=100"));
+		free(err);
+		free(out);
+		unlink(errf);
+		rtm_segment_close(two);
+	}
+	{
+		const struct refusal c[] = {
+			{ "", "--once --limit user-series=x", "--limit: 'user-series=x'", 2 },
+			{ "", "--once --limit series=0", "--limit: 'series=0'", 2 },
+			{ "", "--once --limit strings=100", "--limit: 'strings=100'", 2 },
+			{ "", "--once --limit bogus=1", "--limit: 'bogus=1'", 2 },
+			{ "RTM_LIMIT_SERIES=1e3", "--once", "RTM_LIMIT_SERIES: '1e3'", 2 },
+			{ "RTM_LIMIT_STRINGS=2Xi", "--once", "RTM_LIMIT_STRINGS: '2Xi'", 2 },
+		};
+		check(c, sizeof c / sizeof c[0]);
+	}
+	rtm_segment_close(seg);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -933,6 +1032,7 @@ int main(void)
 		cmocka_unit_test(sigterm_ends_the_reader_promptly_whatever_the_collector_does),
 		cmocka_unit_test(junk_files_cost_little_and_log_a_summary),
 		cmocka_unit_test(restart_never_turns_a_counter_back),
+		cmocka_unit_test(one_segment_cannot_cost_more_than_its_limits),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);

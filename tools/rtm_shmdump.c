@@ -226,6 +226,7 @@ static void json_segment(const struct opts *o, const struct rd_segment *seg,
 	rd_json_uint(&j, "dropped_metrics", snap->dropped_metrics);
 	rd_json_uint(&j, "shard_fallbacks", snap->shard_fallbacks);
 	rd_json_uint(&j, "torn_shards", snap->torn);
+	rd_json_uint(&j, "series_left_out", seg->n_left_out);
 	rd_json_arr_open(&j, "metrics");
 	for (uint32_t i = 0; i < seg->n_metrics; i++) {
 		const struct rd_metric *m = &seg->metrics[i];
@@ -335,6 +336,10 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 	       age_s(snap->heartbeat_unix_nano), snap->dropped_metrics, snap->torn);
 	for (uint32_t i = 0; i < seg->n_resource; i++)
 		printf("  resource %s=%s\n", vis(seg->resource[i].key), vis(seg->resource[i].value));
+	if (seg->n_left_out)
+		printf("  %u further series left out: past the per-segment limit of %u series or "
+		       "%u string bytes\n", seg->n_left_out, RD_LIMIT_SERIES_DEFAULT,
+		       RD_LIMIT_STRINGS_DEFAULT);
 	heap_hint(seg, snap);
 	for (uint32_t i = 0; i < seg->n_metrics; i++) {
 		const struct rd_metric *m = &seg->metrics[i];
