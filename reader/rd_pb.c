@@ -294,7 +294,8 @@ static void rm_field(struct ctx *c, const otlp_rm *rm)
 static void start(struct ctx *c, const struct rd_pb *w)
 {
 	c->buf = w->buf;
-	c->end = w->buf + w->cap;
+	/* No buffer yet: NULL + 0 is undefined behaviour in C. */
+	c->end = w->buf ? w->buf + w->cap : NULL;
 	c->pos = c->end; /* empty */
 }
 

@@ -1,33 +1,113 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: any byte string, parsed and snapshotted as a segment.
- * Built with -Dfuzzer=true (clang); tools/run-tests runs it for a bounded
- * time, seeded with the golden fixtures.
+ * libFuzzer target: any byte string, parsed and snapshotted as a segment,
+ * then encoded as the reader would export it (OTLP protobuf, OTLP/JSON,
+ * Prometheus text and OpenMetrics).  Whatever the bytes, every output must
+ * be valid UTF-8 and every line of the Prometheus pages a comment or a
+ * sample (no string broke out of its escaping); a violation aborts.  Built with -Dfuzzer=true (clang);
+ * tools/run-tests runs it for a bounded time, seeded with the golden
+ * fixtures.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rd_buf.h"
+#include "rd_config.h"
+#include "rd_encode.h"
+#include "rd_json.h"
+#include "rd_otlp_json.h"
+#include "rd_prom.h"
 #include "rd_segment.h"
+#include "rd_source.h"
+#include "rtm_shm_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void must_be_text(const char *what, const char *s, size_t n, bool lines)
+{
+	if (!rtm_shm_utf8_valid(s, n)) {
+		fprintf(stderr, "%s: invalid UTF-8\n", what);
+		abort();
+	}
+	/* Exposition lines: every one a comment or a sample, so no string
+	 * from the segment broke out of its escaping.  (Other control
+	 * characters are legal in label values and HELP text.) */
+	for (size_t i = 0; lines && i < n; i++) {
+		char c = s[i];
+
+		if ((i == 0 || s[i - 1] == '\n') && i < n &&
+		    !(c == '#' || c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+			fprintf(stderr, "%s: a line starts with 0x%02x at %zu: %.80s\n", what,
+				(unsigned char)c, i, s + i);
+			abort();
+		}
+	}
+}
+
+static int check_request(const struct rd_request *req, void *ctx)
+{
+	struct rd_json *j = ctx;
+
+	rd_json_reset(j);
+	rd_otlp_json(j, req->req);
+	must_be_text("OTLP/JSON", j->buf, j->len, false);
+	return 0;
+}
+
+static void encode(struct rd_source *s)
+{
+	static struct rd_encode_env env;
+	static bool env_ok;
+	struct rd_batch b = { 0 };
+	struct rd_json j = { 0 };
+
+	if (!env_ok) {
+		rd_encode_env_init(&env, false);
+		env_ok = true;
+	}
+	rd_encode_source(&b, &env, s, false, 1700000000000000000ull);
+	rd_encode_source(&b, &env, s, true, 1700000000000000001ull);
+	for (int f = 0; f < 2; f++) {
+		struct rd_prom_renderer *r = rd_prom_renderer_new();
+		struct rd_buf out = { 0 };
+		struct rd_prom_stats st = { 0 };
+
+		rd_prom_render(r, b.rms, b.n_rms, f ? RD_PROM_OPENMETRICS : RD_PROM_TEXT, &out, &st);
+		must_be_text("Prometheus", out.p, out.len, true);
+		rd_buf_free(&out);
+		rd_prom_renderer_free(r);
+	}
+	/* Small requests: the splitting path too. */
+	rd_batch_requests(&b, 1024, check_request, &j);
+	rd_json_free(&j);
+	rd_batch_free(&b);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* A mapped segment is page-aligned; give the parser the same. */
 	void *img = aligned_alloc(64, size ? (size + 63) & ~(size_t)63 : 64);
-	struct rd_segment seg;
+	struct rd_source *s = calloc(1, sizeof *s);
 
-	if (!img)
+	if (!img || !s) {
+		free(img);
+		free(s);
 		return 0;
+	}
 	memcpy(img, data, size);
-	if (rd_segment_parse_mem(&seg, img, size) == 0) {
-		struct rd_snapshot snap = { 0 };
-
-		rd_segment_snapshot(&seg, &snap);
-		rd_snapshot_free(&snap);
-		rd_segment_refresh(&seg);
-		rd_segment_close(&seg);
+	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
+	s->fd_count = -1;
+	if (rd_segment_parse_mem(&s->seg, img, size) == 0) {
+		snprintf(s->name, sizeof s->name, "fuzz.rtm");
+		snprintf(s->instance_id, sizeof s->instance_id, "1-2-3");
+		if (rd_segment_snapshot(&s->seg, &s->snap) == 0)
+			encode(s);
+		rd_segment_refresh(&s->seg);
+		rd_source_free(s);
+	} else {
+		free(s);
 	}
 	free(img);
 	return 0;
