@@ -530,13 +530,51 @@ static unsigned groups_due(struct rd_reader *r, uint64_t mono)
 	return due;
 }
 
+/* Producers that are gone and whose final values and stream ends were
+ * delivered: remove their segments and forget them.  Until then they are
+ * exported (values, then ends) every cycle. */
+static void reap_ended(struct rd_reader *r)
+{
+	uint64_t delivered = rd_exporter_delivered(r->exporter, NULL);
+
+	for (struct rd_source **pp = &r->sources; *pp;) {
+		struct rd_source *s = *pp;
+
+		if (s->state != RD_SRC_DEAD || !s->end_epoch || s->end_epoch > delivered) {
+			pp = &s->next;
+			continue;
+		}
+		remove_segment(r, s);
+		if (r->cfg->keep_dead && !s->no_segment) {
+			/* Kept on disk: remember it so it is not exported
+			 * again while it stays. */
+			struct rd_rejected *x = calloc(1, sizeof *x);
+
+			if (x) {
+				snprintf(x->name, sizeof x->name, "%s", s->name);
+				x->ino = s->ino;
+				x->finished = true;
+				x->seen = true;
+				x->next = r->rejected;
+				r->rejected = x;
+			}
+		}
+		*pp = s->next;
+		rd_source_free(s);
+	}
+}
+
 int rd_reader_cycle(struct rd_reader *r)
 {
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), now = now_ns(CLOCK_REALTIME);
-	const struct rd_export_stats *es = rd_exporter_stats(r->exporter);
+	struct rd_export_stats stats, *es = &stats;
 	struct rd_source **pp;
 	bool any_dead = false;
-	int rc;
+	int rc, last_rc = 0;
+
+	rd_exporter_stats(r->exporter, &stats);
+	r->epoch++;
+	reap_ended(r);
 
 	r->env.groups_due = groups_due(r, t0);
 	rd_reader_log_rejections(r, t0, false);
@@ -638,42 +676,30 @@ int rd_reader_cycle(struct rd_reader *r)
 	}
 	rc = export_batch(r);
 
-	/* Producers that are gone: their final values are delivered, so end
-	 * their streams (NO_RECORDED_VALUE) and remove their segments.  If the
-	 * export failed, keep them and try again next cycle. */
+	/* Producers that are gone: after their final values, end their
+	 * streams (NO_RECORDED_VALUE), in the same outbox; their segments go
+	 * once it is delivered (reap_ended()). */
 	if (!rc && any_dead) {
 		uint64_t end = now_ns(CLOCK_REALTIME);
 
 		for (struct rd_source *s = r->sources; s; s = s->next)
-			if (s->state == RD_SRC_DEAD)
+			if (s->state == RD_SRC_DEAD) {
 				rd_encode_source(&r->batch, &r->env, s, true, end > now ? end : now + 1);
+				s->end_epoch = r->epoch;
+			}
 		rc = export_batch(r);
-		for (pp = &r->sources; !rc && *pp;) {
-			struct rd_source *s = *pp;
-
-			if (s->state != RD_SRC_DEAD) {
-				pp = &s->next;
-				continue;
-			}
-			remove_segment(r, s);
-			if (r->cfg->keep_dead && !s->no_segment) {
-				/* Kept on disk: remember it so it is not exported
-				 * again while it stays. */
-				struct rd_rejected *x = calloc(1, sizeof *x);
-
-				if (x) {
-					snprintf(x->name, sizeof x->name, "%s", s->name);
-					x->ino = s->ino;
-					x->finished = true;
-					x->seen = true;
-					x->next = r->rejected;
-					r->rejected = x;
-				}
-			}
-			*pp = s->next;
-			rd_source_free(s);
-		}
 	}
+	{
+		/* Even after a failure: what was serialised goes, values first. */
+		int committed = rd_exporter_commit(r->exporter, r->epoch);
+
+		rc = rc ? rc : committed;
+	}
+	if (r->cfg->once)
+		rd_exporter_wait(r->exporter);
+	if (rd_exporter_delivered(r->exporter, &last_rc) == r->epoch)
+		reap_ended(r);
+	rc = rc ? rc : last_rc;
 	record_cycle(r, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	if (r->prom)
 		rd_prom_server_cycle_done(r->prom, now_ns(CLOCK_MONOTONIC));

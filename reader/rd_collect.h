@@ -28,6 +28,7 @@ struct rd_reader {
 	struct rd_rejected *rejected;
 	struct rd_procio *procio;
 	struct rd_exporter *exporter;
+	uint64_t epoch;          /* cycles run: the exporter's outbox epochs */
 	struct rd_encode_env env;
 	struct rd_batch batch;
 	struct rd_self_stats self;

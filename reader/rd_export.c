@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <libdeflate.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,18 @@
 
 #define MAX_BACKOFF_NS 32000000000ull
 #define RESP_MAX       (64u << 10)
+
+/* One cycle's export: its requests, serialised (they must not point into
+ * the collector's model, which the next cycle rewrites). */
+struct rd_body {
+	uint8_t *p;
+	size_t len;
+};
+struct rd_outbox {
+	uint64_t epoch;
+	struct rd_body *b;
+	size_t n, cap;
+};
 
 struct rd_exporter {
 	const struct rd_config *cfg;
@@ -36,12 +50,28 @@ struct rd_exporter {
 	uint64_t retry_after_ns;
 	bool down;
 	uint64_t down_since, down_failures;
-	bool (*should_abort)(void);
-	uint64_t deadline; /* CLOCK_MONOTONIC ns after which to give up; 0: none */
-	struct rd_export_stats st;
+	bool (*should_abort)(void); /* atomic: set by the main thread */
+	uint64_t deadline; /* atomic; CLOCK_MONOTONIC ns after which to give up; 0: none */
+	struct rd_export_stats st; /* the sending thread's */
+
+	/* OTLP exports run on their own thread, beside collection. */
+	struct rd_outbox building;  /* the collector's, until committed */
+	bool threaded;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* with mu: work posted, or work done */
+	struct rd_outbox *pending;  /* mu: committed, not yet taken */
+	bool busy, quit;            /* mu */
+	uint64_t delivered;         /* mu: newest epoch delivered in full */
+	int last_rc;                /* mu: of the newest finished outbox */
+	uint64_t replaced;          /* mu: outboxes a newer one replaced */
+	struct rd_export_stats shared; /* mu: st, as of the last outbox */
 	char errbuf[CURL_ERROR_SIZE];
 	unsigned seed;
 };
+
+static void *sender(void *arg);
+static void outbox_clear(struct rd_outbox *ob);
 
 static uint64_t now_ns(clockid_t clk)
 {
@@ -109,8 +139,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 /* Whether to stop now: a terminating signal waits, or the deadline passed. */
 static bool stopping(struct rd_exporter *e)
 {
-	return (e->should_abort && e->should_abort()) ||
-	       (e->deadline && now_ns(CLOCK_MONOTONIC) >= e->deadline);
+	/* Relaxed: plain values, set once by the main thread; no other
+	 * memory is published with them. */
+	bool (*abort_fn)(void) = __atomic_load_n(&e->should_abort, __ATOMIC_RELAXED);
+	uint64_t deadline = __atomic_load_n(&e->deadline, __ATOMIC_RELAXED);
+
+	return (abort_fn && abort_fn()) || (deadline && now_ns(CLOCK_MONOTONIC) >= deadline);
 }
 
 /* libcurl calls this during a transfer (at least once a second, more often
@@ -133,6 +167,8 @@ int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 		return -ENOMEM;
 	e->cfg = cfg;
 	e->seed = (unsigned)now_ns(CLOCK_MONOTONIC);
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->cv, NULL);
 	*out = e;
 	if (cfg->exporter != RD_EXPORT_OTLP)
 		return 0;
@@ -181,6 +217,21 @@ int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 		curl_easy_setopt(e->curl, CURLOPT_SSLCERT, cfg->client_cert);
 	if (cfg->client_key)
 		curl_easy_setopt(e->curl, CURLOPT_SSLKEY, cfg->client_key);
+	{
+		/* Signals stay with the main thread's signalfd. */
+		sigset_t all, old;
+		int rc;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		rc = pthread_create(&e->thread, NULL, sender, e);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc) {
+			snprintf(err, errlen, "cannot start the export thread: %s", strerror(rc));
+			return -rc;
+		}
+		e->threaded = true;
+	}
 	return 0;
 }
 
@@ -188,6 +239,19 @@ void rd_exporter_close(struct rd_exporter *e)
 {
 	if (!e)
 		return;
+	if (e->threaded) {
+		/* What is committed is still sent, within the deadline the
+		 * caller set (the final flush's). */
+		pthread_mutex_lock(&e->mu);
+		e->quit = true;
+		pthread_cond_broadcast(&e->cv);
+		pthread_mutex_unlock(&e->mu);
+		pthread_join(e->thread, NULL);
+	}
+	outbox_clear(&e->building);
+	free(e->building.b);
+	pthread_mutex_destroy(&e->mu);
+	pthread_cond_destroy(&e->cv);
 	if (e->curl) {
 		curl_easy_cleanup(e->curl);
 		curl_global_cleanup();
@@ -202,18 +266,21 @@ void rd_exporter_close(struct rd_exporter *e)
 
 void rd_exporter_set_abort(struct rd_exporter *e, bool (*fn)(void))
 {
-	e->should_abort = fn;
+	__atomic_store_n(&e->should_abort, fn, __ATOMIC_RELAXED); /* see stopping() */
 }
 
 void rd_exporter_set_deadline(struct rd_exporter *e, uint64_t mono_ns)
 {
-	e->deadline = mono_ns;
+	__atomic_store_n(&e->deadline, mono_ns, __ATOMIC_RELAXED); /* see stopping() */
 }
 
 
-const struct rd_export_stats *rd_exporter_stats(const struct rd_exporter *e)
+void rd_exporter_stats(struct rd_exporter *e, struct rd_export_stats *out)
 {
-	return &e->st;
+	pthread_mutex_lock(&e->mu);
+	*out = e->threaded ? e->shared : e->st;
+	out->replaced = e->replaced;
+	pthread_mutex_unlock(&e->mu);
 }
 
 static int grow(uint8_t **p, size_t *cap, size_t need)
@@ -229,23 +296,9 @@ static int grow(uint8_t **p, size_t *cap, size_t need)
 }
 
 /* Serialises req into the body buffer; returns its pointer and length. */
-static int body(struct rd_exporter *e, const struct rd_request *req,
+static int body(struct rd_exporter *e, const uint8_t *raw, size_t n,
 		const uint8_t **out, size_t *len)
 {
-	const uint8_t *raw;
-	size_t n;
-
-	if (e->cfg->protocol == RD_PROTO_JSON) {
-		rd_json_reset(&e->json);
-		rd_otlp_json(&e->json, req->req);
-		if (e->json.oom)
-			return -ENOMEM;
-		raw = (const uint8_t *)e->json.buf;
-		n = e->json.len;
-	} else {
-		raw = req->pb;
-		n = req->pb_len;
-	}
 	if (e->gz) {
 		size_t bound = libdeflate_gzip_compress_bound(e->gz, n);
 
@@ -345,7 +398,7 @@ static void came_up(struct rd_exporter *e)
 	e->down_failures = 0;
 }
 
-static int send_http(struct rd_exporter *e, const struct rd_request *req)
+static int send_http(struct rd_exporter *e, const uint8_t *raw, size_t raw_len)
 {
 	const uint8_t *data;
 	size_t len;
@@ -353,7 +406,7 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 	uint64_t deadline = now_ns(CLOCK_MONOTONIC) + e->cfg->retry_max_ns;
 	char why[256];
 	uint64_t first_failure = 0;
-	int rc = body(e, req, &data, &len);
+	int rc = body(e, raw, raw_len, &data, &len);
 
 	if (rc) {
 		rd_log_limited("export-encode", "export: cannot encode request: %s", strerror(-rc));
@@ -398,6 +451,9 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 			first_failure = began;
 		if (cc == CURLE_ABORTED_BY_CALLBACK)
 			snprintf(why, sizeof why, "interrupted: the reader is stopping");
+		else if (cc == CURLE_OPERATION_TIMEDOUT)
+			snprintf(why, sizeof why, "no answer within %.3gs (timeout)",
+				 (double)e->cfg->timeout_ns / 1e9);
 		else if (cc != CURLE_OK)
 			snprintf(why, sizeof why, "%s", *e->errbuf ? e->errbuf : curl_easy_strerror(cc));
 		else
@@ -414,6 +470,156 @@ static int send_http(struct rd_exporter *e, const struct rd_request *req)
 		e->st.retries++;
 		delay = delay * 2 < MAX_BACKOFF_NS ? delay * 2 : MAX_BACKOFF_NS;
 	}
+}
+
+static void outbox_clear(struct rd_outbox *ob)
+{
+	for (size_t i = 0; i < ob->n; i++)
+		free(ob->b[i].p);
+	ob->n = 0;
+}
+
+static void outbox_free(struct rd_outbox *ob)
+{
+	if (!ob)
+		return;
+	outbox_clear(ob);
+	free(ob->b);
+	free(ob);
+}
+
+/* Serialises req (protobuf, or OTLP/JSON) into the outbox being built. */
+static int queue(struct rd_exporter *e, const struct rd_request *req)
+{
+	const uint8_t *raw = req->pb;
+	size_t n = req->pb_len;
+	struct rd_body *b;
+
+	if (e->cfg->protocol == RD_PROTO_JSON) {
+		rd_json_reset(&e->json);
+		rd_otlp_json(&e->json, req->req);
+		if (e->json.oom)
+			return -ENOMEM;
+		raw = (const uint8_t *)e->json.buf;
+		n = e->json.len;
+	}
+	if (e->building.n == e->building.cap) {
+		size_t cap = e->building.cap ? 2 * e->building.cap : 8;
+		struct rd_body *nb = realloc(e->building.b, cap * sizeof *nb);
+
+		if (!nb)
+			return -ENOMEM;
+		e->building.b = nb;
+		e->building.cap = cap;
+	}
+	b = &e->building.b[e->building.n];
+	b->p = malloc(n ? n : 1);
+	if (!b->p)
+		return -ENOMEM;
+	memcpy(b->p, raw, n);
+	b->len = n;
+	e->building.n++;
+	return 0;
+}
+
+/* The sending thread: one outbox at a time, its requests in order; a
+ * request the collector refuses for good (4xx) is skipped, any other
+ * failure ends the outbox (the next cycle's carries the same totals). */
+static void *sender(void *arg)
+{
+	struct rd_exporter *e = arg;
+
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		struct rd_outbox *ob;
+		int rc = 0;
+
+		while (!e->pending && !e->quit)
+			pthread_cond_wait(&e->cv, &e->mu);
+		if (!e->pending)
+			break;
+		ob = e->pending;
+		e->pending = NULL;
+		e->busy = true;
+		pthread_mutex_unlock(&e->mu);
+		for (size_t i = 0; i < ob->n; i++) {
+			int r = send_http(e, ob->b[i].p, ob->b[i].len);
+
+			if (r && r != -EINVAL) {
+				rc = r;
+				break;
+			}
+		}
+		pthread_mutex_lock(&e->mu);
+		e->busy = false;
+		e->last_rc = rc;
+		if (!rc)
+			e->delivered = ob->epoch;
+		e->shared = e->st;
+		pthread_cond_broadcast(&e->cv);
+		pthread_mutex_unlock(&e->mu);
+		outbox_free(ob);
+		pthread_mutex_lock(&e->mu);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+int rd_exporter_commit(struct rd_exporter *e, uint64_t epoch)
+{
+	struct rd_outbox *ob, *old = NULL;
+
+	if (!e->threaded || !e->building.n) {
+		pthread_mutex_lock(&e->mu);
+		if (!e->threaded || (!e->pending && !e->busy)) {
+			/* Nothing to send: delivered as soon as what is
+			 * queued before it is. */
+			e->delivered = epoch;
+			e->last_rc = 0;
+		}
+		pthread_mutex_unlock(&e->mu);
+		return 0;
+	}
+	ob = calloc(1, sizeof *ob);
+	if (!ob) {
+		outbox_clear(&e->building);
+		return -ENOMEM;
+	}
+	*ob = e->building;
+	ob->epoch = epoch;
+	memset(&e->building, 0, sizeof e->building);
+	pthread_mutex_lock(&e->mu);
+	if (e->pending) {
+		/* Not taken yet: this one carries newer cumulative totals
+		 * of the same streams, so the older one is dropped. */
+		old = e->pending;
+		e->replaced++;
+	}
+	e->pending = ob;
+	pthread_cond_broadcast(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+	outbox_free(old);
+	return 0;
+}
+
+uint64_t rd_exporter_delivered(struct rd_exporter *e, int *last_rc)
+{
+	uint64_t d;
+
+	pthread_mutex_lock(&e->mu);
+	d = e->delivered;
+	if (last_rc)
+		*last_rc = e->last_rc;
+	pthread_mutex_unlock(&e->mu);
+	return d;
+}
+
+void rd_exporter_wait(struct rd_exporter *e)
+{
+	pthread_mutex_lock(&e->mu);
+	while (e->threaded && (e->pending || e->busy))
+		pthread_cond_wait(&e->cv, &e->mu);
+	pthread_mutex_unlock(&e->mu);
 }
 
 int rd_exporter_send(struct rd_exporter *e, const struct rd_request *req)
@@ -434,5 +640,5 @@ int rd_exporter_send(struct rd_exporter *e, const struct rd_request *req)
 	case RD_EXPORT_OTLP:
 		break;
 	}
-	return send_http(e, req);
+	return queue(e, req);
 }

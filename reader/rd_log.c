@@ -3,6 +3,7 @@
 #include "rd_log.h"
 #include "rtm_shm_text.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ struct entry {
 };
 
 static struct entry table[SLOTS];
+/* The collection and export threads both log through the table. */
+static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void vline(const char *fmt, va_list ap, unsigned suppressed)
 {
@@ -61,25 +64,34 @@ static struct entry *find(const char *key, int create)
 
 void rd_log_limited(const char *key, const char *fmt, ...)
 {
-	struct entry *e = find(key, 1);
+	struct entry *e;
 	time_t now = time(NULL);
+	unsigned suppressed;
 	va_list ap;
 
+	pthread_mutex_lock(&table_mu);
+	e = find(key, 1);
 	if (e->last && now - e->last < RD_LOG_QUIET_S) {
 		e->suppressed++;
+		pthread_mutex_unlock(&table_mu);
 		return;
 	}
-	va_start(ap, fmt);
-	vline(fmt, ap, e->suppressed);
-	va_end(ap);
+	suppressed = e->suppressed;
 	e->last = now;
 	e->suppressed = 0;
+	pthread_mutex_unlock(&table_mu);
+	va_start(ap, fmt);
+	vline(fmt, ap, suppressed);
+	va_end(ap);
 }
 
 void rd_log_forget(const char *key)
 {
-	struct entry *e = find(key, 0);
+	struct entry *e;
 
+	pthread_mutex_lock(&table_mu);
+	e = find(key, 0);
 	if (e)
 		memset(e, 0, sizeof *e);
+	pthread_mutex_unlock(&table_mu);
 }

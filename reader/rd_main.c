@@ -235,7 +235,11 @@ int main(int argc, char **argv)
 			rd_config_free(&cfg);
 			return 2;
 		}
-		rc = rd_reader_cycle(&r) || rd_exporter_stats(r.exporter)->failed;
+		struct rd_export_stats st;
+
+		rc = rd_reader_cycle(&r);
+		rd_exporter_stats(r.exporter, &st);
+		rc = rc || st.failed;
 		if (!r.self.segments) {
 			fprintf(stderr, "rtm-reader: --once: nothing to collect in %s\n", r.dir);
 			rc = 1;

@@ -778,6 +778,60 @@ static void junk_files_cost_little_and_log_a_summary(void **state)
 		fail_msg("a storm of junk files cost %ld ticks, an idle directory %ld", churn, idle);
 }
 
+/* A collector that accepts and never answers holds the export thread, not
+ * collection: cycles go on every interval (the /metrics page counts them)
+ * and a file planted meanwhile is noticed.  Before, the first export held
+ * the cycle for the whole timeout. */
+static void a_hung_collector_does_not_stop_collection(void **state)
+{
+	char *dir = tu_mkdir(), hung[128], path[400], *log = NULL;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	struct tu_producer p;
+	struct tu_reader r;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	long cycles = 0;
+
+	(void)state;
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(lfd, 64), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	snprintf(hung, sizeof hung, "http://127.0.0.1:%d/v1/metrics", ntohs(a.sin_port));
+	tu_spawn(&p, dir, "svc", tu_produce_known, 1, false);
+	tu_reader_start(&r, dir, (const char *[]){ "--endpoint", hung, "--interval", "200ms",
+						   "--timeout", "60s", "--retry-max", "60s",
+						   "--prometheus", "127.0.0.1:0", NULL });
+	for (int i = 0; i < 200 && cycles < 5; i++) {
+		struct tu_http h;
+		char *c;
+
+		usleep(100000);
+		tu_http_get(r.url, NULL, false, &h);
+		c = h.body ? strstr(h.body, "\nrtm_reader_cycle_duration_seconds_count") : NULL;
+		if (c)
+			cycles = strtol(strchr(c + 1, ' ') + 1, NULL, 10);
+		tu_http_free(&h);
+	}
+	if (cycles < 5)
+		fail_msg("only %ld cycles in 20 s with a hung collector", cycles);
+	snprintf(path, sizeof path, "%s/junk.rtm", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	for (int i = 0; i < 200; i++) {
+		free(log);
+		log = tu_reader_log(&r);
+		if (strstr(log, "junk.rtm rejected"))
+			break;
+		usleep(100000);
+	}
+	if (!strstr(log, "junk.rtm rejected"))
+		fail_msg("a file planted while the export hangs was not noticed: %s", log);
+	free(log);
+	tu_reader_stop(&r);
+	tu_reap(&p);
+	close(lfd);
+	tu_rmdir(dir);
+}
+
 /* ---- a reader restart continues the streams, or starts new ones ---- */
 
 static int thread_go[2], thread_ready[2];
@@ -1031,6 +1085,7 @@ int main(void)
 		cmocka_unit_test(hostile_values_are_not_forwarded),
 		cmocka_unit_test(sigterm_ends_the_reader_promptly_whatever_the_collector_does),
 		cmocka_unit_test(junk_files_cost_little_and_log_a_summary),
+		cmocka_unit_test(a_hung_collector_does_not_stop_collection),
 		cmocka_unit_test(restart_never_turns_a_counter_back),
 		cmocka_unit_test(one_segment_cannot_cost_more_than_its_limits),
 	};
