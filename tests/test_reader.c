@@ -247,6 +247,57 @@ static char *endpoint_env(const struct recv *r)
 	return env;
 }
 
+/* rtm-reader as a daemon exporting to r, with flags; its stderr goes to
+ * errf (NULL: nowhere). */
+static pid_t daemon_start(const struct recv *r, const char *dir, const char *flags,
+			  const char *errf)
+{
+	char cmd[2048];
+	pid_t rd;
+
+	snprintf(cmd, sizeof cmd, "exec env RTM_DIR=%s %s %s %s 2>%s >/dev/null", dir,
+		 endpoint_env(r), tu_prog("RTM_READER"), flags, errf ? errf : "/dev/null");
+	rd = fork();
+	assert_true(rd >= 0);
+	if (rd == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return rd;
+}
+
+/* Polls r up to tries times, step_us apart, until it holds want requests;
+ * returns how many it holds. */
+static size_t wait_requests(struct recv *r, size_t want, int tries, useconds_t step_us)
+{
+	size_t count = 0;
+
+	for (int i = 0; i < tries; i++) {
+		json_object *reqs = recv_requests(r);
+
+		count = json_object_array_length(reqs);
+		json_object_put(reqs);
+		if (count >= want)
+			break;
+		usleep(step_us);
+	}
+	return count;
+}
+
+/* SIGTERMs the daemon, then returns (and removes) its stderr file. */
+static char *daemon_stop(pid_t rd, const char *errf)
+{
+	size_t len;
+	char *err;
+
+	kill(rd, SIGTERM);
+	waitpid(rd, NULL, 0);
+	err = tu_slurp(errf, &len);
+	unlink(errf);
+	return err;
+}
+
 /* ---- tests ---- */
 
 static void several_producers_arrive_exactly_as_published(void **state)
@@ -729,44 +780,20 @@ static void io_uring_and_sync_proc_paths_agree(void **state)
  * and the first export after it carries exact totals. */
 static void outage_is_logged_once_and_totals_survive_it(void **state)
 {
-	char *dir = tu_mkdir();
+	char *dir = tu_mkdir(), errf[128], *err;
 	struct tu_producer p;
 	struct recv r;
-	char cmd[2048], errf[128], err[8192] = "";
 	pid_t rd;
 	json_object *reqs, *last;
-	FILE *f;
-	size_t n, count;
 
 	(void)state;
 	tu_spawn(&p, dir, "steady", produce_counter, 21, false);
 	recv_start(&r, "503,503,503,503,503,503");
 	snprintf(errf, sizeof errf, "/tmp/rtm-reader-outage.%d", (int)getpid());
-	snprintf(cmd, sizeof cmd, "exec env RTM_DIR=%s %s %s --interval 150ms --retry-max 0 2>%s >/dev/null",
-		 dir, endpoint_env(&r), tu_prog("RTM_READER"), errf);
-	rd = fork();
-	if (rd == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	rd = daemon_start(&r, dir, "--interval 150ms --retry-max 0", errf);
 	/* Wait until at least two successful requests followed the outage. */
-	for (int i = 0; i < 400; i++) {
-		reqs = recv_requests(&r);
-		count = json_object_array_length(reqs);
-		json_object_put(reqs);
-		if (count >= 8)
-			break;
-		usleep(50000);
-	}
-	kill(rd, SIGTERM);
-	waitpid(rd, NULL, 0);
-	f = fopen(errf, "r");
-	n = f ? fread(err, 1, sizeof err - 1, f) : 0;
-	err[n] = '\0';
-	if (f)
-		fclose(f);
-	unlink(errf);
+	wait_requests(&r, 8, 400, 50000);
+	err = daemon_stop(rd, errf);
 	reqs = recv_requests(&r);
 	assert_true(json_object_array_length(reqs) >= 8);
 	last = find_metric(reqs, 6, "steady", "app.count");
@@ -781,6 +808,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 		if (failing != 1 || recovered != 1)
 			fail_msg("log: %s", err);
 	}
+	free(err);
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
@@ -796,47 +824,24 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
  * ~1.35 s. */
 static void outage_is_measured_from_the_first_failure(void **state)
 {
-	char *dir = tu_mkdir();
+	char *dir = tu_mkdir(), errf[128], *err, *at;
 	struct tu_producer p;
 	struct recv r;
-	char cmd[2048], errf[128], err[8192] = "", *at;
 	double over = 0;
 	pid_t rd;
-	json_object *reqs;
-	FILE *f;
-	size_t n, count = 0;
 
 	(void)state;
 	tu_spawn(&p, dir, "steady", produce_counter, 5, false);
 	recv_start(&r, "503,503,503");
 	snprintf(errf, sizeof errf, "/tmp/rtm-reader-outage1.%d", (int)getpid());
-	snprintf(cmd, sizeof cmd,
-		 "exec env RTM_DIR=%s %s %s --interval 150ms --retry-initial 1s --retry-max 1.2s 2>%s >/dev/null",
-		 dir, endpoint_env(&r), tu_prog("RTM_READER"), errf);
-	rd = fork();
-	if (rd == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 600 && count < 4; i++) {
-		reqs = recv_requests(&r);
-		count = json_object_array_length(reqs);
-		json_object_put(reqs);
-		usleep(50000);
-	}
-	kill(rd, SIGTERM);
-	waitpid(rd, NULL, 0);
-	f = fopen(errf, "r");
-	n = f ? fread(err, 1, sizeof err - 1, f) : 0;
-	err[n] = '\0';
-	if (f)
-		fclose(f);
-	unlink(errf);
+	rd = daemon_start(&r, dir, "--interval 150ms --retry-initial 1s --retry-max 1.2s", errf);
+	wait_requests(&r, 4, 600, 50000);
+	err = daemon_stop(rd, errf);
 	at = strstr(err, "recovered after ");
 	if (!at || sscanf(at, "recovered after %*u failed exports over %lf", &over) != 1 ||
 	    over < 1.55)
 		fail_msg("want an outage of at least 1.6 s from the first 503; log: %s", err);
+	free(err);
 	tu_reap(&p);
 	unlink(p.path);
 	recv_stop(&r);
@@ -847,12 +852,10 @@ static void sigterm_flushes_a_last_collection(void **state)
 {
 	char *dir = tu_mkdir();
 	struct recv r;
-	char cmd[2048];
 	pid_t rd;
 	json_object *reqs;
 	struct rtm_segment *seg;
 	rtm_counter_t c;
-	size_t count = 0;
 	int st;
 
 	(void)state;
@@ -860,21 +863,8 @@ static void sigterm_flushes_a_last_collection(void **state)
 	rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "app.count" });
 	rtm_counter_add(&c, 1);
 	recv_start(&r, NULL);
-	snprintf(cmd, sizeof cmd, "exec env RTM_DIR=%s %s %s --interval 1h 2>/dev/null >/dev/null",
-		 dir, endpoint_env(&r), tu_prog("RTM_READER"));
-	rd = fork();
-	if (rd == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 400 && count < 1; i++) {
-		reqs = recv_requests(&r);
-		count = json_object_array_length(reqs);
-		json_object_put(reqs);
-		usleep(25000);
-	}
-	assert_int_equal(count, 1);
+	rd = daemon_start(&r, dir, "--interval 1h", NULL);
+	assert_int_equal(wait_requests(&r, 1, 400, 25000), 1);
 	rtm_counter_add(&c, 41);
 	kill(rd, SIGTERM);
 	assert_int_equal(waitpid(rd, &st, 0), rd);

@@ -96,6 +96,7 @@ void *tu_slurp(const char *path, size_t *len)
 	assert_non_null(buf);
 	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
 	fclose(f);
+	buf[n] = '\0'; /* callers search it as a string */
 	*len = (size_t)n;
 	return buf;
 }

@@ -32,7 +32,7 @@ int tu_find(const struct rd_segment *rd, const char *name, const char *key,
 /* The start time (ns) of the series name{k=v} in the segment at path. */
 uint64_t tu_start_time(const char *path, const char *name, const char *k, const char *v);
 
-/* Reads a whole file into a malloc'd buffer. */
+/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
 void *tu_slurp(const char *path, size_t *len);
 
 /* Skips the calling test in sanitizer builds, where the malloc interposer
