@@ -20,47 +20,29 @@
 
 static char rules[4096], tests_file[4096];
 
-/* Runs cmd; its exit status, and its output in out (malloc'd). */
-static int run(const char *cmd, char **out)
-{
-	FILE *f = popen(cmd, "r");
-	size_t len = 0, cap = 4096;
-	int c, st;
-
-	assert_non_null(f);
-	*out = malloc(cap);
-	while ((c = fgetc(f)) != EOF) {
-		if (len + 2 > cap)
-			*out = realloc(*out, cap *= 2);
-		(*out)[len++] = (char)c;
-	}
-	(*out)[len] = '\0';
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
+/* The rules or their tests, as a string. */
 static char *slurp_text(const char *path)
 {
 	size_t len;
-	char *s = tu_slurp(path, &len), *t = realloc(s, len + 1);
 
-	assert_non_null(t);
-	t[len] = '\0';
-	return t;
+	return tu_slurp(path, &len);
 }
 
 static void promtool_checks_and_tests_the_rules(void **state)
 {
 	char cmd[9000], *out;
+	int st;
 
 	(void)state;
 	snprintf(cmd, sizeof cmd, "%s check rules %s 2>&1", tu_prog("RTM_PROMTOOL"), rules);
-	if (run(cmd, &out) != 0 || !strstr(out, "SUCCESS: 16 rules found"))
+	out = tu_run(cmd, &st, NULL);
+	if (st != 0 || !strstr(out, "SUCCESS: 16 rules found"))
 		fail_msg("promtool check rules: %s", out);
 	free(out);
 	/* promtool resolves rule_files relative to the test file. */
 	snprintf(cmd, sizeof cmd, "%s test rules %s 2>&1", tu_prog("RTM_PROMTOOL"), tests_file);
-	if (run(cmd, &out) != 0 || !strstr(out, "SUCCESS"))
+	out = tu_run(cmd, &st, NULL);
+	if (st != 0 || !strstr(out, "SUCCESS"))
 		fail_msg("promtool test rules: %s", out);
 	free(out);
 }

@@ -426,26 +426,6 @@ static void orphaned_temporaries_are_swept(void **state)
 
 /* ---- everything that leaves rtm is well-formed ---- */
 
-/* Runs cmd; its whole stdout (malloc'd, NUL-terminated) and length. */
-static char *capture(const char *cmd, size_t *len)
-{
-	FILE *f = popen(cmd, "r");
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	size_t got;
-
-	assert_non_null(f);
-	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += got;
-		if (n + 1 == cap)
-			buf = realloc(buf, cap *= 2);
-	}
-	pclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 static void header_values_cannot_inject_headers(void **state)
 {
 	static const struct refusal c[] = {
@@ -484,7 +464,7 @@ static void strings_from_proc_and_the_environment_become_utf8(void **state)
 		 "env RTM_DIR=%s OTEL_SERVICE_NAME=$(printf 'rd\\376r') "
 		 "OTEL_RESOURCE_ATTRIBUTES='team=a%%FFb' %s --once --exporter stdout --command-line --pid %d",
 		 dir, tu_prog("RTM_READER"), (int)pid);
-	out = capture(cmd, &len);
+	out = tu_run(cmd, NULL, &len);
 	{
 		/* At the source, for every encoder (protobuf has no repair of
 		 * its own): the names the reader keeps for the process. */
@@ -548,7 +528,7 @@ static void terminals_never_see_control_characters(void **state)
 	close(fd);
 	snprintf(cmd, sizeof cmd, "RTM_DIR=%s %s; RTM_DIR=%s %s %d", dir, tu_prog("RTM_SHMDUMP"), dir,
 		 tu_prog("RTM_SHMDUMP"), (int)p.pid);
-	out = capture(cmd, &len);
+	out = tu_run(cmd, NULL, &len);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)out[i] < 0x20 && out[i] != '\n')
 			fail_msg("rtm-shmdump printed byte 0x%02x", (unsigned char)out[i]);
@@ -949,7 +929,7 @@ static void restart_never_turns_a_counter_back(void **state)
 	assert_true(cs[0].value >= 200);
 	snprintf(cmd, sizeof cmd, "%s --dir %s --once --exporter stdout --pid %d", tu_prog("RTM_READER"),
 		 dir, (int)child);
-	once = capture(cmd, &len);
+	once = tu_run(cmd, NULL, &len);
 	cpu[1] = point_of(once, "process.cpu.time");
 	cs[1] = point_of(once, "process.context_switches");
 	assert_true(cpu[1].start == cpu[0].start);
@@ -1024,7 +1004,7 @@ static void one_segment_cannot_cost_more_than_its_limits(void **state)
 	snprintf(errf, sizeof errf, "%s.err", dir);
 	snprintf(cmd, sizeof cmd, "%s --dir %s --once --exporter stdout --limit series=40 2>%s",
 		 tu_prog("RTM_READER"), dir, errf);
-	out = capture(cmd, &len);
+	out = tu_run(cmd, NULL, &len);
 	for (char *p = out; (p = strstr(p, "\"name\":\"app.c")); p++)
 		n++;
 	assert_int_equal(n, 40);
@@ -1040,7 +1020,7 @@ static void one_segment_cannot_cost_more_than_its_limits(void **state)
 
 		snprintf(cmd, sizeof cmd, "%s --dir %s --once --exporter stdout --limit user-series=100 2>%s",
 			 tu_prog("RTM_READER"), dir, errf);
-		out = capture(cmd, &len);
+		out = tu_run(cmd, NULL, &len);
 		n = 0;
 		for (char *p = out; (p = strstr(p, "\"name\":\"app.c")); p++)
 			n++;

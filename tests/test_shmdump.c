@@ -21,25 +21,6 @@ struct fx {
 	rtm_hist_t h;
 };
 
-/* Runs a shell command line; returns stdout, exit status in *status. */
-static char *run(const char *cmd, int *status)
-{
-	FILE *p = popen(cmd, "r");
-	size_t cap = 1 << 16, len = 0, n;
-	char *out = malloc(cap);
-
-	assert_non_null(p);
-	while ((n = fread(out + len, 1, cap - len - 1, p)) > 0) {
-		len += n;
-		if (len + 1 == cap)
-			out = realloc(out, cap *= 2);
-	}
-	out[len] = '\0';
-	*status = pclose(p);
-	*status = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
-	return out;
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
@@ -119,7 +100,7 @@ static void every_kind_and_attribute_round_trips_through_json(void **state)
 
 	snprintf(cmd, sizeof cmd, "%s --dir %s --json %d", tu_prog("RTM_SHMDUMP"), f->dir,
 		 (int)getpid());
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 0);
 	root = json_tokener_parse(out);
 	assert_non_null(root);
@@ -184,7 +165,7 @@ static void filter_selects_metrics_by_glob(void **state)
 
 	snprintf(cmd, sizeof cmd, "%s --json --filter 'd.*t*' %s", tu_prog("RTM_SHMDUMP"),
 		 rtm_segment_path(f->seg));
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 0);
 	root = json_tokener_parse(out);
 	assert_non_null(root);
@@ -206,7 +187,7 @@ static void listing_shows_good_segments_next_to_bad_ones(void **state)
 	assert_int_equal(write(fd, "not a segment at all, just some text....", 40), 40);
 	close(fd);
 	snprintf(cmd, sizeof cmd, "%s --dir %s", tu_prog("RTM_SHMDUMP"), f->dir);
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 0);
 	assert_non_null(strstr(out, "dumped"));
 	assert_non_null(strstr(out, "alive"));
@@ -225,7 +206,7 @@ static void check_passes_a_good_segment_and_fails_a_corrupt_one(void **state)
 
 	snprintf(cmd, sizeof cmd, "%s --check %s", tu_prog("RTM_SHMDUMP"),
 		 rtm_segment_path(f->seg));
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 0);
 	assert_non_null(strstr(out, ": ok (layout 1.0, 5 metrics"));
 	free(out);
@@ -236,7 +217,7 @@ static void check_passes_a_good_segment_and_fails_a_corrupt_one(void **state)
 	assert_int_equal(write(fd, img, len), (ssize_t)len);
 	close(fd);
 	snprintf(cmd, sizeof cmd, "%s --check %s 2>&1", tu_prog("RTM_SHMDUMP"), path);
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 1);
 	assert_non_null(strstr(out, "corrupt.rtm: unsupported layout 3.0"));
 	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out)); /* one line */
@@ -264,7 +245,7 @@ static void watch_reports_rates(void **state)
 	/* Two reports need 0.3 s; 3 s leaves room for a loaded machine. */
 	snprintf(cmd, sizeof cmd, "timeout -s INT 3 %s --json --watch=0.3 %s",
 		 tu_prog("RTM_SHMDUMP"), rtm_segment_path(f->seg));
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	second = strchr(out, '\n');
@@ -284,12 +265,12 @@ static void bad_flags_are_one_line_errors(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof cmd, "%s --watch=abc 1 2>&1", tu_prog("RTM_SHMDUMP"));
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 2);
 	assert_non_null(strstr(out, "--watch: 'abc'"));
 	free(out);
 	snprintf(cmd, sizeof cmd, "%s --dir /nonexistent 999999 2>&1", tu_prog("RTM_SHMDUMP"));
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 1);
 	assert_non_null(strstr(out, "/nonexistent"));
 	free(out);
@@ -336,7 +317,7 @@ static void readme_example_runs_and_shows_up(void **state)
 	}
 	close(fds[0]);
 	snprintf(cmd, sizeof cmd, "%s --dir %s --json %d", tu_prog("RTM_SHMDUMP"), f->dir, (int)pid);
-	out = run(cmd, &st);
+	out = tu_run(cmd, &st, NULL);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	assert_int_equal(st, 0);

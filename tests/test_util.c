@@ -399,6 +399,31 @@ void tu_produce_known(struct rtm_segment *seg, int k)
 		rtm_hist_record(&h, 2.0);
 }
 
+char *tu_run(const char *cmd, int *status, size_t *len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0, got;
+	char *out = malloc(cap);
+	int st;
+
+	assert_non_null(p);
+	assert_non_null(out);
+	while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
+		n += got;
+		if (n + 1 == cap) {
+			out = realloc(out, cap *= 2);
+			assert_non_null(out);
+		}
+	}
+	out[n] = '\0';
+	st = pclose(p);
+	if (status)
+		*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	if (len)
+		*len = n;
+	return out;
+}
+
 int tu_reader_fails(const char *env, const char *args, char *line, size_t cap)
 {
 	char cmd[2048];

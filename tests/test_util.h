@@ -112,6 +112,11 @@ void tu_http_free(struct tu_http *h);
  * 0.5 and k times 2.0. */
 void tu_produce_known(struct rtm_segment *seg, int k);
 
+/* Runs a shell command line: its whole stdout (malloc'd, NUL-terminated),
+ * its length in *len and its exit status (128 when it did not exit) in
+ * *status; either may be NULL. */
+char *tu_run(const char *cmd, int *status, size_t *len);
+
 /* Runs rtm-reader (RTM_DIR=/tmp, with the env assignments and args, no
  * stdin): its exit status, and the first line it wrote to stderr. */
 int tu_reader_fails(const char *env, const char *args, char *line, size_t cap);
