@@ -533,10 +533,8 @@ static unsigned groups_due(struct rd_reader *r, uint64_t mono)
 /* Producers that are gone and whose final values and stream ends were
  * delivered: remove their segments and forget them.  Until then they are
  * exported (values, then ends) every cycle. */
-static void reap_ended(struct rd_reader *r)
+static void reap_ended(struct rd_reader *r, uint64_t delivered)
 {
-	uint64_t delivered = rd_exporter_delivered(r->exporter, NULL);
-
 	for (struct rd_source **pp = &r->sources; *pp;) {
 		struct rd_source *s = *pp;
 
@@ -574,7 +572,7 @@ int rd_reader_cycle(struct rd_reader *r)
 
 	rd_exporter_stats(r->exporter, &stats);
 	r->epoch++;
-	reap_ended(r);
+	reap_ended(r, rd_exporter_delivered(r->exporter, NULL));
 
 	r->env.groups_due = groups_due(r, t0);
 	rd_reader_log_rejections(r, t0, false);
@@ -697,8 +695,7 @@ int rd_reader_cycle(struct rd_reader *r)
 	}
 	if (r->cfg->once)
 		rd_exporter_wait(r->exporter);
-	if (rd_exporter_delivered(r->exporter, &last_rc) == r->epoch)
-		reap_ended(r);
+	reap_ended(r, rd_exporter_delivered(r->exporter, &last_rc));
 	rc = rc ? rc : last_rc;
 	record_cycle(r, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	if (r->prom)

@@ -267,7 +267,7 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 
 			if (bad) {
 				rc = rd_errorf(err, n, bad == -ENOENT ? "%s:%d: unknown key '%s'" :
-					   "%s:%d: %s '%s' is not valid (see README \"Limits\")",
+					   "%s:%d: %s '%s' is not valid (see README \"What segments may cost\")",
 					   path, lineno, key, bad == -ENOENT ? "" : val);
 				goto out;
 			}

@@ -299,12 +299,8 @@ static void read_threads(struct rd_source *s)
 
 	if (s->task_dir_fd < 0 || lseek(s->task_dir_fd, 0, SEEK_SET) < 0)
 		return;
-	if (!s->threads_since_unix_nano) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		s->threads_since_unix_nano = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	}
+	if (!s->threads_since_unix_nano)
+		s->threads_since_unix_nano = clock_ns(CLOCK_REALTIME);
 	while ((got = syscall(SYS_getdents64, s->task_dir_fd, buf, sizeof buf)) > 0) {
 		for (long pos = 0; pos < got;) {
 			const char *name = buf + pos + 19;
