@@ -63,7 +63,7 @@ struct rtm_segment_opts {
 	size_t n_resource_attrs;
 	const char *dir;       /* default: $RTM_DIR, else /dev/shm/rtm */
 	uint32_t max_metrics;  /* descriptor slots; default 256 */
-	uint32_t max_threads;  /* private shards; default 32 */
+	uint32_t max_threads;  /* private shards; default 256, at most 1023 */
 	uint32_t shard_bytes;  /* slot bytes per shard; default 8192 */
 	uint32_t string_bytes; /* names, units, attrs, bounds; default 32768 */
 	mode_t mode;           /* file mode; default 0600 */

@@ -134,11 +134,13 @@ static int refuse(struct rtm_segment *s, int rc)
 	return rc;
 }
 
+/* Shards at or above the high-water mark are unreserved holes: a thread
+ * claiming one initialises its slots then (rtm__reserve_shard). */
 static void init_hist_slots(struct rtm_segment *s, uint32_t off)
 {
 	const struct rtm_shm_header *h = s->hdr;
 
-	for (uint32_t i = 0; i < h->shard_count; i++) {
+	for (uint32_t i = 0; i < h->shard_hwm; i++) {
 		struct rtm_shm_hist *slot = (struct rtm_shm_hist *)(void *)
 			(s->base + h->data_offset + (size_t)i * h->shard_size + off);
 		slot->min_bits = rtm_shm_f64_bits(INFINITY);
@@ -204,6 +206,17 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	off = (s->data_used + align - 1) & ~(align - 1);
 	if (off + slot_size > h->shard_size)
 		return refuse(s, -ENOSPC);
+	/* Pages for the descriptor, its strings (+8: the bounds' alignment)
+	 * and its slot in every claimed shard, before anything is stored. */
+	rc = rtm__reserve(s, &s->res_meta,
+			  h->desc_offset + (uint64_t)(h->desc_count + 1) * h->desc_size);
+	if (!rc)
+		rc = rtm__reserve(s, &s->res_strings, (uint64_t)s->strings_used + need + 8);
+	if (!rc)
+		rc = rtm__reserve_data(s, off + (kind == RTM_SHM_KIND_GAUGE ?
+						 RTM_SHM_CACHELINE : slot_size));
+	if (rc)
+		return refuse(s, rc);
 	s->data_used = off + (kind == RTM_SHM_KIND_GAUGE ? RTM_SHM_CACHELINE : slot_size);
 
 	e = (struct rtm_shm_desc *)(void *)
@@ -258,11 +271,11 @@ static int create(struct rtm_segment *s, uint8_t kind,
 	null_handle(out);
 	if (!s || s == &rtm__null_segment || !d)
 		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
+	rtm__lock(s);
 	rc = s->closed ? -EINVAL : create_locked(s, kind, d, out);
 	if (!s->closed)
 		rtm_segment_heartbeat(s);
-	pthread_mutex_unlock(&s->lock);
+	rtm__unlock(s);
 	if (rc)
 		null_handle(out);
 	return rc;

@@ -34,11 +34,24 @@ __attribute__((constructor)) static void preload_start(void)
 	const char *iv = getenv("RTM_SAMPLE_INTERVAL_MS");
 	long ms = iv ? atol(iv) : 10000;
 
+	const char *tv = getenv("RTM_MAX_THREADS");
+	unsigned long threads = 0;
+	char *end = NULL;
 	int rc;
 
 	rtm__alloc_guard(1);
+	if (tv && *tv) {
+		errno = 0;
+		threads = strtoul(tv, &end, 10);
+		if (errno || *end || !threads || threads > 1023) {
+			fprintf(stderr, "librtm-preload: RTM_MAX_THREADS=%.32s is not a number "
+				"from 1 to 1023; using the default (256)\n", tv);
+			threads = 0;
+		}
+	}
 	rc = rtm_segment_open(&seg, &(struct rtm_segment_opts){
-		.service_name = service_name(name, sizeof name) });
+		.service_name = service_name(name, sizeof name),
+		.max_threads = (uint32_t)threads });
 	if (rc == 0 && rtm_alloc_metrics_start(seg, ms > 0 ? (unsigned)ms : 10000) != 0) {
 		rtm_segment_close(seg);
 		seg = NULL;

@@ -18,7 +18,7 @@
 
 #define DEFAULT_DIR     "/dev/shm/rtm"
 #define DEFAULT_METRICS 256u
-#define DEFAULT_THREADS 32u
+#define DEFAULT_THREADS 256u
 #define DEFAULT_SHARD   8192u
 #define DEFAULT_STRINGS 32768u
 #define PAGE            4096u
@@ -258,6 +258,7 @@ static int put_resource(struct rtm_segment *seg,
 	struct rtm_shm_header *h = seg->hdr;
 	uint32_t start = seg->strings_used;
 	uint32_t end = h->strings_offset + h->strings_size;
+	int rc;
 
 	if (o->n_resource_attrs > RTM_SHM_ATTR_COUNT_MAX)
 		return -EINVAL;
@@ -273,6 +274,9 @@ static int put_resource(struct rtm_segment *seg,
 		if (seg->strings_used + kl + vl > end ||
 		    seg->strings_used + kl + vl - start > RTM_SHM_ATTRS_MAX)
 			return -ENOSPC;
+		rc = rtm__reserve(seg, &seg->res_strings, (uint64_t)seg->strings_used + kl + vl);
+		if (rc)
+			return rc;
 		memcpy(seg->base + seg->strings_used, a->key, kl);
 		memcpy(seg->base + seg->strings_used + kl, a->value, vl);
 		seg->strings_used += (uint32_t)(kl + vl);
@@ -364,14 +368,16 @@ static int create_file(struct rtm_segment *seg, int dfd,
 	if (fd < 0)
 		return fd;
 	fchmod(fd, mode); /* umask must not make it unreadable to the owner */
-	/* Reserve every page now: on a full tmpfs this fails with ENOSPC
-	 * instead of a later store into the mapping raising SIGBUS. */
-	rc = posix_fallocate(fd, 0, (off_t)l->size);
+	/* Full size but sparse: pages are reserved as they come into use
+	 * (rtm_reserve.c), starting with the header's, so a full tmpfs
+	 * fails here or at a later cold call, never with SIGBUS. */
+	seg->fd = fd;
+	rc = ftruncate(fd, (off_t)l->size) ? -errno : rtm__reserve(seg, &seg->res_meta, l->desc_off);
 	if (rc) {
 		close(fd);
 		if (*tmp)
 			unlinkat(dfd, tmp, 0);
-		return -rc;
+		return rc;
 	}
 	seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 			 0);
@@ -432,6 +438,7 @@ int rtm_segment_open(struct rtm_segment **out,
 	seg->hdr = (struct rtm_shm_header *)(void *)seg->base;
 	seg->head.shard0 = seg->base + l.data_off;
 	seg->strings_used = l.strings_off;
+	seg->res_strings = l.strings_off;
 	fill_header(seg, &l, cap, o);
 	rc = put_resource(seg, o);
 	if (rc)
@@ -498,9 +505,9 @@ int rtm_segment_close(struct rtm_segment *seg)
 
 	if (!seg || seg == &rtm__null_segment)
 		return -EINVAL;
-	pthread_mutex_lock(&seg->lock);
+	rtm__lock(seg);
 	if (seg->closed) {
-		pthread_mutex_unlock(&seg->lock);
+		rtm__unlock(seg);
 		return -EINVAL;
 	}
 	rtm_segment_heartbeat(seg);
@@ -532,6 +539,6 @@ int rtm_segment_close(struct rtm_segment *seg)
 	 * swap above already makes their late writes harmless. */
 	__atomic_store_n(&seg->closed, true, __ATOMIC_RELAXED);
 	rtm__shard_forget(seg);
-	pthread_mutex_unlock(&seg->lock);
+	rtm__unlock(seg);
 	return 0;
 }

@@ -20,6 +20,10 @@ struct rtm_segment {
 	uint32_t strings_used;     /* absolute end of used string space */
 	uint32_t data_used;        /* bytes used in each shard */
 	uint8_t *shard_busy;       /* [shard_count]: owned by a live thread */
+	/* rtm_reserve.c: file pages reserved so far (all under lock). */
+	uint64_t res_meta;         /* header and descriptors, up to here */
+	uint64_t res_strings;      /* string space, up to here */
+	uint32_t res_data;         /* from the start of each shard < shard_hwm */
 	struct rtm_segment *next;  /* process registry, for fork and exit */
 	char path[PATH_MAX];
 };
@@ -33,5 +37,17 @@ extern struct rtm_segment *rtm__registry;
 
 uint64_t rtm__now_ns(clockid_t clk);
 void rtm__shard_forget(const struct rtm_segment *seg);
+
+/* seg->lock, noting that this thread holds it (rtm_shard.c): an update made
+ * while it is held (a signal handler, an allocation) must not wait for it. */
+extern __thread bool rtm__holds_lock;
+void rtm__lock(struct rtm_segment *seg);
+void rtm__unlock(struct rtm_segment *seg);
+
+/* rtm_reserve.c.  Each returns 0 or -errno (-ENOSPC on a full tmpfs);
+ * callers hold seg->lock. */
+int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end);
+int rtm__reserve_data(struct rtm_segment *seg, uint32_t need);
+int rtm__reserve_shard(struct rtm_segment *seg, uint32_t shard);
 
 #endif /* RTM_SEGMENT_PRIV_H */

@@ -24,6 +24,19 @@ struct claim {
 static __thread struct claim claims[MAX_CLAIMS];
 static __thread unsigned n_claims;
 static pthread_key_t exit_key;
+__thread bool rtm__holds_lock;
+
+void rtm__lock(struct rtm_segment *seg)
+{
+	pthread_mutex_lock(&seg->lock);
+	rtm__holds_lock = true;
+}
+
+void rtm__unlock(struct rtm_segment *seg)
+{
+	rtm__holds_lock = false;
+	pthread_mutex_unlock(&seg->lock);
+}
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
 static bool registered(const struct rtm_segment *seg)
@@ -60,10 +73,22 @@ static void make_key(void)
 	pthread_key_create(&exit_key, release_claims);
 }
 
+/* Readers learn that shard 0 holds sums (as well as gauges). */
+static void note_fallback(struct rtm_segment *seg)
+{
+	/* Release, before this thread's first shard-0 update: a reader that
+	 * sees shard_fallbacks == 0 may skip shard 0 for sums; pairs with the
+	 * acquire load in the reader's snapshot. */
+	__atomic_fetch_add(&seg->hdr->shard_fallbacks, 1, __ATOMIC_RELEASE);
+}
+
+/* A free private shard for this thread, or 0 (use shard 0).  Caller holds
+ * seg->lock, which orders this against registrations: a shard is either
+ * below the high-water mark when a metric is created (and gets its pages
+ * then) or is given the pages of every metric here. */
 static uint32_t claim_shard(struct rtm_segment *seg)
 {
 	struct rtm_shm_header *h = seg->hdr;
-	uint32_t hwm;
 
 	for (uint32_t i = 1; i < h->shard_count; i++) {
 		uint8_t expect = 0;
@@ -71,27 +96,27 @@ static uint32_t claim_shard(struct rtm_segment *seg)
 		/* Acquire on success: pairs with the release in
 		 * release_claims(), so this thread continues from the previous
 		 * owner's final values. */
-		if (!__atomic_load_n(&seg->shard_busy[i], __ATOMIC_RELAXED) &&
-		    __atomic_compare_exchange_n(&seg->shard_busy[i], &expect, 1,
-						false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED)) {
-			/* Readers only sum shards below the high-water mark;
-			 * relaxed suffices because a shard's slots start at zero
-			 * (or +inf/-inf) and a reader that misses a brand-new
-			 * shard misses only values it could not have seen. */
-			hwm = __atomic_load_n(&h->shard_hwm, __ATOMIC_RELAXED);
-			while (hwm < i + 1 &&
-			       !__atomic_compare_exchange_n(&h->shard_hwm, &hwm, i + 1,
-							    true, __ATOMIC_RELAXED,
-							    __ATOMIC_RELAXED))
-				;
-			return i;
+		if (__atomic_load_n(&seg->shard_busy[i], __ATOMIC_RELAXED) ||
+		    !__atomic_compare_exchange_n(&seg->shard_busy[i], &expect, 1,
+						 false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		if (i >= h->shard_hwm) {
+			/* Never used: give it pages (the tmpfs may be full:
+			 * then shard 0 it is) and empty histogram slots. */
+			if (rtm__reserve_shard(seg, i)) {
+				__atomic_store_n(&seg->shard_busy[i], 0, __ATOMIC_RELAXED);
+				break;
+			}
+			/* Release: the slots initialised above are visible to a
+			 * reader whose acquire load sees the new mark.  Shards
+			 * are claimed lowest first under the lock, so the mark
+			 * only ever grows by one. */
+			__atomic_store_n(&h->shard_hwm, i + 1, __ATOMIC_RELEASE);
 		}
+		return i;
 	}
-	/* Release, before this thread's first shard-0 update: a reader that
-	 * sees shard_fallbacks == 0 may skip shard 0 for sums; pairs with the
-	 * acquire load in the reader's snapshot. */
-	__atomic_fetch_add(&h->shard_fallbacks, 1, __ATOMIC_RELEASE);
+	note_fallback(seg);
 	return 0;
 }
 
@@ -128,14 +153,27 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 			/* This thread holds shards in too many live segments:
 			 * use shard 0, and make sure readers know it is in use. */
 			if (!__atomic_load_n(&seg->hdr->shard_fallbacks, __ATOMIC_RELAXED))
-				__atomic_fetch_add(&seg->hdr->shard_fallbacks, 1, __ATOMIC_RELEASE);
+				note_fallback(seg);
 			return NULL;
 		}
+		/* This thread may hold the registration lock already (an
+		 * update from a signal handler, or from an allocation, inside
+		 * a create or close): then shard 0 serves this update and the
+		 * claim is retried next time.  Otherwise wait: this is a
+		 * thread's first update to the segment, a cold path, and the
+		 * lock is only ever held for a registration. */
+		if (rtm__holds_lock) {
+			if (!__atomic_load_n(&seg->hdr->shard_fallbacks, __ATOMIC_RELAXED))
+				note_fallback(seg);
+			return NULL;
+		}
+		rtm__lock(seg);
 		pthread_once(&key_once, make_key);
 		pthread_setspecific(exit_key, claims); /* arms release_claims */
 		c = &claims[n_claims++];
 		c->seg = seg;
-		c->shard = claim_shard(seg);
+		c->shard = seg->closed ? 0 : claim_shard(seg);
+		rtm__unlock(seg);
 	}
 	if (!c->shard)
 		return NULL;

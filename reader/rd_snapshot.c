@@ -132,7 +132,9 @@ static int snapshot(void *arg)
 	snap->dropped_metrics = __atomic_load_n(&sh->dropped_metrics, __ATOMIC_RELAXED);
 	/* Relaxed: statistics for display, ordered against nothing. */
 	snap->shard_fallbacks = __atomic_load_n(&sh->shard_fallbacks, __ATOMIC_RELAXED);
-	hwm = __atomic_load_n(&sh->shard_hwm, __ATOMIC_RELAXED);
+	/* Acquire: pairs with the producer's release store of a new mark, so
+	 * a newly claimed shard's histogram slots read as initialised. */
+	hwm = __atomic_load_n(&sh->shard_hwm, __ATOMIC_ACQUIRE);
 	/* A lying high-water mark only costs reading zeroed shards. */
 	if (hwm < 1 || hwm > seg->hdr.shard_count)
 		hwm = seg->hdr.shard_count;

@@ -414,13 +414,25 @@ static void forked_child_cannot_change_parent_values(void **state)
 	done(&rd, &s);
 }
 
-static void segment_file_is_private_and_published_whole(void **state)
+static long blocks(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (long)st.st_blocks * 512;
+}
+
+static void segment_file_is_private_and_pays_for_what_is_used(void **state)
 {
 	struct fx *f = *state;
 	struct stat st;
 	const char *path = rtm_segment_path(f->seg);
 	const char *base = strrchr(path, '/') + 1;
 	char expect[64];
+	struct thread_arg a = { NULL, NULL, 10, NULL };
+	rtm_counter_t c[8];
+	pthread_t t;
+	long empty, used;
 
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -428,8 +440,29 @@ static void segment_file_is_private_and_published_whole(void **state)
 	assert_int_equal(st.st_uid, getuid());
 	snprintf(expect, sizeof expect, "rtm.%d.", (int)getpid());
 	assert_memory_equal(base, expect, strlen(expect));
-	/* Whole file reserved: blocks cover the size. */
-	assert_true((off_t)st.st_blocks * 512 >= st.st_size);
+	/* Sparse: an empty segment holds its header's page, nothing more. */
+	empty = blocks(path);
+	assert_int_equal(empty, 4096);
+	assert_true(st.st_size > 8 * 4096);
+	/* Eight counters: one descriptor page (shared with the header), one
+	 * of strings, one of shard 0. */
+	for (int i = 0; i < 8; i++) {
+		char name[16];
+
+		snprintf(name, sizeof name, "m.%d", i);
+		assert_int_equal(rtm_counter_create(f->seg, &c[i], &(struct rtm_metric_def){
+			.name = name }), 0);
+	}
+	assert_int_equal(blocks(path), 3 * 4096);
+	/* A writing thread claims a shard: one more page, once. */
+	a.c = &c[3];
+	pthread_create(&t, NULL, add_n, &a);
+	pthread_join(t, NULL);
+	used = blocks(path);
+	assert_int_equal(used, 4 * 4096);
+	pthread_create(&t, NULL, add_n, &a);
+	pthread_join(t, NULL);
+	assert_int_equal(blocks(path), used);
 }
 
 static void bad_open_options_are_refused(void **state)
@@ -454,19 +487,66 @@ static void bad_open_options_are_refused(void **state)
 		.n_resource_attrs = 1 }), -EINVAL);
 }
 
-static void full_filesystem_fails_at_open_not_later(void **state)
+static void full_filesystem_fails_at_a_cold_call_never_later(void **state)
 {
+	enum { N = 40 };
 	char *dir = tu_mkdir();
 	struct rtm_segment *seg;
+	double bounds[200];
+	pthread_barrier_t bar;
+	pthread_t t[N];
+	rtm_counter_t c;
+	rtm_hist_t h;
+	struct thread_arg a = { &c, &h, 1000, &bar };
+	struct rd_segment rd;
+	struct rd_snapshot s = { 0 };
+	int rc = 0, made = 0;
 
 	(void)state;
 	if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0) {
 		tu_rmdir(dir);
 		skip(); /* needs root (CI and the dev machines are) */
 	}
-	/* Default sizes need ~330 KiB: must fail cleanly with ENOSPC. */
+	/* 16 pages: the segment opens (one page), then 40 threads want a
+	 * shard page each.  Those that find the tmpfs full share shard 0:
+	 * every update still counts, and none raises SIGBUS. */
 	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
-		.service_name = "big", .dir = dir }), -ENOSPC);
+		.service_name = "big", .dir = dir, .max_threads = 64 }), 0);
+	assert_int_equal(rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+		.name = "t.c" }), 0);
+	assert_int_equal(rtm_hist_create(seg, &h, &(struct rtm_metric_def){
+		.name = "t.h" }), 0);
+	pthread_barrier_init(&bar, NULL, N);
+	for (int i = 0; i < N; i++)
+		pthread_create(&t[i], NULL, add_n, &a);
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&bar);
+	/* Registrations that need pages the tmpfs lacks fail with ENOSPC. */
+	for (int i = 0; i < 200; i++)
+		bounds[i] = i + 1;
+	for (int i = 0; i < 64 && !rc; i++) {
+		char name[16];
+		rtm_hist_t big;
+
+		snprintf(name, sizeof name, "big.%d", i);
+		rc = rtm_hist_create(seg, &big, &(struct rtm_metric_def){
+			.name = name, .bounds = bounds, .n_bounds = 200 });
+		if (!rc) {
+			rtm_hist_record(&big, 3);
+			made++;
+		}
+	}
+	assert_int_equal(rc, -ENOSPC);
+	tu_read(seg, &rd);
+	assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+	assert_int_equal(s.values[tu_find(&rd, "t.c", NULL, NULL)].i, N * 1000);
+	assert_int_equal(s.values[tu_find(&rd, "t.h", NULL, NULL)].count, N * 1000);
+	assert_true(s.shard_fallbacks > 0);
+	assert_int_equal(rd.n_metrics, 2 + made);
+	rd_snapshot_free(&s);
+	rd_segment_close(&rd);
+	rtm_segment_close(seg);
 	umount(dir);
 	tu_rmdir(dir);
 }
@@ -518,9 +598,9 @@ int main(void)
 		cmocka_unit_test(one_thread_can_feed_many_segments),
 		cmocka_unit_test(close_marks_closed_and_keeps_handles_safe),
 		T(forked_child_cannot_change_parent_values),
-		T(segment_file_is_private_and_published_whole),
+		T(segment_file_is_private_and_pays_for_what_is_used),
 		T(bad_open_options_are_refused),
-		cmocka_unit_test(full_filesystem_fails_at_open_not_later),
+		cmocka_unit_test(full_filesystem_fails_at_a_cold_call_never_later),
 		T(heartbeat_moves_forward),
 		cmocka_unit_test(default_dir_comes_from_rtm_dir),
 	};

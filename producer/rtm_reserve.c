@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pay for what is used: a segment file is created at its full size but
+ * sparse, and tmpfs pages are reserved (posix_fallocate) only for what the
+ * process registers and for the shards its threads claim.  Every reservation
+ * happens on a cold path (open, metric creation, a thread's first update to
+ * the segment) and before any store into the range, so a full tmpfs still
+ * fails that cold call with -ENOSPC and never raises SIGBUS on an update.
+ *
+ * The reader never touches a page outside the ranges reserved here: it
+ * reads descriptors below desc_count, strings they point at and slots below
+ * data_used in shards below shard_hwm (FORMAT.md, "Sparse segments").
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+
+#include "rtm_segment_priv.h"
+
+#define PAGE 4096u
+
+static uint64_t down(uint64_t v)
+{
+	return v & ~(uint64_t)(PAGE - 1);
+}
+
+static uint64_t up(uint64_t v)
+{
+	return (v + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+}
+
+static int fallocate_range(struct rtm_segment *seg, uint64_t start, uint64_t end)
+{
+	int rc;
+
+	if (end <= start)
+		return 0;
+	if (seg->fd < 0)
+		return -EBADF;
+	rc = posix_fallocate(seg->fd, (off_t)down(start), (off_t)(up(end) - down(start)));
+	return -rc;
+}
+
+int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end)
+{
+	int rc;
+
+	if (end <= *mark)
+		return 0;
+	rc = fallocate_range(seg, *mark, end);
+	if (!rc)
+		*mark = up(end);
+	return rc;
+}
+
+static unsigned char *shard_base(const struct rtm_segment *seg, uint32_t i)
+{
+	return seg->base + seg->hdr->data_offset + (size_t)i * seg->hdr->shard_size;
+}
+
+int rtm__reserve_data(struct rtm_segment *seg, uint32_t need)
+{
+	const struct rtm_shm_header *h = seg->hdr;
+	uint32_t hwm = __atomic_load_n(&h->shard_hwm, __ATOMIC_RELAXED);
+	uint32_t want;
+	int rc;
+
+	if (need <= seg->res_data)
+		return 0;
+	/* Whole pages, capped at the shard: the next registrations are free. */
+	want = (uint32_t)up(need);
+	if (want > h->shard_size)
+		want = h->shard_size;
+	for (uint32_t i = 0; i < hwm; i++) {
+		uint64_t base = (uint64_t)(shard_base(seg, i) - seg->base);
+
+		rc = fallocate_range(seg, base + seg->res_data, base + want);
+		if (rc)
+			return rc;
+	}
+	seg->res_data = want;
+	return 0;
+}
+
+int rtm__reserve_shard(struct rtm_segment *seg, uint32_t i)
+{
+	const struct rtm_shm_header *h = seg->hdr;
+	uint64_t base = (uint64_t)(shard_base(seg, i) - seg->base);
+	int rc = fallocate_range(seg, base, base + seg->res_data);
+
+	if (rc)
+		return rc;
+	/* A fresh shard's histogram slots start empty: min +inf, max -inf. */
+	for (uint32_t d = 0; d < h->desc_count; d++) {
+		const struct rtm_shm_desc *e = (const struct rtm_shm_desc *)(const void *)
+			(seg->base + h->desc_offset + (size_t)d * h->desc_size);
+		struct rtm_shm_hist *slot;
+
+		if (e->kind != RTM_SHM_KIND_HISTOGRAM)
+			continue;
+		slot = (struct rtm_shm_hist *)(void *)(shard_base(seg, i) + e->slot_offset);
+		slot->min_bits = rtm_shm_f64_bits(INFINITY);
+		slot->max_bits = rtm_shm_f64_bits(-INFINITY);
+	}
+	return 0;
+}
