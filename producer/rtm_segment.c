@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Segment lifecycle: create, publish, fork, close. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,35 +42,6 @@ uint64_t rtm__now_ns(clockid_t clk)
 
 	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Field 22 of /proc/self/stat: lets a reader tell this process from a
- * later one that reuses its pid.  0 when /proc is not mounted. */
-static uint64_t self_start_ticks(void)
-{
-	char buf[1024];
-	unsigned long long ticks = 0;
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	char *p;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm may contain spaces and ')' */
-	if (!p)
-		return 0;
-	/* After ')' come fields 3..; starttime is the 20th of them. */
-	p++;
-	for (int field = 2; field < 21 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		ticks = strtoull(p + 1, NULL, 10);
-	return ticks;
 }
 
 /*
@@ -138,85 +108,6 @@ static int open_dir(const char *dir)
 		return -EPERM;
 	}
 	return fd;
-}
-
-/* /proc/self/maps, for telling our own mappings from stale ones. */
-static char *self_maps(void)
-{
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (!buf || fd < 0) {
-		free(buf);
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-		len += (size_t)n;
-		if (len + 1 == cap) {
-			char *p = realloc(buf, cap *= 2);
-
-			if (!p)
-				break;
-			buf = p;
-		}
-	}
-	close(fd);
-	buf[len] = '\0';
-	return buf;
-}
-
-/*
- * Segments published under this pid and start time by an earlier image of
- * this same process (before an exec) can never be written again: mark them
- * closed, so the reader exports their final values and retires them.  A
- * segment still mapped here belongs to another copy of librtm in this image
- * (a preload library beside the app's own) and is left alone.
- */
-static void close_stale(int dfd, uint64_t start_ticks)
-{
-	char prefix[64];
-	size_t plen;
-	struct dirent *de;
-	char *maps = NULL;
-	DIR *d;
-	int fd = dup(dfd);
-
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	plen = (size_t)snprintf(prefix, sizeof prefix, "rtm.%d.%llu.", (int)getpid(),
-				(unsigned long long)start_ticks);
-	while ((de = readdir(d))) {
-		uint64_t now = rtm__now_ns(CLOCK_REALTIME);
-		uint32_t closed = RTM_SHM_STATE_CLOSED, state = 0;
-		int sfd;
-
-		if (strncmp(de->d_name, prefix, plen))
-			continue;
-		if (!maps && !(maps = self_maps()))
-			break;
-		if (strstr(maps, de->d_name))
-			continue;
-		sfd = openat(dfd, de->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (sfd < 0)
-			continue;
-		if (pread(sfd, &state, sizeof state, offsetof(struct rtm_shm_header, state)) ==
-			    (ssize_t)sizeof state && state == RTM_SHM_STATE_LIVE) {
-			pwrite(sfd, &now, sizeof now, offsetof(struct rtm_shm_header, closed_unix_nano));
-			pwrite(sfd, &closed, sizeof closed, offsetof(struct rtm_shm_header, state));
-		}
-		close(sfd);
-	}
-	free(maps);
-	closedir(d);
 }
 
 struct layout {
@@ -309,7 +200,7 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	h->shard_hwm = 1;
 	h->pid = (int32_t)getpid();
 	h->uid = (uint32_t)getuid();
-	h->pid_start_ticks = self_start_ticks();
+	h->pid_start_ticks = rtm__start_ticks(0);
 	h->created_unix_nano = now;
 	h->created_boot_nano = rtm__now_ns(CLOCK_BOOTTIME);
 	h->heartbeat_unix_nano = now;
@@ -445,9 +336,12 @@ int rtm_segment_open(struct rtm_segment **out,
 		goto fail_map;
 	seg->hdr->strings_used = seg->strings_used - l.strings_off;
 	seg->hdr->state = RTM_SHM_STATE_LIVE;
-	/* Once per image: only an exec leaves stale segments behind. */
-	if (!__atomic_exchange_n(&stale_checked, 1, __ATOMIC_RELAXED))
-		close_stale(dfd, seg->hdr->pid_start_ticks);
+	/* Once per image: only an exec leaves stale segments behind, and
+	 * without a reader nobody else removes those of processes gone. */
+	if (!__atomic_exchange_n(&stale_checked, 1, __ATOMIC_RELAXED)) {
+		rtm__close_stale(dfd, seg->hdr->pid_start_ticks);
+		rtm__reap_gone(dfd);
+	}
 	/* Publishing gives a complete header its name: readers never see
 	 * INIT.  A taken name — another copy of librtm in this process (a
 	 * preload library and the app's own) counts from 0 too, or a file

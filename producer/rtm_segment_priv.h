@@ -44,6 +44,18 @@ extern __thread bool rtm__holds_lock;
 void rtm__lock(struct rtm_segment *seg);
 void rtm__unlock(struct rtm_segment *seg);
 
+/* rtm_reap.c: field 22 of /proc/<pid>/stat (pid 0: this process), which
+ * tells a process from a later one with its pid; 0 when it is gone (or
+ * /proc is not mounted). */
+uint64_t rtm__start_ticks(pid_t pid);
+/* Marks CLOSED the segments an earlier image of this process (before an
+ * exec) left LIVE; found by name, so the cost does not grow with the
+ * directory. */
+void rtm__close_stale(int dfd, uint64_t start_ticks);
+/* With no reader attached, removes this user's segments (and temporaries)
+ * of processes that are gone, and closed ones. */
+void rtm__reap_gone(int dfd);
+
 /* rtm_reserve.c.  Each returns 0 or -errno (-ENOSPC on a full tmpfs);
  * callers hold seg->lock. */
 int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end);

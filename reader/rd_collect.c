@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "rd_dir.h"
+#include "rtm_shm_presence.h"
 #include "rd_log.h"
 #include "rd_proc.h"
 #include "rtm.h"
@@ -100,6 +101,7 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 	r->cfg = cfg;
 	r->dir = rd_dir_path(cfg->dir);
 	r->dirfd = -1;
+	r->presence_fd = -1;
 	r->self.start_unix_nano = now_ns(CLOCK_REALTIME);
 	r->self.cycle_min = 1e300;
 	r->self.cycle_max = -1e300;
@@ -156,6 +158,10 @@ void rd_reader_fini(struct rd_reader *r)
 	free(r->reqs);
 	if (r->dirfd >= 0)
 		close(r->dirfd);
+	/* The presence file stays: a restart within its grace keeps producers
+	 * from removing what the next reader should export. */
+	if (r->presence_fd >= 0)
+		close(r->presence_fd);
 }
 
 void rd_reader_forget_rejected(struct rd_reader *r)
@@ -579,6 +585,14 @@ int rd_reader_cycle(struct rd_reader *r)
 	rd_reader_scan(r);
 	if (r->dirfd >= 0)
 		sweep_temporaries(r, t0);
+	/* Producers remove the segments of processes gone only while no
+	 * reader is attached; --once is not attached (nothing will come back
+	 * for the final values). */
+	if (r->dirfd >= 0 && !r->cfg->once &&
+	    (rc = rd_dir_presence_touch(r->dirfd, &r->presence_fd, r->cfg->interval_ns)))
+		rd_log_limited("presence", "cannot announce the reader in %s/%s: %s (producers "
+			       "will remove segments of ended processes themselves)", r->dir,
+			       RTM_SHM_READER_FILE, strerror(-rc));
 	/* Segment-less processes only matter when collecting: not on every
 	 * directory event, which also calls rd_reader_scan(). */
 	scan_processes(r);

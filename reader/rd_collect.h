@@ -42,6 +42,7 @@ struct rd_reader {
 	struct rd_prom_stats prom_stats;
 	struct rd_leak_cfg leak; /* the settings', window at least 4 cycles */
 	uint64_t last_sweep;     /* monotonic ns of the last temporaries sweep */
+	int presence_fd;         /* RTM_SHM_READER_FILE, touched every cycle */
 	/* Rejections logged in the current minute, and those summarised. */
 	uint64_t rej_window, rej_suppressed;
 	unsigned rej_logged;

@@ -5,9 +5,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "rtm_shm_presence.h"
 
 const char *rd_dir_path(const char *dir)
 {
@@ -78,4 +82,36 @@ void rd_dir_names_free(char **names)
 	for (char **p = names; p && *p; p++)
 		free(*p);
 	free(names);
+}
+
+int rd_dir_presence_touch(int dirfd, int *fd, uint64_t interval_ns)
+{
+	struct stat st;
+
+	/* Still the file in the directory: touching it is the heartbeat. */
+	if (*fd >= 0 && !fstat(*fd, &st) && st.st_nlink > 0)
+		return futimens(*fd, NULL) ? -errno : 0;
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	for (int tries = 0; tries < 2; tries++) {
+		int f = openat(dirfd, RTM_SHM_READER_FILE,
+			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+		if (f >= 0) {
+			fchmod(f, 0644); /* whatever the umask: producers read it */
+			if (dprintf(f, "rtm-reader %d %llu\n", (int)getpid(),
+				    (unsigned long long)interval_ns) < 0) {
+				close(f);
+				return -EIO;
+			}
+			*fd = f;
+			return 0;
+		}
+		/* An earlier reader's file, or one someone planted: replace
+		 * it (in a sticky directory only its owner or root can). */
+		if (errno != EEXIST || unlinkat(dirfd, RTM_SHM_READER_FILE, 0))
+			return -errno;
+	}
+	return -EEXIST;
 }

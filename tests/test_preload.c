@@ -8,10 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <json-c/json.h>
+
 #include "rd_dir.h"
+#include "rtm_shm_presence.h"
 #include "rd_proc.h"
 #include "test_util.h"
 
@@ -133,6 +138,195 @@ static int check_segments(const char *dir)
 	return n;
 }
 
+static void announce_reader(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd = -1;
+
+	assert_int_equal(rd_dir_presence_touch(dfd, &fd, 10000000000ull), 0);
+	close(fd);
+	close(dfd);
+}
+
+/* Files (segments, temporaries) in dir, the reader's presence file aside. */
+static int files_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		     strcmp(de->d_name, RTM_SHM_READER_FILE);
+	closedir(d);
+	return n;
+}
+
+#define TRUE_500 "sh -c 'i=0; while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done'"
+
+static void short_commands_leave_nothing_behind_without_a_reader(void **state)
+{
+	char *dir;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	/* Each starting producer removes its user's segments of processes
+	 * that are gone: what is left is the last few. */
+	assert_int_equal(run_preloaded(dir, TRUE_500), 0);
+	if (files_in(dir) > 3)
+		fail_msg("%d files left behind by 500 short commands", files_in(dir));
+	tu_rmdir(dir);
+}
+
+/* Distinct process.pid values of resources named service in the reader's
+ * OTLP/JSON lines; *points counts those resources. */
+static int pids_of(const char *out, const char *service, int *points)
+{
+	int pids[4096], n = 0;
+	const char *line = out;
+
+	*points = 0;
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		char *one = strndup(line, nl ? (size_t)(nl - line) : strlen(line));
+		json_object *o = json_tokener_parse(one), *rms;
+
+		free(one);
+		line = nl ? nl + 1 : NULL;
+		if (!o || !json_object_object_get_ex(o, "resourceMetrics", &rms)) {
+			json_object_put(o);
+			continue;
+		}
+		for (size_t i = 0; i < json_object_array_length(rms); i++) {
+			json_object *res, *attrs;
+			const char *svc = NULL;
+			int pid = 0;
+
+			if (!json_object_object_get_ex(json_object_array_get_idx(rms, i), "resource",
+						       &res) ||
+			    !json_object_object_get_ex(res, "attributes", &attrs))
+				continue;
+			for (size_t k = 0; k < json_object_array_length(attrs); k++) {
+				json_object *kv = json_object_array_get_idx(attrs, k), *key, *v, *x;
+
+				if (!json_object_object_get_ex(kv, "key", &key) ||
+				    !json_object_object_get_ex(kv, "value", &v))
+					continue;
+				if (!strcmp(json_object_get_string(key), "service.name") &&
+				    json_object_object_get_ex(v, "stringValue", &x))
+					svc = json_object_get_string(x);
+				if (!strcmp(json_object_get_string(key), "process.pid") &&
+				    json_object_object_get_ex(v, "intValue", &x))
+					pid = atoi(json_object_get_string(x));
+			}
+			if (!svc || strcmp(svc, service) || !pid)
+				continue;
+			(*points)++;
+			bool seen = false;
+			for (int j = 0; j < n && !seen; j++)
+				seen = pids[j] == pid;
+			if (!seen && n < 4096)
+				pids[n++] = pid;
+		}
+		json_object_put(o);
+	}
+	return n;
+}
+
+static void short_commands_are_all_exported_with_a_reader(void **state)
+{
+	struct tu_reader r;
+	char *dir, *out, presence[300];
+	int distinct, points, left = -1;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "stdout", "--interval", "100ms",
+						   "--prometheus", "off", NULL });
+	/* The reader announces itself on its first cycle. */
+	snprintf(presence, sizeof presence, "%s/%s", dir, RTM_SHM_READER_FILE);
+	for (int i = 0; i < 3000 && access(presence, F_OK); i++)
+		usleep(10000);
+	assert_int_equal(run_preloaded(dir, TRUE_500), 0);
+	/* The reader removes a segment once its final values are out. */
+	for (int i = 0; i < 6000 && (left = files_in(dir)); i++)
+		usleep(10000);
+	assert_int_equal(left, 0);
+	out = tu_reader_stdout(&r);
+	distinct = pids_of(out, "true", &points);
+	free(out);
+	assert_int_equal(tu_reader_stop(&r), 0);
+	if (distinct != 500)
+		fail_msg("%d of 500 short commands exported (%d resources)", distinct, points);
+	tu_rmdir(dir);
+}
+
+static void an_exec_chain_leaves_one_live_segment(void **state)
+{
+	char *dir, line[1024];
+	int dfd, n = 0, live = 0, closed = 0;
+	char **names;
+	pid_t pid;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	announce_reader(dir); /* nothing is removed behind our back */
+	/* One process: sh, exec'ing sh, exec'ing sleep.  Each image publishes;
+	 * each new one closes the earlier images' segments, found by name. */
+	snprintf(line, sizeof line,
+		 "exec env RTM_DIR=%s LD_PRELOAD=%s sh -c 'exec sh -c \"exec sleep 30\"'", dir,
+		 tu_prog("RTM_PRELOAD"));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+		_exit(127);
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 3000; i++) {
+		char exe[64], target[64] = "";
+
+		snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+		if (readlink(exe, target, sizeof target - 1) > 0 && strstr(target, "sleep") &&
+		    (n = rd_dir_list(dfd, &names)) >= 3)
+			break;
+		if (n > 0)
+			rd_dir_names_free(names);
+		n = 0;
+		usleep(10000);
+	}
+	assert_int_equal(n, 3);
+	for (int i = 0; i < n; i++) {
+		struct rd_segment rd;
+		struct rd_snapshot snap = { 0 };
+
+		if (rd_segment_open(&rd, dfd, names[i], 0))
+			fail_msg("%s: %s", names[i], rd.err);
+		assert_int_equal(rd.hdr.pid, pid);
+		assert_int_equal(rd_segment_snapshot(&rd, &snap), 0);
+		if (snap.state == RTM_SHM_STATE_LIVE) {
+			live++;
+			assert_string_equal(rd.hdr.service_name, "sleep");
+		} else {
+			closed += snap.state == RTM_SHM_STATE_CLOSED;
+			assert_string_equal(rd.hdr.service_name, "sh");
+		}
+		rd_snapshot_free(&snap);
+		rd_segment_close(&rd);
+	}
+	rd_dir_names_free(names);
+	assert_int_equal(live, 1);
+	assert_int_equal(closed, 2);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(dfd);
+	tu_rmdir(dir);
+}
+
 static void unmodified_programs_run_unharmed(void **state)
 {
 	char *dir;
@@ -141,6 +335,9 @@ static void unmodified_programs_run_unharmed(void **state)
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
 	dir = tu_mkdir();
+	/* Announced the way rtm-reader announces itself: producers then
+	 * leave ended segments for the reader, and they stay to be checked. */
+	announce_reader(dir);
 	/* Same output with and without the preload. */
 	assert_int_equal(system("ls -R /usr/share/doc > /tmp/rtm-ls-plain 2>&1"), 0);
 	assert_int_equal(run_preloaded(dir, "ls -R /usr/share/doc > /tmp/rtm-ls-preload 2>&1"), 0);
@@ -308,6 +505,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(allocator_counts_are_exact),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
+		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
+		cmocka_unit_test(short_commands_leave_nothing_behind_without_a_reader),
+		cmocka_unit_test(short_commands_are_all_exported_with_a_reader),
 		cmocka_unit_test(the_stress_program_balances),
 		cmocka_unit_test(trim_idle_ratio_gives_memory_back),
 	};

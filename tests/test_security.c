@@ -224,10 +224,11 @@ static pid_t sleeper(uid_t uid)
 	return pid;
 }
 
-/* A segment written by a real producer running as uid, which then exits;
- * returns its path.  The header then names pid with a start time that is
- * not pid's. */
-static void planted_segment(const char *dir, uid_t uid, pid_t pid, char *path, size_t cap)
+/* Two segments written by one real producer running as uid, which then
+ * exits; path[i] gets the one whose header is then made to name pid[i],
+ * with a start time that is not pid[i]'s.  One producer for both: a second
+ * one would find the first gone and, with no reader attached, remove it. */
+static void planted_segments(const char *dir, uid_t uid, const pid_t pid[2], char path[2][4096])
 {
 	int fds[2], fd;
 	pid_t child;
@@ -237,32 +238,41 @@ static void planted_segment(const char *dir, uid_t uid, pid_t pid, char *path, s
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		struct rtm_segment *seg;
-		rtm_counter_t c;
+		if (setgid(uid) || setuid(uid))
+			_exit(1);
+		for (int i = 0; i < 2; i++) {
+			struct rtm_segment *seg;
+			rtm_counter_t c;
+			char buf[4096] = "";
 
-		if (setgid(uid) || setuid(uid) ||
-		    rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "impostor", .dir = dir }))
-			_exit(1);
-		rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "stolen.requests" });
-		rtm_counter_add(&c, 7);
-		if (write(fds[1], rtm_segment_path(seg), strlen(rtm_segment_path(seg)) + 1) < 0)
-			_exit(1);
+			if (rtm_segment_open(&seg, &(struct rtm_segment_opts){
+				    .service_name = "impostor", .dir = dir }))
+				_exit(1);
+			rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "stolen.requests" });
+			rtm_counter_add(&c, 7);
+			snprintf(buf, sizeof buf, "%s", rtm_segment_path(seg));
+			if (write(fds[1], buf, sizeof buf) != (ssize_t)sizeof buf)
+				_exit(1);
+		}
 		_exit(0); /* no close: as if killed */
 	}
 	close(fds[1]);
-	assert_true(read(fds[0], path, cap) > 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(read(fds[0], path[i], 4096), 4096);
 	close(fds[0]);
 	waitpid(child, NULL, 0);
-	fd = open(path, O_WRONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, &(int32_t){ pid }, 4, 96), 4);        /* pid */
-	assert_int_equal(pwrite(fd, &ticks, 8, 104), 8);                   /* pid_start_ticks */
-	close(fd);
+	for (int i = 0; i < 2; i++) {
+		fd = open(path[i], O_WRONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, &(int32_t){ pid[i] }, 4, 96), 4); /* pid */
+		assert_int_equal(pwrite(fd, &ticks, 8, 104), 8);              /* pid_start_ticks */
+		close(fd);
+	}
 }
 
 static void reused_pid_of_another_user_is_refused(void **state)
 {
-	char *dir = tu_mkdir(), planted[4096], own[4096], *log;
+	char *dir = tu_mkdir(), paths[2][4096], *planted = paths[0], *own = paths[1], *log;
 	pid_t victim, mine;
 	struct tu_reader r;
 	bool gone = false;
@@ -275,8 +285,7 @@ static void reused_pid_of_another_user_is_refused(void **state)
 	assert_int_equal(chmod(dir, 01777), 0);
 	victim = sleeper(0);          /* root's live process */
 	mine = sleeper(NOBODY);       /* nobody's */
-	planted_segment(dir, NOBODY, victim, planted, sizeof planted);
-	planted_segment(dir, NOBODY, mine, own, sizeof own);
+	planted_segments(dir, NOBODY, (pid_t[]){ victim, mine }, paths);
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "100ms", NULL });
 	for (int i = 0; i < 100 && !gone; i++) {

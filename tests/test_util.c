@@ -229,6 +229,7 @@ void tu_reader_start(struct tu_reader *r, const char *dir, const char *const *ar
 
 	memset(r, 0, sizeof *r);
 	snprintf(r->log, sizeof r->log, "/tmp/rtm-reader-log.%d.%ld", (int)getpid(), random());
+	snprintf(r->out, sizeof r->out, "/tmp/rtm-reader-out.%d.%ld", (int)getpid(), random());
 	for (; args && *args && n < 63; args++) {
 		prom |= !strcmp(*args, "--prometheus") && args[1] && strcmp(args[1], "off");
 		argv[n++] = *args;
@@ -239,7 +240,7 @@ void tu_reader_start(struct tu_reader *r, const char *dir, const char *const *ar
 	if (r->pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setenv("RTM_DIR", dir, 1);
-		freopen("/dev/null", "w", stdout);
+		freopen(r->out, "w", stdout);
 		freopen(r->log, "w", stderr);
 		execv(tu_prog("RTM_READER"), (char *const *)argv);
 		_exit(127);
@@ -262,29 +263,22 @@ void tu_reader_start(struct tu_reader *r, const char *dir, const char *const *ar
 		fail_msg("rtm-reader never said where it serves /metrics");
 }
 
+/* The file's contents, "" while the child has not made it yet. */
+static char *slurp_or_empty(const char *path)
+{
+	size_t len;
+
+	return access(path, F_OK) ? strdup("") : tu_slurp(path, &len);
+}
+
 char *tu_reader_log(const struct tu_reader *r)
 {
-	FILE *f = fopen(r->log, "r"); /* the child may not have made it yet */
-	char *s = NULL;
-	size_t cap = 0, len = 0;
+	return slurp_or_empty(r->log);
+}
 
-	if (f) {
-		int c;
-
-		while ((c = fgetc(f)) != EOF) {
-			if (len + 2 > cap) {
-				cap = cap ? cap * 2 : 4096;
-				s = realloc(s, cap);
-				assert_non_null(s);
-			}
-			s[len++] = (char)c;
-		}
-		fclose(f);
-	}
-	if (!s)
-		return strdup("");
-	s[len] = '\0';
-	return s;
+char *tu_reader_stdout(const struct tu_reader *r)
+{
+	return slurp_or_empty(r->out);
 }
 
 int tu_reader_stop(struct tu_reader *r)
@@ -294,6 +288,7 @@ int tu_reader_stop(struct tu_reader *r)
 	kill(r->pid, SIGTERM);
 	waitpid(r->pid, &status, 0);
 	unlink(r->log);
+	unlink(r->out);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

@@ -83,6 +83,7 @@ void tu_reap(struct tu_producer *p);
 struct tu_reader {
 	pid_t pid;
 	char log[256]; /* its stderr */
+	char out[256]; /* its stdout */
 	char url[128]; /* its /metrics URL, when it serves one */
 	int port;
 };
@@ -94,6 +95,8 @@ void tu_reader_start(struct tu_reader *r, const char *dir, const char *const *ar
 int tu_reader_stop(struct tu_reader *r);
 /* What the reader has logged so far (malloc'd). */
 char *tu_reader_log(const struct tu_reader *r);
+/* What it has written to stdout so far (malloc'd). */
+char *tu_reader_stdout(const struct tu_reader *r);
 
 /* One HTTP GET with libcurl: status, response headers and body (gzip
  * decoded when asked for with gzip). */

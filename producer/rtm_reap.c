@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Segments nobody will write again: an earlier image's (after an exec),
+ * and, when no reader is attached to the directory, those of processes that
+ * are gone.  Without a reader nothing else would ever remove them (the JVM's
+ * hsperfdata directory has the same problem and the same answer: a starting
+ * process cleans up after dead ones).  While a reader is attached it does
+ * the removing, after exporting the final values.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rtm_segment_priv.h"
+#include "rtm_shm_presence.h"
+
+/* Stop probing names after this many consecutive absent ones: an image
+ * that opened (and the reader removed) more segments than this before
+ * exec'ing is unusual; its remaining ones are left to the reader's
+ * pid-and-start-time check. */
+#define STALE_MISSES 8
+
+uint64_t rtm__start_ticks(pid_t pid)
+{
+	char buf[1024], path[64];
+	unsigned long long ticks = 0;
+	ssize_t n;
+	char *p;
+	int fd;
+
+	if (pid)
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	else
+		snprintf(path, sizeof path, "/proc/self/stat");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may contain spaces and ')' */
+	if (!p)
+		return 0;
+	/* After ')' come fields 3..; starttime is the 20th of them. */
+	p++;
+	for (int field = 2; field < 21 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		ticks = strtoull(p + 1, NULL, 10);
+	return ticks;
+}
+
+/* Whether /proc/self/maps names file (our own mapping of it). */
+static bool mapped_here(const char *file)
+{
+	char line[4096];
+	size_t flen = strlen(file);
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return true; /* cannot tell: leave it alone */
+	while (!found && fgets(line, sizeof line, f)) {
+		size_t n = strcspn(line, "\n");
+
+		found = n > flen && line[n - flen - 1] == '/' && !memcmp(line + n - flen, file, flen);
+	}
+	fclose(f);
+	return found;
+}
+
+static uint32_t state_of(int fd)
+{
+	uint32_t state = 0;
+
+	if (pread(fd, &state, sizeof state, offsetof(struct rtm_shm_header, state)) !=
+	    (ssize_t)sizeof state)
+		return 0;
+	return state;
+}
+
+void rtm__close_stale(int dfd, uint64_t start_ticks)
+{
+	unsigned misses = 0;
+
+	for (unsigned n = 0; misses < STALE_MISSES && n < 4096; n++) {
+		uint32_t closed = RTM_SHM_STATE_CLOSED;
+		uint64_t now;
+		char name[96];
+		int fd;
+
+		snprintf(name, sizeof name, "rtm.%d.%llu.%u.rtm", (int)getpid(),
+			 (unsigned long long)start_ticks, n);
+		fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0) {
+			misses++;
+			continue;
+		}
+		misses = 0;
+		/* Still mapped here: another copy of librtm in this image (a
+		 * preload library beside the app's own) owns it. */
+		if (state_of(fd) == RTM_SHM_STATE_LIVE && !mapped_here(name)) {
+			now = rtm__now_ns(CLOCK_REALTIME);
+			pwrite(fd, &now, sizeof now, offsetof(struct rtm_shm_header, closed_unix_nano));
+			pwrite(fd, &closed, sizeof closed, offsetof(struct rtm_shm_header, state));
+		}
+		close(fd);
+	}
+}
+
+/* Whether name is one of ours to remove: a segment or temporary of a
+ * process that is gone (or a closed segment), owned by this user. */
+static bool reapable(int dfd, const char *name, uid_t me)
+{
+	unsigned long long ticks = 0;
+	unsigned idx;
+	struct stat st;
+	bool temp = name[0] == '.';
+	int pid = 0, end = 0, fd;
+	bool gone;
+
+	if (temp) {
+		size_t len = strlen(name);
+
+		if (sscanf(name, ".rtm.%d.%*[0-9a-f].tm%*1[p]%n", &pid, &end) != 1 || !end ||
+		    (size_t)end != len)
+			return false;
+	} else if (sscanf(name, "rtm.%d.%llu.%u.rt%*1[m]%n", &pid, &ticks, &idx, &end) != 3 ||
+		   !end || name[end]) {
+		return false;
+	}
+	if (pid <= 0 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || st.st_uid != me)
+		return false;
+	gone = temp ? !rtm__start_ticks(pid) : rtm__start_ticks(pid) != ticks;
+	if (gone || temp)
+		return gone;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	gone = state_of(fd) == RTM_SHM_STATE_CLOSED;
+	close(fd);
+	return gone;
+}
+
+void rtm__reap_gone(int dfd)
+{
+	struct rtm_shm_presence p;
+	uid_t me = geteuid();
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (rtm_shm_presence_read(dfd, me, rtm__now_ns(CLOCK_REALTIME), &p) || p.attached)
+		return;
+	fd = dup(dfd);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (reapable(dfd, de->d_name, me))
+			unlinkat(dfd, de->d_name, 0);
+	closedir(d);
+}

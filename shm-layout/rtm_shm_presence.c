@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "rtm_shm_presence.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int rtm_shm_presence_read(int dfd, uid_t trust_uid, uint64_t now, struct rtm_shm_presence *out)
+{
+	char buf[96];
+	struct stat st;
+	unsigned long long interval = 0;
+	uint64_t mtime;
+	ssize_t n;
+	int pid = 0, fd;
+
+	memset(out, 0, sizeof *out);
+	fd = openat(dfd, RTM_SHM_READER_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP ? 0 : -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != trust_uid)) {
+		close(fd);
+		return 0;
+	}
+	n = pread(fd, buf, sizeof buf - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "rtm-reader %d %llu", &pid, &interval) != 2 || pid <= 0 || !interval ||
+	    interval > 86400ull * 1000000000ull)
+		return 0;
+	mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	out->present = true;
+	out->pid = pid;
+	out->interval_ns = interval;
+	out->age_ns = now > mtime ? now - mtime : 0;
+	out->attached = out->age_ns <= 2 * interval + RTM_SHM_READER_GRACE_NS;
+	return 0;
+}
