@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "rd_dir.h"
+#include "rtm_shm_presence.h"
 #include "test_util.h"
 
 struct fx {
@@ -195,6 +199,37 @@ static void listing_shows_good_segments_next_to_bad_ones(void **state)
 	free(out);
 }
 
+static void listing_says_whether_a_reader_is_attached(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024], want[64];
+	int st, dfd, fd = -1;
+	char *out;
+
+	snprintf(cmd, sizeof cmd, "%s --dir %s --json", tu_prog("RTM_SHMDUMP"), f->dir);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "\"reader\":{\"attached\":false}"));
+	free(out);
+	/* Announced the way rtm-reader does it, by this process. */
+	dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(rd_dir_presence_touch(dfd, &fd, 2000000000u), 0);
+	snprintf(cmd, sizeof cmd, "%s --dir %s", tu_prog("RTM_SHMDUMP"), f->dir);
+	out = tu_run(cmd, &st, NULL);
+	snprintf(want, sizeof want, "reader: attached (pid %d, every 2s", (int)getpid());
+	assert_non_null(strstr(out, want));
+	free(out);
+	/* Two intervals and the grace later it is stale: a file dated back. */
+	assert_int_equal(futimens(fd, (struct timespec[]){ { time(NULL) - 40, 0 },
+							     { time(NULL) - 40, 0 } }), 0);
+	out = tu_run(cmd, &st, NULL);
+	assert_non_null(strstr(out, "reader: none attached (its last sign of life is stale)"));
+	free(out);
+	close(fd);
+	unlinkat(dfd, RTM_SHM_READER_FILE, 0);
+	close(dfd);
+}
+
 static void check_passes_a_good_segment_and_fails_a_corrupt_one(void **state)
 {
 	struct fx *f = *state;
@@ -342,6 +377,7 @@ int main(void)
 		T(every_kind_and_attribute_round_trips_through_json),
 		T(filter_selects_metrics_by_glob),
 		T(listing_shows_good_segments_next_to_bad_ones),
+		T(listing_says_whether_a_reader_is_attached),
 		T(check_passes_a_good_segment_and_fails_a_corrupt_one),
 		T(watch_reports_rates),
 		T(bad_flags_are_one_line_errors),

@@ -19,6 +19,7 @@
 
 #include "rd_dir.h"
 #include "rd_json.h"
+#include "rtm_shm_presence.h"
 #include "rd_segment.h"
 #include "rtm_shm_text.h"
 #include "rtm.h"
@@ -94,6 +95,35 @@ static double age_s(uint64_t then)
 
 /* ---- listing ---- */
 
+/* Whether a reader is attached: while one is, it removes the segments of
+ * ended processes after exporting them; otherwise producers do. */
+static void reader_presence(int dfd, struct rd_json *j)
+{
+	struct rtm_shm_presence p;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (rtm_shm_presence_read(dfd, geteuid(), (uint64_t)ts.tv_sec * 1000000000ull +
+				  (uint64_t)ts.tv_nsec, &p))
+		p.present = false;
+	if (j) {
+		rd_json_obj_open(j, "reader");
+		rd_json_bool(j, "attached", p.attached);
+		if (p.present) {
+			rd_json_int(j, "pid", p.pid);
+			rd_json_uint(j, "interval_ns", p.interval_ns);
+			rd_json_uint(j, "last_seen_ns_ago", p.age_ns);
+		}
+		rd_json_obj_close(j);
+	} else if (p.attached) {
+		printf("reader: attached (pid %d, every %.3gs, last seen %.1fs ago)\n", (int)p.pid,
+		       (double)p.interval_ns / 1e9, (double)p.age_ns / 1e9);
+	} else {
+		printf("reader: none attached%s; producers remove the segments of ended processes "
+		       "themselves\n", p.present ? " (its last sign of life is stale)" : "");
+	}
+}
+
 static int list_segments(const struct opts *o)
 {
 	const char *dir = rd_dir_path(o->dir);
@@ -120,10 +150,12 @@ static int list_segments(const struct opts *o)
 		rd_json_obj_open(&j, NULL);
 		rd_json_str(&j, "schema", LIST_SCHEMA);
 		rd_json_str(&j, "dir", dir);
+		reader_presence(dfd, &j);
 		rd_json_arr_open(&j, "segments");
 	} else {
-		printf("%-20s %8s %-10s %-6s %7s %9s %9s  %s\n", "SERVICE", "PID",
-		       "PROCESS", "STATE", "METRICS", "SIZE", "HEARTBEAT", "FILE");
+		reader_presence(dfd, NULL);
+		printf("%-20s %8s %-10s %-6s %7s %9s %9s %9s  %s\n", "SERVICE", "PID",
+		       "PROCESS", "STATE", "METRICS", "SIZE", "MEMORY", "HEARTBEAT", "FILE");
 	}
 	for (int i = 0; i < n; i++) {
 		struct rd_segment seg;
@@ -155,14 +187,16 @@ static int list_segments(const struct opts *o)
 			rd_json_str(&j, "state", state_name(snap.state));
 			rd_json_uint(&j, "metrics", seg.n_metrics);
 			rd_json_uint(&j, "size", seg.hdr.segment_size);
+			rd_json_uint(&j, "memory", (uint64_t)seg.st.st_blocks * 512);
 			rd_json_uint(&j, "heartbeat_unix_nano", snap.heartbeat_unix_nano);
 			rd_json_obj_close(&j);
 		} else {
-			printf("%-20.20s %8d %-10s %-6s %7u %8lluK %8.1fs  %s\n",
+			printf("%-20.20s %8d %-10s %-6s %7u %8lluK %8lluK %8.1fs  %s\n",
 			       vis(seg.hdr.service_name), seg.hdr.pid,
 			       rd_liveness_name(rd_segment_liveness(&seg)),
 			       state_name(snap.state), seg.n_metrics,
 			       (unsigned long long)seg.hdr.segment_size / 1024,
+			       (unsigned long long)seg.st.st_blocks / 2,
 			       age_s(snap.heartbeat_unix_nano), vis(names[i]));
 		}
 		rd_snapshot_free(&snap);
