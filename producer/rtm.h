@@ -91,13 +91,15 @@ extern const double rtm_default_seconds_bounds[RTM_DEFAULT_SECONDS_BOUNDS_N];
 typedef struct rtm_counter {
 	struct rtm_segment *seg;
 	uint32_t off;
+	uint32_t way; /* the segment's entry in this thread's shard cache */
 } rtm_counter_t;
 typedef rtm_counter_t rtm_updown_t;
 typedef rtm_counter_t rtm_gauge_t;
 typedef struct rtm_hist {
 	struct rtm_segment *seg;
 	uint32_t off;
-	uint32_t n_bounds;
+	uint16_t n_bounds;
+	uint16_t way;
 	const double *bounds; /* inside the segment's own mapping */
 } rtm_hist_t;
 
@@ -173,13 +175,30 @@ struct rtm__seg_head {
 	unsigned char *shard0; /* shared shard: gauges and overflow threads */
 };
 
-struct rtm__tls {
+/* Each thread caches its private shard in up to RTM__WAYS segments at
+ * once: a segment gets a way when it opens (in turn), and its handles carry
+ * it, so a thread updating the metrics of several segments (an app and a
+ * library, each with its own) stays on the fast path. */
+#define RTM__WAYS 8u
+
+struct rtm__tls_way {
 	const struct rtm_segment *seg; /* segment whose shard is cached */
 	unsigned char *shard;          /* this thread's private shard in it */
+};
+
+struct rtm__tls {
+	struct rtm__tls_way way[RTM__WAYS];
 };
 /* initial-exec: the hot path reads it with one %fs-relative load. */
 extern __thread struct rtm__tls rtm__tls
 	__attribute__((tls_model("initial-exec")));
+
+/* This thread's cache entry for a handle's segment (the mask keeps a
+ * garbage handle inside the array). */
+static inline struct rtm__tls_way *rtm__way(uint32_t way)
+{
+	return &rtm__tls.way[way & (RTM__WAYS - 1)];
+}
 
 void rtm__counter_add_slow(const rtm_counter_t *c, uint64_t n);
 void rtm__counter_add_f64_slow(const rtm_counter_t *c, double v);
@@ -200,8 +219,10 @@ static inline uint64_t *rtm__word(unsigned char *shard, uint32_t off)
  */
 static inline void rtm_counter_add(const rtm_counter_t *c, uint64_t n)
 {
-	if (RTM_LIKELY(rtm__tls.seg == c->seg)) {
-		uint64_t *w = rtm__word(rtm__tls.shard, c->off);
+	const struct rtm__tls_way *t = rtm__way(c->way);
+
+	if (RTM_LIKELY(t->seg == c->seg)) {
+		uint64_t *w = rtm__word(t->shard, c->off);
 		__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + n,
 				 __ATOMIC_RELAXED);
 		return;
@@ -212,8 +233,10 @@ static inline void rtm_counter_add(const rtm_counter_t *c, uint64_t n)
 /* rtm_counter_add_f64 - add v (>= 0) to a binary64 counter.  Any thread. */
 static inline void rtm_counter_add_f64(const rtm_counter_t *c, double v)
 {
-	if (RTM_LIKELY(rtm__tls.seg == c->seg)) {
-		uint64_t *w = rtm__word(rtm__tls.shard, c->off);
+	const struct rtm__tls_way *t = rtm__way(c->way);
+
+	if (RTM_LIKELY(t->seg == c->seg)) {
+		uint64_t *w = rtm__word(t->shard, c->off);
 		double d = rtm_shm_bits_f64(__atomic_load_n(w, __ATOMIC_RELAXED));
 		__atomic_store_n(w, rtm_shm_f64_bits(d + v), __ATOMIC_RELAXED);
 		return;
@@ -283,9 +306,11 @@ static inline uint32_t rtm__hist_bucket(const rtm_hist_t *h, double v)
  */
 static inline void rtm_hist_record(const rtm_hist_t *h, double v)
 {
-	if (RTM_LIKELY(rtm__tls.seg == h->seg && v == v)) {
+	const struct rtm__tls_way *t = rtm__way(h->way);
+
+	if (RTM_LIKELY(t->seg == h->seg && v == v)) {
 		struct rtm_shm_hist *s =
-			(struct rtm_shm_hist *)(void *)(rtm__tls.shard + h->off);
+			(struct rtm_shm_hist *)(void *)(t->shard + h->off);
 		uint64_t *b = &rtm_shm_hist_buckets(s)[rtm__hist_bucket(h, v)];
 		double sum = rtm_shm_bits_f64(
 			__atomic_load_n(&s->sum_bits, __ATOMIC_RELAXED));

@@ -41,10 +41,11 @@ static pthread_t sampler;
 static int sampler_stop;
 static unsigned interval_ms;
 
-/* A segment no thread ever caches (rtm__tls.seg starts NULL, so NULL
+/* A segment no thread ever caches (cache ways start NULL, so NULL
  * would match) until the fast path is valid. */
 const struct rtm_segment *rtm__alloc_seg = &rtm__null_segment;
 uint32_t rtm__alloc_off;
+uint32_t rtm__alloc_way; /* any value is safe: a way matches only its segment */
 
 void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 			   int64_t live_delta)
@@ -196,6 +197,7 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 		return -ENOSPC;
 	trim_ratio = trim_setting();
 	rtm__alloc_off = c_mallocs.off;
+	rtm__alloc_way = c_mallocs.way;
 	if (c_frees.off == rtm__alloc_off + 8 && c_bytes.off == rtm__alloc_off + 16 &&
 	    u_live_bytes.off == rtm__alloc_off + 24 && u_live_objects.off == rtm__alloc_off + 32)
 		/* Relaxed: a thread that still sees NULL takes the slow path,

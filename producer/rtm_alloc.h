@@ -22,6 +22,7 @@ void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
  * back to back, so in every shard their words are adjacent. */
 extern const struct rtm_segment *rtm__alloc_seg;
 extern uint32_t rtm__alloc_off;
+extern uint32_t rtm__alloc_way;
 
 
 /* The common cases, with no guard needed (pure memory operations): false
@@ -31,9 +32,11 @@ extern uint32_t rtm__alloc_off;
  * between the relaxed stores. */
 static inline uint64_t *rtm__alloc_words(void)
 {
-	if (__builtin_expect(rtm__tls.seg != rtm__alloc_seg, 0))
+	const struct rtm__tls_way *t = rtm__way(rtm__alloc_way);
+
+	if (__builtin_expect(t->seg != rtm__alloc_seg, 0))
 		return NULL;
-	return rtm__word(rtm__tls.shard, rtm__alloc_off);
+	return rtm__word(t->shard, rtm__alloc_off);
 }
 
 static inline void rtm__alloc_bump(uint64_t *w, uint64_t v)

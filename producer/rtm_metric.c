@@ -122,6 +122,7 @@ static void null_handle(rtm_hist_t *out)
 {
 	out->seg = &rtm__null_segment;
 	out->off = 0;
+	out->way = 0;
 	out->n_bounds = 0;
 	out->bounds = NULL;
 }
@@ -183,6 +184,7 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 		    (nb && memcmp(s->base + old->bounds_off, bounds, nb * 8)))
 			return -EEXIST;
 		out->off = old->slot_offset;
+		out->way = (uint16_t)s->way;
 		out->n_bounds = old->bound_count;
 		out->bounds = (const double *)(const void *)(s->base + old->bounds_off);
 		out->seg = s;
@@ -256,7 +258,8 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 
 	out->seg = s;
 	out->off = off;
-	out->n_bounds = (uint32_t)nb;
+	out->way = (uint16_t)s->way;
+	out->n_bounds = (uint16_t)nb;
 	out->bounds = (const double *)(const void *)(s->base + e->bounds_off);
 	return 0;
 }
@@ -290,6 +293,7 @@ static int create_word(struct rtm_segment *s, uint8_t kind,
 	if (out) {
 		out->seg = h.seg;
 		out->off = h.off;
+		out->way = h.way;
 	}
 	return rc;
 }

@@ -322,7 +322,8 @@ int rtm_segment_open(struct rtm_segment **out,
 		rc = dfd;
 		goto fail_free;
 	}
-	n = __atomic_fetch_add(&open_seq, 1, __ATOMIC_RELAXED); /* unique name only */
+	n = __atomic_fetch_add(&open_seq, 1, __ATOMIC_RELAXED); /* name, cache way */
+	seg->way = n % RTM__WAYS;
 	rc = create_file(seg, dfd, o, &l, tmp, sizeof tmp);
 	if (rc)
 		goto fail_dir;

@@ -16,6 +16,7 @@ struct rtm_segment {
 	struct rtm_shm_header *hdr;
 	int fd;
 	bool closed;
+	uint32_t way;              /* its entry in threads' shard caches */
 	pthread_mutex_t lock;      /* registration only; never on a hot path */
 	uint32_t strings_used;     /* absolute end of used string space */
 	uint32_t data_used;        /* bytes used in each shard */

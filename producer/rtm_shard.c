@@ -64,7 +64,8 @@ static void release_claims(void *unused)
 					 __ATOMIC_RELEASE);
 	}
 	n_claims = 0;
-	rtm__tls.seg = NULL;
+	for (unsigned i = 0; i < RTM__WAYS; i++)
+		rtm__tls.way[i].seg = NULL;
 	pthread_mutex_unlock(&rtm__registry_lock);
 }
 
@@ -177,17 +178,22 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 	}
 	if (!c->shard)
 		return NULL;
-	rtm__tls.seg = seg;
-	rtm__tls.shard = seg->base + seg->hdr->data_offset +
-			 (size_t)c->shard * seg->hdr->shard_size;
-	return rtm__tls.shard;
+	/* Shard before segment: a signal handler's update between the two
+	 * stores must never pair this segment with another one's shard. */
+	rtm__way(seg->way)->seg = NULL;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rtm__way(seg->way)->shard = seg->base + seg->hdr->data_offset +
+				    (size_t)c->shard * seg->hdr->shard_size;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rtm__way(seg->way)->seg = seg;
+	return rtm__way(seg->way)->shard;
 }
 
 /* Called by rtm_segment_close() in the closing thread. */
 void rtm__shard_forget(const struct rtm_segment *seg)
 {
-	if (rtm__tls.seg == seg)
-		rtm__tls.seg = NULL;
+	if (rtm__way(seg->way)->seg == seg)
+		rtm__way(seg->way)->seg = NULL;
 }
 
 static uint64_t *shared_word(const struct rtm_segment *seg, uint32_t off)

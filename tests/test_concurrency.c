@@ -162,7 +162,7 @@ static void writer_killed_mid_write_leaves_a_reported_torn_slot(void **state)
 
 		rtm_hist_create(seg, &h, &(struct rtm_metric_def){ .name = "d.h" });
 		rtm_hist_record(&h, 0.5); /* claims and caches this thread's shard */
-		rtm_shm_seq_write_begin((uint64_t *)(void *)(rtm__tls.shard + h.off));
+		rtm_shm_seq_write_begin((uint64_t *)(void *)(rtm__way(h.way)->shard + h.off));
 		n = write(pipefd[1], rtm_segment_path(seg), strlen(rtm_segment_path(seg)) + 1);
 		(void)n;
 		for (;;)

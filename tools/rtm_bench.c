@@ -114,6 +114,50 @@ static double best(enum which w, int n)
 	return b;
 }
 
+/* One thread alternating between counters of k segments (an app and the
+ * libraries it links, each with its own segment): best of three, ns/op. */
+static double alternate(rtm_counter_t *mc, int k)
+{
+	double b = 1e30;
+
+	for (int r = 0; r < 3; r++) {
+		double t0 = now_ns(), v;
+
+		for (long i = 0; i < ops; i++)
+			rtm_counter_add(&mc[i & (k - 1)], 1);
+		v = (now_ns() - t0) / (double)ops;
+		if (v < b)
+			b = v;
+	}
+	return b;
+}
+
+static void several_segments(const char *dir)
+{
+	struct rtm_segment *segs[4];
+	rtm_counter_t mc[4];
+	double one;
+
+	for (int i = 0; i < 4; i++) {
+		if (rtm_segment_open(&segs[i], &(struct rtm_segment_opts){
+			    .service_name = "rtm-bench-multi", .dir = dir }))
+			return;
+		rtm_counter_create(segs[i], &mc[i], &(struct rtm_metric_def){ .name = "bench.c" });
+	}
+	one = alternate(mc, 1);
+	printf("\none thread, counters of k segments in turn (ns/op; ratio to one segment):\n");
+	printf("  k=1 %6.2f\n", one);
+	for (int k = 2; k <= 4; k *= 2) {
+		double v = alternate(mc, k);
+
+		printf("  k=%d %6.2f   %.2fx\n", k, v, v / one);
+	}
+	for (int i = 0; i < 4; i++) {
+		rtm_segment_close(segs[i]);
+		unlink(rtm_segment_path(segs[i]));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -171,6 +215,7 @@ int main(int argc, char **argv)
 	       res[ATOMIC][maxt] / res[RTM_COUNTER][maxt]);
 	printf("  rtm_counter_add vs mutex, %d threads:           %.2fx faster\n", maxt,
 	       res[MUTEX][maxt] / res[RTM_COUNTER][maxt]);
+	several_segments(dir);
 	rtm_segment_close(seg);
 	unlink(rtm_segment_path(seg));
 	rmdir(dir);
