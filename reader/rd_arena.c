@@ -13,24 +13,39 @@ struct rd_arena_chunk {
 	_Alignas(16) unsigned char data[];
 };
 
+static struct rd_arena_chunk *new_chunk(struct rd_arena *a, size_t size)
+{
+	size_t cap = size > CHUNK ? size : CHUNK;
+	struct rd_arena_chunk *c;
+
+	/* A kept chunk is CHUNK bytes or more: take one that fits. */
+	for (struct rd_arena_chunk **pp = &a->spare; *pp; pp = &(*pp)->next)
+		if ((*pp)->size >= size) {
+			c = *pp;
+			*pp = c->next;
+			return c;
+		}
+	c = malloc(sizeof *c + cap);
+	if (!c) {
+		fprintf(stderr, "rtm-reader: out of memory\n");
+		abort();
+	}
+	c->size = cap;
+	a->bytes += cap;
+	return c;
+}
+
 void *rd_arena_alloc(struct rd_arena *a, size_t size)
 {
 	void *p;
 
 	size = (size + 15) & ~(size_t)15;
 	if (!a->head || a->used + size > a->head->size) {
-		size_t cap = size > CHUNK ? size : CHUNK;
-		struct rd_arena_chunk *c = malloc(sizeof *c + cap);
+		struct rd_arena_chunk *c = new_chunk(a, size);
 
-		if (!c) {
-			fprintf(stderr, "rtm-reader: out of memory\n");
-			abort();
-		}
-		c->size = cap;
 		c->next = a->head;
 		a->head = c;
 		a->used = 0;
-		a->bytes += cap;
 	}
 	p = a->head->data + a->used;
 	a->used += size;
@@ -45,29 +60,30 @@ char *rd_arena_strdup(struct rd_arena *a, const char *s)
 	return memcpy(rd_arena_alloc(a, n), s, n);
 }
 
-void rd_arena_reset(struct rd_arena *a)
+static void free_list(struct rd_arena *a, struct rd_arena_chunk *c)
 {
-	struct rd_arena_chunk *c;
+	while (c) {
+		struct rd_arena_chunk *next = c->next;
 
-	if (!a->head)
-		return;
-	/* Keep the oldest chunk (the first allocated) and drop the rest. */
-	while (a->head->next) {
-		c = a->head;
-		a->head = c->next;
 		a->bytes -= c->size;
 		free(c);
+		c = next;
 	}
+}
+
+void rd_arena_reset(struct rd_arena *a)
+{
+	free_list(a, a->spare);
+	a->spare = a->head;
+	a->head = NULL;
 	a->used = 0;
 }
 
 void rd_arena_free(struct rd_arena *a)
 {
-	while (a->head) {
-		struct rd_arena_chunk *c = a->head;
-		a->head = c->next;
-		free(c);
-	}
+	free_list(a, a->spare);
+	free_list(a, a->head);
+	a->spare = a->head = NULL;
 	a->used = 0;
 	a->bytes = 0;
 }

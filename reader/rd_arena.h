@@ -9,16 +9,19 @@
 struct rd_arena_chunk;
 
 struct rd_arena {
-	struct rd_arena_chunk *head; /* current chunk; older ones follow */
-	size_t used;                 /* bytes used in head */
-	size_t bytes;                /* total allocated, for the benchmark */
+	struct rd_arena_chunk *head;  /* current chunk; older ones follow */
+	struct rd_arena_chunk *spare; /* the last cycle's chunks, for reuse */
+	size_t used;                  /* bytes used in head */
+	size_t bytes;                 /* total held, for the benchmark */
 };
 
 /* Zeroed, 16-byte aligned memory valid until rd_arena_reset().  Aborts
  * on out-of-memory: the daemon cannot do anything useful without it. */
 void *rd_arena_alloc(struct rd_arena *a, size_t size);
 char *rd_arena_strdup(struct rd_arena *a, const char *s);
-/* Keeps the first chunk for reuse, frees the rest. */
+/* Frees everything allocated; keeps as many chunks as this cycle used for
+ * the next one (steady cycles then touch no new page), and frees those the
+ * cycle before kept but this one did not need. */
 void rd_arena_reset(struct rd_arena *a);
 void rd_arena_free(struct rd_arena *a);
 

@@ -19,6 +19,8 @@
 #include "rtm.h"
 
 #define REJECT_LINES 5 /* per minute, before rejections are summarised */
+/* A full directory scan at least this often, even with inotify events. */
+#define FULL_SCAN_NS (60 * 1000000000ull)
 
 struct rd_rejected {
 	char name[NAME_MAX + 1];
@@ -281,6 +283,46 @@ static void scan_processes(struct rd_reader *r)
 	closedir(d);
 }
 
+/* Looks at one name in the directory: a new segment is validated and
+ * added (a bad one refused, once), a known one marked seen. */
+static void consider(struct rd_reader *r, const char *name)
+{
+	struct rd_rejected *x;
+	struct rd_source *s;
+	struct stat st;
+	int rc;
+
+	if (fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return; /* vanished meanwhile */
+	s = find_source(r, name, st.st_ino);
+	if (s) {
+		s->seen = true;
+		return;
+	}
+	x = find_rejected(r, name);
+	if (x && x->ino == st.st_ino &&
+	    (x->finished || (x->ctime.tv_sec == st.st_ctim.tv_sec &&
+			     x->ctime.tv_nsec == st.st_ctim.tv_nsec))) {
+		x->seen = true; /* unchanged since refused: stay quiet */
+		return;
+	}
+	rc = rd_source_open(&s, r->dirfd, name, r->cfg->command_line);
+	if (rc == -EAGAIN) {
+		rd_source_free(s); /* still initialising: look again later */
+		return;
+	}
+	if (rc) {
+		reject(r, name, &st, s ? s->seg.err : strerror(-rc));
+		rd_source_free(s);
+		return;
+	}
+	if (x)
+		x->ino = 0; /* fixed now; forget the refusal */
+	s->seen = true;
+	s->next = r->sources;
+	r->sources = s;
+}
+
 void rd_reader_scan(struct rd_reader *r)
 {
 	char **names;
@@ -297,42 +339,8 @@ void rd_reader_scan(struct rd_reader *r)
 		s->seen = false;
 	for (struct rd_rejected *x = r->rejected; x; x = x->next)
 		x->seen = false;
-	for (int i = 0; i < n; i++) {
-		struct rd_rejected *x;
-		struct rd_source *s;
-		struct stat st;
-		int rc;
-
-		if (fstatat(r->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW))
-			continue; /* vanished meanwhile */
-		s = find_source(r, names[i], st.st_ino);
-		if (s) {
-			s->seen = true;
-			continue;
-		}
-		x = find_rejected(r, names[i]);
-		if (x && x->ino == st.st_ino &&
-		    (x->finished || (x->ctime.tv_sec == st.st_ctim.tv_sec &&
-				     x->ctime.tv_nsec == st.st_ctim.tv_nsec))) {
-			x->seen = true; /* unchanged since refused: stay quiet */
-			continue;
-		}
-		rc = rd_source_open(&s, r->dirfd, names[i], r->cfg->command_line);
-		if (rc == -EAGAIN) {
-			rd_source_free(s); /* still initialising: look again later */
-			continue;
-		}
-		if (rc) {
-			reject(r, names[i], &st, s ? s->seg.err : strerror(-rc));
-			rd_source_free(s);
-			continue;
-		}
-		if (x)
-			x->ino = 0; /* fixed now; forget the refusal below */
-		s->seen = true;
-		s->next = r->sources;
-		r->sources = s;
-	}
+	for (int i = 0; i < n; i++)
+		consider(r, names[i]);
 	rd_dir_names_free(names);
 	/* Refusals for files that are gone or fixed are forgotten. */
 	for (struct rd_rejected **pp = &r->rejected; *pp;) {
@@ -350,6 +358,46 @@ void rd_reader_scan(struct rd_reader *r)
 	for (struct rd_source *s = r->sources; s; s = s->next)
 		if (!s->seen && !s->no_segment && s->state == RD_SRC_LIVE)
 			s->state = RD_SRC_DEAD;
+	r->last_full_scan = now_ns(CLOCK_MONOTONIC);
+}
+
+void rd_reader_dir_event(struct rd_reader *r, const char *name, bool appeared)
+{
+	if (!rd_dir_is_segment_name(name) || open_dir(r))
+		return;
+	if (appeared) {
+		struct stat st;
+
+		/* A file renamed over a live one replaces it: the old one is
+		 * over (its mapping keeps the final values). */
+		if (!fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+			for (struct rd_source *s = r->sources; s; s = s->next)
+				if (!s->no_segment && s->state == RD_SRC_LIVE && s->ino != st.st_ino &&
+				    !strcmp(s->name, name))
+					s->state = RD_SRC_DEAD;
+		consider(r, name);
+		return;
+	}
+	/* Gone (or renamed away): a live source of that name is over unless
+	 * a new file already took the name (then the next event says so). */
+	for (struct rd_source *s = r->sources; s; s = s->next) {
+		struct stat st;
+
+		if (s->no_segment || s->state != RD_SRC_LIVE || strcmp(s->name, name))
+			continue;
+		if (fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) || st.st_ino != s->ino)
+			s->state = RD_SRC_DEAD;
+	}
+	for (struct rd_rejected **pp = &r->rejected; *pp;) {
+		struct rd_rejected *x = *pp;
+
+		if (!strcmp(x->name, name)) {
+			*pp = x->next;
+			free(x);
+		} else {
+			pp = &x->next;
+		}
+	}
 }
 
 /* Temporaries (".rtm.<pid>.<anything>.tmp") whose producer is gone were
@@ -582,7 +630,11 @@ int rd_reader_cycle(struct rd_reader *r)
 
 	r->env.groups_due = groups_due(r, t0);
 	rd_reader_log_rejections(r, t0, false);
-	rd_reader_scan(r);
+	/* With the directory watched, events keep the list current; a full
+	 * scan is the fallback without a watch (or after lost events) and a
+	 * safety net once a minute. */
+	if (!r->dir_watched || !r->last_full_scan || t0 - r->last_full_scan >= FULL_SCAN_NS)
+		rd_reader_scan(r);
 	if (r->dirfd >= 0)
 		sweep_temporaries(r, t0);
 	/* Producers remove the segments of processes gone only while no

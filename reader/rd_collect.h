@@ -43,6 +43,8 @@ struct rd_reader {
 	struct rd_leak_cfg leak; /* the settings', window at least 4 cycles */
 	uint64_t last_sweep;     /* monotonic ns of the last temporaries sweep */
 	int presence_fd;         /* RTM_SHM_READER_FILE, touched every cycle */
+	bool dir_watched;        /* inotify reports every change (rd_main.c) */
+	uint64_t last_full_scan; /* monotonic ns */
 	/* Rejections logged in the current minute, and those summarised. */
 	uint64_t rej_window, rej_suppressed;
 	unsigned rej_logged;
@@ -57,9 +59,14 @@ void rd_reader_fini(struct rd_reader *r);
  * reason is logged, once). */
 int rd_reader_dir_error(struct rd_reader *r);
 
-/* Looks for new, changed and vanished segments.  Cheap; call on inotify
- * events and at every cycle. */
+/* Looks at every file for new, changed and vanished segments: O(files).
+ * The cycle calls it when the directory is not watched, and once a minute. */
 void rd_reader_scan(struct rd_reader *r);
+
+/* One directory event: name appeared (created, renamed in) or went away
+ * (deleted, renamed out).  O(1) files looked at, whatever the directory
+ * holds. */
+void rd_reader_dir_event(struct rd_reader *r, const char *name, bool appeared);
 
 /* Logs how many rejections went unlogged, once a minute (or now). */
 void rd_reader_log_rejections(struct rd_reader *r, uint64_t mono_ns, bool now);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,11 +42,23 @@ struct loop {
 	struct __kernel_timespec ts;
 	uint64_t next_cycle;
 	bool stop;
-	bool scanned; /* a directory event was handled since the last cycle */
 	int failures;
 };
 
 static sigset_t handled;
+
+/* Five descriptors per producer and two per thread of each (kept open
+ * across cycles): a service's default soft limit of 1024 would cap a
+ * reader at ~150 producers.  The hard limit is the administrator's. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
 
 static uint64_t mono_ns(void)
 {
@@ -64,6 +77,8 @@ static bool term_pending(void)
 	return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
 }
 
+/* Watching starts before the cycle's full scan, so nothing created in
+ * between is missed; until it works, every cycle scans in full. */
 static void watch_dir(struct loop *l)
 {
 	if (l->wd >= 0 || l->inofd < 0)
@@ -71,14 +86,16 @@ static void watch_dir(struct loop *l)
 	l->wd = inotify_add_watch(l->inofd, l->r->dir,
 				  IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM |
 				  IN_ONLYDIR | IN_DONT_FOLLOW);
+	if (l->wd >= 0)
+		l->r->last_full_scan = 0; /* a full scan in the next cycle */
+	l->r->dir_watched = l->wd >= 0;
 }
 
 static void run_cycle(struct loop *l)
 {
-	l->scanned = false;
+	watch_dir(l);
 	if (rd_reader_cycle(l->r))
 		l->failures++;
-	watch_dir(l);
 	l->next_cycle += l->cfg->interval_ns;
 	if (l->next_cycle < mono_ns()) /* we fell behind: don't burst */
 		l->next_cycle = mono_ns() + l->cfg->interval_ns;
@@ -95,16 +112,30 @@ static void on_signal(struct loop *l, int sig)
 	}
 }
 
+/* Directory events, each handled for its own name: a new producer is
+ * validated (and a bad one reported) at once, a removed one retired, and a
+ * storm of junk files costs one look per file, not a rescan per event.  Lost
+ * events (the queue overflowed) or a watch that ended fall back to full
+ * scans. */
 static void on_inotify(struct loop *l, ssize_t n)
 {
-	/* A change in the directory: look now, so a new producer is validated
-	 * (and a bad one reported) without waiting a cycle — once per cycle:
-	 * a storm of events (files created and deleted 40 times a second)
-	 * costs one scan, the cycle's own scan catches the rest. */
-	(void)n;
-	if (!l->scanned)
-		rd_reader_scan(l->r);
-	l->scanned = true;
+	for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+		const struct inotify_event *ev = (const struct inotify_event *)(const void *)
+			(l->ino_buf + off);
+
+		off += (ssize_t)(sizeof *ev + ev->len);
+		if (off > n)
+			break;
+		if (ev->mask & IN_Q_OVERFLOW) {
+			rd_reader_scan(l->r);
+		} else if (ev->mask & IN_IGNORED) {
+			l->wd = -1; /* the directory went away: re-watch, scan */
+			l->r->dir_watched = false;
+		} else if (ev->len && ev->wd == l->wd) {
+			rd_reader_dir_event(l->r, ev->name,
+					    (ev->mask & (IN_CREATE | IN_MOVED_TO)) != 0);
+		}
+	}
 	watch_dir(l);
 }
 
@@ -249,6 +280,7 @@ int main(int argc, char **argv)
 		rd_config_free(&cfg);
 		return rc ? 1 : 0;
 	}
+	raise_fd_limit();
 	l.r = &r;
 	l.cfg = &cfg;
 	l.sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -187,6 +187,8 @@ int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 	return 0;
 }
 
+static void close_tid(struct rd_tid_stats *t);
+
 void rd_source_free(struct rd_source *s)
 {
 	if (!s)
@@ -196,6 +198,8 @@ void rd_source_free(struct rd_source *s)
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	for (size_t i = 0; i < s->n_tids; i++)
+		close_tid(&s->tids[i]);
 	free(s->tids);
 	rd_encode_cache_free(s);
 	rd_snapshot_free(&s->snap);
@@ -253,21 +257,57 @@ static int cmp_tid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static ssize_t read_at(int dirfd, const char *tid, const char *file, char *buf, size_t size)
+/* One of a thread's files: through *fd, opened on first use and kept for
+ * the next cycles (a thread's files are read every cycle: reopening them
+ * was the reader's largest cost with the scheduler group on); opened for
+ * this read only when no descriptor is left. */
+static ssize_t read_tid(int dirfd, const char *tid, const char *file, int *fd, char *buf,
+			size_t size)
 {
 	char path[64];
 	ssize_t r;
-	int fd;
+	int once = -1;
 
-	snprintf(path, sizeof path, "%.16s/%s", tid, file);
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	r = read(fd, buf, size - 1);
-	close(fd);
+	if (*fd < 0) {
+		snprintf(path, sizeof path, "%.16s/%s", tid, file);
+		*fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0) {
+			once = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+			if (once < 0)
+				return -1;
+		}
+	}
+	r = pread(once >= 0 ? once : *fd, buf, size - 1, 0);
+	if (once >= 0)
+		close(once);
 	if (r > 0)
 		buf[r] = '\0';
 	return r;
+}
+
+static void close_tid(struct rd_tid_stats *t)
+{
+	if (t->sched_fd >= 0)
+		close(t->sched_fd);
+	if (t->status_fd >= 0)
+		close(t->status_fd);
+	t->sched_fd = t->status_fd = -1;
+}
+
+/* The previous cycle's entry for tid, if any (s->tids is sorted). */
+static struct rd_tid_stats *old_tid(struct rd_source *s, pid_t tid)
+{
+	size_t lo = 0, hi = s->n_tids;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->tids[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->n_tids && s->tids[lo].tid == tid ? &s->tids[lo] : NULL;
 }
 
 static void add_sums(struct rd_thread_sums *a, const struct rd_thread_sums *b)
@@ -291,7 +331,7 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
  */
 static void read_threads(struct rd_source *s)
 {
-	struct rd_tid_stats *now = NULL;
+	struct rd_tid_stats *now = NULL, *prev;
 	struct rd_thread_sums sum = { 0, 0, 0 };
 	size_t n = 0, cap = 0, old = 0;
 	char buf[8192], text[4096];
@@ -313,14 +353,6 @@ static void read_threads(struct rd_source *s)
 			pos += reclen;
 			if (name[0] == '.')
 				continue;
-			r = read_at(s->task_dir_fd, name, "schedstat", text, sizeof text);
-			if (r <= 0 || rd_proc_parse_schedstat(text, (size_t)r, &v.wait_ns))
-				continue;
-			r = read_at(s->task_dir_fd, name, "status", text, sizeof text);
-			if (r > 0 && rd_proc_parse_status(text, (size_t)r, &st) == 0) {
-				v.ctx_voluntary = st.ctx_voluntary;
-				v.ctx_involuntary = st.ctx_involuntary;
-			}
 			if (n == cap) {
 				struct rd_tid_stats *p = realloc(now, (cap = cap ? cap * 2 : 16) * sizeof *p);
 				if (!p)
@@ -328,6 +360,25 @@ static void read_threads(struct rd_source *s)
 				now = p;
 			}
 			now[n].tid = (pid_t)atoi(name);
+			now[n].sched_fd = now[n].status_fd = -1;
+			prev = old_tid(s, now[n].tid);
+			if (prev) { /* its files move to this cycle's entry */
+				now[n].sched_fd = prev->sched_fd;
+				now[n].status_fd = prev->status_fd;
+				prev->sched_fd = prev->status_fd = -1;
+			}
+			r = read_tid(s->task_dir_fd, name, "schedstat", &now[n].sched_fd, text,
+				     sizeof text);
+			if (r <= 0 || rd_proc_parse_schedstat(text, (size_t)r, &v.wait_ns)) {
+				close_tid(&now[n]);
+				continue;
+			}
+			r = read_tid(s->task_dir_fd, name, "status", &now[n].status_fd, text,
+				     sizeof text);
+			if (r > 0 && rd_proc_parse_status(text, (size_t)r, &st) == 0) {
+				v.ctx_voluntary = st.ctx_voluntary;
+				v.ctx_involuntary = st.ctx_involuntary;
+			}
 			now[n].v = v;
 			n++;
 			add_sums(&sum, &v);
@@ -342,6 +393,7 @@ static void read_threads(struct rd_source *s)
 			old++;
 		if (old >= n || now[old].tid != s->tids[i].tid)
 			add_sums(&s->threads_retired, &s->tids[i].v);
+		close_tid(&s->tids[i]); /* only the gone still hold files */
 	}
 	free(s->tids);
 	s->tids = now;

@@ -55,7 +55,13 @@ struct rd_source {
 		uint64_t wait_ns;  /* schedstat field 2: runnable, waiting */
 		uint64_t ctx_voluntary, ctx_involuntary; /* status */
 	} threads_total, threads_retired;
-	struct rd_tid_stats { pid_t tid; struct rd_thread_sums v; } *tids;
+	/* Per thread, sorted by tid: its last values and its two files, kept
+	 * open across cycles (-1: open each time). */
+	struct rd_tid_stats {
+		pid_t tid;
+		int sched_fd, status_fd;
+		struct rd_thread_sums v;
+	} *tids;
 	size_t n_tids;
 	bool proc_seen;           /* process metrics exported at least once */
 	uint64_t threads_since_unix_nano; /* first read of the per-thread files */
