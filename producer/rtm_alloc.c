@@ -24,6 +24,7 @@ static rtm_updown_t u_inuse, u_idle, u_releasable, u_mmapped, u_arenas;
 static rtm_gauge_t g_idle_ratio;
 static rtm_counter_t c_trims;
 static int ready; /* handles above are valid */
+static int disabled; /* this process does not publish: count nothing */
 
 /* RTM_TRIM_IDLE_RATIO: give idle heap back to the system (malloc_trim(0),
  * the analogue of Go's debug.FreeOSMemory) once the idle share of the heap
@@ -53,6 +54,10 @@ void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 	/* Acquire: pairs with the release in rtm_alloc_metrics_start(), so
 	 * the handles are complete when ready reads 1. */
 	if (__builtin_expect(!__atomic_load_n(&ready, __ATOMIC_ACQUIRE), 0)) {
+		/* Relaxed: set once, before main(); a late reader only counts
+		 * a few allocations nobody will read. */
+		if (__atomic_load_n(&disabled, __ATOMIC_RELAXED))
+			return;
 		/* Relaxed: only the totals matter, read once at start. */
 		__atomic_fetch_add(&early_mallocs, mallocs, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&early_frees, frees, __ATOMIC_RELAXED);
@@ -68,6 +73,11 @@ void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 		rtm_counter_add(&c_bytes, bytes);
 	rtm_updown_add(&u_live_bytes, live_delta);
 	rtm_updown_add(&u_live_objects, (int64_t)mallocs - (int64_t)frees);
+}
+
+void rtm__alloc_disable(void)
+{
+	__atomic_store_n(&disabled, 1, __ATOMIC_RELAXED);
 }
 
 /* Arenas: glibc reports them only in malloc_info()'s XML. */

@@ -18,6 +18,10 @@ void rtm__alloc_guard(int on);
 void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 			   int64_t live_delta);
 
+/* This process will not publish (the preload's RTM_PUBLISH): allocations
+ * are not counted at all. */
+void rtm__alloc_disable(void);
+
 /* Set by rtm_alloc_metrics_start(): the five allocation series are created
  * back to back, so in every shard their words are adjacent. */
 extern const struct rtm_segment *rtm__alloc_seg;

@@ -5,8 +5,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "rtm.h"
 #include "rtm_alloc.h"
@@ -28,6 +33,48 @@ static const char *service_name(char *buf, size_t n)
 	return *buf ? buf : "unknown";
 }
 
+/*
+ * RTM_PUBLISH: which processes under the preload publish a segment.
+ *   all (default)  every process that loads it: what LD_PRELOAD users
+ *                  expect (prefork servers' workers are children), and
+ *                  cheap now (a short command's segment is ~20 KiB, and
+ *                  removed after it ends)
+ *   top            only the process the preload was first loaded into,
+ *                  through its execs; its children do not publish (known
+ *                  by RTM_PUBLISH_TOP, which it sets to its pid)
+ *   exe:GLOB       processes whose executable name, path or argv[0] name
+ *                  matches GLOB (fnmatch), e.g. exe:python3*
+ */
+static bool should_publish(void)
+{
+	const char *v = getenv("RTM_PUBLISH"), *top;
+	char self[32], exe[PATH_MAX];
+	ssize_t n;
+
+	if (!v || !*v || !strcmp(v, "all"))
+		return true;
+	if (!strcmp(v, "top")) {
+		snprintf(self, sizeof self, "%d", (int)getpid());
+		top = getenv("RTM_PUBLISH_TOP");
+		if (top && *top)
+			return !strcmp(top, self);
+		setenv("RTM_PUBLISH_TOP", self, 1);
+		return true;
+	}
+	if (!strncmp(v, "exe:", 4) && v[4]) {
+		if (!fnmatch(v + 4, program_invocation_short_name, 0))
+			return true;
+		n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		if (n <= 0)
+			return false;
+		exe[n] = '\0';
+		return !fnmatch(v + 4, exe, 0) || !fnmatch(v + 4, strrchr(exe, '/') + 1, 0);
+	}
+	fprintf(stderr, "librtm-preload: RTM_PUBLISH=%.64s is not all, top or exe:GLOB; "
+		"publishing (all)\n", v);
+	return true;
+}
+
 __attribute__((constructor)) static void preload_start(void)
 {
 	char name[64];
@@ -40,6 +87,11 @@ __attribute__((constructor)) static void preload_start(void)
 	int rc;
 
 	rtm__alloc_guard(1);
+	if (!should_publish()) {
+		rtm__alloc_disable();
+		rtm__alloc_guard(0);
+		return;
+	}
 	if (tv && *tv) {
 		errno = 0;
 		threads = strtoul(tv, &end, 10);

@@ -327,6 +327,63 @@ static void an_exec_chain_leaves_one_live_segment(void **state)
 	tu_rmdir(dir);
 }
 
+/* Segments published by `sh -c 'ls; true'` under RTM_PUBLISH=policy; the
+ * services' names, comma-separated, in sorted file order, into names. */
+static int published_under(const char *policy, char *services, size_t cap, char **err)
+{
+	char *dir = tu_mkdir(), cmd[2048], errf[300];
+	char **names;
+	int dfd, n, st;
+
+	announce_reader(dir); /* nothing removed behind our back */
+	snprintf(errf, sizeof errf, "%s.err", dir);
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_PUBLISH='%s' LD_PRELOAD=%s "
+		 "sh -c 'ls / >/dev/null; /bin/true' 2>%s", dir, policy, tu_prog("RTM_PRELOAD"), errf);
+	st = system(cmd);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	*err = tu_slurp(errf, &(size_t){ 0 });
+	unlink(errf);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	n = rd_dir_list(dfd, &names);
+	services[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		struct rd_segment rd;
+
+		if (rd_segment_open(&rd, dfd, names[i], 0))
+			fail_msg("%s: %s", names[i], rd.err);
+		snprintf(services + strlen(services), cap - strlen(services), "%s%s", i ? "," : "",
+			 rd.hdr.service_name);
+		rd_segment_close(&rd);
+	}
+	rd_dir_names_free(names);
+	close(dfd);
+	tu_rmdir(dir);
+	return n;
+}
+
+static void rtm_publish_chooses_the_processes_that_publish(void **state)
+{
+	char services[256], *err;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	/* all (the default): the shell and both children. */
+	assert_int_equal(published_under("all", services, sizeof services, &err), 3);
+	free(err);
+	/* top: the shell only; its children know they are not the top. */
+	assert_int_equal(published_under("top", services, sizeof services, &err), 1);
+	assert_string_equal(services, "sh");
+	free(err);
+	/* exe:GLOB: the programs that match. */
+	assert_int_equal(published_under("exe:l[s]", services, sizeof services, &err), 1);
+	assert_string_equal(services, "ls");
+	free(err);
+	/* A bad value: one line naming it, and the default. */
+	assert_int_equal(published_under("sometimes", services, sizeof services, &err), 3);
+	assert_non_null(strstr(err, "RTM_PUBLISH=sometimes is not all, top or exe:GLOB"));
+	free(err);
+}
+
 static void unmodified_programs_run_unharmed(void **state)
 {
 	char *dir;
@@ -506,6 +563,7 @@ int main(void)
 		cmocka_unit_test(allocator_counts_are_exact),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
+		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),
 		cmocka_unit_test(short_commands_leave_nothing_behind_without_a_reader),
 		cmocka_unit_test(short_commands_are_all_exported_with_a_reader),
 		cmocka_unit_test(the_stress_program_balances),
