@@ -264,6 +264,23 @@ static void *add_n(void *p)
 	return NULL;
 }
 
+/* n threads running add_n(a), all alive together (a->bar is set here). */
+static void all_at_once(int n, struct thread_arg *a)
+{
+	pthread_barrier_t bar;
+	pthread_t t[64];
+
+	assert_true(n <= 64);
+	a->bar = &bar;
+	pthread_barrier_init(&bar, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++)
+		pthread_create(&t[i], NULL, add_n, a);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&bar);
+	a->bar = NULL;
+}
+
 static void exited_threads_values_are_kept(void **state)
 {
 	struct fx *f = *state;
@@ -292,9 +309,7 @@ static void threads_beyond_the_shards_share_shard_zero(void **state)
 {
 	struct fx *f = *state;
 	enum { N = 12 }; /* tu_open gives 8 private shards */
-	pthread_barrier_t bar;
-	pthread_t t[N];
-	struct thread_arg a = { NULL, NULL, 1000, &bar };
+	struct thread_arg a = { NULL, NULL, 1000, NULL };
 	rtm_counter_t c;
 	rtm_hist_t h;
 	struct rd_segment rd;
@@ -307,12 +322,7 @@ static void threads_beyond_the_shards_share_shard_zero(void **state)
 		.name = "t.h" }), 0);
 	a.c = &c;
 	a.h = &h;
-	pthread_barrier_init(&bar, NULL, N);
-	for (int i = 0; i < N; i++)
-		pthread_create(&t[i], NULL, add_n, &a);
-	for (int i = 0; i < N; i++)
-		pthread_join(t[i], NULL);
-	pthread_barrier_destroy(&bar);
+	all_at_once(N, &a);
 	snap(f, &rd, &s);
 	assert_int_equal(s.values[tu_find(&rd, "t.c", NULL, NULL)].i, N * 1000);
 	hi = tu_find(&rd, "t.h", NULL, NULL);
@@ -493,11 +503,9 @@ static void full_filesystem_fails_at_a_cold_call_never_later(void **state)
 	char *dir = tu_mkdir();
 	struct rtm_segment *seg;
 	double bounds[200];
-	pthread_barrier_t bar;
-	pthread_t t[N];
 	rtm_counter_t c;
 	rtm_hist_t h;
-	struct thread_arg a = { &c, &h, 1000, &bar };
+	struct thread_arg a = { &c, &h, 1000, NULL };
 	struct rd_segment rd;
 	struct rd_snapshot s = { 0 };
 	int rc = 0, made = 0;
@@ -516,12 +524,7 @@ static void full_filesystem_fails_at_a_cold_call_never_later(void **state)
 		.name = "t.c" }), 0);
 	assert_int_equal(rtm_hist_create(seg, &h, &(struct rtm_metric_def){
 		.name = "t.h" }), 0);
-	pthread_barrier_init(&bar, NULL, N);
-	for (int i = 0; i < N; i++)
-		pthread_create(&t[i], NULL, add_n, &a);
-	for (int i = 0; i < N; i++)
-		pthread_join(t[i], NULL);
-	pthread_barrier_destroy(&bar);
+	all_at_once(N, &a);
 	/* Registrations that need pages the tmpfs lacks fail with ENOSPC. */
 	for (int i = 0; i < 200; i++)
 		bounds[i] = i + 1;
