@@ -106,8 +106,10 @@ typedef struct rtm_hist {
 /*
  * rtm_segment_open - create and publish a segment for this process.
  * Builds it in an unnamed file (O_TMPFILE; else under a random hidden name,
- * O_EXCL|O_NOFOLLOW), reserves all of its space up front so a full
- * /dev/shm fails here rather than with SIGBUS later, fills the header and
+ * O_EXCL|O_NOFOLLOW) of its full size but sparse: tmpfs pages are reserved
+ * here for the header and later, on cold paths only (registration, a
+ * thread's first update), as they come into use, so a full /dev/shm fails
+ * one of those calls rather than raising SIGBUS later.  Fills the header and
  * only then gives it its name, "rtm.<pid>.<starttime>.<n>.rtm", never
  * replacing a file (a taken name moves on to the next n).  Any thread; cold
  * path.  Returns 0, -EINVAL for bad options, -ENOSPC, -EPERM when the

@@ -141,12 +141,8 @@ static void init_hist_slots(struct rtm_segment *s, uint32_t off)
 {
 	const struct rtm_shm_header *h = s->hdr;
 
-	for (uint32_t i = 0; i < h->shard_hwm; i++) {
-		struct rtm_shm_hist *slot = (struct rtm_shm_hist *)(void *)
-			(s->base + h->data_offset + (size_t)i * h->shard_size + off);
-		slot->min_bits = rtm_shm_f64_bits(INFINITY);
-		slot->max_bits = rtm_shm_f64_bits(-INFINITY);
-	}
+	for (uint32_t i = 0; i < h->shard_hwm; i++)
+		rtm__hist_slot_init(rtm__shard_base(s, i) + off);
 }
 
 /* Registers one series; the caller holds s->lock. */
@@ -159,7 +155,7 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	struct def_bytes b;
 	const double *bounds = d->bounds;
 	size_t nb = d->n_bounds;
-	uint32_t slot_size, align, off, need;
+	uint32_t slot_size, align, off, need, slot_end;
 	int rc;
 
 	if (kind == RTM_SHM_KIND_HISTOGRAM && (!bounds || !nb)) {
@@ -210,16 +206,16 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 		return refuse(s, -ENOSPC);
 	/* Pages for the descriptor, its strings (+8: the bounds' alignment)
 	 * and its slot in every claimed shard, before anything is stored. */
+	slot_end = off + (kind == RTM_SHM_KIND_GAUGE ? RTM_SHM_CACHELINE : slot_size);
 	rc = rtm__reserve(s, &s->res_meta,
 			  h->desc_offset + (uint64_t)(h->desc_count + 1) * h->desc_size);
 	if (!rc)
 		rc = rtm__reserve(s, &s->res_strings, (uint64_t)s->strings_used + need + 8);
 	if (!rc)
-		rc = rtm__reserve_data(s, off + (kind == RTM_SHM_KIND_GAUGE ?
-						 RTM_SHM_CACHELINE : slot_size));
+		rc = rtm__reserve_data(s, slot_end);
 	if (rc)
 		return refuse(s, rc);
-	s->data_used = off + (kind == RTM_SHM_KIND_GAUGE ? RTM_SHM_CACHELINE : slot_size);
+	s->data_used = slot_end;
 
 	e = (struct rtm_shm_desc *)(void *)
 		(s->base + h->desc_offset + (size_t)h->desc_count * h->desc_size);

@@ -98,8 +98,7 @@ void rtm__close_stale(int dfd, uint64_t start_ticks)
 		char name[96];
 		int fd;
 
-		snprintf(name, sizeof name, "rtm.%d.%llu.%u.rtm", (int)getpid(),
-			 (unsigned long long)start_ticks, n);
+		rtm__segment_name(name, sizeof name, start_ticks, n);
 		fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0) {
 			misses++;

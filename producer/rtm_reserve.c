@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 
 #include "rtm_segment_priv.h"
 
@@ -54,11 +53,6 @@ int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end)
 	return rc;
 }
 
-static unsigned char *shard_base(const struct rtm_segment *seg, uint32_t i)
-{
-	return seg->base + seg->hdr->data_offset + (size_t)i * seg->hdr->shard_size;
-}
-
 int rtm__reserve_data(struct rtm_segment *seg, uint32_t need)
 {
 	const struct rtm_shm_header *h = seg->hdr;
@@ -73,7 +67,7 @@ int rtm__reserve_data(struct rtm_segment *seg, uint32_t need)
 	if (want > h->shard_size)
 		want = h->shard_size;
 	for (uint32_t i = 0; i < hwm; i++) {
-		uint64_t base = (uint64_t)(shard_base(seg, i) - seg->base);
+		uint64_t base = (uint64_t)(rtm__shard_base(seg, i) - seg->base);
 
 		rc = fallocate_range(seg, base + seg->res_data, base + want);
 		if (rc)
@@ -86,7 +80,7 @@ int rtm__reserve_data(struct rtm_segment *seg, uint32_t need)
 int rtm__reserve_shard(struct rtm_segment *seg, uint32_t i)
 {
 	const struct rtm_shm_header *h = seg->hdr;
-	uint64_t base = (uint64_t)(shard_base(seg, i) - seg->base);
+	uint64_t base = (uint64_t)(rtm__shard_base(seg, i) - seg->base);
 	int rc = fallocate_range(seg, base, base + seg->res_data);
 
 	if (rc)
@@ -95,13 +89,9 @@ int rtm__reserve_shard(struct rtm_segment *seg, uint32_t i)
 	for (uint32_t d = 0; d < h->desc_count; d++) {
 		const struct rtm_shm_desc *e = (const struct rtm_shm_desc *)(const void *)
 			(seg->base + h->desc_offset + (size_t)d * h->desc_size);
-		struct rtm_shm_hist *slot;
 
-		if (e->kind != RTM_SHM_KIND_HISTOGRAM)
-			continue;
-		slot = (struct rtm_shm_hist *)(void *)(shard_base(seg, i) + e->slot_offset);
-		slot->min_bits = rtm_shm_f64_bits(INFINITY);
-		slot->max_bits = rtm_shm_f64_bits(-INFINITY);
+		if (e->kind == RTM_SHM_KIND_HISTOGRAM)
+			rtm__hist_slot_init(rtm__shard_base(seg, i) + e->slot_offset);
 	}
 	return 0;
 }

@@ -44,6 +44,11 @@ uint64_t rtm__now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n)
+{
+	snprintf(buf, cap, "rtm.%d.%llu.%u.rtm", (int)getpid(), (unsigned long long)start_ticks, n);
+}
+
 /*
  * After fork the child shares the parent's MAP_SHARED mapping, and its
  * threads' cached shards are the parent threads' shards: writing them would
@@ -264,22 +269,17 @@ static int create_file(struct rtm_segment *seg, int dfd,
 	 * fails here or at a later cold call, never with SIGBUS. */
 	seg->fd = fd;
 	rc = ftruncate(fd, (off_t)l->size) ? -errno : rtm__reserve(seg, &seg->res_meta, l->desc_off);
+	if (!rc) {
+		seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (seg->base == MAP_FAILED)
+			rc = -errno;
+	}
 	if (rc) {
 		close(fd);
 		if (*tmp)
 			unlinkat(dfd, tmp, 0);
 		return rc;
 	}
-	seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-			 0);
-	if (seg->base == MAP_FAILED) {
-		rc = -errno;
-		close(fd);
-		if (*tmp)
-			unlinkat(dfd, tmp, 0);
-		return rc;
-	}
-	seg->fd = fd;
 	seg->size = l->size;
 	return 0;
 }
@@ -348,8 +348,7 @@ int rtm_segment_open(struct rtm_segment **out,
 	 * preload library and the app's own) counts from 0 too, or a file
 	 * another user planted — moves on to the next number. */
 	for (unsigned k = 0;; k++) {
-		snprintf(name, sizeof name, "rtm.%d.%llu.%u.rtm", (int)getpid(),
-			 (unsigned long long)seg->hdr->pid_start_ticks, n + k);
+		rtm__segment_name(name, sizeof name, seg->hdr->pid_start_ticks, n + k);
 		rc = publish(dfd, seg->fd, tmp, name);
 		if (!rc)
 			break;

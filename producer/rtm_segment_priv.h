@@ -37,6 +37,8 @@ extern pthread_mutex_t rtm__registry_lock;
 extern struct rtm_segment *rtm__registry;
 
 uint64_t rtm__now_ns(clockid_t clk);
+/* This process's n-th segment name (FORMAT.md §1): "rtm.<pid>.<start>.<n>.rtm". */
+void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n);
 void rtm__shard_forget(const struct rtm_segment *seg);
 
 /* seg->lock, noting that this thread holds it (rtm_shard.c): an update made
@@ -56,6 +58,22 @@ void rtm__close_stale(int dfd, uint64_t start_ticks);
 /* With no reader attached, removes this user's segments (and temporaries)
  * of processes that are gone, and closed ones. */
 void rtm__reap_gone(int dfd);
+
+/* Shard i of seg (0: the shared one). */
+static inline unsigned char *rtm__shard_base(const struct rtm_segment *seg, uint32_t i)
+{
+	return seg->base + seg->hdr->data_offset + (size_t)i * seg->hdr->shard_size;
+}
+
+/* An empty histogram slot: min +inf, max -inf (FORMAT.md), so the first
+ * record sets both. */
+static inline void rtm__hist_slot_init(unsigned char *slot)
+{
+	struct rtm_shm_hist *h = (struct rtm_shm_hist *)(void *)slot;
+
+	h->min_bits = rtm_shm_f64_bits(__builtin_inf());
+	h->max_bits = rtm_shm_f64_bits(-__builtin_inf());
+}
 
 /* rtm_reserve.c.  Each returns 0 or -errno (-ENOSPC on a full tmpfs);
  * callers hold seg->lock. */

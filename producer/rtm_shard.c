@@ -24,6 +24,7 @@ struct claim {
 static __thread struct claim claims[MAX_CLAIMS];
 static __thread unsigned n_claims;
 static pthread_key_t exit_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 __thread bool rtm__holds_lock;
 
 void rtm__lock(struct rtm_segment *seg)
@@ -37,7 +38,6 @@ void rtm__unlock(struct rtm_segment *seg)
 	rtm__holds_lock = false;
 	pthread_mutex_unlock(&seg->lock);
 }
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
 static bool registered(const struct rtm_segment *seg)
 {
@@ -81,6 +81,15 @@ static void note_fallback(struct rtm_segment *seg)
 	 * sees shard_fallbacks == 0 may skip shard 0 for sums; pairs with the
 	 * acquire load in the reader's snapshot. */
 	__atomic_fetch_add(&seg->hdr->shard_fallbacks, 1, __ATOMIC_RELEASE);
+}
+
+/* The same, for a thread that uses shard 0 without taking a claim: once
+ * is enough for readers, and the relaxed look first keeps this from
+ * becoming a shared write on every update. */
+static void note_fallback_once(struct rtm_segment *seg)
+{
+	if (!__atomic_load_n(&seg->hdr->shard_fallbacks, __ATOMIC_RELAXED))
+		note_fallback(seg);
 }
 
 /* A free private shard for this thread, or 0 (use shard 0).  Caller holds
@@ -153,8 +162,7 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 		if (n_claims == MAX_CLAIMS) {
 			/* This thread holds shards in too many live segments:
 			 * use shard 0, and make sure readers know it is in use. */
-			if (!__atomic_load_n(&seg->hdr->shard_fallbacks, __ATOMIC_RELAXED))
-				note_fallback(seg);
+			note_fallback_once(seg);
 			return NULL;
 		}
 		/* This thread may hold the registration lock already (an
@@ -164,8 +172,7 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 		 * thread's first update to the segment, a cold path, and the
 		 * lock is only ever held for a registration. */
 		if (rtm__holds_lock) {
-			if (!__atomic_load_n(&seg->hdr->shard_fallbacks, __ATOMIC_RELAXED))
-				note_fallback(seg);
+			note_fallback_once(seg);
 			return NULL;
 		}
 		rtm__lock(seg);
@@ -182,8 +189,7 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 	 * stores must never pair this segment with another one's shard. */
 	rtm__way(seg->way)->seg = NULL;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	rtm__way(seg->way)->shard = seg->base + seg->hdr->data_offset +
-				    (size_t)c->shard * seg->hdr->shard_size;
+	rtm__way(seg->way)->shard = rtm__shard_base(seg, c->shard);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	rtm__way(seg->way)->seg = seg;
 	return rtm__way(seg->way)->shard;
