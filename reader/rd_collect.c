@@ -283,26 +283,24 @@ static void scan_processes(struct rd_reader *r)
 	closedir(d);
 }
 
-/* Looks at one name in the directory: a new segment is validated and
- * added (a bad one refused, once), a known one marked seen. */
-static void consider(struct rd_reader *r, const char *name)
+/* Looks at one file of the directory (st: its fstatat, not followed): a
+ * new segment is validated and added (a bad one refused, once), a known one
+ * marked seen. */
+static void consider(struct rd_reader *r, const char *name, const struct stat *st)
 {
 	struct rd_rejected *x;
 	struct rd_source *s;
-	struct stat st;
 	int rc;
 
-	if (fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
-		return; /* vanished meanwhile */
-	s = find_source(r, name, st.st_ino);
+	s = find_source(r, name, st->st_ino);
 	if (s) {
 		s->seen = true;
 		return;
 	}
 	x = find_rejected(r, name);
-	if (x && x->ino == st.st_ino &&
-	    (x->finished || (x->ctime.tv_sec == st.st_ctim.tv_sec &&
-			     x->ctime.tv_nsec == st.st_ctim.tv_nsec))) {
+	if (x && x->ino == st->st_ino &&
+	    (x->finished || (x->ctime.tv_sec == st->st_ctim.tv_sec &&
+			     x->ctime.tv_nsec == st->st_ctim.tv_nsec))) {
 		x->seen = true; /* unchanged since refused: stay quiet */
 		return;
 	}
@@ -312,7 +310,7 @@ static void consider(struct rd_reader *r, const char *name)
 		return;
 	}
 	if (rc) {
-		reject(r, name, &st, s ? s->seg.err : strerror(-rc));
+		reject(r, name, st, s ? s->seg.err : strerror(-rc));
 		rd_source_free(s);
 		return;
 	}
@@ -339,8 +337,12 @@ void rd_reader_scan(struct rd_reader *r)
 		s->seen = false;
 	for (struct rd_rejected *x = r->rejected; x; x = x->next)
 		x->seen = false;
-	for (int i = 0; i < n; i++)
-		consider(r, names[i]);
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+
+		if (!fstatat(r->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW)) /* else vanished */
+			consider(r, names[i], &st);
+	}
 	rd_dir_names_free(names);
 	/* Refusals for files that are gone or fixed are forgotten. */
 	for (struct rd_rejected **pp = &r->rejected; *pp;) {
@@ -361,32 +363,23 @@ void rd_reader_scan(struct rd_reader *r)
 	r->last_full_scan = now_ns(CLOCK_MONOTONIC);
 }
 
-void rd_reader_dir_event(struct rd_reader *r, const char *name, bool appeared)
+void rd_reader_dir_event(struct rd_reader *r, const char *name)
 {
+	struct stat st;
+	bool exists;
+
 	if (!rd_dir_is_segment_name(name) || open_dir(r))
 		return;
-	if (appeared) {
-		struct stat st;
-
-		/* A file renamed over a live one replaces it: the old one is
-		 * over (its mapping keeps the final values). */
-		if (!fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
-			for (struct rd_source *s = r->sources; s; s = s->next)
-				if (!s->no_segment && s->state == RD_SRC_LIVE && s->ino != st.st_ino &&
-				    !strcmp(s->name, name))
-					s->state = RD_SRC_DEAD;
-		consider(r, name);
-		return;
-	}
-	/* Gone (or renamed away): a live source of that name is over unless
-	 * a new file already took the name (then the next event says so). */
-	for (struct rd_source *s = r->sources; s; s = s->next) {
-		struct stat st;
-
-		if (s->no_segment || s->state != RD_SRC_LIVE || strcmp(s->name, name))
-			continue;
-		if (fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) || st.st_ino != s->ino)
+	exists = !fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+	/* A live source whose file is gone, or was replaced (a file renamed
+	 * over it), is over: its mapping keeps the final values. */
+	for (struct rd_source *s = r->sources; s; s = s->next)
+		if (!s->no_segment && s->state == RD_SRC_LIVE && !strcmp(s->name, name) &&
+		    (!exists || s->ino != st.st_ino))
 			s->state = RD_SRC_DEAD;
+	if (exists) {
+		consider(r, name, &st);
+		return;
 	}
 	for (struct rd_rejected **pp = &r->rejected; *pp;) {
 		struct rd_rejected *x = *pp;

@@ -63,10 +63,10 @@ int rd_reader_dir_error(struct rd_reader *r);
  * The cycle calls it when the directory is not watched, and once a minute. */
 void rd_reader_scan(struct rd_reader *r);
 
-/* One directory event: name appeared (created, renamed in) or went away
- * (deleted, renamed out).  O(1) files looked at, whatever the directory
- * holds. */
-void rd_reader_dir_event(struct rd_reader *r, const char *name, bool appeared);
+/* One directory event for name (created, deleted, renamed in or out): what
+ * the directory holds under that name now decides.  O(1) files looked at,
+ * whatever the directory holds. */
+void rd_reader_dir_event(struct rd_reader *r, const char *name);
 
 /* Logs how many rejections went unlogged, once a minute (or now). */
 void rd_reader_log_rejections(struct rd_reader *r, uint64_t mono_ns, bool now);

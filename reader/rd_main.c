@@ -132,8 +132,7 @@ static void on_inotify(struct loop *l, ssize_t n)
 			l->wd = -1; /* the directory went away: re-watch, scan */
 			l->r->dir_watched = false;
 		} else if (ev->len && ev->wd == l->wd) {
-			rd_reader_dir_event(l->r, ev->name,
-					    (ev->mask & (IN_CREATE | IN_MOVED_TO)) != 0);
+			rd_reader_dir_event(l->r, ev->name);
 		}
 	}
 	watch_dir(l);
