@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "rd_config.h"
+#include "rd_proc.h"
 #include "rd_source.h"
 #include "rtm_shm_text.h"
 #include "test_util.h"
@@ -352,13 +353,24 @@ static void producers_refuse_unsafe_directories(void **state)
 
 /* Names planted for a producer's next segments do not stop it: it never
  * builds under a guessable name, and a taken final name moves it on. */
+/* pid's /proc/<pid>/stat, parsed by the reader's own parser. */
+static struct rd_proc_stat proc_stat(pid_t pid)
+{
+	struct rd_proc_stat st;
+	char buf[1024];
+	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
+
+	assert_true(n > 0);
+	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
+	return st;
+}
+
 static void planted_names_do_not_block_producers(void **state)
 {
-	char *dir = tu_mkdir(), path[4096] = "", stat_path[64], buf[1024];
+	char *dir = tu_mkdir(), path[4096] = "";
 	int go[2], out[2];
-	unsigned long long ticks = 0;
+	unsigned long long ticks;
 	pid_t child;
-	FILE *f;
 
 	(void)state;
 	assert_int_equal(chmod(dir, 01777), 0);
@@ -379,14 +391,7 @@ static void planted_names_do_not_block_producers(void **state)
 		pause();
 		_exit(0);
 	}
-	snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", (int)child);
-	f = fopen(stat_path, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(buf, sizeof buf, f));
-	fclose(f);
-	assert_int_equal(sscanf(strrchr(buf, ')') + 2,
-				"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-				&ticks), 1);
+	ticks = proc_stat(child).start_ticks;
 	/* Every name it could take first, and old-style temporaries. */
 	for (int n = 0; n < 4; n++) {
 		char name[300];
@@ -691,17 +696,9 @@ static void sigterm_ends_the_reader_promptly_whatever_the_collector_does(void **
 
 static long cpu_ticks(pid_t pid)
 {
-	char path[64], buf[1024];
-	unsigned long ut = 0, st = 0;
-	FILE *f;
+	struct rd_proc_stat st = proc_stat(pid);
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(buf, sizeof buf, f));
-	fclose(f);
-	sscanf(strrchr(buf, ')') + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-	return (long)(ut + st);
+	return (long)(st.utime + st.stime);
 }
 
 /* CPU ticks a reader spends over 3 s with 1000 junk files in its

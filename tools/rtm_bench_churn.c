@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_runs.h"
+
+#include "rd_proc.h"
 #include "rtm.h"
 
 static double mono_s(void)
@@ -37,20 +40,15 @@ static double mono_s(void)
 /* utime + stime of pid, in seconds. */
 static double cpu_s(pid_t pid)
 {
-	char path[64], buf[2048];
-	unsigned long ut = 0, st = 0;
-	FILE *f;
+	struct rd_proc_stat st;
+	char buf[2048];
+	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f || !fgets(buf, sizeof buf, f)) {
+	if (n <= 0 || rd_proc_parse_stat(buf, (size_t)n, &st)) {
 		fprintf(stderr, "rtm-bench-churn: the reader is gone\n");
 		exit(1);
 	}
-	fclose(f);
-	sscanf(strrchr(buf, ')') + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-	       &st);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	return (double)(st.utime + st.stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void short_lived(const char *dir)
@@ -127,13 +125,6 @@ static double period(pid_t reader, const char *dir, double secs, int rate, int *
 	return cpu_s(reader) - c0;
 }
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -204,8 +195,8 @@ int main(int argc, char **argv)
 	}
 	kill(rd, SIGTERM);
 	waitpid(rd, NULL, 0);
-	qsort(per, (size_t)runs, sizeof *per, cmp);
-	qsort(steady_ms, (size_t)runs, sizeof *steady_ms, cmp);
+	bench_runs_sort(per, runs);
+	bench_runs_sort(steady_ms, runs);
 	printf("rtm-bench-churn: %d steady producers x %d series, reader every 1s, %d short-lived "
 	       "producers/s, %d runs of %.0f s + %.0f s\n", n, series, rate, runs, secs, secs);
 	printf("  reader CPU, steady (baseline): min %.1f  median %.1f  max %.1f  ms per second\n",

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_runs.h"
+
 extern char **environ;
 
 static double mono_s(void)
@@ -82,13 +84,6 @@ static void announce(const char *dir, bool on)
 	}
 }
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -144,8 +139,8 @@ int main(int argc, char **argv)
 			ratio[r] = with / base;
 			ms[r] = with * 1e3 / m;
 		}
-		qsort(ratio, (size_t)runs, sizeof *ratio, cmp);
-		qsort(ms, (size_t)runs, sizeof *ms, cmp);
+		bench_runs_sort(ratio, runs);
+		bench_runs_sort(ms, runs);
 		printf("  %5d %s %.2fx / %.2fx / %.2fx   %.2f ms\n", want,
 		       reader ? "other files, reader attached         " :
 				"left-over files, no reader (1st removes)", ratio[0], ratio[runs / 2],
