@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <dirent.h>
-#include <json-c/json.h>
 
 #include "rd_dir.h"
 #include "rtm_shm_presence.h"
@@ -190,44 +189,25 @@ static int pids_of(const char *out, const char *service, int *points)
 	while (line && *line) {
 		const char *nl = strchr(line, '\n');
 		char *one = strndup(line, nl ? (size_t)(nl - line) : strlen(line));
-		json_object *o = json_tokener_parse(one), *rms;
+		json_object *o = json_tokener_parse(one);
+		json_object *rms = tu_json_get(o, "resourceMetrics");
 
 		free(one);
 		line = nl ? nl + 1 : NULL;
-		if (!o || !json_object_object_get_ex(o, "resourceMetrics", &rms)) {
-			json_object_put(o);
-			continue;
-		}
-		for (size_t i = 0; i < json_object_array_length(rms); i++) {
-			json_object *res, *attrs;
-			const char *svc = NULL;
-			int pid = 0;
+		for (size_t i = 0; rms && i < json_object_array_length(rms); i++) {
+			json_object *attrs = tu_json_get(
+				tu_json_get(json_object_array_get_idx(rms, i), "resource"), "attributes");
+			const char *svc = tu_otlp_attr(attrs, "service.name");
+			const char *pid = tu_otlp_attr(attrs, "process.pid");
+			int j = 0;
 
-			if (!json_object_object_get_ex(json_object_array_get_idx(rms, i), "resource",
-						       &res) ||
-			    !json_object_object_get_ex(res, "attributes", &attrs))
-				continue;
-			for (size_t k = 0; k < json_object_array_length(attrs); k++) {
-				json_object *kv = json_object_array_get_idx(attrs, k), *key, *v, *x;
-
-				if (!json_object_object_get_ex(kv, "key", &key) ||
-				    !json_object_object_get_ex(kv, "value", &v))
-					continue;
-				if (!strcmp(json_object_get_string(key), "service.name") &&
-				    json_object_object_get_ex(v, "stringValue", &x))
-					svc = json_object_get_string(x);
-				if (!strcmp(json_object_get_string(key), "process.pid") &&
-				    json_object_object_get_ex(v, "intValue", &x))
-					pid = atoi(json_object_get_string(x));
-			}
-			if (!svc || strcmp(svc, service) || !pid)
+			if (!svc || strcmp(svc, service) || !pid || !atoi(pid))
 				continue;
 			(*points)++;
-			bool seen = false;
-			for (int j = 0; j < n && !seen; j++)
-				seen = pids[j] == pid;
-			if (!seen && n < 4096)
-				pids[n++] = pid;
+			while (j < n && pids[j] != atoi(pid))
+				j++;
+			if (j == n && n < 4096)
+				pids[n++] = atoi(pid);
 		}
 		json_object_put(o);
 	}

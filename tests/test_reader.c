@@ -93,53 +93,31 @@ static json_object *recv_requests(struct recv *r)
 	return arr;
 }
 
-static json_object *get(json_object *o, const char *k)
-{
-	json_object *v = NULL;
-
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
-static const char *attr(json_object *attrs, const char *key)
-{
-	for (size_t i = 0; attrs && i < json_object_array_length(attrs); i++) {
-		json_object *kv = json_object_array_get_idx(attrs, i);
-
-		if (!strcmp(json_object_get_string(get(kv, "key")), key)) {
-			json_object *v = get(kv, "value");
-			json_object *s = get(v, "stringValue");
-
-			return json_object_get_string(s ? s : get(v, "intValue"));
-		}
-	}
-	return NULL;
-}
-
 /* The metric called name in the resource of service (request index req,
  * or -1 for the first request that has it). */
 static json_object *find_metric(json_object *reqs, int req, const char *service,
 				const char *name)
 {
 	for (size_t q = 0; q < json_object_array_length(reqs); q++) {
-		json_object *rms = get(get(json_object_array_get_idx(reqs, q), "body"),
+		json_object *rms = tu_json_get(tu_json_get(json_object_array_get_idx(reqs, q), "body"),
 				       "resourceMetrics");
 
 		if (req >= 0 && (int)q != req)
 			continue;
 		for (size_t i = 0; rms && i < json_object_array_length(rms); i++) {
 			json_object *rm = json_object_array_get_idx(rms, i);
-			const char *svc = attr(get(get(rm, "resource"), "attributes"), "service.name");
-			json_object *sms = get(rm, "scopeMetrics");
+			const char *svc = tu_otlp_attr(tu_json_get(tu_json_get(rm, "resource"), "attributes"), "service.name");
+			json_object *sms = tu_json_get(rm, "scopeMetrics");
 
 			if (!svc || strcmp(svc, service))
 				continue;
 			for (size_t s = 0; s < json_object_array_length(sms); s++) {
-				json_object *ms = get(json_object_array_get_idx(sms, s), "metrics");
+				json_object *ms = tu_json_get(json_object_array_get_idx(sms, s), "metrics");
 
 				for (size_t m = 0; m < json_object_array_length(ms); m++) {
 					json_object *mo = json_object_array_get_idx(ms, m);
 
-					if (!strcmp(json_object_get_string(get(mo, "name")), name))
+					if (!strcmp(json_object_get_string(tu_json_get(mo, "name")), name))
 						return mo;
 				}
 			}
@@ -151,12 +129,12 @@ static json_object *find_metric(json_object *reqs, int req, const char *service,
 static json_object *find_resource(json_object *reqs, const char *service)
 {
 	for (size_t q = 0; q < json_object_array_length(reqs); q++) {
-		json_object *rms = get(get(json_object_array_get_idx(reqs, q), "body"),
+		json_object *rms = tu_json_get(tu_json_get(json_object_array_get_idx(reqs, q), "body"),
 				       "resourceMetrics");
 
 		for (size_t i = 0; rms && i < json_object_array_length(rms); i++) {
-			json_object *res = get(json_object_array_get_idx(rms, i), "resource");
-			const char *svc = attr(get(res, "attributes"), "service.name");
+			json_object *res = tu_json_get(json_object_array_get_idx(rms, i), "resource");
+			const char *svc = tu_otlp_attr(tu_json_get(res, "attributes"), "service.name");
 
 			if (svc && !strcmp(svc, service))
 				return res;
@@ -167,7 +145,7 @@ static json_object *find_resource(json_object *reqs, const char *service)
 
 static json_object *point(json_object *metric, const char *kind, size_t i)
 {
-	json_object *pts = get(get(metric, kind), "dataPoints");
+	json_object *pts = tu_json_get(tu_json_get(metric, kind), "dataPoints");
 
 	assert_non_null(pts);
 	assert_true(i < json_object_array_length(pts));
@@ -317,64 +295,64 @@ static void several_producers_arrive_exactly_as_published(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 1);
-	assert_null(get(json_object_array_get_idx(reqs, 0), "error"));
-	assert_string_equal(json_object_get_string(get(json_object_array_get_idx(reqs, 0), "path")),
+	assert_null(tu_json_get(json_object_array_get_idx(reqs, 0), "error"));
+	assert_string_equal(json_object_get_string(tu_json_get(json_object_array_get_idx(reqs, 0), "path")),
 			    "/v1/metrics");
 	for (int i = 0; i < 3; i++) {
 		int k = i + 1;
-		json_object *m, *pt, *res_attrs = get(find_resource(reqs, names[i]), "attributes");
+		json_object *m, *pt, *res_attrs = tu_json_get(find_resource(reqs, names[i]), "attributes");
 		char pid[16];
 
 		snprintf(pid, sizeof pid, "%d", p[i].pid);
-		assert_string_equal(attr(res_attrs, "process.pid"), pid);
-		assert_string_equal(attr(res_attrs, "service.version"), "2.0");
-		assert_string_equal(attr(res_attrs, "team"), "core");
-		assert_non_null(attr(res_attrs, "service.instance.id"));
-		assert_non_null(attr(res_attrs, "host.name"));
-		assert_non_null(attr(res_attrs, "process.creation.time"));
-		assert_string_equal(attr(res_attrs, "process.executable.name"), "test_reader");
-		assert_string_equal(attr(res_attrs, "process.runtime.name"), "native");
+		assert_string_equal(tu_otlp_attr(res_attrs, "process.pid"), pid);
+		assert_string_equal(tu_otlp_attr(res_attrs, "service.version"), "2.0");
+		assert_string_equal(tu_otlp_attr(res_attrs, "team"), "core");
+		assert_non_null(tu_otlp_attr(res_attrs, "service.instance.id"));
+		assert_non_null(tu_otlp_attr(res_attrs, "host.name"));
+		assert_non_null(tu_otlp_attr(res_attrs, "process.creation.time"));
+		assert_string_equal(tu_otlp_attr(res_attrs, "process.executable.name"), "test_reader");
+		assert_string_equal(tu_otlp_attr(res_attrs, "process.runtime.name"), "native");
 
 		m = find_metric(reqs, 0, names[i], "app.requests");
 		assert_non_null(m);
-		assert_string_equal(json_object_get_string(get(m, "unit")), "{request}");
-		assert_string_equal(json_object_get_string(get(m, "description")), "Requests");
-		assert_true(json_object_get_boolean(get(get(m, "sum"), "isMonotonic")));
-		assert_int_equal(json_object_get_int(get(get(m, "sum"), "aggregationTemporality")), 2);
-		assert_int_equal(json_object_array_length(get(get(m, "sum"), "dataPoints")), 2);
+		assert_string_equal(json_object_get_string(tu_json_get(m, "unit")), "{request}");
+		assert_string_equal(json_object_get_string(tu_json_get(m, "description")), "Requests");
+		assert_true(json_object_get_boolean(tu_json_get(tu_json_get(m, "sum"), "isMonotonic")));
+		assert_int_equal(json_object_get_int(tu_json_get(tu_json_get(m, "sum"), "aggregationTemporality")), 2);
+		assert_int_equal(json_object_array_length(tu_json_get(tu_json_get(m, "sum"), "dataPoints")), 2);
 		for (int j = 0; j < 2; j++) {
 			const char *route;
 
 			pt = point(m, "sum", (size_t)j);
-			route = attr(get(pt, "attributes"), "route");
-			assert_int_equal(as_ll(get(pt, "asInt")), !strcmp(route, "/a") ? 100 * k : k);
-			assert_int_equal((uint64_t)as_ll(get(pt, "startTimeUnixNano")),
+			route = tu_otlp_attr(tu_json_get(pt, "attributes"), "route");
+			assert_int_equal(as_ll(tu_json_get(pt, "asInt")), !strcmp(route, "/a") ? 100 * k : k);
+			assert_int_equal((uint64_t)as_ll(tu_json_get(pt, "startTimeUnixNano")),
 					 tu_start_time(p[i].path, "app.requests", "route", route));
-			assert_true(as_ll(get(pt, "timeUnixNano")) >= as_ll(get(pt, "startTimeUnixNano")));
+			assert_true(as_ll(tu_json_get(pt, "timeUnixNano")) >= as_ll(tu_json_get(pt, "startTimeUnixNano")));
 		}
 		m = find_metric(reqs, 0, names[i], "app.active");
-		assert_null(get(get(m, "sum"), "isMonotonic"));
-		assert_int_equal(as_ll(get(point(m, "sum", 0), "asInt")), -k);
+		assert_null(tu_json_get(tu_json_get(m, "sum"), "isMonotonic"));
+		assert_int_equal(as_ll(tu_json_get(point(m, "sum", 0), "asInt")), -k);
 		m = find_metric(reqs, 0, names[i], "app.ratio");
-		assert_true(json_object_get_double(get(point(m, "gauge", 0), "asDouble")) == 0.25 * k);
+		assert_true(json_object_get_double(tu_json_get(point(m, "gauge", 0), "asDouble")) == 0.25 * k);
 		m = find_metric(reqs, 0, names[i], "app.latency");
-		assert_string_equal(json_object_get_string(get(m, "unit")), "s");
-		assert_int_equal(json_object_get_int(get(get(m, "histogram"), "aggregationTemporality")), 2);
+		assert_string_equal(json_object_get_string(tu_json_get(m, "unit")), "s");
+		assert_int_equal(json_object_get_int(tu_json_get(tu_json_get(m, "histogram"), "aggregationTemporality")), 2);
 		pt = point(m, "histogram", 0);
-		assert_int_equal(as_ll(get(pt, "count")), 2 + k);
-		assert_true(fabs(json_object_get_double(get(pt, "sum")) - (0.505 + 2.0 * k)) < 1e-9);
-		assert_true(json_object_get_double(get(pt, "min")) == 0.005);
-		assert_true(json_object_get_double(get(pt, "max")) == 2.0);
-		assert_int_equal(json_object_array_length(get(pt, "explicitBounds")), 3);
-		assert_int_equal(as_ll(json_object_array_get_idx(get(pt, "bucketCounts"), 0)), 1);
-		assert_int_equal(as_ll(json_object_array_get_idx(get(pt, "bucketCounts"), 2)), 1);
-		assert_int_equal(as_ll(json_object_array_get_idx(get(pt, "bucketCounts"), 3)), k);
-		assert_int_equal((uint64_t)as_ll(get(pt, "startTimeUnixNano")),
+		assert_int_equal(as_ll(tu_json_get(pt, "count")), 2 + k);
+		assert_true(fabs(json_object_get_double(tu_json_get(pt, "sum")) - (0.505 + 2.0 * k)) < 1e-9);
+		assert_true(json_object_get_double(tu_json_get(pt, "min")) == 0.005);
+		assert_true(json_object_get_double(tu_json_get(pt, "max")) == 2.0);
+		assert_int_equal(json_object_array_length(tu_json_get(pt, "explicitBounds")), 3);
+		assert_int_equal(as_ll(json_object_array_get_idx(tu_json_get(pt, "bucketCounts"), 0)), 1);
+		assert_int_equal(as_ll(json_object_array_get_idx(tu_json_get(pt, "bucketCounts"), 2)), 1);
+		assert_int_equal(as_ll(json_object_array_get_idx(tu_json_get(pt, "bucketCounts"), 3)), k);
+		assert_int_equal((uint64_t)as_ll(tu_json_get(pt, "startTimeUnixNano")),
 				 tu_start_time(p[i].path, "app.latency", NULL, NULL));
 	}
 	/* The reader reports itself as one more resource. */
 	assert_non_null(find_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"));
-	assert_int_equal(as_ll(get(point(find_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"),
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"),
 					 "sum", 0), "asInt")), 3);
 	json_object_put(reqs);
 	for (int i = 0; i < 3; i++) {
@@ -405,15 +383,15 @@ static void expect_streams_ended(struct recv *r, const char *svc, long long valu
 	m = find_metric(reqs, 0, svc, "app.count");
 	assert_non_null(m);
 	pt = point(m, "sum", 0);
-	assert_int_equal(as_ll(get(pt, "asInt")), value);
-	assert_null(get(pt, "flags"));
+	assert_int_equal(as_ll(tu_json_get(pt, "asInt")), value);
+	assert_null(tu_json_get(pt, "flags"));
 	m = find_metric(reqs, 1, svc, "app.count");
 	assert_non_null(m);
 	pt = point(m, "sum", 0);
-	assert_int_equal(json_object_get_int(get(pt, "flags")), 1); /* NO_RECORDED_VALUE */
-	assert_null(get(pt, "asInt"));
-	assert_true(as_ll(get(pt, "timeUnixNano")) >
-		    as_ll(get(point(find_metric(reqs, 0, svc, "app.count"), "sum", 0), "timeUnixNano")));
+	assert_int_equal(json_object_get_int(tu_json_get(pt, "flags")), 1); /* NO_RECORDED_VALUE */
+	assert_null(tu_json_get(pt, "asInt"));
+	assert_true(as_ll(tu_json_get(pt, "timeUnixNano")) >
+		    as_ll(tu_json_get(point(find_metric(reqs, 0, svc, "app.count"), "sum", 0), "timeUnixNano")));
 	assert_int_equal(stat(path, &st), -1);
 	json_object_put(reqs);
 }
@@ -494,10 +472,10 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
 	reqs = recv_requests(&r);
-	assert_int_equal(as_ll(get(point(find_metric(reqs, 0, "healthy", "app.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "healthy", "app.count"), "sum", 0),
 				   "asInt")), 9);
 	assert_non_null(strstr(res.err, "rtm.1.1.1.rtm rejected: "));
-	assert_int_equal(as_ll(get(point(find_metric(reqs, 0, "rtm-reader",
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "rtm-reader",
 						     "rtm.reader.segments.rejected"), "sum", 0),
 				   "asInt")), 1);
 	json_object_put(reqs);
@@ -508,7 +486,7 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 
 static double t_of(json_object *reqs, size_t i)
 {
-	return (double)json_object_get_int64(get(json_object_array_get_idx(reqs, i), "t")) / 1000.0;
+	return (double)json_object_get_int64(tu_json_get(json_object_array_get_idx(reqs, i), "t")) / 1000.0;
 }
 
 static void retryable_answers_are_retried_with_backoff_and_retry_after(void **state)
@@ -534,10 +512,10 @@ static void retryable_answers_are_retried_with_backoff_and_retry_after(void **st
 	assert_true(t_of(reqs, 3) - t_of(reqs, 2) >= 0.64);
 	assert_true(t_of(reqs, 4) - t_of(reqs, 3) >= 0.9);
 	/* Retries resend the same data: nothing lost, nothing changed. */
-	b0 = json_object_to_json_string(get(find_resource(reqs, "retried"), "attributes"));
+	b0 = json_object_to_json_string(tu_json_get(find_resource(reqs, "retried"), "attributes"));
 	assert_non_null(b0);
-	b1 = json_object_get_string(get(point(find_metric(reqs, 1, "retried", "app.count"), "sum", 0), "asInt"));
-	b2 = json_object_get_string(get(point(find_metric(reqs, 5, "retried", "app.count"), "sum", 0), "asInt"));
+	b1 = json_object_get_string(tu_json_get(point(find_metric(reqs, 1, "retried", "app.count"), "sum", 0), "asInt"));
+	b2 = json_object_get_string(tu_json_get(point(find_metric(reqs, 5, "retried", "app.count"), "sum", 0), "asInt"));
 	assert_string_equal(b1, "3");
 	assert_string_equal(b2, "3");
 	json_object_put(reqs);
@@ -608,7 +586,7 @@ static void a_dropped_connection_is_retried(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 2);
-	assert_int_equal(as_ll(get(point(find_metric(reqs, 1, "dropped", "app.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "dropped", "app.count"), "sum", 0),
 				   "asInt")), 4);
 	json_object_put(reqs);
 	tu_reap(&p);
@@ -639,16 +617,16 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = recv_requests(&r);
 	req = json_object_array_get_idx(reqs, 0);
-	assert_null(get(req, "error"));
-	assert_string_equal(json_object_get_string(get(req, "path")), "/custom/path");
-	assert_string_equal(json_object_get_string(get(get(req, "headers"), "content-encoding")), "gzip");
-	assert_string_equal(json_object_get_string(get(get(req, "headers"), "content-type")),
+	assert_null(tu_json_get(req, "error"));
+	assert_string_equal(json_object_get_string(tu_json_get(req, "path")), "/custom/path");
+	assert_string_equal(json_object_get_string(tu_json_get(tu_json_get(req, "headers"), "content-encoding")), "gzip");
+	assert_string_equal(json_object_get_string(tu_json_get(tu_json_get(req, "headers"), "content-type")),
 			    "application/json");
-	assert_string_equal(json_object_get_string(get(get(req, "headers"), "x-test")), "a b");
-	assert_non_null(strstr(json_object_get_string(get(get(req, "headers"), "user-agent")),
+	assert_string_equal(json_object_get_string(tu_json_get(tu_json_get(req, "headers"), "x-test")), "a b");
+	assert_non_null(strstr(json_object_get_string(tu_json_get(tu_json_get(req, "headers"), "user-agent")),
 			       "rtm-reader/"));
 	/* The JSON body decodes to the same values as protobuf would. */
-	assert_int_equal(as_ll(get(point(find_metric(reqs, 0, "variables", "app.latency"),
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "variables", "app.latency"),
 					 "histogram", 0), "count")), 4);
 	json_object_put(reqs);
 
@@ -658,10 +636,10 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = recv_requests(&r);
 	req = json_object_array_get_idx(reqs, 0);
-	assert_null(get(req, "error"));
-	assert_string_equal(json_object_get_string(get(get(req, "headers"), "content-type")),
+	assert_null(tu_json_get(req, "error"));
+	assert_string_equal(json_object_get_string(tu_json_get(tu_json_get(req, "headers"), "content-type")),
 			    "application/x-protobuf");
-	assert_null(get(get(req, "headers"), "content-encoding"));
+	assert_null(tu_json_get(tu_json_get(req, "headers"), "content-encoding"));
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
@@ -730,7 +708,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 
 		snprintf(name, sizeof name, "big-%d", i);
 		for (size_t q = 0; q < json_object_array_length(reqs); q++) {
-			assert_true(json_object_get_int(get(json_object_array_get_idx(reqs, q), "bytes")) <= 1024);
+			assert_true(json_object_get_int(tu_json_get(json_object_array_get_idx(reqs, q), "bytes")) <= 1024);
 			for (int w = 0; w < 4; w++)
 				found[w] += find_metric(reqs, (int)q, name, want[w]) != NULL;
 		}
@@ -797,7 +775,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 	reqs = recv_requests(&r);
 	assert_true(json_object_array_length(reqs) >= 8);
 	last = find_metric(reqs, 6, "steady", "app.count");
-	assert_int_equal(as_ll(get(point(last, "sum", 0), "asInt")), 21);
+	assert_int_equal(as_ll(tu_json_get(point(last, "sum", 0), "asInt")), 21);
 	{
 		int failing = 0, recovered = 0;
 
@@ -846,8 +824,8 @@ static void outage_is_measured_from_the_first_failure(void **state)
 	 * however fast or slow the machine is. */
 	reqs = recv_requests(&r);
 	assert_true(json_object_array_length(reqs) >= 4);
-	span = (double)(as_ll(get(json_object_array_get_idx(reqs, 3), "t")) -
-			as_ll(get(json_object_array_get_idx(reqs, 0), "t"))) / 1e3;
+	span = (double)(as_ll(tu_json_get(json_object_array_get_idx(reqs, 3), "t")) -
+			as_ll(tu_json_get(json_object_array_get_idx(reqs, 0), "t"))) / 1e3;
 	json_object_put(reqs);
 	at = strstr(err, "recovered after ");
 	if (!at || sscanf(at, "recovered after %*u failed exports over %lf", &over) != 1 ||
@@ -884,7 +862,7 @@ static void sigterm_flushes_a_last_collection(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	reqs = recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 2);
-	assert_int_equal(as_ll(get(point(find_metric(reqs, 1, "flushed", "app.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "flushed", "app.count"), "sum", 0),
 				   "asInt")), 42);
 	json_object_put(reqs);
 	rtm_segment_close(seg);
@@ -962,9 +940,9 @@ static void produce_busy_process(struct rtm_segment *seg, int unused)
 
 static double num(json_object *p)
 {
-	json_object *v = get(p, "asDouble");
+	json_object *v = tu_json_get(p, "asDouble");
 
-	return v ? json_object_get_double(v) : (double)as_ll(get(p, "asInt"));
+	return v ? json_object_get_double(v) : (double)as_ll(tu_json_get(p, "asInt"));
 }
 
 static void process_metrics_agree_with_the_process(void **state)
@@ -986,11 +964,11 @@ static void process_metrics_agree_with_the_process(void **state)
 
 	m = find_metric(reqs, 0, "busy", "process.thread.count");
 	assert_non_null(m);
-	assert_int_equal(as_ll(get(point(m, "sum", 0), "asInt")), 5);
+	assert_int_equal(as_ll(tu_json_get(point(m, "sum", 0), "asInt")), 5);
 	m = find_metric(reqs, 0, "busy", "process.unix.file_descriptor.count");
-	assert_int_equal(as_ll(get(point(m, "sum", 0), "asInt")), fds_self);
+	assert_int_equal(as_ll(tu_json_get(point(m, "sum", 0), "asInt")), fds_self);
 	m = find_metric(reqs, 0, "busy", "process.cpu.time");
-	assert_true(json_object_get_boolean(get(get(m, "sum"), "isMonotonic")));
+	assert_true(json_object_get_boolean(tu_json_get(tu_json_get(m, "sum"), "isMonotonic")));
 	for (int i = 0; i < 2; i++)
 		cpu += num(point(m, "sum", (size_t)i));
 	/* /proc counts in clock ticks: agree within a tick or two, and the
@@ -998,12 +976,12 @@ static void process_metrics_agree_with_the_process(void **state)
 	if (cpu < cpu_self - 0.03 || cpu > cpu_self + 0.05)
 		fail_msg("process.cpu.time %.3f s, getrusage %.3f s", cpu, cpu_self);
 	m = find_metric(reqs, 0, "busy", "process.memory.usage");
-	assert_true(as_ll(get(point(m, "sum", 0), "asInt")) > 0);
-	assert_string_equal(json_object_get_string(get(m, "unit")), "By");
+	assert_true(as_ll(tu_json_get(point(m, "sum", 0), "asInt")) > 0);
+	assert_string_equal(json_object_get_string(tu_json_get(m, "unit")), "By");
 	m = find_metric(reqs, 0, "busy", "process.context_switches");
-	assert_true(as_ll(get(point(m, "sum", 0), "asInt")) > 0);
+	assert_true(as_ll(tu_json_get(point(m, "sum", 0), "asInt")) > 0);
 	m = find_metric(reqs, 0, "busy", "process.paging.faults");
-	assert_true(as_ll(get(point(m, "sum", 1), "asInt")) > 0);
+	assert_true(as_ll(tu_json_get(point(m, "sum", 1), "asInt")) > 0);
 	assert_non_null(find_metric(reqs, 0, "busy", "process.memory.virtual"));
 	assert_non_null(find_metric(reqs, 0, "busy", "process.disk.io"));
 	assert_non_null(find_metric(reqs, 0, "busy", "rtm.process.runqueue.wait"));
@@ -1134,7 +1112,7 @@ static int64_t exported(struct recv *r, const char *dir, const char *svc, const 
 	m = find_metric(reqs, 0, svc, name);
 	if (!m)
 		fail_msg("%s not exported", name);
-	v = as_ll(get(point(m, "sum", (size_t)idx), "asInt"));
+	v = as_ll(tu_json_get(point(m, "sum", (size_t)idx), "asInt"));
 	json_object_put(reqs);
 	return v;
 }
@@ -1232,11 +1210,11 @@ static void processes_without_a_segment_are_collected_on_request(void **state)
 	reader(&res, dir, endpoint_env(&r), args);
 	assert_int_equal(res.status, 0);
 	reqs = recv_requests(&r);
-	res_attrs = get(find_resource(reqs, "sleep"), "attributes");
+	res_attrs = tu_json_get(find_resource(reqs, "sleep"), "attributes");
 	snprintf(pid_s, sizeof pid_s, "%d", pid);
-	assert_string_equal(attr(res_attrs, "process.pid"), pid_s);
-	assert_string_equal(attr(res_attrs, "process.executable.name"), "sleep");
-	assert_int_equal(as_ll(get(point(find_metric(reqs, 0, "sleep", "process.thread.count"), "sum", 0),
+	assert_string_equal(tu_otlp_attr(res_attrs, "process.pid"), pid_s);
+	assert_string_equal(tu_otlp_attr(res_attrs, "process.executable.name"), "sleep");
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "sleep", "process.thread.count"), "sum", 0),
 				   "asInt")), 1);
 	json_object_put(reqs);
 
@@ -1246,7 +1224,7 @@ static void processes_without_a_segment_are_collected_on_request(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = recv_requests(&r);
 	snprintf(pid_s, sizeof pid_s, "%d", other);
-	assert_string_equal(attr(get(find_resource(reqs, "sleep"), "attributes"), "process.pid"), pid_s);
+	assert_string_equal(tu_otlp_attr(tu_json_get(find_resource(reqs, "sleep"), "attributes"), "process.pid"), pid_s);
 	json_object_put(reqs);
 
 	reader(&res, dir, "", "--once --match '('");

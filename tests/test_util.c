@@ -448,3 +448,25 @@ uint64_t tu_start_time(const char *path, const char *name, const char *k, const 
 	rd_segment_close(&rd);
 	return t;
 }
+
+json_object *tu_json_get(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
+}
+
+const char *tu_otlp_attr(json_object *attrs, const char *key)
+{
+	for (size_t i = 0; attrs && i < json_object_array_length(attrs); i++) {
+		json_object *kv = json_object_array_get_idx(attrs, i);
+
+		if (!strcmp(json_object_get_string(tu_json_get(kv, "key")), key)) {
+			json_object *v = tu_json_get(kv, "value");
+			json_object *s = tu_json_get(v, "stringValue");
+
+			return json_object_get_string(s ? s : tu_json_get(v, "intValue"));
+		}
+	}
+	return NULL;
+}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "rd_segment.h"
 #include "rtm.h"
@@ -129,5 +130,10 @@ int tu_free_port(void);
 
 /* Path of a built program, from the environment meson's test() sets. */
 const char *tu_prog(const char *env);
+
+/* OTLP/JSON as json-c objects: o's member k (NULL if o is NULL or has
+ * none), and the string or int value of key in an attribute list. */
+json_object *tu_json_get(json_object *o, const char *k);
+const char *tu_otlp_attr(json_object *attrs, const char *key);
 
 #endif /* TEST_UTIL_H */
