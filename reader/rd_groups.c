@@ -251,24 +251,17 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 			s->interval_ns = ns;
 			continue;
 		}
-		if (!strcmp(key, "leak") || !strncmp(key, "leak.", 5)) {
-			int bad = leak_value(&s->leak, key[4] ? key + 5 : "", val);
+		if (!strcmp(key, "leak") || !strncmp(key, "leak.", 5) || !strncmp(key, "limit.", 6)) {
+			bool leak = strncmp(key, "limit.", 6) != 0;
+			int bad = leak ? leak_value(&s->leak, key[4] ? key + 5 : "", val) :
+					 rd_limit_value(s, key + 6, val);
 
 			if (bad) {
-				rc = rd_errorf(err, n, bad == -ENOENT ? "%s:%d: unknown key '%s'" :
-					   "%s:%d: %s '%s' is not valid (see README \"Leak detection\")",
-					   path, lineno, key, bad == -ENOENT ? "" : val);
-				goto out;
-			}
-			continue;
-		}
-		if (!strncmp(key, "limit.", 6)) {
-			int bad = rd_limit_value(s, key + 6, val);
-
-			if (bad) {
-				rc = rd_errorf(err, n, bad == -ENOENT ? "%s:%d: unknown key '%s'" :
-					   "%s:%d: %s '%s' is not valid (see README \"What segments may cost\")",
-					   path, lineno, key, bad == -ENOENT ? "" : val);
+				rc = bad == -ENOENT ?
+					rd_errorf(err, n, "%s:%d: unknown key '%s'", path, lineno, key) :
+					rd_errorf(err, n, "%s:%d: %s '%s' is not valid (see README \"%s\")",
+						  path, lineno, key, val,
+						  leak ? "Leak detection" : "What segments may cost");
 				goto out;
 			}
 			continue;
