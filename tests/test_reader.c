@@ -158,38 +158,6 @@ static long long as_ll(json_object *o)
 	return strtoll(json_object_get_string(o), NULL, 10);
 }
 
-/* ---- producers ---- */
-
-static const double bounds[] = { 0.01, 0.1, 1 };
-
-static void produce_standard(struct rtm_segment *seg, int k)
-{
-	rtm_counter_t c;
-	rtm_updown_t u;
-	rtm_gauge_t g;
-	rtm_hist_t h;
-
-	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
-		.name = "app.requests", .unit = "{request}", .description = "Requests",
-		.attrs = (struct rtm_attr[]){ { "route", "/a" } }, .n_attrs = 1 });
-	rtm_counter_add(&c, (uint64_t)(100 * k));
-	rtm_counter_create(seg, &c, &(struct rtm_metric_def){
-		.name = "app.requests", .unit = "{request}", .description = "Requests",
-		.attrs = (struct rtm_attr[]){ { "route", "/b" } }, .n_attrs = 1 });
-	rtm_counter_add(&c, (uint64_t)k);
-	rtm_updown_create(seg, &u, &(struct rtm_metric_def){ .name = "app.active", .unit = "{request}" });
-	rtm_updown_add(&u, -k);
-	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){ .name = "app.ratio", .unit = "1",
-							    .is_double = 1 });
-	rtm_gauge_set_f64(&g, 0.25 * k);
-	rtm_hist_create(seg, &h, &(struct rtm_metric_def){
-		.name = "app.latency", .unit = "s", .bounds = bounds, .n_bounds = 3 });
-	rtm_hist_record(&h, 0.005);
-	rtm_hist_record(&h, 0.5);
-	for (int i = 0; i < k; i++)
-		rtm_hist_record(&h, 2.0);
-}
-
 /* ---- running the reader ---- */
 
 struct run {
@@ -289,7 +257,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
-		tu_spawn(&p[i], dir, names[i], produce_standard, i + 1, false);
+		tu_spawn(&p[i], dir, names[i], tu_produce_known, i + 1, false);
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
@@ -316,7 +284,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 		m = find_metric(reqs, 0, names[i], "app.requests");
 		assert_non_null(m);
 		assert_string_equal(json_object_get_string(tu_json_get(m, "unit")), "{request}");
-		assert_string_equal(json_object_get_string(tu_json_get(m, "description")), "Requests");
+		assert_string_equal(json_object_get_string(tu_json_get(m, "description")), "Requests served");
 		assert_true(json_object_get_boolean(tu_json_get(tu_json_get(m, "sum"), "isMonotonic")));
 		assert_int_equal(json_object_get_int(tu_json_get(tu_json_get(m, "sum"), "aggregationTemporality")), 2);
 		assert_int_equal(json_object_array_length(tu_json_get(tu_json_get(m, "sum"), "dataPoints")), 2);
@@ -605,7 +573,7 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 	json_object *reqs, *req;
 
 	(void)state;
-	tu_spawn(&p, dir, "variables", produce_standard, 2, false);
+	tu_spawn(&p, dir, "variables", tu_produce_known, 2, false);
 	recv_start(&r, NULL);
 	/* Signal-specific endpoint is used as is; generic settings apply. */
 	snprintf(env, sizeof env,
@@ -695,7 +663,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 	(void)state;
 	for (int i = 0; i < 4; i++) {
 		snprintf(name, sizeof name, "big-%d", i);
-		tu_spawn(&p[i], dir, name, produce_standard, i + 1, false);
+		tu_spawn(&p[i], dir, name, tu_produce_known, i + 1, false);
 	}
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once --max-request-bytes 1024");
