@@ -35,22 +35,21 @@ static struct rd_arena_chunk *new_chunk(struct rd_arena *a, size_t size)
 	return c;
 }
 
+void *rd_arena_refill(struct rd_arena *a, size_t size)
+{
+	struct rd_arena_chunk *c = new_chunk(a, size);
+
+	c->next = a->head;
+	a->head = c;
+	a->base = c->data;
+	a->cap = c->size;
+	a->used = size;
+	return c->data;
+}
+
 void *rd_arena_alloc(struct rd_arena *a, size_t size)
 {
-	void *p;
-
-	size = (size + 15) & ~(size_t)15;
-	if (!a->head || a->used + size > a->head->size) {
-		struct rd_arena_chunk *c = new_chunk(a, size);
-
-		c->next = a->head;
-		a->head = c;
-		a->used = 0;
-	}
-	p = a->head->data + a->used;
-	a->used += size;
-	memset(p, 0, size);
-	return p;
+	return memset(rd_arena_raw(a, size), 0, size);
 }
 
 char *rd_arena_strdup(struct rd_arena *a, const char *s)
@@ -76,7 +75,8 @@ void rd_arena_reset(struct rd_arena *a)
 	free_list(a, a->spare);
 	a->spare = a->head;
 	a->head = NULL;
-	a->used = 0;
+	a->base = NULL;
+	a->used = a->cap = 0;
 }
 
 void rd_arena_free(struct rd_arena *a)
@@ -84,6 +84,7 @@ void rd_arena_free(struct rd_arena *a)
 	free_list(a, a->spare);
 	free_list(a, a->head);
 	a->spare = a->head = NULL;
-	a->used = 0;
+	a->base = NULL;
+	a->used = a->cap = 0;
 	a->bytes = 0;
 }

@@ -261,25 +261,55 @@ static struct enc_cache *cache_for(struct rd_source *s,
 	return c;
 }
 
+/* Appends the ResourceMetrics just encoded in b->sizer to the wire: a
+ * request message is nothing but its repeated field 1, so a request's
+ * bytes are a run of its members' fields. */
+static void append_wire(struct rd_batch *b)
+{
+	size_t n = rd_pb_len(&b->sizer);
+
+	if (b->wire_len + n > b->wire_cap) {
+		size_t cap = (b->wire_len + n) * 2;
+		uint8_t *p = realloc(b->wire, cap);
+
+		if (!p)
+			abort();
+		b->wire = p;
+		b->wire_cap = cap;
+	}
+	memcpy(b->wire + b->wire_len, rd_pb_data(&b->sizer), n);
+	b->wire_len += n;
+}
+
+/* Adds a finished ResourceMetrics and serialises it at once, while its
+ * tree is still in cache (a cycle's whole model is tens of megabytes at a
+ * thousand producers; serialising it afterwards re-read it all). */
 static void push_rm(struct rd_batch *b, otlp_rm *rm)
 {
 	if (b->n_rms == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
 		otlp_rm **p = realloc(b->rms, cap * sizeof *p);
+		size_t *o = p ? realloc(b->wire_off, (cap + 1) * sizeof *o) : NULL;
 
-		if (!p)
+		if (!o)
 			abort();
 		b->rms = p;
+		b->wire_off = o;
 		b->cap = cap;
 	}
+	if (rd_pb_rm_field_size(&b->sizer, rm) == SIZE_MAX)
+		abort(); /* out of memory */
+	b->wire_off[b->n_rms] = b->wire_len;
+	append_wire(b);
 	b->rms[b->n_rms++] = rm;
+	b->wire_off[b->n_rms] = b->wire_len;
 }
 
 static otlp_rm *new_rm(struct rd_batch *b, otlp_resource *res, size_t n_metrics)
 {
-	otlp_rm *rm = rd_arena_alloc(&b->arena, sizeof *rm);
-	otlp_sm *sm = rd_arena_alloc(&b->arena, sizeof *sm);
-	otlp_sm **sms = rd_arena_alloc(&b->arena, sizeof *sms);
+	otlp_rm *rm = rd_arena_raw(&b->arena, sizeof *rm);
+	otlp_sm *sm = rd_arena_raw(&b->arena, sizeof *sm);
+	otlp_sm **sms = rd_arena_raw(&b->arena, sizeof *sms);
 
 	opentelemetry__proto__metrics__v1__resource_metrics__init(rm);
 	opentelemetry__proto__metrics__v1__scope_metrics__init(sm);
@@ -288,7 +318,7 @@ static otlp_rm *new_rm(struct rd_batch *b, otlp_resource *res, size_t n_metrics)
 	rm->scope_metrics = sms;
 	sms[0] = sm;
 	sm->scope = &scope;
-	sm->metrics = rd_arena_alloc(&b->arena, (n_metrics + 1) * sizeof *sm->metrics);
+	sm->metrics = rd_arena_raw(&b->arena, (n_metrics + 1) * sizeof *sm->metrics);
 	return rm;
 }
 
@@ -354,7 +384,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 				 bool no_value, uint64_t now)
 {
 	const struct rd_metric *first = g->first;
-	otlp_metric *m = rd_arena_alloc(&b->arena, sizeof *m);
+	otlp_metric *m = rd_arena_raw(&b->arena, sizeof *m);
 	uint32_t n = 0;
 
 	opentelemetry__proto__metrics__v1__metric__init(m);
@@ -362,12 +392,12 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 	m->description = first->description;
 	m->unit = first->unit;
 	if (first->kind == RTM_SHM_KIND_HISTOGRAM) {
-		otlp_hist *h = rd_arena_alloc(&b->arena, sizeof *h);
-		otlp_hdp *pts = rd_arena_alloc(&b->arena, g->n * sizeof *pts);
+		otlp_hist *h = rd_arena_raw(&b->arena, sizeof *h);
+		otlp_hdp *pts = rd_arena_raw(&b->arena, g->n * sizeof *pts);
 
 		opentelemetry__proto__metrics__v1__histogram__init(h);
 		h->aggregation_temporality = OTLP_CUMULATIVE;
-		h->data_points = rd_arena_alloc(&b->arena, g->n * sizeof *h->data_points);
+		h->data_points = rd_arena_raw(&b->arena, g->n * sizeof *h->data_points);
 		for (uint32_t i = 0; i < g->n; i++) {
 			uint32_t idx = g->members[i];
 
@@ -385,8 +415,8 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
 	} else {
-		otlp_ndp *pts = rd_arena_alloc(&b->arena, g->n * sizeof *pts);
-		otlp_ndp **pp = rd_arena_alloc(&b->arena, g->n * sizeof *pp);
+		otlp_ndp *pts = rd_arena_raw(&b->arena, g->n * sizeof *pts);
+		otlp_ndp **pp = rd_arena_raw(&b->arena, g->n * sizeof *pp);
 
 		for (uint32_t i = 0; i < g->n; i++) {
 			uint32_t idx = g->members[i];
@@ -402,7 +432,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 			n++;
 		}
 		if (first->kind == RTM_SHM_KIND_GAUGE) {
-			otlp_gauge *gg = rd_arena_alloc(&b->arena, sizeof *gg);
+			otlp_gauge *gg = rd_arena_raw(&b->arena, sizeof *gg);
 
 			opentelemetry__proto__metrics__v1__gauge__init(gg);
 			gg->n_data_points = n;
@@ -410,7 +440,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 			m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
 			m->gauge = gg;
 		} else {
-			otlp_sum *sum = rd_arena_alloc(&b->arena, sizeof *sum);
+			otlp_sum *sum = rd_arena_raw(&b->arena, sizeof *sum);
 
 			opentelemetry__proto__metrics__v1__sum__init(sum);
 			sum->aggregation_temporality = OTLP_CUMULATIVE;
@@ -450,7 +480,7 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	if (proc && !sm->n_metrics) {
 		rm->scope_metrics[0] = proc; /* a process without a segment */
 	} else if (proc) {
-		otlp_sm **two = rd_arena_alloc(&b->arena, 2 * sizeof *two);
+		otlp_sm **two = rd_arena_raw(&b->arena, 2 * sizeof *two);
 
 		two[0] = sm;
 		two[1] = proc;
@@ -632,40 +662,17 @@ static size_t framed(size_t n)
 	return 1 + v + n;
 }
 
-static int flush(struct rd_batch *b, otlp_rm **rms, size_t n,
+static int flush(otlp_rm **rms, size_t n, const uint8_t *pb, size_t len,
 		 int (*fn)(const struct rd_request *, void *), void *ctx)
 {
 	otlp_req req = OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
-	struct rd_request r = { &req, b->body, b->body_len };
-	int rc;
+	struct rd_request r = { &req, pb, len };
 
 	if (!n)
 		return 0;
 	req.n_resource_metrics = n;
 	req.resource_metrics = rms;
-	rc = fn(&r, ctx);
-	b->body_len = 0;
-	return rc;
-}
-
-/* Appends the ResourceMetrics just encoded in b->sizer to the body: the
- * request message is nothing but its repeated field 1, so its bytes are
- * the concatenation of its members' fields. */
-static void append(struct rd_batch *b)
-{
-	size_t n = rd_pb_len(&b->sizer);
-
-	if (b->body_len + n > b->body_cap) {
-		size_t cap = (b->body_len + n) * 2;
-		uint8_t *p = realloc(b->body, cap);
-
-		if (!p)
-			abort();
-		b->body = p;
-		b->body_cap = cap;
-	}
-	memcpy(b->body + b->body_len, rd_pb_data(&b->sizer), n);
-	b->body_len += n;
+	return fn(&r, ctx);
 }
 
 /* One producer larger than a request: its metrics in parts, each under a
@@ -703,9 +710,9 @@ static int split_rm(struct rd_batch *b, otlp_rm *rm, size_t max,
 			psm->scope = sms[k]->scope;
 			memcpy(psm->metrics, all + start, (end - start) * sizeof *all);
 			psm->n_metrics = end - start;
-			rd_pb_rm_field_size(&b->sizer, part);
-			append(b);
-			rc = flush(b, &part, 1, fn, ctx);
+			if (rd_pb_rm_field_size(&b->sizer, part) == SIZE_MAX)
+				abort(); /* out of memory */
+			rc = flush(&part, 1, rd_pb_data(&b->sizer), rd_pb_len(&b->sizer), fn, ctx);
 			start = end;
 		}
 	}
@@ -715,37 +722,35 @@ static int split_rm(struct rd_batch *b, otlp_rm *rm, size_t max,
 int rd_batch_requests(struct rd_batch *b, size_t max,
 		      int (*fn)(const struct rd_request *, void *), void *ctx)
 {
-	otlp_rm **cur = rd_arena_alloc(&b->arena, (b->n_rms + 1) * sizeof *cur);
-	size_t n_cur = 0;
+	size_t first = 0;
 	int rc;
 
-	b->body_len = 0;
+	/* Runs of consecutive members, each run's bytes contiguous in wire. */
 	for (size_t i = 0; i < b->n_rms; i++) {
-		otlp_rm *rm = b->rms[i];
-		size_t sz = rd_pb_rm_field_size(&b->sizer, rm);
+		size_t sz = b->wire_off[i + 1] - b->wire_off[i];
 
-		if (sz == SIZE_MAX)
-			abort(); /* out of memory */
-		if (b->body_len + sz > max && n_cur) {
-			if ((rc = flush(b, cur, n_cur, fn, ctx)))
+		if (b->wire_off[i + 1] - b->wire_off[first] > max && i > first) {
+			rc = flush(b->rms + first, i - first, b->wire + b->wire_off[first],
+				   b->wire_off[i] - b->wire_off[first], fn, ctx);
+			if (rc)
 				return rc;
-			n_cur = 0;
+			first = i;
 		}
 		if (sz > max) {
-			if ((rc = split_rm(b, rm, max, fn, ctx)))
+			if ((rc = split_rm(b, b->rms[i], max, fn, ctx)))
 				return rc;
-			continue;
+			first = i + 1;
 		}
-		append(b);
-		cur[n_cur++] = rm;
 	}
-	return flush(b, cur, n_cur, fn, ctx);
+	return flush(b->rms + first, b->n_rms - first, b->n_rms ? b->wire + b->wire_off[first] : NULL,
+		     b->n_rms ? b->wire_len - b->wire_off[first] : 0, fn, ctx);
 }
 
 void rd_batch_reset(struct rd_batch *b)
 {
 	rd_arena_reset(&b->arena);
 	b->n_rms = 0;
+	b->wire_len = 0;
 	b->points = 0;
 }
 
@@ -753,7 +758,8 @@ void rd_batch_free(struct rd_batch *b)
 {
 	rd_arena_free(&b->arena);
 	rd_pb_free(&b->sizer);
-	free(b->body);
+	free(b->wire);
+	free(b->wire_off);
 	free(b->rms);
 	memset(b, 0, sizeof *b);
 }

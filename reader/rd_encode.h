@@ -26,11 +26,12 @@ struct rd_config;
 struct rd_batch {
 	struct rd_arena arena;
 	otlp_rm **rms;
+	size_t *wire_off;   /* rms[i]'s bytes: wire[wire_off[i], wire_off[i + 1]) */
 	size_t n_rms, cap;
 	size_t points;
 	struct rd_pb sizer; /* one ResourceMetrics, encoded */
-	uint8_t *body;      /* the request being assembled */
-	size_t body_len, body_cap;
+	uint8_t *wire;      /* every rms[i] as a request's field 1, in order */
+	size_t wire_len, wire_cap;
 };
 
 /* Reader-wide resource attributes, computed once. */

@@ -12,7 +12,7 @@
 int rd_proc_parse_stat(const char *buf, size_t len, struct rd_proc_stat *o)
 {
 	const char *end = buf + len, *p;
-	unsigned long long v[50];
+	unsigned long long v[21];
 	int n = 0;
 
 	/* comm (field 2) may hold spaces and parentheses: skip to the last ')'. */
@@ -21,8 +21,8 @@ int rd_proc_parse_stat(const char *buf, size_t len, struct rd_proc_stat *o)
 		return -EINVAL;
 	p += 2;
 	o->state = *p++;
-	/* Fields 4.. are integers; keep the first 50. */
-	while (p < end && n < 50) {
+	/* Fields 4.. are integers; those up to rss (24) are used. */
+	while (p < end && n < 21) {
 		char *q;
 
 		while (p < end && *p == ' ')

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -228,14 +229,32 @@ size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req)
 	return s->n_reqs;
 }
 
+/* Since Linux 6.2 the size of /proc/<pid>/fd is its number of open
+ * descriptors: one fstat instead of a listing.  Probed once on our own
+ * directory, which always holds a descriptor or more. */
+static bool fd_dir_has_size(void)
+{
+	static int known; /* 0 unknown, 1 yes, -1 no; the reader's one thread */
+	struct stat st;
+
+	if (!known)
+		known = stat("/proc/self/fd", &st) == 0 && st.st_size > 0 ? 1 : -1;
+	return known > 0;
+}
+
 /* Open descriptors: entries of /proc/<pid>/fd, minus "." and "..". */
 static int64_t count_fds(int dirfd)
 {
 	char buf[8192];
 	int64_t n = 0;
 	long got;
+	struct stat st;
 
-	if (dirfd < 0 || lseek(dirfd, 0, SEEK_SET) < 0)
+	if (dirfd < 0)
+		return -1;
+	if (fd_dir_has_size())
+		return fstat(dirfd, &st) == 0 ? (int64_t)st.st_size : -1;
+	if (lseek(dirfd, 0, SEEK_SET) < 0)
 		return -1;
 	while ((got = syscall(SYS_getdents64, dirfd, buf, sizeof buf)) > 0) {
 		for (long pos = 0; pos < got;) {
@@ -322,70 +341,98 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
+/* Reads thread tid's files into *t, taking over the descriptors its entry
+ * of the previous cycle kept.  A single-threaded process's one thread is
+ * its leader, whose status the cycle already read: then only schedstat.
+ * Returns false when the thread is gone. */
+static bool read_one_tid(struct rd_source *s, pid_t tid, bool only, struct rd_tid_stats *t)
+{
+	struct rd_tid_stats *prev = old_tid(s, tid);
+	struct rd_proc_status st;
+	char name[16], text[4096];
+	ssize_t r;
+
+	snprintf(name, sizeof name, "%d", (int)tid);
+	*t = (struct rd_tid_stats){ .tid = tid, .sched_fd = -1, .status_fd = -1 };
+	if (prev) { /* its files move to this cycle's entry */
+		t->sched_fd = prev->sched_fd;
+		t->status_fd = prev->status_fd;
+		prev->sched_fd = prev->status_fd = -1;
+	}
+	r = read_tid(s->task_dir_fd, name, "schedstat", &t->sched_fd, text, sizeof text);
+	if (r <= 0 || rd_proc_parse_schedstat(text, (size_t)r, &t->v.wait_ns)) {
+		close_tid(t);
+		return false;
+	}
+	if (only && s->status_ok) {
+		st = s->status;
+	} else {
+		r = read_tid(s->task_dir_fd, name, "status", &t->status_fd, text, sizeof text);
+		if (r <= 0 || rd_proc_parse_status(text, (size_t)r, &st))
+			return true;
+	}
+	t->v.ctx_voluntary = st.ctx_voluntary;
+	t->v.ctx_involuntary = st.ctx_involuntary;
+	return true;
+}
+
+static bool grow_tids(struct rd_tid_stats **now, size_t n, size_t *cap)
+{
+	struct rd_tid_stats *p;
+
+	if (n < *cap)
+		return true;
+	p = realloc(*now, (*cap ? *cap * 2 : 16) * sizeof *p);
+	if (!p)
+		return false;
+	*now = p;
+	*cap = *cap ? *cap * 2 : 16;
+	return true;
+}
+
 /*
  * Runqueue wait and context switches of the whole process: sums over its
  * threads (/proc/<pid>/task/<tid>/{schedstat,status}), since both files
  * count one thread only.  A thread's last values are kept when it exits,
  * so the totals never go backwards (they miss at most what an exiting
- * thread did after the last cycle).
+ * thread did after the last cycle).  A process that had one thread when
+ * its stat was read is not listed: its thread is its leader (a thread of
+ * the last cycle that is not in stat's count has exited).
  */
 static void read_threads(struct rd_source *s)
 {
-	struct rd_tid_stats *now = NULL, *prev;
+	struct rd_tid_stats *now = NULL;
 	struct rd_thread_sums sum = { 0, 0, 0 };
 	size_t n = 0, cap = 0, old = 0;
-	char buf[8192], text[4096];
-	long got;
+	char buf[8192];
+	long got = 0;
 
-	if (s->task_dir_fd < 0 || lseek(s->task_dir_fd, 0, SEEK_SET) < 0)
+	if (s->task_dir_fd < 0)
 		return;
 	if (!s->threads_since_unix_nano)
 		s->threads_since_unix_nano = clock_ns(CLOCK_REALTIME);
-	while ((got = syscall(SYS_getdents64, s->task_dir_fd, buf, sizeof buf)) > 0) {
-		for (long pos = 0; pos < got;) {
-			const char *name = buf + pos + 19;
-			struct rd_thread_sums v = { 0, 0, 0 };
-			struct rd_proc_status st;
-			unsigned short reclen;
-			ssize_t r;
+	if (s->stat.num_threads == 1) {
+		if (grow_tids(&now, n, &cap) && read_one_tid(s, s->seg.hdr.pid, true, &now[n]))
+			add_sums(&sum, &now[n++].v);
+	} else if (lseek(s->task_dir_fd, 0, SEEK_SET) == 0) {
+		while ((got = syscall(SYS_getdents64, s->task_dir_fd, buf, sizeof buf)) > 0) {
+			for (long pos = 0; pos < got;) {
+				const char *name = buf + pos + 19;
+				unsigned short reclen;
 
-			memcpy(&reclen, buf + pos + 16, sizeof reclen);
-			pos += reclen;
-			if (name[0] == '.')
-				continue;
-			if (n == cap) {
-				struct rd_tid_stats *p = realloc(now, (cap = cap ? cap * 2 : 16) * sizeof *p);
-				if (!p)
-					break;
-				now = p;
+				memcpy(&reclen, buf + pos + 16, sizeof reclen);
+				pos += reclen;
+				if (name[0] == '.' || !grow_tids(&now, n, &cap))
+					continue;
+				if (read_one_tid(s, (pid_t)atoi(name), false, &now[n]))
+					add_sums(&sum, &now[n++].v);
 			}
-			now[n].tid = (pid_t)atoi(name);
-			now[n].sched_fd = now[n].status_fd = -1;
-			prev = old_tid(s, now[n].tid);
-			if (prev) { /* its files move to this cycle's entry */
-				now[n].sched_fd = prev->sched_fd;
-				now[n].status_fd = prev->status_fd;
-				prev->sched_fd = prev->status_fd = -1;
-			}
-			r = read_tid(s->task_dir_fd, name, "schedstat", &now[n].sched_fd, text,
-				     sizeof text);
-			if (r <= 0 || rd_proc_parse_schedstat(text, (size_t)r, &v.wait_ns)) {
-				close_tid(&now[n]);
-				continue;
-			}
-			r = read_tid(s->task_dir_fd, name, "status", &now[n].status_fd, text,
-				     sizeof text);
-			if (r > 0 && rd_proc_parse_status(text, (size_t)r, &st) == 0) {
-				v.ctx_voluntary = st.ctx_voluntary;
-				v.ctx_involuntary = st.ctx_involuntary;
-			}
-			now[n].v = v;
-			n++;
-			add_sums(&sum, &v);
 		}
 	}
-	if (!now)
+	if (!n) { /* gone, or unreadable: keep the last cycle's threads */
+		free(now);
 		return;
+	}
 	qsort(now, n, sizeof *now, cmp_tid);
 	/* Threads seen last cycle and gone now: keep their final values. */
 	for (size_t i = 0; i < s->n_tids; i++) {
