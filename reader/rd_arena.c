@@ -70,6 +70,20 @@ static void free_list(struct rd_arena *a, struct rd_arena_chunk *c)
 	}
 }
 
+void rd_arena_rewind(struct rd_arena *a, struct rd_arena_mark m)
+{
+	while (a->head != m.head) {
+		struct rd_arena_chunk *c = a->head;
+
+		a->head = c->next;
+		c->next = a->spare;
+		a->spare = c;
+	}
+	a->base = a->head ? a->head->data : NULL;
+	a->cap = a->head ? a->head->size : 0;
+	a->used = m.used;
+}
+
 void rd_arena_reset(struct rd_arena *a)
 {
 	free_list(a, a->spare);

@@ -38,6 +38,20 @@ static inline void *rd_arena_raw(struct rd_arena *a, size_t size)
 /* Zeroed rd_arena_raw(). */
 void *rd_arena_alloc(struct rd_arena *a, size_t size);
 char *rd_arena_strdup(struct rd_arena *a, const char *s);
+/* Where the arena stands; rd_arena_rewind() frees what was allocated
+ * since (its chunks are kept for reuse). */
+struct rd_arena_mark {
+	struct rd_arena_chunk *head;
+	size_t used;
+};
+
+static inline struct rd_arena_mark rd_arena_mark(const struct rd_arena *a)
+{
+	return (struct rd_arena_mark){ a->head, a->used };
+}
+
+void rd_arena_rewind(struct rd_arena *a, struct rd_arena_mark m);
+
 /* Frees everything allocated; keeps as many chunks as this cycle used for
  * the next one (steady cycles then touch no new page), and frees those the
  * cycle before kept but this one did not need. */

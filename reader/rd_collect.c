@@ -135,17 +135,76 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 		}
 		r->prom_r = rd_prom_renderer_new();
 	}
+	/* Only protobuf bytes leave: no tree needs to outlive its producer. */
+	r->batch.wire_only = !r->prom && (cfg->exporter == RD_EXPORT_NONE ||
+					  (cfg->exporter == RD_EXPORT_OTLP && cfg->protocol != RD_PROTO_JSON));
+	r->batch.max_bytes = cfg->max_request_bytes;
 	open_dir(r);
 	return 0;
 }
 
+/* Sources by name: a directory event touches one name, and with a
+ * thousand producers a walk of the list per event was most of what a
+ * short-lived producer cost. */
+static size_t name_bucket(const struct rd_reader *r, const char *name)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ull;
+	return (size_t)h & (r->n_buckets - 1);
+}
+
+static void index_put(struct rd_reader *r, struct rd_source *s)
+{
+	size_t b = name_bucket(r, s->name);
+
+	s->hnext = r->by_name[b];
+	r->by_name[b] = s;
+}
+
+/* Puts s at the head of the list and in the index (grown to keep chains
+ * short; aborts without memory, like the arena). */
+static void link_source(struct rd_reader *r, struct rd_source *s)
+{
+	s->next = r->sources;
+	r->sources = s;
+	if (++r->n_sources > r->n_buckets) {
+		size_t n = r->n_buckets ? r->n_buckets * 4 : 256;
+		struct rd_source **b = calloc(n, sizeof *b);
+
+		if (!b)
+			abort();
+		free(r->by_name);
+		r->by_name = b;
+		r->n_buckets = n;
+		for (struct rd_source *o = r->sources; o; o = o->next)
+			index_put(r, o);
+	} else {
+		index_put(r, s);
+	}
+}
+
+/* Takes *pp (a link of the list) out of the list and the index, and frees it. */
+static void drop_source(struct rd_reader *r, struct rd_source **pp)
+{
+	struct rd_source *s = *pp, **hp = &r->by_name[name_bucket(r, s->name)];
+
+	while (*hp != s)
+		hp = &(*hp)->hnext;
+	*hp = s->hnext;
+	*pp = s->next;
+	r->n_sources--;
+	rd_source_free(s);
+}
+
 void rd_reader_fini(struct rd_reader *r)
 {
-	while (r->sources) {
-		struct rd_source *s = r->sources;
-		r->sources = s->next;
-		rd_source_free(s);
-	}
+	while (r->sources)
+		drop_source(r, &r->sources);
+	free(r->by_name);
+	r->by_name = NULL;
+	r->n_buckets = 0;
 	while (r->rejected) {
 		struct rd_rejected *x = r->rejected;
 		r->rejected = x->next;
@@ -226,7 +285,9 @@ void rd_reader_log_rejections(struct rd_reader *r, uint64_t mono, bool now)
 
 static struct rd_source *find_source(struct rd_reader *r, const char *name, ino_t ino)
 {
-	for (struct rd_source *s = r->sources; s; s = s->next)
+	if (!r->n_buckets)
+		return NULL;
+	for (struct rd_source *s = r->by_name[name_bucket(r, name)]; s; s = s->hnext)
 		if (s->ino == ino && !strcmp(s->name, name))
 			return s;
 	return NULL;
@@ -248,8 +309,7 @@ static void add_process(struct rd_reader *r, pid_t pid)
 		return;
 	if (rd_source_open_pid(&s, pid, r->cfg->command_line))
 		return; /* gone, or a zombie */
-	s->next = r->sources;
-	r->sources = s;
+	link_source(r, s);
 }
 
 /* --pid and --match: processes without a segment, collected from /proc
@@ -317,8 +377,7 @@ static void consider(struct rd_reader *r, const char *name, const struct stat *s
 	if (x)
 		x->ino = 0; /* fixed now; forget the refusal */
 	s->seen = true;
-	s->next = r->sources;
-	r->sources = s;
+	link_source(r, s);
 }
 
 void rd_reader_scan(struct rd_reader *r)
@@ -373,7 +432,8 @@ void rd_reader_dir_event(struct rd_reader *r, const char *name)
 	exists = !fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
 	/* A live source whose file is gone, or was replaced (a file renamed
 	 * over it), is over: its mapping keeps the final values. */
-	for (struct rd_source *s = r->sources; s; s = s->next)
+	for (struct rd_source *s = r->n_buckets ? r->by_name[name_bucket(r, name)] : NULL; s;
+	     s = s->hnext)
 		if (!s->no_segment && s->state == RD_SRC_LIVE && !strcmp(s->name, name) &&
 		    (!exists || s->ino != st.st_ino))
 			s->state = RD_SRC_DEAD;
@@ -604,8 +664,7 @@ static void reap_ended(struct rd_reader *r, uint64_t delivered)
 				r->rejected = x;
 			}
 		}
-		*pp = s->next;
-		rd_source_free(s);
+		drop_source(r, pp);
 	}
 }
 
@@ -650,8 +709,7 @@ int rd_reader_cycle(struct rd_reader *r)
 			struct stat st = s->seg.st;
 
 			reject(r, s->name, &st, s->seg.err);
-			*pp = s->next;
-			rd_source_free(s);
+			drop_source(r, pp);
 			continue;
 		}
 		if (s->seg.generation != s->budget_gen) {
@@ -671,8 +729,7 @@ int rd_reader_cycle(struct rd_reader *r)
 					 "segments, past limit.user-series=%u", (unsigned)st.st_uid,
 					 (unsigned long long)mine, r->cfg->settings.limit_user_series);
 				reject(r, s->name, &st, why);
-				*pp = s->next;
-				rd_source_free(s);
+				drop_source(r, pp);
 				continue;
 			}
 		}

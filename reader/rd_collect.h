@@ -25,6 +25,8 @@ struct rd_reader {
 	const char *dir;
 	int dirfd;
 	struct rd_source *sources;
+	struct rd_source **by_name; /* hash buckets over sources, by name */
+	size_t n_buckets, n_sources;
 	struct rd_rejected *rejected;
 	struct rd_procio *procio;
 	struct rd_exporter *exporter;

@@ -16,6 +16,11 @@
 
 #define SCOPE_NAME "rtm"
 
+/* protobuf-c's __init functions copy a static initialiser out of line, a
+ * call per object of the model; its INIT macros let the compiler store the
+ * fields in place. */
+#define OTLP_INIT(p, INIT) (*(p) = (__typeof__(*(p)))INIT)
+
 /* Per-source data that only changes with the descriptor table: resource,
  * attribute sets and the grouping of series into metrics.  Its strings point
  * into the source's parsed segment, which lives as long as the cache. */
@@ -284,7 +289,7 @@ static void append_wire(struct rd_batch *b)
 /* Adds a finished ResourceMetrics and serialises it at once, while its
  * tree is still in cache (a cycle's whole model is tens of megabytes at a
  * thousand producers; serialising it afterwards re-read it all). */
-static void push_rm(struct rd_batch *b, otlp_rm *rm)
+static void push_rm(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_from)
 {
 	if (b->n_rms == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
@@ -301,6 +306,10 @@ static void push_rm(struct rd_batch *b, otlp_rm *rm)
 		abort(); /* out of memory */
 	b->wire_off[b->n_rms] = b->wire_len;
 	append_wire(b);
+	if (b->wire_only && rd_pb_len(&b->sizer) <= b->max_bytes) {
+		rd_arena_rewind(&b->arena, built_from);
+		rm = NULL;
+	}
 	b->rms[b->n_rms++] = rm;
 	b->wire_off[b->n_rms] = b->wire_len;
 }
@@ -311,8 +320,8 @@ static otlp_rm *new_rm(struct rd_batch *b, otlp_resource *res, size_t n_metrics)
 	otlp_sm *sm = rd_arena_raw(&b->arena, sizeof *sm);
 	otlp_sm **sms = rd_arena_raw(&b->arena, sizeof *sms);
 
-	opentelemetry__proto__metrics__v1__resource_metrics__init(rm);
-	opentelemetry__proto__metrics__v1__scope_metrics__init(sm);
+	OTLP_INIT(rm, OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT);
+	OTLP_INIT(sm, OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT);
 	rm->resource = res;
 	rm->n_scope_metrics = 1;
 	rm->scope_metrics = sms;
@@ -325,7 +334,7 @@ static otlp_rm *new_rm(struct rd_batch *b, otlp_resource *res, size_t n_metrics)
 static void fill_ndp(otlp_ndp *p, const struct rd_metric *m, const struct rd_value *v,
 		     bool no_value, uint64_t now)
 {
-	opentelemetry__proto__metrics__v1__number_data_point__init(p);
+	OTLP_INIT(p, OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT);
 	p->time_unix_nano = now;
 	if (m->kind != RTM_SHM_KIND_GAUGE)
 		/* A start after the point's time is invalid OTLP (a hostile or
@@ -345,7 +354,7 @@ static void fill_ndp(otlp_ndp *p, const struct rd_metric *m, const struct rd_val
 static void fill_hdp(otlp_hdp *p, const struct rd_metric *m,
 		     const struct rd_value *v, bool no_value, uint64_t now)
 {
-	opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
+	OTLP_INIT(p, OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT);
 	p->time_unix_nano = now;
 	p->start_time_unix_nano = m->start_unix_nano < now ? m->start_unix_nano : now;
 	if (no_value) {
@@ -387,7 +396,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 	otlp_metric *m = rd_arena_raw(&b->arena, sizeof *m);
 	uint32_t n = 0;
 
-	opentelemetry__proto__metrics__v1__metric__init(m);
+	OTLP_INIT(m, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT);
 	m->name = first->name;
 	m->description = first->description;
 	m->unit = first->unit;
@@ -395,7 +404,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		otlp_hist *h = rd_arena_raw(&b->arena, sizeof *h);
 		otlp_hdp *pts = rd_arena_raw(&b->arena, g->n * sizeof *pts);
 
-		opentelemetry__proto__metrics__v1__histogram__init(h);
+		OTLP_INIT(h, OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT);
 		h->aggregation_temporality = OTLP_CUMULATIVE;
 		h->data_points = rd_arena_raw(&b->arena, g->n * sizeof *h->data_points);
 		for (uint32_t i = 0; i < g->n; i++) {
@@ -434,7 +443,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		if (first->kind == RTM_SHM_KIND_GAUGE) {
 			otlp_gauge *gg = rd_arena_raw(&b->arena, sizeof *gg);
 
-			opentelemetry__proto__metrics__v1__gauge__init(gg);
+			OTLP_INIT(gg, OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT);
 			gg->n_data_points = n;
 			gg->data_points = pp;
 			m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
@@ -442,7 +451,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		} else {
 			otlp_sum *sum = rd_arena_raw(&b->arena, sizeof *sum);
 
-			opentelemetry__proto__metrics__v1__sum__init(sum);
+			OTLP_INIT(sum, OPENTELEMETRY__PROTO__METRICS__V1__SUM__INIT);
 			sum->aggregation_temporality = OTLP_CUMULATIVE;
 			sum->is_monotonic = first->kind == RTM_SHM_KIND_COUNTER;
 			sum->n_data_points = n;
@@ -458,6 +467,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 		      struct rd_source *s, bool no_value, uint64_t now)
 {
+	struct rd_arena_mark mark = rd_arena_mark(&b->arena);
 	struct enc_cache *c = cache_for(s, env);
 	otlp_rm *rm = new_rm(b, &c->resource, c->n_groups);
 	otlp_sm *sm = rm->scope_metrics[0];
@@ -487,7 +497,7 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 		rm->scope_metrics = two;
 		rm->n_scope_metrics = 2;
 	}
-	push_rm(b, rm);
+	push_rm(b, rm, mark);
 }
 
 /* ---- the reader's own metrics ---- */
@@ -502,7 +512,7 @@ void rd_encode_numbers(struct rd_batch *b, otlp_sm *sm, const char *name,
 	for (size_t i = 0; i < n; i++) {
 		otlp_ndp *p = rd_arena_alloc(&b->arena, sizeof *p);
 
-		opentelemetry__proto__metrics__v1__number_data_point__init(p);
+		OTLP_INIT(p, OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT);
 		p->time_unix_nano = now;
 		if (kind != RTM_SHM_KIND_GAUGE)
 			p->start_time_unix_nano = start;
@@ -526,14 +536,14 @@ void rd_encode_numbers(struct rd_batch *b, otlp_sm *sm, const char *name,
 		}
 		pp[i] = p;
 	}
-	opentelemetry__proto__metrics__v1__metric__init(m);
+	OTLP_INIT(m, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT);
 	m->name = (char *)name;
 	m->unit = (char *)unit;
 	m->description = (char *)desc;
 	if (kind == RTM_SHM_KIND_GAUGE) {
 		otlp_gauge *g = rd_arena_alloc(&b->arena, sizeof *g);
 
-		opentelemetry__proto__metrics__v1__gauge__init(g);
+		OTLP_INIT(g, OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT);
 		g->data_points = pp;
 		g->n_data_points = n;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
@@ -541,7 +551,7 @@ void rd_encode_numbers(struct rd_batch *b, otlp_sm *sm, const char *name,
 	} else {
 		otlp_sum *sum = rd_arena_alloc(&b->arena, sizeof *sum);
 
-		opentelemetry__proto__metrics__v1__sum__init(sum);
+		OTLP_INIT(sum, OPENTELEMETRY__PROTO__METRICS__V1__SUM__INIT);
 		sum->aggregation_temporality = OTLP_CUMULATIVE;
 		sum->is_monotonic = kind == RTM_SHM_KIND_COUNTER;
 		sum->data_points = pp;
@@ -559,6 +569,7 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 {
 	static char pid_instance[64];
 	size_t n = cfg->n_resource + 4, k = 0;
+	struct rd_arena_mark mark = rd_arena_mark(&b->arena);
 	otlp_resource *res = rd_arena_alloc(&b->arena, sizeof *res);
 	otlp_kv *kvs = rd_arena_alloc(&b->arena, n * sizeof *kvs);
 	otlp_any *anys = rd_arena_alloc(&b->arena, n * sizeof *anys);
@@ -632,12 +643,12 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 
 		memcpy(buckets, st->cycle_buckets, sizeof st->cycle_buckets);
 		fill_hdp(p, &m, &v, false, now);
-		opentelemetry__proto__metrics__v1__histogram__init(h);
+		OTLP_INIT(h, OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT);
 		h->aggregation_temporality = OTLP_CUMULATIVE;
 		h->n_data_points = 1;
 		h->data_points = rd_arena_alloc(&b->arena, sizeof *h->data_points);
 		h->data_points[0] = p;
-		opentelemetry__proto__metrics__v1__metric__init(om);
+		OTLP_INIT(om, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT);
 		om->name = m.name;
 		om->unit = m.unit;
 		om->description = m.description;
@@ -646,7 +657,7 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		sm->metrics[sm->n_metrics++] = om;
 		b->points++;
 	}
-	push_rm(b, rm);
+	push_rm(b, rm, mark);
 }
 
 /* ---- requests ---- */
@@ -662,11 +673,11 @@ static size_t framed(size_t n)
 	return 1 + v + n;
 }
 
-static int flush(otlp_rm **rms, size_t n, const uint8_t *pb, size_t len,
-		 int (*fn)(const struct rd_request *, void *), void *ctx)
+static int flush(const struct rd_batch *b, otlp_rm **rms, size_t n, const uint8_t *pb,
+		 size_t len, int (*fn)(const struct rd_request *, void *), void *ctx)
 {
 	otlp_req req = OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
-	struct rd_request r = { &req, pb, len };
+	struct rd_request r = { b->wire_only ? NULL : &req, pb, len };
 
 	if (!n)
 		return 0;
@@ -712,7 +723,7 @@ static int split_rm(struct rd_batch *b, otlp_rm *rm, size_t max,
 			psm->n_metrics = end - start;
 			if (rd_pb_rm_field_size(&b->sizer, part) == SIZE_MAX)
 				abort(); /* out of memory */
-			rc = flush(&part, 1, rd_pb_data(&b->sizer), rd_pb_len(&b->sizer), fn, ctx);
+			rc = flush(b, &part, 1, rd_pb_data(&b->sizer), rd_pb_len(&b->sizer), fn, ctx);
 			start = end;
 		}
 	}
@@ -730,7 +741,7 @@ int rd_batch_requests(struct rd_batch *b, size_t max,
 		size_t sz = b->wire_off[i + 1] - b->wire_off[i];
 
 		if (b->wire_off[i + 1] - b->wire_off[first] > max && i > first) {
-			rc = flush(b->rms + first, i - first, b->wire + b->wire_off[first],
+			rc = flush(b, b->rms + first, i - first, b->wire + b->wire_off[first],
 				   b->wire_off[i] - b->wire_off[first], fn, ctx);
 			if (rc)
 				return rc;
@@ -742,7 +753,7 @@ int rd_batch_requests(struct rd_batch *b, size_t max,
 			first = i + 1;
 		}
 	}
-	return flush(b->rms + first, b->n_rms - first, b->n_rms ? b->wire + b->wire_off[first] : NULL,
+	return flush(b, b->rms + first, b->n_rms - first, b->n_rms ? b->wire + b->wire_off[first] : NULL,
 		     b->n_rms ? b->wire_len - b->wire_off[first] : 0, fn, ctx);
 }
 

@@ -32,6 +32,13 @@ struct rd_batch {
 	struct rd_pb sizer; /* one ResourceMetrics, encoded */
 	uint8_t *wire;      /* every rms[i] as a request's field 1, in order */
 	size_t wire_len, wire_cap;
+	/* Set by the owner when only the protobuf bytes will be read (no JSON,
+	 * no /metrics): each producer's tree is then freed once serialised, so
+	 * the cycle's model stays in cache; rms[i] is NULL for those and
+	 * requests carry no tree.  A producer larger than max_bytes keeps its
+	 * tree, to be split. */
+	bool wire_only;
+	size_t max_bytes;
 };
 
 /* Reader-wide resource attributes, computed once. */

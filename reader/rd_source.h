@@ -89,6 +89,7 @@ struct rd_source {
 	uint64_t enc_generation;
 
 	struct rd_source *next;
+	struct rd_source *hnext; /* the reader's index by name (rd_collect.c) */
 };
 
 /* Opens dir/name as a source.  Returns 0 or -errno with seg.err set. */
