@@ -17,6 +17,7 @@
 #include "rtm_shm_text.h"
 
 #define DEFAULT_ENDPOINT "http://localhost:4318/v1/metrics"
+#define DEFAULT_GRPC_ENDPOINT "http://localhost:4317"
 
 int rd_errorf(char *err, size_t n, const char *fmt, ...)
 {
@@ -281,8 +282,9 @@ static void usage(void)
 	       "  --prometheus [HOST:]PORT  serve GET /metrics for scraping (also\n"
 	       "                         OTEL_EXPORTER_PROMETHEUS_{HOST,PORT}; default\n"
 	       "                         localhost:9464; 'off' to turn it off)\n"
-	       "  --endpoint URL         OTLP/HTTP metrics URL, used as is\n"
-	       "  --protocol P           http/protobuf (default) or http/json\n"
+	       "  --endpoint URL         OTLP/HTTP metrics URL, used as is; for grpc the\n"
+	       "                         server (default http://localhost:4317)\n"
+	       "  --protocol P           http/protobuf (default), http/json or grpc\n"
 	       "  --compression C        gzip or none\n"
 	       "  --timeout DURATION     per request (default 10s)\n"
 	       "  --headers K=V,...      extra request headers\n"
@@ -333,10 +335,9 @@ static int apply_protocol(struct rd_config *c, const char *v, const char *what,
 	else if (!strcmp(v, "http/json"))
 		c->protocol = RD_PROTO_JSON;
 	else if (!strcmp(v, "grpc"))
-		return rd_errorf(err, n, "%s: 'grpc' is not supported yet; use http/protobuf or http/json",
-			   what);
+		c->protocol = RD_PROTO_GRPC;
 	else
-		return rd_errorf(err, n, "%s: '%s' is not http/protobuf or http/json", what, v);
+		return rd_errorf(err, n, "%s: '%s' is not grpc, http/protobuf or http/json", what, v);
 	return 0;
 }
 
@@ -357,6 +358,14 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	uint64_t ns;
 	int rc;
 
+	/* The protocol first: it decides what an endpoint means. */
+	if ((v = f->v[O_PROTOCOL]))
+		which = "--protocol";
+	else
+		v = otel_env("PROTOCOL", &which);
+	if (v && (rc = apply_protocol(c, v, which, err, n)))
+		return rc;
+
 	if (f->v[O_ENDPOINT]) {
 		if (!check_url(f->v[O_ENDPOINT]))
 			return rd_errorf(err, n, "--endpoint: '%s' is not an http:// or https:// URL "
@@ -374,20 +383,17 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 		if (!check_url(v))
 			return rd_errorf(err, n, "OTEL_EXPORTER_OTLP_ENDPOINT: '%s' is not an http:// or https:// URL",
 				   v);
-		/* Generic base URL: the signal path is appended. */
-		if (asprintf(&c->endpoint, "%s%sv1/metrics", v,
-			     len && v[len - 1] == '/' ? "" : "/") < 0)
+		/* Generic base URL: over HTTP the signal path is appended; a
+		 * gRPC endpoint names the server, used as is. */
+		if (c->protocol == RD_PROTO_GRPC)
+			c->endpoint = strdup(v);
+		else if (asprintf(&c->endpoint, "%s%sv1/metrics", v,
+				  len && v[len - 1] == '/' ? "" : "/") < 0)
 			return -ENOMEM;
 	} else {
-		c->endpoint = strdup(DEFAULT_ENDPOINT);
+		c->endpoint = strdup(c->protocol == RD_PROTO_GRPC ? DEFAULT_GRPC_ENDPOINT :
+				     DEFAULT_ENDPOINT);
 	}
-
-	if ((v = f->v[O_PROTOCOL]))
-		which = "--protocol";
-	else
-		v = otel_env("PROTOCOL", &which);
-	if (v && (rc = apply_protocol(c, v, which, err, n)))
-		return rc;
 
 	if ((v = f->v[O_COMPRESSION]))
 		which = "--compression";

@@ -17,7 +17,7 @@
 #include "rd_groups.h"
 
 enum rd_exporter_kind { RD_EXPORT_OTLP, RD_EXPORT_STDOUT, RD_EXPORT_NONE };
-enum rd_protocol { RD_PROTO_PROTOBUF, RD_PROTO_JSON };
+enum rd_protocol { RD_PROTO_PROTOBUF, RD_PROTO_JSON, RD_PROTO_GRPC };
 enum rd_io_mode { RD_IO_AUTO, RD_IO_URING, RD_IO_SYNC };
 
 struct rd_header {
@@ -29,7 +29,8 @@ struct rd_config {
 	const char *dir;
 	uint64_t interval_ns;
 	enum rd_exporter_kind exporter;
-	char *endpoint;            /* full URL of the metrics endpoint */
+	char *endpoint;            /* full URL of the metrics endpoint; for gRPC the
+				    * server's URL, to which the method path is added */
 	enum rd_protocol protocol;
 	bool gzip;
 	uint64_t timeout_ns;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rd_grpc.h"
 #include "rd_json.h"
 #include "rd_log.h"
 #include "rd_otlp_json.h"
@@ -43,6 +44,9 @@ struct rd_exporter {
 
 	uint8_t *zbuf; /* compressed body */
 	size_t zbuf_cap;
+	bool grpc;
+	char *url;     /* what libcurl posts to */
+	struct rd_grpc_reply g;
 	char resp[RESP_MAX];
 	size_t resp_len;
 	bool resp_json;
@@ -128,6 +132,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	size_t len = size * n;
 	char line[512];
 
+	/* gRPC's status comes in the trailers, which libcurl passes here too
+	 * (or in the headers of a trailers-only answer). */
+	if (e->grpc && rd_grpc_header(&e->g, p, len))
+		return len;
 	snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
 	if (!strncasecmp(line, "retry-after:", 12))
 		parse_retry_after(e, line + 12);
@@ -180,11 +188,37 @@ int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 		snprintf(err, errlen, "libdeflate initialisation failed");
 		return -ENOMEM;
 	}
-	e->headers = curl_slist_append(e->headers, cfg->protocol == RD_PROTO_JSON ?
-				       "Content-Type: application/json" :
-				       "Content-Type: application/x-protobuf");
-	if (cfg->gzip)
-		e->headers = curl_slist_append(e->headers, "Content-Encoding: gzip");
+	e->grpc = cfg->protocol == RD_PROTO_GRPC;
+	if (e->grpc) {
+		size_t len = strlen(cfg->endpoint);
+		char h[64];
+
+		/* The endpoint names the server; the method is its path. */
+		if (asprintf(&e->url, "%.*s%s", (int)(len && cfg->endpoint[len - 1] == '/' ? len - 1 : len),
+			     cfg->endpoint, RD_GRPC_PATH) < 0)
+			return -ENOMEM;
+		e->headers = curl_slist_append(e->headers, "Content-Type: application/grpc");
+		e->headers = curl_slist_append(e->headers, "TE: trailers");
+		/* Responses are small: ask for them uncompressed. */
+		e->headers = curl_slist_append(e->headers, "grpc-accept-encoding: identity");
+		if (cfg->gzip)
+			e->headers = curl_slist_append(e->headers, "grpc-encoding: gzip");
+		if (cfg->timeout_ns) {
+			/* At most 8 digits (PROTOCOL-HTTP2.md): milliseconds reach
+			 * 27 hours, beyond any timeout rtm accepts. */
+			snprintf(h, sizeof h, "grpc-timeout: %llum",
+				 (unsigned long long)(cfg->timeout_ns / 1000000u));
+			e->headers = curl_slist_append(e->headers, h);
+		}
+	} else {
+		if (!(e->url = strdup(cfg->endpoint)))
+			return -ENOMEM;
+		e->headers = curl_slist_append(e->headers, cfg->protocol == RD_PROTO_JSON ?
+					       "Content-Type: application/json" :
+					       "Content-Type: application/x-protobuf");
+		if (cfg->gzip)
+			e->headers = curl_slist_append(e->headers, "Content-Encoding: gzip");
+	}
 	e->headers = curl_slist_append(e->headers, "Expect:"); /* no 100-continue round trip */
 	for (size_t i = 0; i < cfg->n_headers; i++) {
 		char *h;
@@ -195,7 +229,22 @@ int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 		free(h);
 	}
 	snprintf(ua, sizeof ua, "rtm-reader/%s", RTM_VERSION);
-	curl_easy_setopt(e->curl, CURLOPT_URL, cfg->endpoint);
+	curl_easy_setopt(e->curl, CURLOPT_URL, e->url);
+	if (e->grpc) {
+		/* gRPC is HTTP/2 only: cleartext with prior knowledge, or TLS
+		 * with h2 chosen by ALPN. */
+		curl_easy_setopt(e->curl, CURLOPT_HTTP_VERSION,
+				 strncmp(cfg->endpoint, "https:", 6) ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE :
+				 (long)CURL_HTTP_VERSION_2TLS);
+		/* libcurl before 8.0 fails every request after the first on a
+		 * reused cleartext prior-knowledge HTTP/2 connection ("Error
+		 * in the HTTP2 framing layer", curl/curl#10634, fixed in 8.0;
+		 * Debian 12 has 7.88): there, a connection per request.  Over
+		 * TLS the connection is reused. */
+		if (strncmp(cfg->endpoint, "https:", 6) &&
+		    curl_version_info(CURLVERSION_NOW)->version_num < 0x080000)
+			curl_easy_setopt(e->curl, CURLOPT_FORBID_REUSE, 1L);
+	}
 	curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
 	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->headers);
 	curl_easy_setopt(e->curl, CURLOPT_USERAGENT, ua);
@@ -254,9 +303,11 @@ void rd_exporter_close(struct rd_exporter *e)
 	pthread_cond_destroy(&e->cv);
 	if (e->curl) {
 		curl_easy_cleanup(e->curl);
+
 		curl_global_cleanup();
 	}
 	curl_slist_free_all(e->headers);
+	free(e->url);
 	if (e->gz)
 		libdeflate_free_compressor(e->gz);
 	rd_json_free(&e->json);
@@ -299,18 +350,33 @@ static int grow(uint8_t **p, size_t *cap, size_t need)
 static int body(struct rd_exporter *e, const uint8_t *raw, size_t n,
 		const uint8_t **out, size_t *len)
 {
+	/* gRPC: one length-prefixed message, itself compressed with gzip. */
+	size_t pre = e->grpc ? 5 : 0;
+
 	if (e->gz) {
 		size_t bound = libdeflate_gzip_compress_bound(e->gz, n);
 
-		if (grow(&e->zbuf, &e->zbuf_cap, bound))
+		if (grow(&e->zbuf, &e->zbuf_cap, pre + bound))
 			return -ENOMEM;
-		n = libdeflate_gzip_compress(e->gz, raw, n, e->zbuf, bound);
+		n = libdeflate_gzip_compress(e->gz, raw, n, e->zbuf + pre, bound);
 		if (!n)
 			return -EIO;
-		raw = e->zbuf;
+	} else if (e->grpc) {
+		if (grow(&e->zbuf, &e->zbuf_cap, pre + n))
+			return -ENOMEM;
+		memcpy(e->zbuf + pre, raw, n);
+	} else {
+		*out = raw;
+		*len = n;
+		return 0;
 	}
-	*out = raw;
-	*len = n;
+	if (e->grpc) {
+		if (n > UINT32_MAX)
+			return -E2BIG;
+		rd_grpc_prefix(e->zbuf, e->gz != NULL, (uint32_t)n);
+	}
+	*out = e->zbuf;
+	*len = pre + n;
 	return 0;
 }
 
@@ -318,7 +384,36 @@ static void partial_success(struct rd_exporter *e)
 {
 	long long rejected = 0;
 	char msg[256] = "";
+	const uint8_t *pb = (const uint8_t *)e->resp;
+	size_t pb_len = e->resp_len;
+	uint8_t *plain = NULL;
 
+	if (e->grpc) {
+		bool z = false;
+		int rc = rd_grpc_unframe((const uint8_t *)e->resp, e->resp_len, &pb, &pb_len, &z);
+
+		if (rc == -ENODATA)
+			return;
+		if (!rc && z) {
+			/* We asked for identity; a server may compress anyway. */
+			struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+			size_t got = 0;
+
+			plain = malloc(RESP_MAX);
+			if (!d || !plain || libdeflate_gzip_decompress(d, pb, pb_len, plain, RESP_MAX, &got))
+				rc = -EINVAL;
+			if (d)
+				libdeflate_free_decompressor(d);
+			pb = plain;
+			pb_len = got;
+		}
+		if (rc) {
+			rd_log_limited("export-response", "export: undecodable %zu-byte gRPC response ignored",
+				       e->resp_len);
+			free(plain);
+			return;
+		}
+	}
 	if (!e->resp_len)
 		return;
 	if (e->resp_json) {
@@ -335,8 +430,9 @@ static void partial_success(struct rd_exporter *e)
 		json_object_put(root);
 	} else {
 		otlp_resp *r = opentelemetry__proto__collector__metrics__v1__export_metrics_service_response__unpack(
-			NULL, e->resp_len, (const uint8_t *)e->resp);
+			NULL, pb_len, pb);
 
+		free(plain);
 		if (!r) {
 			rd_log_limited("export-response", "export: undecodable %zu-byte response body ignored",
 				       e->resp_len);
@@ -424,20 +520,48 @@ static int send_http(struct rd_exporter *e, const uint8_t *raw, size_t raw_len)
 		e->has_retry_after = false;
 		e->resp_json = false;
 		e->errbuf[0] = '\0';
+		rd_grpc_reply_reset(&e->g);
 		cc = curl_easy_perform(e->curl);
 		if (cc == CURLE_OK) {
 			curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 			e->st.bytes_sent += len;
 		}
-		if (cc == CURLE_OK && status >= 200 && status < 300) {
+		if (e->grpc && cc == CURLE_OK && status == 200) {
+			char name[32];
+
+			rd_grpc_reply_finish(&e->g);
+			if (e->g.status == RD_GRPC_OK) {
+				partial_success(e);
+				e->st.ok++;
+				came_up(e);
+				return 0;
+			}
+			if (e->g.status >= 0 && !rd_grpc_retryable(e->g.status, e->g.has_retry_info)) {
+				rd_log_limited("export-refused", "export to %s refused: gRPC %s: %.200s",
+					       e->cfg->endpoint, rd_grpc_code_name(e->g.status, name, sizeof name),
+					       e->g.message);
+				e->st.failed++;
+				return -EINVAL;
+			}
+			if (e->g.status < 0)
+				snprintf(why, sizeof why, "the answer ended without a gRPC status");
+			else
+				snprintf(why, sizeof why, "gRPC %s: %.200s",
+					 rd_grpc_code_name(e->g.status, name, sizeof name), e->g.message);
+			if (e->g.has_retry_info) {
+				e->has_retry_after = true;
+				e->retry_after_ns = e->g.retry_delay_ns;
+			}
+		} else if (cc == CURLE_OK && status >= 200 && status < 300 && !e->grpc) {
 			partial_success(e);
 			e->st.ok++;
 			came_up(e);
 			return 0;
-		}
-		if (cc == CURLE_OK && status != 429 && status != 502 && status != 503 &&
-		    status != 504) {
-			/* Not retryable: the request itself is wrong. */
+		} else if (cc == CURLE_OK && status != 429 && status != 502 && status != 503 &&
+			   status != 504) {
+			/* Not retryable: the request itself is wrong (for gRPC, an
+			 * HTTP status other than 200 maps to a status that is not
+			 * retried, as PROTOCOL-HTTP2.md's table has it). */
 			e->resp[e->resp_len] = '\0';
 			for (char *p = e->resp; *p; p++)
 				if (!isprint((unsigned char)*p))
@@ -446,18 +570,18 @@ static int send_http(struct rd_exporter *e, const uint8_t *raw, size_t raw_len)
 				       e->cfg->endpoint, status, e->resp);
 			e->st.failed++;
 			return -EINVAL;
+		} else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			snprintf(why, sizeof why, "interrupted: the reader is stopping");
+		} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+			snprintf(why, sizeof why, "no answer within %.3gs (timeout)",
+				 (double)e->cfg->timeout_ns / 1e9);
+		} else if (cc != CURLE_OK) {
+			snprintf(why, sizeof why, "%s", *e->errbuf ? e->errbuf : curl_easy_strerror(cc));
+		} else {
+			snprintf(why, sizeof why, "HTTP %ld", status);
 		}
 		if (!first_failure)
 			first_failure = began;
-		if (cc == CURLE_ABORTED_BY_CALLBACK)
-			snprintf(why, sizeof why, "interrupted: the reader is stopping");
-		else if (cc == CURLE_OPERATION_TIMEDOUT)
-			snprintf(why, sizeof why, "no answer within %.3gs (timeout)",
-				 (double)e->cfg->timeout_ns / 1e9);
-		else if (cc != CURLE_OK)
-			snprintf(why, sizeof why, "%s", *e->errbuf ? e->errbuf : curl_easy_strerror(cc));
-		else
-			snprintf(why, sizeof why, "HTTP %ld", status);
 		/* Exponential backoff with +-20% jitter, unless the server said
 		 * when to come back. */
 		wait = e->has_retry_after ? e->retry_after_ns :

@@ -26,71 +26,12 @@
 
 /* ---- the receiver ---- */
 
-struct recv {
-	pid_t pid;
-	int port;
-	char out[256];
-	char url[128];
-};
-
-static void recv_start(struct recv *r, const char *script)
+/* The OTLP/HTTP receiver (tests/otlp-receiver/receiver.js) with a script. */
+static void recv_start(struct tu_recv *r, const char *script)
 {
-	int p[2];
-	char line[64] = "";
-	ssize_t n;
+	const char *args[] = { "--script", script ? script : "", NULL };
 
-	snprintf(r->out, sizeof r->out, "/tmp/rtm-recv.%d.%ld.jsonl", (int)getpid(), random());
-	unlink(r->out);
-	assert_int_equal(pipe(p), 0);
-	r->pid = fork();
-	assert_true(r->pid >= 0);
-	if (r->pid == 0) {
-		char errlog[300];
-
-		/* Die with the test, and hold none of its output pipes: a
-		 * leftover child must never keep the test harness waiting. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		snprintf(errlog, sizeof errlog, "%s.stderr", r->out);
-		freopen(errlog, "w", stderr);
-		dup2(p[1], 1);
-		close(p[0]);
-		execlp(tu_prog("RTM_NODE"), "node", tu_prog("RTM_RECEIVER"), "--out", r->out,
-		       "--script", script ? script : "", (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	n = read(p[0], line, sizeof line - 1);
-	close(p[0]);
-	if (n <= 0 || sscanf(line, "listening %d", &r->port) != 1)
-		fail_msg("receiver did not start (is tests/otlp-receiver installed? npm ci)");
-	snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d", r->port);
-}
-
-static void recv_stop(struct recv *r)
-{
-	kill(r->pid, SIGTERM);
-	waitpid(r->pid, NULL, 0);
-	unlink(r->out);
-}
-
-/* Every request the receiver saw, in order, as a JSON array. */
-static json_object *recv_requests(struct recv *r)
-{
-	json_object *arr = json_object_new_array();
-	FILE *f = fopen(r->out, "r");
-	char *line = NULL;
-	size_t cap = 0;
-
-	while (f && getline(&line, &cap, f) > 0) {
-		json_object *o = json_tokener_parse(line);
-
-		assert_non_null(o);
-		json_object_array_add(arr, o);
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	return arr;
+	tu_recv_start(r, "RTM_RECEIVER", args);
 }
 
 /* The metric called name in the resource of service (request index req,
@@ -185,7 +126,7 @@ static void reader(struct run *res, const char *dir, const char *env, const char
 	unlink(errf);
 }
 
-static char *endpoint_env(const struct recv *r)
+static char *endpoint_env(const struct tu_recv *r)
 {
 	static char env[256];
 
@@ -195,7 +136,7 @@ static char *endpoint_env(const struct recv *r)
 
 /* rtm-reader as a daemon exporting to r, with flags; its stderr goes to
  * errf (NULL: nowhere). */
-static pid_t daemon_start(const struct recv *r, const char *dir, const char *flags,
+static pid_t daemon_start(const struct tu_recv *r, const char *dir, const char *flags,
 			  const char *errf)
 {
 	char cmd[2048];
@@ -215,12 +156,12 @@ static pid_t daemon_start(const struct recv *r, const char *dir, const char *fla
 
 /* Polls r up to tries times, step_us apart, until it holds want requests;
  * returns how many it holds. */
-static size_t wait_requests(struct recv *r, size_t want, int tries, useconds_t step_us)
+static size_t wait_requests(struct tu_recv *r, size_t want, int tries, useconds_t step_us)
 {
 	size_t count = 0;
 
 	for (int i = 0; i < tries; i++) {
-		json_object *reqs = recv_requests(r);
+		json_object *reqs = tu_recv_requests(r);
 
 		count = json_object_array_length(reqs);
 		json_object_put(reqs);
@@ -251,7 +192,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 	char *dir = tu_mkdir();
 	struct tu_producer p[3];
 	const char *names[3] = { "svc-one", "svc-two", "svc-three" };
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 
@@ -261,7 +202,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 1);
 	assert_null(tu_json_get(json_object_array_get_idx(reqs, 0), "error"));
 	assert_string_equal(json_object_get_string(tu_json_get(json_object_array_get_idx(reqs, 0), "path")),
@@ -327,7 +268,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 		tu_reap(&p[i]);
 		unlink(p[i].path);
 	}
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -341,10 +282,10 @@ static void produce_counter(struct rtm_segment *seg, int v)
 
 /* Shared by the killed and the closed case: final values, then the same
  * streams flagged NO_RECORDED_VALUE, then the segment is gone. */
-static void expect_streams_ended(struct recv *r, const char *svc, long long value,
+static void expect_streams_ended(struct tu_recv *r, const char *svc, long long value,
 				 const char *path)
 {
-	json_object *reqs = recv_requests(r), *m, *pt;
+	json_object *reqs = tu_recv_requests(r), *m, *pt;
 	struct stat st;
 
 	assert_int_equal(json_object_array_length(reqs), 2);
@@ -368,7 +309,7 @@ static void killed_producer_is_exported_ended_and_removed(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 
 	(void)state;
@@ -378,7 +319,7 @@ static void killed_producer_is_exported_ended_and_removed(void **state)
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
 	expect_streams_ended(&r, "doomed", 77, p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -386,7 +327,7 @@ static void closed_producer_is_exported_ended_and_removed(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 
 	(void)state;
@@ -396,7 +337,7 @@ static void closed_producer_is_exported_ended_and_removed(void **state)
 	assert_int_equal(res.status, 0);
 	expect_streams_ended(&r, "tidy", 5, p.path);
 	tu_reap(&p);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -404,7 +345,7 @@ static void keep_dead_leaves_the_segment(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	struct stat st;
 
@@ -415,7 +356,7 @@ static void keep_dead_leaves_the_segment(void **state)
 	reader(&res, dir, endpoint_env(&r), "--once --keep-dead");
 	assert_int_equal(res.status, 0);
 	assert_int_equal(stat(p.path, &st), 0);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -423,7 +364,7 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	char bad[512];
 	int fd;
@@ -439,7 +380,7 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "healthy", "app.count"), "sum", 0),
 				   "asInt")), 9);
 	assert_non_null(strstr(res.err, "rtm.1.1.1.rtm rejected: "));
@@ -448,7 +389,7 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 				   "asInt")), 1);
 	json_object_put(reqs);
 	tu_reap(&p);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -461,7 +402,7 @@ static void retryable_answers_are_retried_with_backoff_and_retry_after(void **st
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 	const char *b0, *b1, *b2;
@@ -471,7 +412,7 @@ static void retryable_answers_are_retried_with_backoff_and_retry_after(void **st
 	recv_start(&r, "503,429:ra=1,502,429:date=1,504,200");
 	reader(&res, dir, endpoint_env(&r), "--once --retry-initial 200ms");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 6);
 	/* Backoff: >= 80% of 200ms, then Retry-After 1s, then >= 80% of 800ms,
 	 * then the HTTP-date (at least 1s ahead), then >= 80% of 3.2s. */
@@ -489,7 +430,7 @@ static void retryable_answers_are_retried_with_backoff_and_retry_after(void **st
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -497,7 +438,7 @@ static void client_errors_are_never_retried(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 
@@ -507,12 +448,12 @@ static void client_errors_are_never_retried(void **state)
 	reader(&res, dir, endpoint_env(&r), "--once --retry-initial 10ms");
 	assert_int_equal(res.status, 1);
 	assert_non_null(strstr(res.err, "refused with HTTP 400"));
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 1);
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -520,7 +461,7 @@ static void partial_success_is_logged_counted_and_not_retried(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 
@@ -530,12 +471,12 @@ static void partial_success_is_logged_counted_and_not_retried(void **state)
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
 	assert_non_null(strstr(res.err, "collector rejected 5 data points: test rejects some points"));
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 1);
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -543,7 +484,7 @@ static void a_dropped_connection_is_retried(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 
@@ -552,14 +493,14 @@ static void a_dropped_connection_is_retried(void **state)
 	recv_start(&r, "drop,200");
 	reader(&res, dir, endpoint_env(&r), "--once --retry-initial 50ms");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 2);
 	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "dropped", "app.count"), "sum", 0),
 				   "asInt")), 4);
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -567,7 +508,7 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	char env[512];
 	json_object *reqs, *req;
@@ -583,7 +524,7 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 		 "OTEL_EXPORTER_OTLP_PROTOCOL=http/json", r.url);
 	reader(&res, dir, env, "--once");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	req = json_object_array_get_idx(reqs, 0);
 	assert_null(tu_json_get(req, "error"));
 	assert_string_equal(json_object_get_string(tu_json_get(req, "path")), "/custom/path");
@@ -602,7 +543,7 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 	unlink(r.out);
 	reader(&res, dir, env, "--once --protocol http/protobuf --compression none");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	req = json_object_array_get_idx(reqs, 0);
 	assert_null(tu_json_get(req, "error"));
 	assert_string_equal(json_object_get_string(tu_json_get(tu_json_get(req, "headers"), "content-type")),
@@ -611,7 +552,7 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -623,7 +564,7 @@ static void bad_settings_are_one_line_errors_naming_them(void **state)
 		{ "OTEL_EXPORTER_OTLP_TIMEOUT=abc", "--once", "OTEL_EXPORTER_OTLP_TIMEOUT: 'abc'" },
 		{ "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT=0", "--once",
 		  "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '0'" },
-		{ "OTEL_EXPORTER_OTLP_PROTOCOL=grpc", "--once", "OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc'" },
+		{ "OTEL_EXPORTER_OTLP_PROTOCOL=http/xml", "--once", "OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml'" },
 		{ "OTEL_EXPORTER_OTLP_COMPRESSION=zstd", "--once", "OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd'" },
 		{ "OTEL_EXPORTER_OTLP_ENDPOINT=ftp://x", "--once", "OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x'" },
 		{ "OTEL_EXPORTER_OTLP_HEADERS=novalue", "--once", "OTEL_EXPORTER_OTLP_HEADERS: 'novalue'" },
@@ -655,7 +596,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p[4];
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 	char name[32];
@@ -668,7 +609,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once --max-request-bytes 1024");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_true(json_object_array_length(reqs) >= 4);
 	for (int i = 0; i < 4; i++) {
 		const char *want[] = { "app.requests", "app.active", "app.ratio", "app.latency" };
@@ -688,7 +629,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 		tu_reap(&p[i]);
 		unlink(p[i].path);
 	}
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -696,7 +637,7 @@ static void io_uring_and_sync_proc_paths_agree(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p, q;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 
@@ -707,18 +648,18 @@ static void io_uring_and_sync_proc_paths_agree(void **state)
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once --keep-dead --io uring");
 	if (res.status == 2 && strstr(res.err, "io_uring")) {
-		recv_stop(&r);
+		tu_recv_stop(&r);
 		skip(); /* no io_uring here: the sync path is covered elsewhere */
 	}
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	/* Liveness through the ring: "gone" was ended, "alive" was not. */
 	assert_int_equal(json_object_array_length(reqs), 2);
 	assert_non_null(find_metric(reqs, 1, "gone", "app.count"));
 	assert_null(find_metric(reqs, 1, "alive", "app.count"));
 	json_object_put(reqs);
 	tu_reap(&p);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -728,7 +669,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 {
 	char *dir = tu_mkdir(), errf[128], *err;
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	pid_t rd;
 	json_object *reqs, *last;
 
@@ -740,7 +681,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 	/* Wait until at least two successful requests followed the outage. */
 	wait_requests(&r, 8, 400, 50000);
 	err = daemon_stop(rd, errf);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_true(json_object_array_length(reqs) >= 8);
 	last = find_metric(reqs, 6, "steady", "app.count");
 	assert_int_equal(as_ll(tu_json_get(point(last, "sum", 0), "asInt")), 21);
@@ -758,7 +699,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -772,7 +713,7 @@ static void outage_is_measured_from_the_first_failure(void **state)
 {
 	char *dir = tu_mkdir(), errf[128], *err, *at;
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	double over = 0, span;
 	json_object *reqs;
 	pid_t rd;
@@ -790,7 +731,7 @@ static void outage_is_measured_from_the_first_failure(void **state)
 	 * first-to-fourth interval (less the log's 0.1 s rounding).  Counted
 	 * from giving up instead, it would miss the first retry wait (>= 0.8 s),
 	 * however fast or slow the machine is. */
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_true(json_object_array_length(reqs) >= 4);
 	span = (double)(as_ll(tu_json_get(json_object_array_get_idx(reqs, 3), "t")) -
 			as_ll(tu_json_get(json_object_array_get_idx(reqs, 0), "t"))) / 1e3;
@@ -803,14 +744,14 @@ static void outage_is_measured_from_the_first_failure(void **state)
 	free(err);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
 static void sigterm_flushes_a_last_collection(void **state)
 {
 	char *dir = tu_mkdir();
-	struct recv r;
+	struct tu_recv r;
 	pid_t rd;
 	json_object *reqs;
 	struct rtm_segment *seg;
@@ -828,13 +769,13 @@ static void sigterm_flushes_a_last_collection(void **state)
 	kill(rd, SIGTERM);
 	assert_int_equal(waitpid(rd, &st, 0), rd);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 2);
 	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "flushed", "app.count"), "sum", 0),
 				   "asInt")), 42);
 	json_object_put(reqs);
 	rtm_segment_close(seg);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -917,7 +858,7 @@ static void process_metrics_agree_with_the_process(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs, *m;
 	double cpu_self, cpu = 0;
@@ -928,7 +869,7 @@ static void process_metrics_agree_with_the_process(void **state)
 	recv_start(&r, NULL);
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 
 	m = find_metric(reqs, 0, "busy", "process.thread.count");
 	assert_non_null(m);
@@ -958,7 +899,7 @@ static void process_metrics_agree_with_the_process(void **state)
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -966,7 +907,7 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 {
 	char *dir = tu_mkdir();
 	struct tu_producer p;
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs;
 	char conf[600], env[1600];
@@ -989,7 +930,7 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 		reader(&res, dir, env, args);
 	}
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_non_null(find_metric(reqs, 0, "grouped", "process.thread.count"));
 	assert_non_null(find_metric(reqs, 0, "grouped", "process.cpu.time"));
 	assert_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
@@ -1001,7 +942,7 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 		 endpoint_env(&r), conf);
 	reader(&res, dir, env, "--once");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_non_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
 	assert_non_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
 	json_object_put(reqs);
@@ -1009,14 +950,14 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 	unlink(r.out);
 	reader(&res, dir, env, "--once --group memory=off --group threads=off");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	assert_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
 	assert_null(find_metric(reqs, 0, "grouped", "process.thread.count"));
 	assert_non_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -1066,7 +1007,7 @@ static void bad_config_files_name_the_line(void **state)
 /* The seed's ground truth, end to end: an unmodified program under the
  * preload allocates exactly N blocks of M bytes and frees K; what the reader
  * exports moves by exactly that, and its thread count is exact. */
-static int64_t exported(struct recv *r, const char *dir, const char *svc, const char *name,
+static int64_t exported(struct tu_recv *r, const char *dir, const char *svc, const char *name,
 			int idx)
 {
 	struct run res;
@@ -1076,7 +1017,7 @@ static int64_t exported(struct recv *r, const char *dir, const char *svc, const 
 	unlink(r->out);
 	reader(&res, dir, endpoint_env(r), "--once");
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(r);
+	reqs = tu_recv_requests(r);
 	m = find_metric(reqs, 0, svc, name);
 	if (!m)
 		fail_msg("%s not exported", name);
@@ -1094,7 +1035,7 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 	int to, from;
 	char buf[4];
 	pid_t pid;
-	struct recv r;
+	struct tu_recv r;
 
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
@@ -1110,7 +1051,7 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 
 		unlink(r.out);
 		reader(&res, dir, endpoint_env(&r), "--once");
-		reqs = recv_requests(&r);
+		reqs = tu_recv_requests(&r);
 		found = find_metric(reqs, 0, "truth", names[0]) != NULL;
 		json_object_put(reqs);
 		if (found)
@@ -1136,7 +1077,7 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 	waitpid(pid, NULL, 0);
 	close(to);
 	close(from);
-	recv_stop(&r);
+	tu_recv_stop(&r);
 	tu_rmdir(dir);
 }
 
@@ -1144,7 +1085,7 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 static void processes_without_a_segment_are_collected_on_request(void **state)
 {
 	char *dir = tu_mkdir();
-	struct recv r;
+	struct tu_recv r;
 	struct run res;
 	json_object *reqs, *res_attrs;
 	char args[256], pid_s[16];
@@ -1177,7 +1118,7 @@ static void processes_without_a_segment_are_collected_on_request(void **state)
 	snprintf(args, sizeof args, "--once --match 'sleep 4711$'");
 	reader(&res, dir, endpoint_env(&r), args);
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	res_attrs = tu_json_get(find_resource(reqs, "sleep"), "attributes");
 	snprintf(pid_s, sizeof pid_s, "%d", pid);
 	assert_string_equal(tu_otlp_attr(res_attrs, "process.pid"), pid_s);
@@ -1190,7 +1131,7 @@ static void processes_without_a_segment_are_collected_on_request(void **state)
 	snprintf(args, sizeof args, "--once --pid %d", other);
 	reader(&res, dir, endpoint_env(&r), args);
 	assert_int_equal(res.status, 0);
-	reqs = recv_requests(&r);
+	reqs = tu_recv_requests(&r);
 	snprintf(pid_s, sizeof pid_s, "%d", other);
 	assert_string_equal(tu_otlp_attr(tu_json_get(find_resource(reqs, "sleep"), "attributes"), "process.pid"), pid_s);
 	json_object_put(reqs);
@@ -1202,7 +1143,218 @@ static void processes_without_a_segment_are_collected_on_request(void **state)
 	kill(other, SIGKILL);
 	waitpid(pid, NULL, 0);
 	waitpid(other, NULL, 0);
-	recv_stop(&r);
+	tu_recv_stop(&r);
+	tu_rmdir(dir);
+}
+
+/* ---- OTLP/gRPC ---- */
+
+/* The gRPC receiver (tests/otlp-receiver/grpc-receiver.js), optionally with
+ * TLS from tls_dir (and client certificates required when mtls). */
+static void grpc_start(struct tu_recv *r, const char *script, const char *tls_dir, bool mtls)
+{
+	const char *args[8] = { "--script", script ? script : "" };
+	size_t n = 2;
+
+	if (tls_dir) {
+		args[n++] = "--tls";
+		args[n++] = tls_dir;
+		if (mtls)
+			args[n++] = "--mtls";
+	}
+	args[n] = NULL;
+	tu_recv_start(r, "RTM_GRPC_RECEIVER", args);
+}
+
+/* The OTel variables that point the reader at r over gRPC: the generic
+ * endpoint, which for gRPC is used as is (no /v1/metrics). */
+static char *grpc_env(const struct tu_recv *r, const char *scheme)
+{
+	static char env[256];
+
+	snprintf(env, sizeof env, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=%s://127.0.0.1:%d",
+		 scheme, r->port);
+	return env;
+}
+
+static const char *req_str(json_object *reqs, size_t i, const char *key)
+{
+	return json_object_get_string(tu_json_get(json_object_array_get_idx(reqs, i), key));
+}
+
+static void grpc_exports_what_http_does(void **state)
+{
+	char *dir = tu_mkdir();
+	struct tu_producer p;
+	struct tu_recv r;
+	struct run res;
+	json_object *reqs, *m, *pt;
+	int64_t timeout_ms;
+
+	(void)state;
+	tu_spawn(&p, dir, "grpc-svc", tu_produce_known, 3, false);
+	for (int gz = 0; gz < 2; gz++) {
+		grpc_start(&r, NULL, NULL, false);
+		reader(&res, dir, grpc_env(&r, "http"), gz ? "--once --compression gzip" : "--once");
+		assert_int_equal(res.status, 0);
+		reqs = tu_recv_requests(&r);
+		assert_int_equal(json_object_array_length(reqs), 1);
+		/* The message was compressed only when asked. */
+		assert_string_equal(req_str(reqs, 0, "encoding"), gz ? "gzip" : "identity");
+		/* grpc-timeout carries the export timeout (10 s by default). */
+		timeout_ms = json_object_get_int64(tu_json_get(json_object_array_get_idx(reqs, 0), "timeout_ms"));
+		assert_true(timeout_ms > 0 && timeout_ms <= 10000);
+		assert_non_null(strstr(json_object_get_string(tu_json_get(tu_json_get(
+			json_object_array_get_idx(reqs, 0), "metadata"), "user-agent")), "rtm-reader/"));
+		m = find_metric(reqs, 0, "grpc-svc", "app.requests");
+		assert_non_null(m);
+		for (int j = 0; j < 2; j++) {
+			const char *route;
+
+			pt = point(m, "sum", (size_t)j);
+			route = tu_otlp_attr(tu_json_get(pt, "attributes"), "route");
+			assert_int_equal(as_ll(tu_json_get(pt, "asInt")), !strcmp(route, "/a") ? 300 : 3);
+		}
+		pt = point(find_metric(reqs, 0, "grpc-svc", "app.latency"), "histogram", 0);
+		assert_int_equal(as_ll(tu_json_get(pt, "count")), 5);
+		json_object_put(reqs);
+		tu_recv_stop(&r);
+	}
+	tu_reap(&p);
+	unlink(p.path);
+	tu_rmdir(dir);
+}
+
+static void grpc_statuses_follow_the_otlp_retry_rules(void **state)
+{
+	static const struct {
+		const char *script;
+		size_t requests;
+		int status;
+		const char *says;
+	} cases[] = {
+		/* Retryable; RetryInfo's delay is honoured over the backoff. */
+		{ "unavailable,exhausted:ri=600,ok", 3, 0, NULL },
+		{ "unavailable:ri=600,ok", 2, 0, NULL },
+		/* RESOURCE_EXHAUSTED without RetryInfo, and client errors: dropped. */
+		{ "exhausted", 1, 1, "refused: gRPC RESOURCE_EXHAUSTED: scripted exhausted 100%" },
+		{ "invalid", 1, 1, "refused: gRPC INVALID_ARGUMENT: scripted invalid 100%" },
+		/* Partial success: logged, not retried. */
+		{ "partial=4", 1, 0, "collector rejected 4 data points: test rejects some points" },
+		/* The connection dropped before the answer: retried. */
+		{ "drop,ok", 2, 0, NULL },
+	};
+	char *dir = tu_mkdir();
+	struct tu_producer p;
+
+	(void)state;
+	tu_spawn(&p, dir, "grpc-retry", produce_counter, 9, false);
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct tu_recv r;
+		struct run res;
+		json_object *reqs;
+
+		grpc_start(&r, cases[c].script, NULL, false);
+		reader(&res, dir, grpc_env(&r, "http"), "--once --retry-initial 20ms");
+		reqs = tu_recv_requests(&r);
+		if (json_object_array_length(reqs) != cases[c].requests || res.status != cases[c].status)
+			fail_msg("script %s: %zu requests, exit %d; stderr: %s", cases[c].script,
+				 json_object_array_length(reqs), res.status, res.err);
+		if (cases[c].says && !strstr(res.err, cases[c].says))
+			fail_msg("script %s: stderr lacks '%s': %s", cases[c].script, cases[c].says, res.err);
+		/* Every attempt carries the same request. */
+		for (size_t i = 1; i < cases[c].requests; i++)
+			assert_string_equal(json_object_to_json_string(tu_json_get(json_object_array_get_idx(reqs, i), "body")),
+					    json_object_to_json_string(tu_json_get(json_object_array_get_idx(reqs, 0), "body")));
+		if (strstr(cases[c].script, "ri=600")) {
+			/* The attempt after the RetryInfo answer waited its delay
+			 * (the backoff alone would have been ~20-40 ms). */
+			size_t at = strstr(cases[c].script, "exhausted") ? 1 : 0;
+			int64_t gap = json_object_get_int64(tu_json_get(json_object_array_get_idx(reqs, at + 1), "t")) -
+				json_object_get_int64(tu_json_get(json_object_array_get_idx(reqs, at), "t"));
+
+			if (gap < 590)
+				fail_msg("script %s: retried after %lld ms, before RetryInfo's 600 ms",
+					 cases[c].script, (long long)gap);
+		}
+		assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, (int)cases[c].requests - 1,
+								   "grpc-retry", "app.count"), "sum", 0), "asInt")), 9);
+		json_object_put(reqs);
+		tu_recv_stop(&r);
+	}
+	tu_reap(&p);
+	unlink(p.path);
+	tu_rmdir(dir);
+}
+
+/* A test CA, a server certificate for 127.0.0.1 and a client certificate. */
+static void make_certs(const char *d)
+{
+	char cmd[2048];
+	int st;
+
+	snprintf(cmd, sizeof cmd,
+		 "cd %s && (printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+		 "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=rtm-test-ca && "
+		 "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+		 "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext && "
+		 "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=rtm-reader && "
+		 "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2) 2>/dev/null",
+		 d);
+	free(tu_run(cmd, &st, NULL));
+	if (st)
+		fail_msg("openssl could not make the test certificates");
+}
+
+static void grpc_over_tls_and_mtls(void **state)
+{
+	char *dir = tu_mkdir(), *certs = tu_mkdir(), args[1024];
+	struct tu_producer p;
+	struct tu_recv r;
+	struct run res;
+	json_object *reqs;
+
+	(void)state;
+	make_certs(certs);
+	tu_spawn(&p, dir, "grpc-tls", produce_counter, 6, false);
+	/* TLS, the server checked against the test CA. */
+	grpc_start(&r, NULL, certs, false);
+	snprintf(args, sizeof args, "--once --certificate %s/ca.crt", certs);
+	reader(&res, dir, grpc_env(&r, "https"), args);
+	assert_int_equal(res.status, 0);
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 1);
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "grpc-tls", "app.count"), "sum", 0),
+				   "asInt")), 6);
+	json_object_put(reqs);
+	/* Without the CA the server is not trusted: nothing arrives. */
+	reader(&res, dir, grpc_env(&r, "https"), "--once --retry-max 300ms --retry-initial 50ms");
+	assert_int_not_equal(res.status, 0);
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 1);
+	json_object_put(reqs);
+	tu_recv_stop(&r);
+
+	/* mTLS: refused without a client certificate, accepted with one. */
+	grpc_start(&r, NULL, certs, true);
+	snprintf(args, sizeof args, "--once --retry-max 300ms --retry-initial 50ms --certificate %s/ca.crt",
+		 certs);
+	reader(&res, dir, grpc_env(&r, "https"), args);
+	assert_int_not_equal(res.status, 0);
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 0);
+	json_object_put(reqs);
+	snprintf(args, sizeof args, "--once --certificate %s/ca.crt --client-certificate %s/client.crt "
+		 "--client-key %s/client.key", certs, certs, certs);
+	reader(&res, dir, grpc_env(&r, "https"), args);
+	assert_int_equal(res.status, 0);
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 1);
+	json_object_put(reqs);
+	tu_recv_stop(&r);
+	tu_reap(&p);
+	unlink(p.path);
+	tu_rmdir(certs);
 	tu_rmdir(dir);
 }
 
@@ -1210,6 +1362,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(several_producers_arrive_exactly_as_published),
+		cmocka_unit_test(grpc_exports_what_http_does),
+		cmocka_unit_test(grpc_statuses_follow_the_otlp_retry_rules),
+		cmocka_unit_test(grpc_over_tls_and_mtls),
 		cmocka_unit_test(killed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(closed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(keep_dead_leaves_the_segment),

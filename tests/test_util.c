@@ -470,3 +470,66 @@ const char *tu_otlp_attr(json_object *attrs, const char *key)
 	}
 	return NULL;
 }
+
+void tu_recv_start(struct tu_recv *r, const char *js_env, const char *const *args)
+{
+	const char *argv[32] = { "node", tu_prog(js_env), "--out", r->out };
+	size_t n = 4;
+	char line[64] = "";
+	ssize_t got;
+	int p[2];
+
+	snprintf(r->out, sizeof r->out, "/tmp/rtm-recv.%d.%ld.jsonl", (int)getpid(), random());
+	unlink(r->out);
+	for (; args && *args && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	assert_int_equal(pipe(p), 0);
+	r->pid = fork();
+	assert_true(r->pid >= 0);
+	if (r->pid == 0) {
+		char errlog[300];
+
+		/* Die with the test, and hold none of its output pipes: a
+		 * leftover child must never keep the test harness waiting. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		snprintf(errlog, sizeof errlog, "%s.stderr", r->out);
+		freopen(errlog, "w", stderr);
+		dup2(p[1], 1);
+		close(p[0]);
+		execvp(tu_prog("RTM_NODE"), (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	got = read(p[0], line, sizeof line - 1);
+	close(p[0]);
+	if (got <= 0 || sscanf(line, "listening %d", &r->port) != 1)
+		fail_msg("receiver did not start (is tests/otlp-receiver installed? npm ci)");
+	snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d", r->port);
+}
+
+void tu_recv_stop(struct tu_recv *r)
+{
+	kill(r->pid, SIGTERM);
+	waitpid(r->pid, NULL, 0);
+	unlink(r->out);
+}
+
+json_object *tu_recv_requests(struct tu_recv *r)
+{
+	json_object *arr = json_object_new_array();
+	FILE *f = fopen(r->out, "r");
+	char *line = NULL;
+	size_t cap = 0;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		json_object *o = json_tokener_parse(line);
+
+		assert_non_null(o);
+		json_object_array_add(arr, o);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	return arr;
+}

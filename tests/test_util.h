@@ -131,6 +131,23 @@ int tu_free_port(void);
 /* Path of a built program, from the environment meson's test() sets. */
 const char *tu_prog(const char *env);
 
+/* A test OTLP receiver (a Node program under tests/otlp-receiver) on a free
+ * loopback port, recording each request as a JSON line in out. */
+struct tu_recv {
+	pid_t pid;
+	int port;
+	char out[256];
+	char url[128];       /* http://127.0.0.1:PORT */
+};
+
+/* Starts the receiver named by the environment variable js_env with args
+ * (NULL-terminated) after "--out FILE"; fails the test if it does not
+ * report its port. */
+void tu_recv_start(struct tu_recv *r, const char *js_env, const char *const *args);
+void tu_recv_stop(struct tu_recv *r);
+/* Every request the receiver saw, in order, as a JSON array. */
+json_object *tu_recv_requests(struct tu_recv *r);
+
 /* OTLP/JSON as json-c objects: o's member k (NULL if o is NULL or has
  * none), and the string or int value of key in an attribute list. */
 json_object *tu_json_get(json_object *o, const char *k);
