@@ -57,9 +57,10 @@ struct rtm_attr {
 
 /* Options for rtm_segment_open(); zero means "the default". */
 struct rtm_segment_opts {
-	const char *service_name;      /* required: OTel service.name */
+	const char *service_name;      /* OTel service.name; see rtm_segment_open() */
 	const char *service_version;   /* optional: service.version */
-	const struct rtm_attr *resource_attrs; /* extra resource attributes */
+	const struct rtm_attr *resource_attrs; /* extra resource attributes (at
+					* most RTM_SHM_ATTR_COUNT_MAX) */
 	size_t n_resource_attrs;
 	const char *dir;       /* default: $RTM_DIR, else /dev/shm/rtm */
 	uint32_t max_metrics;  /* descriptor slots; default 256 */
@@ -115,6 +116,13 @@ typedef struct rtm_hist {
  * path.  Returns 0, -EINVAL for bad options, -ENOSPC, -EPERM when the
  * directory is writable by other users but not sticky, -ELOOP when it is a
  * symbolic link, or another -errno.
+ *
+ * The resource follows the OTel environment under what the options say:
+ * service.name is .service_name, else $OTEL_SERVICE_NAME, else the
+ * service.name of $OTEL_RESOURCE_ATTRIBUTES, else the program's name;
+ * service.version likewise from .service_version or the variable; every
+ * other key of $OTEL_RESOURCE_ATTRIBUTES is added unless .resource_attrs
+ * has it.  A variable that does not decode is ignored whole.
  *
  * After fork() the child's view of every open segment becomes a private
  * copy-on-write mapping: the child's updates never reach the parent's

@@ -20,17 +20,13 @@
 
 static struct rtm_segment *seg;
 
-static const char *service_name(char *buf, size_t n)
+/* RTM_SERVICE_NAME is this preload's own, explicit name; without it librtm
+ * takes the OTel variables, then the program's name (rtm_segment_open()). */
+static const char *service_name(void)
 {
 	const char *v = getenv("RTM_SERVICE_NAME");
 
-	if (v && *v)
-		return v;
-	v = getenv("OTEL_SERVICE_NAME");
-	if (v && *v)
-		return v;
-	snprintf(buf, n, "%s", program_invocation_short_name);
-	return *buf ? buf : "unknown";
+	return v && *v ? v : NULL;
 }
 
 /*
@@ -77,7 +73,6 @@ static bool should_publish(void)
 
 __attribute__((constructor)) static void preload_start(void)
 {
-	char name[64];
 	const char *iv = getenv("RTM_SAMPLE_INTERVAL_MS");
 	long ms = iv ? atol(iv) : 10000;
 
@@ -102,7 +97,7 @@ __attribute__((constructor)) static void preload_start(void)
 		}
 	}
 	rc = rtm_segment_open(&seg, &(struct rtm_segment_opts){
-		.service_name = service_name(name, sizeof name),
+		.service_name = service_name(),
 		.max_threads = (uint32_t)threads });
 	if (rc == 0 && rtm_alloc_metrics_start(seg, ms > 0 ? (unsigned)ms : 10000) != 0) {
 		rtm_segment_close(seg);

@@ -284,8 +284,59 @@ static int create_file(struct rtm_segment *seg, int dfd,
 	return 0;
 }
 
+static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts *o);
+
 int rtm_segment_open(struct rtm_segment **out,
 		     const struct rtm_segment_opts *o)
+{
+	int rc;
+	struct rtm__env_resource env;
+	struct rtm_segment_opts eff;
+	struct rtm_attr merged[RTM_SHM_ATTR_COUNT_MAX];
+
+	if (!out || !o || (o->n_resource_attrs && !o->resource_attrs) ||
+	    o->n_resource_attrs > RTM_SHM_ATTR_COUNT_MAX)
+		return -EINVAL;
+	/* The OTel variables under what the caller says: service.name from
+	 * the option, else OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES'
+	 * service.name, else the program's name; service.version likewise;
+	 * every other attribute of the variable unless the caller set it. */
+	rtm__env_resource(&env);
+	eff = *o;
+	eff.resource_attrs = merged;
+	eff.n_resource_attrs = 0;
+	for (size_t i = 0; i < o->n_resource_attrs; i++)
+		merged[eff.n_resource_attrs++] = o->resource_attrs[i];
+	for (size_t i = 0; i < env.n; i++) {
+		const char *k = env.attrs[i].key;
+		bool mine = false;
+
+		if (!strcmp(k, "service.name")) {
+			if (!env.service_name)
+				eff.service_name = eff.service_name && *eff.service_name ?
+					eff.service_name : env.attrs[i].value;
+			continue;
+		}
+		if (!strcmp(k, "service.version")) {
+			if (!eff.service_version)
+				eff.service_version = env.attrs[i].value;
+			continue;
+		}
+		for (size_t j = 0; j < o->n_resource_attrs && !mine; j++)
+			mine = o->resource_attrs[j].key && !strcmp(o->resource_attrs[j].key, k);
+		if (!mine && eff.n_resource_attrs < RTM_SHM_ATTR_COUNT_MAX)
+			merged[eff.n_resource_attrs++] = env.attrs[i];
+	}
+	if (!o->service_name || !*o->service_name)
+		eff.service_name = env.service_name ? env.service_name :
+			eff.service_name && *eff.service_name ? eff.service_name :
+			program_invocation_short_name;
+	rc = open_segment(out, &eff);
+	rtm__env_resource_free(&env);
+	return rc;
+}
+
+static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts *o)
 {
 	const char *dir;
 	char tmp[96], name[96];
@@ -295,11 +346,10 @@ int rtm_segment_open(struct rtm_segment **out,
 	unsigned n;
 	int dfd, rc;
 
-	if (!out || !o || !o->service_name || !*o->service_name ||
+	if (!o->service_name || !*o->service_name ||
 	    strlen(o->service_name) >= RTM_SHM_SERVICE_LEN ||
 	    check_text(o->service_name, RTM_SHM_SERVICE_LEN - 1) ||
-	    check_text(o->service_version, RTM_SHM_VERSION_LEN - 1) ||
-	    (o->n_resource_attrs && !o->resource_attrs))
+	    check_text(o->service_version, RTM_SHM_VERSION_LEN - 1))
 		return -EINVAL;
 	rc = plan_layout(o, &cap, &l);
 	if (rc)

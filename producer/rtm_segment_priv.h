@@ -47,6 +47,17 @@ extern __thread bool rtm__holds_lock;
 void rtm__lock(struct rtm_segment *seg);
 void rtm__unlock(struct rtm_segment *seg);
 
+/* rtm_env.c: the OTel resource variables of this process's environment. */
+struct rtm__env_resource {
+	char *service_name;     /* OTEL_SERVICE_NAME, or NULL */
+	struct rtm_attr *attrs; /* OTEL_RESOURCE_ATTRIBUTES, decoded; keys unique */
+	size_t n;
+};
+/* Fills r (empty when unset); -EINVAL, with the attributes discarded, when
+ * OTEL_RESOURCE_ATTRIBUTES does not decode. */
+int rtm__env_resource(struct rtm__env_resource *r);
+void rtm__env_resource_free(struct rtm__env_resource *r);
+
 /* rtm_reap.c: field 22 of /proc/<pid>/stat (pid 0: this process), which
  * tells a process from a later one with its pid; 0 when it is gone (or
  * /proc is not mounted). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "rd_collect.h"
+#include "rd_delta.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -136,9 +137,12 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 		r->prom_r = rd_prom_renderer_new();
 	}
 	/* Only protobuf bytes leave: no tree needs to outlive its producer. */
-	r->batch.wire_only = !r->prom && (cfg->exporter == RD_EXPORT_NONE ||
-					  (cfg->exporter == RD_EXPORT_OTLP && cfg->protocol != RD_PROTO_JSON));
+	r->batch.wire_only = !r->prom && !cfg->console_too &&
+		(cfg->exporter == RD_EXPORT_NONE ||
+		 (cfg->exporter == RD_EXPORT_OTLP && cfg->protocol != RD_PROTO_JSON));
 	r->batch.max_bytes = cfg->max_request_bytes;
+	r->batch.temporality = cfg->exporter == RD_EXPORT_NONE ? RD_TEMP_CUMULATIVE : cfg->temporality;
+	r->batch.since_ns = r->self.start_unix_nano;
 	open_dir(r);
 	return 0;
 }
@@ -676,8 +680,20 @@ int rd_reader_cycle(struct rd_reader *r)
 	bool any_dead = false;
 	int rc, last_rc = 0;
 
+	if (r->batch.temporality != RD_TEMP_CUMULATIVE) {
+		/* A delta is against the last delivered export: know how the
+		 * previous one ended before computing the next. */
+		uint64_t delivered;
+
+		rd_exporter_wait(r->exporter);
+		delivered = rd_exporter_delivered(r->exporter, NULL);
+		for (struct rd_source *s = r->sources; s; s = s->next)
+			rd_delta_delivered(s->delta, delivered);
+		rd_delta_delivered(r->batch.self_delta, delivered);
+	}
 	rd_exporter_stats(r->exporter, &stats);
 	r->epoch++;
+	r->batch.epoch = r->epoch;
 	reap_ended(r, rd_exporter_delivered(r->exporter, NULL));
 
 	r->env.groups_due = groups_due(r, t0);
@@ -772,7 +788,9 @@ int rd_reader_cycle(struct rd_reader *r)
 		 * values; a group's own interval paces only the OTLP export. */
 		unsigned due = r->env.groups_due, all = groups_enabled(r);
 
-		if (due == all) {
+		/* /metrics is cumulative: it shares the OTLP model only
+		 * when that is cumulative and holds every group. */
+		if (due == all && r->batch.temporality == RD_TEMP_CUMULATIVE) {
 			publish_prom(r, &r->batch, any_dead);
 		} else {
 			r->env.groups_due = all;

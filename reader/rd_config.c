@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "rd_log.h"
 #include "rtm.h"
 #include "rtm_shm_text.h"
 
@@ -177,6 +178,18 @@ static const char *otel_env(const char *suffix, const char **which)
 	return v && *v ? v : NULL;
 }
 
+/* An OTel variable's value we cannot use: said once, then the default (the
+ * specification's "log a warning and ignore the setting"). */
+static void env_warn(const char *var, const char *v, const char *expect, const char *dflt)
+{
+	rd_log("%s: '%.100s' is not %s; using %s", var, v, expect, dflt);
+}
+
+static bool from_env(const char *which)
+{
+	return !strncmp(which, "OTEL_", 5);
+}
+
 /* An http or https URL (scheme in any case) with a host — a name, an
  * IPv4 address or a bracketed IPv6 literal — and an optional port in
  * 1..65535; no credentials. */
@@ -319,7 +332,7 @@ enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
 	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
-	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK, O_LIMIT,
+	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK, O_LIMIT, O_OUTPUT,
 	O_VERSION, O_HELP,
 };
 
@@ -327,15 +340,23 @@ struct flags {
 	const char *v[O_HELP + 1];
 };
 
+/* Flags are exact; OTel variables case-insensitive. */
+static bool same(const char *which, const char *v, const char *word)
+{
+	return from_env(which) ? !strcasecmp(v, word) : !strcmp(v, word);
+}
+
 static int apply_protocol(struct rd_config *c, const char *v, const char *what,
 			  char *err, size_t n)
 {
-	if (!strcmp(v, "http/protobuf"))
+	if (same(what, v, "http/protobuf"))
 		c->protocol = RD_PROTO_PROTOBUF;
-	else if (!strcmp(v, "http/json"))
+	else if (same(what, v, "http/json"))
 		c->protocol = RD_PROTO_JSON;
-	else if (!strcmp(v, "grpc"))
+	else if (same(what, v, "grpc"))
 		c->protocol = RD_PROTO_GRPC;
+	else if (from_env(what))
+		env_warn(what, v, "grpc, http/protobuf or http/json", "http/protobuf");
 	else
 		return rd_errorf(err, n, "%s: '%s' is not grpc, http/protobuf or http/json", what, v);
 	return 0;
@@ -400,9 +421,11 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	else
 		v = otel_env("COMPRESSION", &which);
 	if (v) {
-		if (!strcmp(v, "gzip"))
+		if (same(which, v, "gzip"))
 			c->gzip = true;
-		else if (strcmp(v, "none"))
+		else if (from_env(which) && strcasecmp(v, "none"))
+			env_warn(which, v, "gzip or none", "none");
+		else if (!from_env(which) && strcmp(v, "none"))
 			return rd_errorf(err, n, "%s: '%s' is not gzip or none", which, v);
 	}
 
@@ -414,9 +437,11 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	} else if ((v = otel_env("TIMEOUT", &which))) {
 		unsigned long long ms;
 
-		if (rd_parse_dec(v, 3600000, &ms) || !ms)
-			return rd_errorf(err, n, "%s: '%s' is not a timeout in milliseconds (1..3600000)", which, v);
-		c->timeout_ns = ms * 1000000ull;
+		/* 0: no limit, as the specification has it. */
+		if (rd_parse_dec(v, 3600000, &ms))
+			env_warn(which, v, "a timeout in milliseconds (0..3600000)", "10000");
+		else
+			c->timeout_ns = ms * 1000000ull;
 	}
 
 	if ((v = f->v[O_HEADERS]))
@@ -452,55 +477,56 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	return 0;
 }
 
-/* --exporter or OTEL_METRICS_EXPORTER: a comma-separated list of one push
- * exporter (otlp, stdout/console) or none, and prometheus (pull). */
+/* --exporter or OTEL_METRICS_EXPORTER: a comma-separated list of otlp,
+ * console (or stdout), prometheus (pull) and none.  otlp and console
+ * together export to both. */
 static int load_exporter(struct rd_config *c, const struct flags *f, char *err,
 			 size_t n)
 {
 	const char *v = f->v[O_EXPORTER], *which = "--exporter";
-	bool push = false;
+	bool otlp = false, console = false, none = false, named = false;
 
 	if (!v && (v = getenv("OTEL_METRICS_EXPORTER")) && *v)
 		which = "OTEL_METRICS_EXPORTER";
 	else if (!f->v[O_EXPORTER])
 		v = NULL;
-	/* No push exporter named: OTLP if a collector is configured, else
-	 * the embedded default so the reader shows something on its own. */
-	c->exporter = f->v[O_ENDPOINT] ||
-		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") && *getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) ||
-		(getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") &&
-		 *getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) ?
-		RD_EXPORT_OTLP : RD_EXPORT_STDOUT;
 	for (const char *p = v; p && *p;) {
 		size_t len = strcspn(p, ",");
 		char tok[32];
-		enum rd_exporter_kind kind;
 
 		snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), p);
-		if (!strcmp(tok, "prometheus")) {
+		if (same(which, tok, "prometheus")) {
 			c->prometheus = true;
-			if (!push)
-				c->exporter = RD_EXPORT_NONE;
+			named = true;
+		} else if (same(which, tok, "otlp")) {
+			otlp = named = true;
+		} else if (same(which, tok, "console") || same(which, tok, "stdout")) {
+			console = named = true;
+		} else if (same(which, tok, "none")) {
+			none = named = true;
+		} else if (from_env(which)) {
+			rd_log("%s: '%.32s' is not otlp, console, prometheus or none; ignored", which, tok);
 		} else {
-			if (!strcmp(tok, "otlp"))
-				kind = RD_EXPORT_OTLP;
-			else if (!strcmp(tok, "stdout") || !strcmp(tok, "console"))
-				kind = RD_EXPORT_STDOUT;
-			else if (!strcmp(tok, "none"))
-				kind = RD_EXPORT_NONE;
-			else
-				return rd_errorf(err, n, "%s: '%s' is not otlp, stdout, console, prometheus or none",
-						 which, tok);
-			if (push && kind != c->exporter)
-				return rd_errorf(err, n, "%s: '%s' names two push exporters; choose one of otlp, stdout, none",
-						 which, v);
-			c->exporter = kind;
-			push = true;
+			return rd_errorf(err, n, "%s: '%s' is not otlp, console (stdout), prometheus or none",
+					 which, tok);
 		}
 		p += len;
 		if (*p == ',')
 			p++;
 	}
+	if (none && (otlp || console || c->prometheus))
+		return rd_errorf(err, n, "%s: '%s' names none with other exporters", which, v);
+	if (!named) {
+		/* Nothing named: OTLP if a collector is configured, else the
+		 * console so the reader shows something on its own. */
+		otlp = f->v[O_ENDPOINT] ||
+			(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") && *getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) ||
+			(getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") &&
+			 *getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"));
+		console = !otlp;
+	}
+	c->exporter = otlp ? RD_EXPORT_OTLP : console ? RD_EXPORT_STDOUT : RD_EXPORT_NONE;
+	c->console_too = otlp && console;
 	return 0;
 }
 
@@ -524,8 +550,9 @@ static int load_prometheus(struct rd_config *c, const struct flags *f, char *err
 	}
 	if ((v = getenv("OTEL_EXPORTER_PROMETHEUS_PORT")) && *v) {
 		if (!valid_port(v))
-			return rd_errorf(err, n, "OTEL_EXPORTER_PROMETHEUS_PORT: '%s' is not a port number", v);
-		snprintf(c->prom_port, sizeof c->prom_port, "%s", v);
+			env_warn("OTEL_EXPORTER_PROMETHEUS_PORT", v, "a port number", c->prom_port);
+		else
+			snprintf(c->prom_port, sizeof c->prom_port, "%s", v);
 	}
 	if ((v = f->v[O_PROMETHEUS])) {
 		if (!strcmp(v, "off")) {
@@ -568,9 +595,10 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 		unsigned long long ms;
 
 		if (rd_parse_dec(v, 86400000ull * 365, &ms) || !ms)
-			return rd_errorf(err, n, "OTEL_METRIC_EXPORT_INTERVAL: '%s' is not a positive number of milliseconds",
-				   v);
-		c->interval_ns = ms * 1000000ull;
+			env_warn("OTEL_METRIC_EXPORT_INTERVAL", v, "a positive number of milliseconds",
+				 "10000");
+		else
+			c->interval_ns = ms * 1000000ull;
 	}
 	if ((v = f->v[O_MAXREQ])) {
 		unsigned long long b;
@@ -582,8 +610,37 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 	if ((v = f->v[O_RETRY_INITIAL]) && (rd_parse_duration(v, &c->retry_initial_ns) ||
 					    c->retry_initial_ns < 1000000))
 		return rd_errorf(err, n, "--retry-initial: '%s' is not a duration of at least 1ms", v);
-	if ((v = f->v[O_RETRY_MAX]) && rd_parse_duration(v, &c->retry_max_ns))
-		return rd_errorf(err, n, "--retry-max: '%s' is not a duration", v);
+	if ((v = f->v[O_RETRY_MAX])) {
+		if (rd_parse_duration(v, &c->retry_max_ns))
+			return rd_errorf(err, n, "--retry-max: '%s' is not a duration", v);
+	} else if ((v = getenv("OTEL_METRIC_EXPORT_TIMEOUT")) && *v) {
+		unsigned long long ms;
+
+		/* The whole export, retries included; 0: no limit. */
+		if (rd_parse_dec(v, 86400000ull * 365, &ms))
+			env_warn("OTEL_METRIC_EXPORT_TIMEOUT", v, "a number of milliseconds", "30000");
+		else
+			c->retry_max_ns = ms ? ms * 1000000ull : UINT64_MAX / 4;
+	}
+	if ((v = getenv("OTEL_SDK_DISABLED")) && *v) {
+		if (!strcasecmp(v, "true"))
+			c->sdk_disabled = true;
+		else if (strcasecmp(v, "false"))
+			env_warn("OTEL_SDK_DISABLED", v, "true or false", "false");
+	}
+	if ((v = getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")) && *v) {
+		if (!strcasecmp(v, "cumulative"))
+			c->temporality = RD_TEMP_CUMULATIVE;
+		else if (!strcasecmp(v, "delta"))
+			c->temporality = RD_TEMP_DELTA;
+		else if (!strcasecmp(v, "lowmemory"))
+			c->temporality = RD_TEMP_LOWMEMORY;
+		else
+			env_warn("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", v,
+				 "cumulative, delta or lowmemory", "cumulative");
+	}
+	if ((v = f->v[O_OUTPUT]))
+		c->output = strdup(v);
 	if ((v = f->v[O_IO])) {
 		if (!strcmp(v, "auto"))
 			c->io = RD_IO_AUTO;
@@ -594,11 +651,19 @@ static int load_misc(struct rd_config *c, const struct flags *f, char *err,
 		else
 			return rd_errorf(err, n, "--io: '%s' is not auto, uring or sync", v);
 	}
-	v = getenv("OTEL_SERVICE_NAME");
-	c->service_name = utf8_copy(v && *v ? v : "rtm-reader");
 	v = getenv("OTEL_RESOURCE_ATTRIBUTES");
-	if (v && *v && rd_parse_kv_list(v, &c->resource, &c->n_resource))
-		return rd_errorf(err, n, "OTEL_RESOURCE_ATTRIBUTES: '%s' is not a list of key=value pairs", v);
+	if (v && *v && rd_parse_kv_list(v, &c->resource, &c->n_resource)) {
+		env_warn("OTEL_RESOURCE_ATTRIBUTES", v, "a list of key=value pairs", "none of them");
+		rd_kv_list_free(c->resource, c->n_resource);
+		c->resource = NULL;
+		c->n_resource = 0;
+	}
+	/* service.name: OTEL_SERVICE_NAME, else the attribute, else ours. */
+	v = getenv("OTEL_SERVICE_NAME");
+	for (size_t i = 0; (!v || !*v) && i < c->n_resource; i++)
+		if (!strcmp(c->resource[i].name, "service.name"))
+			v = c->resource[i].value;
+	c->service_name = utf8_copy(v && *v ? v : "rtm-reader");
 	/* Exported as OTLP strings, which must be UTF-8 (percent-decoding
 	 * makes any byte): invalid sequences become U+FFFD. */
 	for (size_t i = 0; i < c->n_resource; i++) {
@@ -642,6 +707,7 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "prometheus", required_argument, NULL, O_PROMETHEUS },
 		{ "leak", required_argument, NULL, O_LEAK },
 		{ "limit", required_argument, NULL, O_LIMIT },
+		{ "output", required_argument, NULL, O_OUTPUT },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
@@ -740,6 +806,7 @@ void rd_config_free(struct rd_config *c)
 	if (c->has_match)
 		regfree(&c->match);
 	free(c->endpoint);
+	free(c->output);
 	rd_kv_list_free(c->headers, c->n_headers);
 	rd_kv_list_free(c->resource, c->n_resource);
 	free(c->ca_file);

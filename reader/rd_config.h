@@ -2,8 +2,11 @@
 /*
  * rd_config.h - rtm-reader settings.  Precedence: command-line flag, then the
  * signal-specific OTel variable (OTEL_EXPORTER_OTLP_METRICS_*), then the
- * generic one (OTEL_EXPORTER_OTLP_*), then the default.  A malformed value is
- * a one-line error naming the flag or variable.
+ * generic one (OTEL_EXPORTER_OTLP_*), then the default.  A malformed flag or
+ * config-file value is a one-line error naming it; a malformed enum or number
+ * in an OTEL_* variable is a one-line warning and the default, as the OTel
+ * SDK configuration specification requires (and OTel enum values are
+ * case-insensitive there).
  */
 #ifndef RD_CONFIG_H
 #define RD_CONFIG_H
@@ -19,6 +22,8 @@
 enum rd_exporter_kind { RD_EXPORT_OTLP, RD_EXPORT_STDOUT, RD_EXPORT_NONE };
 enum rd_protocol { RD_PROTO_PROTOBUF, RD_PROTO_JSON, RD_PROTO_GRPC };
 enum rd_io_mode { RD_IO_AUTO, RD_IO_URING, RD_IO_SYNC };
+/* OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE. */
+enum rd_temporality { RD_TEMP_CUMULATIVE, RD_TEMP_DELTA, RD_TEMP_LOWMEMORY };
 
 struct rd_header {
 	char *name;
@@ -29,11 +34,15 @@ struct rd_config {
 	const char *dir;
 	uint64_t interval_ns;
 	enum rd_exporter_kind exporter;
+	bool console_too;          /* OTLP, and the console exporter beside it */
+	char *output;              /* the console exporter's file; NULL: stdout */
+	bool sdk_disabled;         /* OTEL_SDK_DISABLED=true */
+	enum rd_temporality temporality;
 	char *endpoint;            /* full URL of the metrics endpoint; for gRPC the
 				    * server's URL, to which the method path is added */
 	enum rd_protocol protocol;
 	bool gzip;
-	uint64_t timeout_ns;
+	uint64_t timeout_ns;       /* per request; 0: no limit */
 	struct rd_header *headers;
 	size_t n_headers;
 	char *ca_file, *client_key, *client_cert;
@@ -43,7 +52,8 @@ struct rd_config {
 	enum rd_io_mode io;
 	size_t max_request_bytes;
 	uint64_t retry_initial_ns;
-	uint64_t retry_max_ns;     /* give up retrying one export after this */
+	uint64_t retry_max_ns;     /* give up retrying one export after this
+				    * (OTEL_METRIC_EXPORT_TIMEOUT; 0 there: no limit) */
 	struct rd_settings settings; /* preset, metric groups */
 	/* Processes without a segment to collect from /proc alone. */
 	pid_t pids[64];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "rd_config.h"
+#include "rd_delta.h"
 #include "rd_groups.h"
 #include "rd_source.h"
 #include "rtm.h"
@@ -497,6 +498,7 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 		rm->scope_metrics = two;
 		rm->n_scope_metrics = 2;
 	}
+	rd_delta_apply(&s->delta, rm, &b->arena, b->temporality, b->epoch, b->since_ns);
 	push_rm(b, rm, mark);
 }
 
@@ -581,18 +583,31 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		 (unsigned long long)t0);
 	opentelemetry__proto__resource__v1__resource__init(res);
 	res->attributes = rd_arena_alloc(&b->arena, n * sizeof *res->attributes);
+	/* service.name as rd_config resolved it (OTEL_SERVICE_NAME over the
+	 * attribute); then OTEL_RESOURCE_ATTRIBUTES, every other key of it;
+	 * then what the reader detects, where those did not say. */
 	rd_kv_str(&kvs[k], &anys[k], "service.name", cfg->service_name), k++;
-	rd_kv_str(&kvs[k], &anys[k], "service.instance.id", pid_instance), k++;
-	rd_kv_int(&kvs[k], &anys[k], "process.pid", getpid()), k++;
-	rd_kv_str(&kvs[k], &anys[k], "host.name", env->host_name), k++;
 	for (size_t i = 0; i < cfg->n_resource; i++) {
 		bool dup = false;
 
 		for (size_t j = 0; j < k; j++)
 			dup |= !strcmp(kvs[j].key, cfg->resource[i].name);
-		/* OTEL_SERVICE_NAME wins over service.name here, as the spec says. */
 		if (!dup)
 			rd_kv_str(&kvs[k], &anys[k], cfg->resource[i].name, cfg->resource[i].value), k++;
+	}
+	{
+		bool have[3] = { false, false, false };
+		static const char *const keys[3] = { "service.instance.id", "process.pid", "host.name" };
+
+		for (size_t j = 0; j < k; j++)
+			for (int d = 0; d < 3; d++)
+				have[d] |= !strcmp(kvs[j].key, keys[d]);
+		if (!have[0])
+			rd_kv_str(&kvs[k], &anys[k], keys[0], pid_instance), k++;
+		if (!have[1])
+			rd_kv_int(&kvs[k], &anys[k], keys[1], getpid()), k++;
+		if (!have[2])
+			rd_kv_str(&kvs[k], &anys[k], keys[2], env->host_name), k++;
 	}
 	for (size_t i = 0; i < k; i++)
 		res->attributes[i] = &kvs[i];
@@ -657,6 +672,7 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		sm->metrics[sm->n_metrics++] = om;
 		b->points++;
 	}
+	rd_delta_apply(&b->self_delta, rm, &b->arena, b->temporality, b->epoch, b->since_ns);
 	push_rm(b, rm, mark);
 }
 
@@ -772,5 +788,6 @@ void rd_batch_free(struct rd_batch *b)
 	free(b->wire);
 	free(b->wire_off);
 	free(b->rms);
+	rd_delta_free(b->self_delta);
 	memset(b, 0, sizeof *b);
 }

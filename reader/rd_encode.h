@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "rd_arena.h"
+#include "rd_config.h"
 #include "rd_otlp.h"
 #include "rd_pb.h"
 
@@ -39,6 +40,11 @@ struct rd_batch {
 	 * tree, to be split. */
 	bool wire_only;
 	size_t max_bytes;
+	/* Delta temporality (rd_delta.h): set by the owner for the OTLP batch
+	 * only (/metrics stays cumulative); epoch is the export's. */
+	enum rd_temporality temporality;
+	uint64_t epoch, since_ns;
+	struct rd_delta *self_delta; /* the reader's own resource */
 };
 
 /* Reader-wide resource attributes, computed once. */

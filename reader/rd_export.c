@@ -72,6 +72,7 @@ struct rd_exporter {
 	struct rd_export_stats shared; /* mu: st, as of the last outbox */
 	char errbuf[CURL_ERROR_SIZE];
 	unsigned seed;
+	FILE *out;                  /* --output, for the console exporter */
 };
 
 static void *sender(void *arg);
@@ -178,6 +179,11 @@ int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
 	*out = e;
+	if (cfg->output && (cfg->exporter == RD_EXPORT_STDOUT || cfg->console_too) &&
+	    !(e->out = fopen(cfg->output, "ae"))) {
+		snprintf(err, errlen, "--output: cannot open '%s': %s", cfg->output, strerror(errno));
+		return -errno;
+	}
 	if (cfg->exporter != RD_EXPORT_OTLP)
 		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(e->curl = curl_easy_init())) {
@@ -312,6 +318,8 @@ void rd_exporter_close(struct rd_exporter *e)
 		libdeflate_free_compressor(e->gz);
 	rd_json_free(&e->json);
 	free(e->zbuf);
+	if (e->out)
+		fclose(e->out);
 	free(e);
 }
 
@@ -746,6 +754,21 @@ void rd_exporter_wait(struct rd_exporter *e)
 	pthread_mutex_unlock(&e->mu);
 }
 
+/* The console exporter: one OTLP/JSON request per line, on stdout or the
+ * --output file. */
+static void console(struct rd_exporter *e, const struct rd_request *req)
+{
+	FILE *f = e->out ? e->out : stdout;
+
+	rd_json_reset(&e->json);
+	rd_otlp_json(&e->json, req->req);
+	fwrite(e->json.buf, 1, e->json.len, f);
+	fputc('\n', f);
+	if (fflush(f))
+		rd_log_limited("console", "console exporter: cannot write %s: %s",
+			       e->cfg->output ? e->cfg->output : "stdout", strerror(errno));
+}
+
 int rd_exporter_send(struct rd_exporter *e, const struct rd_request *req)
 {
 	switch (e->cfg->exporter) {
@@ -753,16 +776,14 @@ int rd_exporter_send(struct rd_exporter *e, const struct rd_request *req)
 		e->st.ok++;
 		return 0;
 	case RD_EXPORT_STDOUT:
-		rd_json_reset(&e->json);
-		rd_otlp_json(&e->json, req->req);
-		fwrite(e->json.buf, 1, e->json.len, stdout);
-		fputc('\n', stdout);
-		fflush(stdout);
+		console(e, req);
 		e->st.ok++;
 		e->st.bytes_sent += e->json.len + 1;
 		return 0;
 	case RD_EXPORT_OTLP:
 		break;
 	}
+	if (e->cfg->console_too)
+		console(e, req);
 	return queue(e, req);
 }

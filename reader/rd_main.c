@@ -249,6 +249,19 @@ int main(int argc, char **argv)
 	sigaddset(&handled, SIGHUP);
 	sigprocmask(SIG_BLOCK, &handled, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (cfg.sdk_disabled) {
+		/* The OTel switch for "no telemetry": say so once, then idle
+		 * (a service manager must not see a crash loop) until told to
+		 * stop; --once has nothing to do and succeeds. */
+		int sig = 0;
+
+		rd_log("OTEL_SDK_DISABLED=true: not collecting or exporting metrics%s",
+		       cfg.once ? "" : "; idle until stopped");
+		while (!cfg.once && sigwait(&handled, &sig) == 0 && sig == SIGHUP)
+			;
+		rd_config_free(&cfg);
+		return 0;
+	}
 	if (rd_reader_init(&r, &cfg, err, sizeof err)) {
 		fprintf(stderr, "rtm-reader: %s\n", err);
 		rd_reader_fini(&r);
@@ -286,11 +299,16 @@ int main(int argc, char **argv)
 	l.inofd = inotify_init1(IN_CLOEXEC);
 	watch_dir(&l);
 	l.uring = io_uring_queue_init(8, &l.ring, 0) == 0;
-	rd_log("started: %s every %.3gs, exporter %s%s%s, /proc I/O %s, event loop %s", r.dir,
+	rd_log("started: %s every %.3gs, exporter %s%s%s%s%s, /proc I/O %s, event loop %s", r.dir,
 	       (double)cfg.interval_ns / 1e9,
-	       cfg.exporter == RD_EXPORT_OTLP ? "otlp " : cfg.exporter == RD_EXPORT_STDOUT ? "stdout" : "none",
+	       cfg.exporter == RD_EXPORT_OTLP ? (cfg.protocol == RD_PROTO_GRPC ? "otlp/grpc " :
+						cfg.protocol == RD_PROTO_JSON ? "otlp/http-json " : "otlp ") :
+	       cfg.exporter == RD_EXPORT_STDOUT ? "console" : "none",
 	       cfg.exporter == RD_EXPORT_OTLP ? cfg.endpoint : "",
 	       cfg.exporter == RD_EXPORT_OTLP && cfg.gzip ? " (gzip)" : "",
+	       cfg.console_too ? " and console" : "",
+	       cfg.temporality == RD_TEMP_CUMULATIVE ? "" :
+	       cfg.temporality == RD_TEMP_DELTA ? ", delta temporality" : ", lowmemory temporality",
 	       rd_procio_mode(r.procio), l.uring ? "io_uring" : "poll");
 	if (r.prom)
 		rd_log("prometheus: serving %s", rd_prom_server_urls(r.prom));

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "rd_delta.h"
 #include "rd_encode.h"
 #include "rtm_shm_text.h"
 
@@ -203,6 +204,7 @@ void rd_source_free(struct rd_source *s)
 		close_tid(&s->tids[i]);
 	free(s->tids);
 	rd_encode_cache_free(s);
+	rd_delta_free(s->delta);
 	rd_snapshot_free(&s->snap);
 	rd_segment_close(&s->seg);
 	free(s->command_line);

@@ -90,6 +90,7 @@ struct rd_source {
 
 	struct rd_source *next;
 	struct rd_source *hnext; /* the reader's index by name (rd_collect.c) */
+	struct rd_delta *delta;  /* its streams' last delivered values (rd_delta.h) */
 };
 
 /* Opens dir/name as a source.  Returns 0 or -errno with seg.err set. */

@@ -475,6 +475,65 @@ static void segment_file_is_private_and_pays_for_what_is_used(void **state)
 	assert_int_equal(blocks(path), used);
 }
 
+/* The resource a segment gets from the OTel variables and the options. */
+static void resource(const char *dir, const char *svc, const struct rtm_attr *attrs, size_t n,
+		     struct rd_segment *rd)
+{
+	struct rtm_segment *seg;
+
+	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
+		.service_name = svc, .dir = dir, .resource_attrs = attrs, .n_resource_attrs = n }), 0);
+	tu_read(seg, rd);
+	rtm_segment_close(seg);
+}
+
+static const char *res_attr(const struct rd_segment *rd, const char *key)
+{
+	for (uint32_t i = 0; i < rd->n_resource; i++)
+		if (!strcmp(rd->resource[i].key, key))
+			return rd->resource[i].value;
+	return NULL;
+}
+
+static void otel_resource_variables_fill_in_the_resource(void **state)
+{
+	struct fx *f = *state;
+	struct rd_segment rd;
+	const struct rtm_attr mine[] = { { "team", "explicit" } };
+
+	unsetenv("OTEL_SERVICE_NAME");
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attr, team=env%20team,"
+	       "deployment.environment=prod,service.version=9.1", 1);
+	/* The attribute's service.name and version; the option's team wins. */
+	resource(f->dir, NULL, mine, 1, &rd);
+	assert_string_equal(rd.hdr.service_name, "from-attr");
+	assert_string_equal(rd.hdr.service_version, "9.1");
+	assert_string_equal(res_attr(&rd, "team"), "explicit");
+	assert_string_equal(res_attr(&rd, "deployment.environment"), "prod");
+	assert_null(res_attr(&rd, "service.name"));
+	rd_segment_close(&rd);
+	resource(f->dir, NULL, NULL, 0, &rd);
+	assert_string_equal(res_attr(&rd, "team"), "env team"); /* percent-decoded */
+	rd_segment_close(&rd);
+	/* OTEL_SERVICE_NAME over the attribute; the option over both. */
+	setenv("OTEL_SERVICE_NAME", "from-name", 1);
+	resource(f->dir, NULL, NULL, 0, &rd);
+	assert_string_equal(rd.hdr.service_name, "from-name");
+	rd_segment_close(&rd);
+	resource(f->dir, "from-option", NULL, 0, &rd);
+	assert_string_equal(rd.hdr.service_name, "from-option");
+	rd_segment_close(&rd);
+	/* A value that does not decode is ignored whole; with no name at
+	 * all, the program's. */
+	unsetenv("OTEL_SERVICE_NAME");
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,bad=%zz", 1);
+	resource(f->dir, "", NULL, 0, &rd);
+	assert_string_equal(rd.hdr.service_name, "test_producer");
+	assert_null(res_attr(&rd, "deployment.environment"));
+	rd_segment_close(&rd);
+	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+}
+
 static void bad_open_options_are_refused(void **state)
 {
 	struct fx *f = *state;
@@ -483,8 +542,6 @@ static void bad_open_options_are_refused(void **state)
 
 	memset(longname, 's', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
-	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
-		.service_name = "", .dir = f->dir }), -EINVAL);
 	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
 		.service_name = longname, .dir = f->dir }), -EINVAL);
 	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){
@@ -603,6 +660,7 @@ int main(void)
 		T(forked_child_cannot_change_parent_values),
 		T(segment_file_is_private_and_pays_for_what_is_used),
 		T(bad_open_options_are_refused),
+		T(otel_resource_variables_fill_in_the_resource),
 		cmocka_unit_test(full_filesystem_fails_at_a_cold_call_never_later),
 		T(heartbeat_moves_forward),
 		cmocka_unit_test(default_dir_comes_from_rtm_dir),

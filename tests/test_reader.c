@@ -561,21 +561,38 @@ static void bad_settings_are_one_line_errors_naming_them(void **state)
 	static const struct {
 		const char *env, *args, *needle;
 	} cases[] = {
-		{ "OTEL_EXPORTER_OTLP_TIMEOUT=abc", "--once", "OTEL_EXPORTER_OTLP_TIMEOUT: 'abc'" },
-		{ "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT=0", "--once",
-		  "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '0'" },
-		{ "OTEL_EXPORTER_OTLP_PROTOCOL=http/xml", "--once", "OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml'" },
-		{ "OTEL_EXPORTER_OTLP_COMPRESSION=zstd", "--once", "OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd'" },
 		{ "OTEL_EXPORTER_OTLP_ENDPOINT=ftp://x", "--once", "OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x'" },
 		{ "OTEL_EXPORTER_OTLP_HEADERS=novalue", "--once", "OTEL_EXPORTER_OTLP_HEADERS: 'novalue'" },
-		{ "OTEL_METRIC_EXPORT_INTERVAL=-5", "--once", "OTEL_METRIC_EXPORT_INTERVAL: '-5'" },
 		{ "OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent.pem", "--once",
 		  "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read '/nonexistent.pem'" },
-		{ "OTEL_RESOURCE_ATTRIBUTES=a=%zz", "--once", "OTEL_RESOURCE_ATTRIBUTES: 'a=%zz'" },
 		{ "", "--interval 0", "--interval: '0'" },
 		{ "", "--exporter kafka", "--exporter: 'kafka'" },
+		{ "", "--exporter none,otlp", "--exporter: 'none,otlp' names none with other exporters" },
+		{ "", "--protocol GRPC", "--protocol: 'GRPC'" },
 		{ "", "--bogus", "unknown option '--bogus'" },
 		{ "", "--io fast", "--io: 'fast'" },
+		{ "", "--output /nonexistent/dir/file", "--output: cannot open '/nonexistent/dir/file'" },
+	};
+	/* An OTel variable's bad enum or number: a warning naming it, then the
+	 * default, as the SDK configuration specification has it. */
+	static const struct {
+		const char *env, *needle;
+	} warned[] = {
+		{ "OTEL_EXPORTER_OTLP_TIMEOUT=abc", "OTEL_EXPORTER_OTLP_TIMEOUT: 'abc' is not a timeout in "
+		  "milliseconds (0..3600000); using 10000" },
+		{ "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT=-1", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '-1'" },
+		{ "OTEL_EXPORTER_OTLP_PROTOCOL=http/xml", "OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml' is not "
+		  "grpc, http/protobuf or http/json; using http/protobuf" },
+		{ "OTEL_EXPORTER_OTLP_COMPRESSION=zstd", "OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' is not gzip "
+		  "or none; using none" },
+		{ "OTEL_METRIC_EXPORT_INTERVAL=-5", "OTEL_METRIC_EXPORT_INTERVAL: '-5'" },
+		{ "OTEL_METRIC_EXPORT_TIMEOUT=soon", "OTEL_METRIC_EXPORT_TIMEOUT: 'soon'" },
+		{ "OTEL_METRICS_EXPORTER=kafka", "OTEL_METRICS_EXPORTER: 'kafka'" },
+		{ "OTEL_SDK_DISABLED=yes", "OTEL_SDK_DISABLED: 'yes' is not true or false; using false" },
+		{ "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=sometimes",
+		  "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'sometimes'" },
+		{ "OTEL_EXPORTER_PROMETHEUS_PORT=99999", "OTEL_EXPORTER_PROMETHEUS_PORT: '99999'" },
+		{ "OTEL_RESOURCE_ATTRIBUTES=a=%zz", "OTEL_RESOURCE_ATTRIBUTES: 'a=%zz'" },
 	};
 	char *dir = tu_mkdir();
 
@@ -588,6 +605,18 @@ static void bad_settings_are_one_line_errors_naming_them(void **state)
 			fail_msg("case %zu: status %d, stderr \"%s\", expected \"%s\"", i, res.status,
 				 res.err, cases[i].needle);
 		assert_int_equal(strchr(res.err, '\n') - res.err + 1, (long)strlen(res.err));
+	}
+	for (size_t i = 0; i < sizeof warned / sizeof warned[0]; i++) {
+		struct run res;
+		char *nl;
+
+		/* An empty directory: --once then says only that, exit 1. */
+		reader(&res, dir, warned[i].env, "--once");
+		nl = strchr(res.err, '\n');
+		if (res.status != 1 || !nl || !strstr(res.err, warned[i].needle) ||
+		    strstr(res.err, warned[i].needle) > nl || !strstr(nl, "nothing to collect"))
+			fail_msg("warned %zu: status %d, stderr \"%s\", expected \"%s\" first", i,
+				 res.status, res.err, warned[i].needle);
 	}
 	tu_rmdir(dir);
 }
@@ -1358,6 +1387,143 @@ static void grpc_over_tls_and_mtls(void **state)
 	tu_rmdir(dir);
 }
 
+/* ---- delta temporality ---- */
+
+static rtm_counter_t delta_ctr;
+static rtm_hist_t delta_hist;
+
+/* Each SIGUSR1: +7 on the counter, three histogram values. */
+static void on_usr1(int sig)
+{
+	(void)sig;
+	rtm_counter_add(&delta_ctr, 7);
+	rtm_hist_record(&delta_hist, 0.005);
+	rtm_hist_record(&delta_hist, 0.5);
+	rtm_hist_record(&delta_hist, 5);
+}
+
+static void produce_on_signal(struct rtm_segment *seg, int unused)
+{
+	(void)unused;
+	rtm_counter_create(seg, &delta_ctr, &(struct rtm_metric_def){ .name = "app.delta" });
+	rtm_hist_create(seg, &delta_hist, &(struct rtm_metric_def){
+		.name = "app.delta.hist", .unit = "s", .bounds = (const double[]){ 0.01, 1 },
+		.n_bounds = 2 });
+	signal(SIGUSR1, on_usr1);
+}
+
+/* Sums of the delivered (HTTP 200) delta points of the producer's two
+ * streams; checks that each delivered point starts where the stream's
+ * previous delivered point ended, within one reader's run (runs are told
+ * apart by the reader's service.instance.id). */
+/* A number the receiver's decoder omits when it is zero (proto3 default). */
+static long long or0(json_object *o)
+{
+	return o ? strtoll(json_object_get_string(o), NULL, 10) : 0;
+}
+
+static void sum_deltas(json_object *reqs, long long *ctr, long long *count, long long buckets[3])
+{
+	long long last_end[2] = { 0, 0 };
+	char run[128] = "";
+
+	*ctr = *count = buckets[0] = buckets[1] = buckets[2] = 0;
+	for (size_t q = 0; q < json_object_array_length(reqs); q++) {
+		json_object *req = json_object_array_get_idx(reqs, q), *m, *self;
+		const char *inst;
+
+		if (json_object_get_int(tu_json_get(req, "status")) != 200)
+			continue;
+		{
+			json_object *one = json_object_new_array();
+
+			json_object_array_add(one, json_object_get(req));
+			self = find_resource(one, "rtm-reader");
+			inst = tu_otlp_attr(tu_json_get(self, "attributes"), "service.instance.id");
+			if (inst && strcmp(inst, run)) {
+				snprintf(run, sizeof run, "%s", inst);
+				last_end[0] = last_end[1] = 0;
+			}
+			for (int k = 0; k < 2; k++) {
+				json_object *pt;
+
+				m = find_metric(one, 0, "delta-svc", k ? "app.delta.hist" : "app.delta");
+				if (!m)
+					continue;
+				assert_int_equal(json_object_get_int(tu_json_get(tu_json_get(m, k ? "histogram" : "sum"),
+									 "aggregationTemporality")), 1);
+				pt = point(m, k ? "histogram" : "sum", 0);
+				if (last_end[k])
+					assert_int_equal(as_ll(tu_json_get(pt, "startTimeUnixNano")), last_end[k]);
+				last_end[k] = as_ll(tu_json_get(pt, "timeUnixNano"));
+				if (!k) {
+					*ctr += or0(tu_json_get(pt, "asInt"));
+					continue;
+				}
+				*count += or0(tu_json_get(pt, "count"));
+				assert_null(tu_json_get(pt, "min")); /* unknown for an interval */
+				for (int b = 0; b < 3; b++)
+					buckets[b] += or0(json_object_array_get_idx(tu_json_get(pt, "bucketCounts"),
+										 (size_t)b));
+			}
+			json_object_put(one);
+		}
+	}
+}
+
+static void signal_n(pid_t pid, int n)
+{
+	for (int i = 0; i < n; i++) {
+		kill(pid, SIGUSR1);
+		usleep(60000);
+	}
+}
+
+static void delta_temporality_loses_nothing_across_an_outage_and_a_restart(void **state)
+{
+	char *dir = tu_mkdir();
+	struct tu_producer p;
+	struct tu_recv r;
+	json_object *reqs;
+	long long ctr, count, buckets[3];
+	pid_t rd;
+
+	(void)state;
+	/* Exports fail for a while (retries give up after 150 ms), then
+	 * succeed: the deltas of the failed ones arrive in the next. */
+	recv_start(&r, "200,200,503,503,503,503,503,503,drop,503,200");
+	setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta", 1);
+	rd = daemon_start(&r, dir, "--interval 200ms --retry-initial 40ms --retry-max 150ms", NULL);
+	usleep(300000);
+	/* Started after the reader: every increment of it is new. */
+	tu_spawn(&p, dir, "delta-svc", produce_on_signal, 0, false);
+	signal_n(p.pid, 20);
+	usleep(800000);
+	kill(rd, SIGTERM); /* a final collection and export */
+	waitpid(rd, NULL, 0);
+	/* A restarted reader begins the producer's streams when it first sees
+	 * them: nothing happens in between here, so nothing is missed. */
+	rd = daemon_start(&r, dir, "--interval 200ms", NULL);
+	usleep(700000);
+	signal_n(p.pid, 5);
+	usleep(700000);
+	kill(rd, SIGTERM);
+	waitpid(rd, NULL, 0);
+	unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+	reqs = tu_recv_requests(&r);
+	sum_deltas(reqs, &ctr, &count, buckets);
+	assert_int_equal(ctr, 25 * 7);
+	assert_int_equal(count, 25 * 3);
+	assert_int_equal(buckets[0], 25);
+	assert_int_equal(buckets[1], 25);
+	assert_int_equal(buckets[2], 25);
+	json_object_put(reqs);
+	tu_reap(&p);
+	unlink(p.path);
+	tu_recv_stop(&r);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1365,6 +1531,7 @@ int main(void)
 		cmocka_unit_test(grpc_exports_what_http_does),
 		cmocka_unit_test(grpc_statuses_follow_the_otlp_retry_rules),
 		cmocka_unit_test(grpc_over_tls_and_mtls),
+		cmocka_unit_test(delta_temporality_loses_nothing_across_an_outage_and_a_restart),
 		cmocka_unit_test(killed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(closed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(keep_dead_leaves_the_segment),

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The OTel resource variables in a producer's environment, read once per
+ * rtm_segment_open(): OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+ * ("key=value,key2=value2", values percent-decoded, as the OTel
+ * specification defines it).  A value that does not decode is discarded
+ * whole, as the specification says.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rtm_segment_priv.h"
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* s[0..n) percent-decoded and trimmed of blanks; NULL if malformed. */
+static char *decode(const char *s, size_t n)
+{
+	char *out, *o;
+
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	out = o = malloc(n + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
+		    (hexval(s[i + 1]) == 0 && hexval(s[i + 2]) == 0)) {
+			free(out);
+			return NULL;
+		}
+		*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		i += 2;
+	}
+	*o = '\0';
+	return out;
+}
+
+void rtm__env_resource_free(struct rtm__env_resource *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free((char *)r->attrs[i].key);
+		free((char *)r->attrs[i].value);
+	}
+	free(r->attrs);
+	free(r->service_name);
+	memset(r, 0, sizeof *r);
+}
+
+int rtm__env_resource(struct rtm__env_resource *r)
+{
+	const char *s = getenv("OTEL_RESOURCE_ATTRIBUTES"), *name = getenv("OTEL_SERVICE_NAME");
+
+	memset(r, 0, sizeof *r);
+	while (s && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		const char *eq = memchr(s, '=', len);
+		struct rtm_attr *na;
+		char *k, *v;
+
+		if (len && !eq)
+			goto bad;
+		if (len) {
+			k = decode(s, (size_t)(eq - s));
+			v = decode(eq + 1, len - (size_t)(eq - s) - 1);
+			na = k && v && *k && r->n < RTM_SHM_ATTR_COUNT_MAX ?
+				realloc(r->attrs, (r->n + 1) * sizeof *na) : NULL;
+			if (!na) {
+				free(k);
+				free(v);
+				goto bad;
+			}
+			r->attrs = na;
+			/* A later duplicate of a key replaces the earlier. */
+			for (size_t i = 0; i < r->n; i++)
+				if (!strcmp(r->attrs[i].key, k)) {
+					free((char *)r->attrs[i].key);
+					free((char *)r->attrs[i].value);
+					r->attrs[i] = r->attrs[--r->n];
+					break;
+				}
+			r->attrs[r->n++] = (struct rtm_attr){ k, v };
+		}
+		s = comma ? comma + 1 : s + len;
+	}
+	if (name && *name && !(r->service_name = strdup(name)))
+		goto bad;
+	return 0;
+bad:
+	rtm__env_resource_free(r);
+	if (name && *name)
+		r->service_name = strdup(name);
+	return -EINVAL;
+}
