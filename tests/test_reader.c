@@ -1524,6 +1524,92 @@ static void delta_temporality_loses_nothing_across_an_outage_and_a_restart(void 
 	tu_rmdir(dir);
 }
 
+/* The OTel variables added for the SDK configuration specification, each
+ * with its effect. */
+static void otel_variables_take_effect(void **state)
+{
+	char *dir = tu_mkdir(), env[1024], out[300], *text;
+	struct tu_producer p;
+	struct tu_recv r;
+	struct run res;
+	json_object *reqs, *self;
+
+	(void)state;
+	tu_spawn(&p, dir, "env-svc", produce_counter, 3, false);
+
+	/* OTEL_SDK_DISABLED: said once; --once succeeds and sends nothing. */
+	recv_start(&r, NULL);
+	snprintf(env, sizeof env, "%s OTEL_SDK_DISABLED=TRUE", endpoint_env(&r));
+	reader(&res, dir, env, "--once");
+	assert_int_equal(res.status, 0);
+	assert_non_null(strstr(res.err, "OTEL_SDK_DISABLED=true: not collecting or exporting"));
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 0);
+	json_object_put(reqs);
+
+	/* otlp,console: both, the console into --output; the reader's own
+	 * resource takes every OTEL_RESOURCE_ATTRIBUTES key, service.name
+	 * included, and OTEL_SERVICE_NAME over it. */
+	snprintf(out, sizeof out, "%s/console.jsonl", dir);
+	snprintf(env, sizeof env, "%s OTEL_METRICS_EXPORTER=OTLP,console "
+		 "OTEL_RESOURCE_ATTRIBUTES=service.name=attr-svc,host.name=h1,deployment.environment=prod",
+		 endpoint_env(&r));
+	{
+		char args[400];
+
+		snprintf(args, sizeof args, "--once --output %s", out);
+		reader(&res, dir, env, args);
+	}
+	assert_int_equal(res.status, 0);
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 1);
+	self = tu_json_get(find_resource(reqs, "attr-svc"), "attributes");
+	assert_non_null(self);
+	assert_string_equal(tu_otlp_attr(self, "host.name"), "h1");
+	assert_string_equal(tu_otlp_attr(self, "deployment.environment"), "prod");
+	json_object_put(reqs);
+	text = tu_slurp(out, &(size_t){ 0 });
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"resourceMetrics\""));
+	assert_non_null(strstr(text, "env-svc"));
+	assert_int_equal(strchr(text, '\n') - text + 1, (long)strlen(text)); /* one request, one line */
+	free(text);
+	snprintf(env, sizeof env, "%s OTEL_SERVICE_NAME=named OTEL_RESOURCE_ATTRIBUTES=service.name=attr-svc",
+		 endpoint_env(&r));
+	reader(&res, dir, env, "--once");
+	reqs = tu_recv_requests(&r);
+	assert_non_null(find_resource(reqs, "named"));
+	json_object_put(reqs);
+	tu_recv_stop(&r);
+
+	/* OTEL_METRIC_EXPORT_TIMEOUT bounds the whole export, retries
+	 * included: 300 ms of 50, 100, 200 ms backoffs is at most 4 tries
+	 * (the default, 30 s, would be many more). */
+	recv_start(&r, "503,503,503,503,503,503,503,503,503,503,503,503");
+	snprintf(env, sizeof env, "%s OTEL_METRIC_EXPORT_TIMEOUT=300", endpoint_env(&r));
+	reader(&res, dir, env, "--once --retry-initial 50ms");
+	assert_int_equal(res.status, 1);
+	reqs = tu_recv_requests(&r);
+	assert_true(json_object_array_length(reqs) >= 1 && json_object_array_length(reqs) <= 4);
+	json_object_put(reqs);
+	tu_recv_stop(&r);
+
+	/* OTEL_EXPORTER_OTLP_TIMEOUT=0: no limit, so gRPC sends no deadline. */
+	grpc_start(&r, NULL, NULL, false);
+	snprintf(env, sizeof env, "%s OTEL_EXPORTER_OTLP_TIMEOUT=0", grpc_env(&r, "http"));
+	reader(&res, dir, env, "--once");
+	assert_int_equal(res.status, 0);
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 1);
+	assert_null(tu_json_get(json_object_array_get_idx(reqs, 0), "timeout_ms"));
+	json_object_put(reqs);
+	tu_recv_stop(&r);
+
+	tu_reap(&p);
+	unlink(p.path);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1532,6 +1618,7 @@ int main(void)
 		cmocka_unit_test(grpc_statuses_follow_the_otlp_retry_rules),
 		cmocka_unit_test(grpc_over_tls_and_mtls),
 		cmocka_unit_test(delta_temporality_loses_nothing_across_an_outage_and_a_restart),
+		cmocka_unit_test(otel_variables_take_effect),
 		cmocka_unit_test(killed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(closed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(keep_dead_leaves_the_segment),
