@@ -1346,21 +1346,23 @@ static void grpc_over_tls_and_mtls(void **state)
 	(void)state;
 	make_certs(certs);
 	tu_spawn(&p, dir, "grpc-tls", produce_counter, 6, false);
-	/* TLS, the server checked against the test CA. */
-	grpc_start(&r, NULL, certs, false);
-	snprintf(args, sizeof args, "--once --certificate %s/ca.crt", certs);
+	/* TLS, the server checked against the test CA; the retry goes over
+	 * the same connection (the same client address and port). */
+	grpc_start(&r, "unavailable", certs, false);
+	snprintf(args, sizeof args, "--once --retry-initial 20ms --certificate %s/ca.crt", certs);
 	reader(&res, dir, grpc_env(&r, "https"), args);
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
-	assert_int_equal(json_object_array_length(reqs), 1);
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "grpc-tls", "app.count"), "sum", 0),
+	assert_int_equal(json_object_array_length(reqs), 2);
+	assert_string_equal(req_str(reqs, 0, "peer"), req_str(reqs, 1, "peer"));
+	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "grpc-tls", "app.count"), "sum", 0),
 				   "asInt")), 6);
 	json_object_put(reqs);
 	/* Without the CA the server is not trusted: nothing arrives. */
 	reader(&res, dir, grpc_env(&r, "https"), "--once --retry-max 300ms --retry-initial 50ms");
 	assert_int_not_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
-	assert_int_equal(json_object_array_length(reqs), 1);
+	assert_int_equal(json_object_array_length(reqs), 2);
 	json_object_put(reqs);
 	tu_recv_stop(&r);
 

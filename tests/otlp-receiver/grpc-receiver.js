@@ -7,7 +7,7 @@
 //
 // usage: node grpc-receiver.js --out FILE [--script A,B,...] [--tls DIR [--mtls]]
 // Prints "listening PORT" once ready.  Each request is appended to FILE as one
-// JSON line: {seq, t, action, encoding, timeout_ms, metadata, body}.  The
+// JSON line: {seq, t, action, peer, encoding, timeout_ms, metadata, body}.  The
 // script answers successive requests; after it runs out every answer is OK:
 //   ok                       OK, empty response
 //   partial=N                OK with partial_success rejecting N points
@@ -72,7 +72,7 @@ function exportHandler(call, callback) {
   const t = transport(call);
   const deadline = call.getDeadline();
   const rec = {
-    seq: seq++, t: Date.now(), action,
+    seq: seq++, t: Date.now(), action, peer: call.getPeer(),
     encoding: t.incomingEncoding,
     timeout_ms: deadline instanceof Date ? deadline.getTime() - Date.now() :
       (deadline === Infinity ? null : deadline - Date.now()),
