@@ -374,6 +374,10 @@ int rd_settings_load(struct rd_settings *s, const char *config_flag,
 	s->limit_user_series = RD_LIMIT_USER_SERIES_DEFAULT;
 	if (!path && (v = getenv("RTM_CONFIG")) && *v)
 		path = v;
+	/* Neither named: the default file, when there is one (a missing
+	 * default is no error; a named file must exist). */
+	if (!path && access(RTM_DEFAULT_CONFIG, F_OK) == 0)
+		path = RTM_DEFAULT_CONFIG;
 	if (path && (rc = load_file(s, path, (preset_flag && *preset_flag) ||
 					     ((v = getenv("RTM_PRESET")) && *v), err, n)))
 		return rc;

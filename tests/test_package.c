@@ -119,11 +119,99 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 	free(dir);
 }
 
+/* The unit as installed, but starting this build's reader, passes
+ * systemd's own check (skipped where systemd-analyze is missing). */
+static void the_service_unit_verifies(void **state)
+{
+	char cmd[1024], *out;
+	int st;
+
+	(void)state;
+	out = tu_run("command -v systemd-analyze", &st, NULL);
+	free(out);
+	if (st)
+		skip();
+	snprintf(cmd, sizeof cmd, "systemd-analyze verify %s/reader/rtm-reader-test.service 2>&1",
+		 tu_prog("RTM_BUILD_ROOT"));
+	out = tu_run(cmd, &st, NULL);
+	if (st || (out && *out))
+		fail_msg("%s: exit %d\n%s", cmd, st, out ? out : "");
+	free(out);
+}
+
+static void produce_three(struct rtm_segment *seg, int unused)
+{
+	rtm_counter_t c;
+
+	(void)unused;
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof name, "three.%d", i);
+		rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = name });
+	}
+}
+
+/* The default settings file (its path from --help) is read when present;
+ * --config overrides it; a directory is no settings file. */
+static void the_default_config_file_is_read_when_present(void **state)
+{
+	char *dir = tu_mkdir(), *help, *at, path[512], cmd[2048], *out, mine[600];
+	struct tu_producer p;
+	int st;
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "%s --help", tu_prog("RTM_READER"));
+	help = must_run(cmd);
+	at = strstr(help, "--config");
+	assert_non_null(at);
+	at = strstr(at, "default /");
+	assert_non_null(at);
+	sscanf(at + 8, "%511s", path);
+	free(help);
+	if (access(path, F_OK) == 0) {
+		tu_rmdir(dir);
+		skip(); /* a real one: not ours to replace */
+	}
+	snprintf(cmd, sizeof cmd, "mkdir -p $(dirname %s) && printf 'limit.series = 1\\n' > %s", path,
+		 path);
+	free(must_run(cmd));
+	tu_spawn(&p, dir, "three", produce_three, 0, false);
+	snprintf(cmd, sizeof cmd, "RTM_DIR=%s %s --once --exporter none 2>&1", dir, tu_prog("RTM_READER"));
+	out = tu_run(cmd, &st, NULL);
+	unlink(path);
+	if (!out || !strstr(out, "past the limit of 1 series"))
+		fail_msg("the default file %s was not read: %s", path, out ? out : "");
+	free(out);
+	/* --config wins over the default file. */
+	snprintf(mine, sizeof mine, "%s/mine.conf", dir);
+	snprintf(cmd, sizeof cmd, "printf 'limit.series = 1\\n' > %s && printf 'limit.series = 2\\n' > %s && "
+		 "RTM_DIR=%s %s --once --exporter none --config %s 2>&1", path, mine, dir,
+		 tu_prog("RTM_READER"), mine);
+	out = tu_run(cmd, &st, NULL);
+	unlink(path);
+	if (!out || !strstr(out, "past the limit of 2 series"))
+		fail_msg("--config did not win: %s", out ? out : "");
+	free(out);
+	snprintf(cmd, sizeof cmd, "RTM_DIR=%s %s --once --config %s 2>&1", dir, tu_prog("RTM_READER"),
+		 dir);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 2);
+	assert_non_null(strstr(out, "not a regular file"));
+	free(out);
+	tu_reap(&p);
+	unlink(p.path);
+	unlink(mine);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_parent_project_builds_the_producer_alone),
 		cmocka_unit_test(the_readme_example_builds_against_the_installed_rtm_pc),
+		cmocka_unit_test(the_service_unit_verifies),
+		cmocka_unit_test(the_default_config_file_is_read_when_present),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
