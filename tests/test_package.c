@@ -205,6 +205,49 @@ static void the_default_config_file_is_read_when_present(void **state)
 	tu_rmdir(dir);
 }
 
+/* Every public function of rtm.h, every flag in the tools' --help and every
+ * environment variable the code reads is in a man page, so the pages cannot
+ * drift from the code unnoticed. */
+static void man_pages_cover_the_api_flags_and_environment(void **state)
+{
+	const char *root = tu_prog("RTM_SOURCE_ROOT");
+	char cmd[2048], *pages, *names, *save = NULL;
+	size_t missing = 0;
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "find %s/producer %s/reader %s/shm-layout %s/tools -name '*.scd' "
+		 "-exec cat {} +", root, root, root, root);
+	pages = must_run(cmd);
+	assert_true(strlen(pages) > 1000);
+	snprintf(cmd, sizeof cmd,
+		 /* Functions declared or defined in rtm.h (not the rtm__ helpers). */
+		 "grep -oE '^[a-z].*\\brtm_[a-z][a-z0-9_]*\\(' %s/producer/rtm.h | "
+		 "grep -oE 'rtm_[a-z][a-z0-9_]*\\($' | tr -d '(' | grep -v '^rtm__'; "
+		 /* Flags of both tools. */
+		 "%s --help | grep -oE -- '--[a-z][a-z-]*'; %s --help 2>&1 | grep -oE -- '--[a-z][a-z-]*'; "
+		 /* Variables read by name, and the OTLP ones built from a suffix. */
+		 "grep -rhoE '\"(OTEL|RTM)_[A-Z_]+\"' %s/reader %s/producer/*.c %s/shm-layout %s/tools/*.c | tr -d '\"'; "
+		 "grep -rhoE 'otel_env\\(\"[A-Z_]+\"' %s/reader | grep -oE '[A-Z_]{3,}' | "
+		 "sed 's/^/OTEL_EXPORTER_OTLP_/;p;s/OTLP_/OTLP_METRICS_/'",
+		 root, tu_prog("RTM_READER"), tu_prog("RTM_SHMDUMP"), root, root, root, root, root);
+	names = must_run(cmd);
+	for (char *n = strtok_r(names, "\n", &save); n; n = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(n, "--") || strstr(pages, n))
+			continue;
+		print_message("not in any man page: %s\n", n);
+		missing++;
+	}
+	assert_int_equal(missing, 0);
+	free(names);
+	free(pages);
+	/* Built when scdoc is there (tools/run-tests installs it). */
+	if (system("command -v scdoc >/dev/null") == 0) {
+		snprintf(cmd, sizeof cmd, "test -s %s/tools/man/rtm-reader.8 && test -s %s/tools/man/rtm.h.3",
+			 tu_prog("RTM_BUILD_ROOT"), tu_prog("RTM_BUILD_ROOT"));
+		free(must_run(cmd));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +255,7 @@ int main(void)
 		cmocka_unit_test(the_readme_example_builds_against_the_installed_rtm_pc),
 		cmocka_unit_test(the_service_unit_verifies),
 		cmocka_unit_test(the_default_config_file_is_read_when_present),
+		cmocka_unit_test(man_pages_cover_the_api_flags_and_environment),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
