@@ -151,8 +151,19 @@ void rd_json_double(struct rd_json *j, const char *k, double v)
 		rd_json_str(j, k, "NaN");
 	else if (isinf(v))
 		rd_json_str(j, k, v > 0 ? "Infinity" : "-Infinity");
-	else
-		number(j, k, "%.17g", v);
+	else {
+		/* The shortest of 15, 16 or 17 significant digits that reads
+		 * back as the same double: 0.1 stays "0.1", and every value
+		 * still round-trips. */
+		char tmp[32];
+
+		for (int prec = 15; prec <= 17; prec++) {
+			snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+			if (strtod(tmp, NULL) == v || prec == 17)
+				break;
+		}
+		number(j, k, "%s", tmp);
+	}
 }
 
 void rd_json_bool(struct rd_json *j, const char *k, bool v)

@@ -108,7 +108,13 @@ static void every_kind_and_attribute_round_trips_through_json(void **state)
 	assert_int_equal(st, 0);
 	root = json_tokener_parse(out);
 	assert_non_null(root);
-	assert_string_equal(gets_(root, "schema"), "rtm-shmdump/1");
+	assert_string_equal(gets_(root, "schema"), "rtm-shmdump/2");
+	/* 64-bit integers are strings (as in OTLP/JSON); doubles the shortest
+	 * that round-trip. */
+	assert_non_null(strstr(out, "\"value\":\"123456789012\""));
+	assert_non_null(strstr(out, "\"bounds\":[0.5,1,2.5]"));
+	assert_non_null(strstr(out, "\"bucket_counts\":[\"1\",\"1\",\"0\",\"1\"]"));
+	assert_int_equal(json_object_get_type(get(root, "heartbeat_unix_nano")), json_type_string);
 	assert_string_equal(gets_(root, "service_name"), "dumped");
 	assert_string_equal(gets_(root, "service_version"), "9.9");
 	assert_string_equal(gets_(root, "layout"), "1.0");
@@ -370,6 +376,152 @@ static void readme_example_runs_and_shows_up(void **state)
 	free(example);
 }
 
+/* The list and the detail view describe a segment under the same keys. */
+static void list_and_detail_share_their_keys(void **state)
+{
+	struct fx *f = *state;
+	static const char *const keys[] = { "path", "service_name", "pid", "process", "state",
+					    "metric_count", "size", "memory", "heartbeat_unix_nano" };
+	char cmd[1024], *out;
+	json_object *list, *one, *detail;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "%s --dir %s --json", tu_prog("RTM_SHMDUMP"), f->dir);
+	out = tu_run(cmd, &st, NULL);
+	list = json_tokener_parse(out);
+	free(out);
+	assert_string_equal(gets_(list, "schema"), "rtm-shmdump-list/2");
+	one = json_object_array_get_idx(get(list, "segments"), 0);
+	snprintf(cmd, sizeof cmd, "%s --dir %s --json %d", tu_prog("RTM_SHMDUMP"), f->dir, (int)getpid());
+	out = tu_run(cmd, &st, NULL);
+	detail = json_tokener_parse(out);
+	free(out);
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		json_object *a = get(one, keys[k]), *b = get(detail, keys[k]);
+
+		assert_int_equal(json_object_get_type(a), json_object_get_type(b));
+		if (strcmp(keys[k], "heartbeat_unix_nano") && strcmp(keys[k], "memory"))
+			assert_string_equal(json_object_get_string(a), json_object_get_string(b));
+	}
+	assert_string_equal(gets_(one, "path"), rtm_segment_path(f->seg));
+	json_object_put(list);
+	json_object_put(detail);
+}
+
+/* --watch on a real terminal (tmux): one screen of at most 80x24, values
+ * humanised, histogram percentiles; and all producers without a PID. */
+static void watch_draws_one_screen_on_a_terminal(void **state)
+{
+	struct fx *f = *state;
+	char cmd[2048], *out, *line, *save = NULL;
+	int st, lines = 0;
+
+	out = tu_run("command -v tmux", &st, NULL);
+	free(out);
+	if (st)
+		skip();
+	for (int all = 0; all < 2; all++) {
+		char pid[16] = "";
+
+		if (!all)
+			snprintf(pid, sizeof pid, "%d", (int)getpid());
+		snprintf(cmd, sizeof cmd, "tmux -L rtmtest%d kill-server 2>/dev/null; "
+			 "tmux -L rtmtest%d new-session -d -x 80 -y 24 '%s --dir %s --watch 0.2 %s; sleep 9' && "
+			 "sleep 1.5 && tmux -L rtmtest%d capture-pane -p; tmux -L rtmtest%d kill-server",
+			 (int)getpid(), (int)getpid(), tu_prog("RTM_SHMDUMP"), f->dir, pid, (int)getpid(),
+			 (int)getpid());
+		out = tu_run(cmd, &st, NULL);
+		assert_non_null(out);
+		if (!all) {
+			assert_non_null(strstr(out, "rtm-shmdump  dumped@9.9"));
+			assert_non_null(strstr(out, "d.requests{code=200,method=GET"));
+			assert_non_null(strstr(out, "123.5G")); /* 123456789012 {request} */
+			assert_non_null(strstr(out, "1.50 s"));  /* d.cpu */
+			assert_non_null(strstr(out, "P99"));
+		} else {
+			assert_non_null(strstr(out, "1 producers"));
+			assert_non_null(strstr(out, "dumped"));
+		}
+		lines = 0;
+		for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			assert_true(strlen(line) <= 80);
+			lines++;
+		}
+		assert_true(lines <= 24);
+		free(out);
+	}
+}
+
+/* --wait: a live process's segment may come a moment after it starts. */
+static void wait_gives_a_starting_process_its_moment(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024], *out;
+	int st;
+	pid_t kid = fork();
+
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct rtm_segment *seg;
+
+		usleep(600000);
+		if (rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "late",
+								      .dir = f->dir }))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	snprintf(cmd, sizeof cmd, "%s --dir %s %d 2>&1", tu_prog("RTM_SHMDUMP"), f->dir, (int)kid);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "no valid segment for pid"));
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s --dir %s --wait 10 %d 2>&1", tu_prog("RTM_SHMDUMP"), f->dir,
+		 (int)kid);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "service=late"));
+	free(out);
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+}
+
+/* --prune removes what ended processes left, and nothing else. */
+static void prune_removes_segments_of_ended_processes(void **state)
+{
+	struct fx *f = *state;
+	char cmd[1024], *out, path[4096];
+	int st, p[2];
+	pid_t kid;
+
+	assert_int_equal(pipe(p), 0);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct rtm_segment *seg;
+
+		if (rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "gone",
+								      .dir = f->dir }))
+			_exit(1);
+		if (write(p[1], rtm_segment_path(seg), strlen(rtm_segment_path(seg)) + 1) < 0)
+			_exit(1);
+		pause();
+	}
+	close(p[1]);
+	memset(path, 0, sizeof path);
+	assert_true(read(p[0], path, sizeof path - 1) > 0);
+	close(p[0]);
+	kill(kid, SIGKILL); /* no close: its segment stays LIVE */
+	waitpid(kid, NULL, 0);
+	snprintf(cmd, sizeof cmd, "%s --dir %s --prune", tu_prog("RTM_SHMDUMP"), f->dir);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "1 removed, 0 kept"));
+	free(out);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(access(rtm_segment_path(f->seg), F_OK), 0); /* ours: alive */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +534,10 @@ int main(void)
 		T(watch_reports_rates),
 		T(bad_flags_are_one_line_errors),
 		T(readme_example_runs_and_shows_up),
+		T(list_and_detail_share_their_keys),
+		T(watch_draws_one_screen_on_a_terminal),
+		T(wait_gives_a_starting_process_its_moment),
+		T(prune_removes_segments_of_ended_processes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -23,16 +24,22 @@
 #include "rd_segment.h"
 #include "rtm_shm_text.h"
 #include "rtm.h"
+#include "shmdump_top.h"
 
-#define SCHEMA      "rtm-shmdump/1"
-#define LIST_SCHEMA "rtm-shmdump-list/1"
+/* /2: 64-bit integers (nanoseconds, counts, sizes) are strings, as in
+ * OTLP/JSON, so jq and JavaScript keep every digit; list and detail views
+ * share their key names; doubles are the shortest that round-trip. */
+#define SCHEMA      "rtm-shmdump/2"
+#define LIST_SCHEMA "rtm-shmdump-list/2"
 
 struct opts {
 	const char *dir;
 	const char *filter;
 	bool json;
 	bool check;
+	bool prune;
 	double watch; /* seconds; 0: once */
+	double wait;  /* seconds to wait for a live pid's first segment */
 };
 
 static volatile sig_atomic_t stop;
@@ -75,14 +82,18 @@ static const char *state_name(uint32_t s)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: rtm-shmdump [--dir DIR] [--json]\n"
-		"       rtm-shmdump [--dir DIR] [--json] [--watch[=SECONDS]] [--filter GLOB] PID|PATH\n"
+		"usage: rtm-shmdump [--dir DIR] [--json] [--watch [SECONDS]]\n"
+		"       rtm-shmdump [--dir DIR] [--json] [--watch [SECONDS]] [--filter GLOB] [--wait SECONDS] PID|PATH\n"
 		"       rtm-shmdump [--dir DIR] --check PID|PATH\n"
+		"       rtm-shmdump [--dir DIR] --prune\n"
 		"With no argument, lists the segments in DIR ($RTM_DIR, default %s).\n"
 		"  --json            machine-readable output (schema " SCHEMA ")\n"
-		"  --watch[=SECS]    repeat every SECS (default 1) with per-second rates\n"
+		"  --watch [SECS]    repeat every SECS (default 1) with per-second rates; on a\n"
+		"                    terminal one screen redrawn like top (without PID: all producers)\n"
 		"  --filter GLOB     only metrics whose name matches GLOB\n"
-		"  --check           validate; exit 1 with the reason if corrupt\n",
+		"  --wait SECS       wait up to SECS for a live PID's first segment\n"
+		"  --check           validate; exit 1 with the reason if corrupt\n"
+		"  --prune           remove segments of ended processes (when no reader runs)\n",
 		RD_DEFAULT_DIR);
 }
 
@@ -111,8 +122,8 @@ static void reader_presence(int dfd, struct rd_json *j)
 		rd_json_bool(j, "attached", p.attached);
 		if (p.present) {
 			rd_json_int(j, "pid", p.pid);
-			rd_json_uint(j, "interval_ns", p.interval_ns);
-			rd_json_uint(j, "last_seen_ns_ago", p.age_ns);
+			rd_json_uint_str(j, "interval_ns", p.interval_ns);
+			rd_json_uint_str(j, "last_seen_ns_ago", p.age_ns);
 		}
 		rd_json_obj_close(j);
 	} else if (p.attached) {
@@ -122,6 +133,22 @@ static void reader_presence(int dfd, struct rd_json *j)
 		printf("reader: none attached%s; producers remove the segments of ended processes "
 		       "themselves\n", p.present ? " (its last sign of life is stale)" : "");
 	}
+}
+
+/* What the list and the detail views both say of a segment, under the
+ * same keys. */
+static void summary_json(struct rd_json *j, const char *path, const struct rd_segment *seg,
+			 const struct rd_snapshot *snap)
+{
+	rd_json_str(j, "path", path);
+	rd_json_str(j, "service_name", seg->hdr.service_name);
+	rd_json_int(j, "pid", seg->hdr.pid);
+	rd_json_str(j, "process", rd_liveness_name(rd_segment_liveness(seg)));
+	rd_json_str(j, "state", state_name(snap->state));
+	rd_json_uint(j, "metric_count", seg->n_metrics);
+	rd_json_uint_str(j, "size", seg->hdr.segment_size);
+	rd_json_uint_str(j, "memory", (uint64_t)seg->st.st_blocks * 512);
+	rd_json_uint_str(j, "heartbeat_unix_nano", snap->heartbeat_unix_nano);
 }
 
 static int list_segments(const struct opts *o)
@@ -167,8 +194,11 @@ static int list_segments(const struct opts *o)
 		if (rc) {
 			bad++;
 			if (o->json) {
+				char path[PATH_MAX + 300];
+
+				snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 				rd_json_obj_open(&j, NULL);
-				rd_json_str(&j, "file", names[i]);
+				rd_json_str(&j, "path", path);
 				rd_json_str(&j, "error", seg.err);
 				rd_json_obj_close(&j);
 			} else {
@@ -179,16 +209,11 @@ static int list_segments(const struct opts *o)
 			continue;
 		}
 		if (o->json) {
+			char path[PATH_MAX + 300];
+
+			snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 			rd_json_obj_open(&j, NULL);
-			rd_json_str(&j, "file", names[i]);
-			rd_json_str(&j, "service", seg.hdr.service_name);
-			rd_json_int(&j, "pid", seg.hdr.pid);
-			rd_json_str(&j, "process", rd_liveness_name(rd_segment_liveness(&seg)));
-			rd_json_str(&j, "state", state_name(snap.state));
-			rd_json_uint(&j, "metrics", seg.n_metrics);
-			rd_json_uint(&j, "size", seg.hdr.segment_size);
-			rd_json_uint(&j, "memory", (uint64_t)seg.st.st_blocks * 512);
-			rd_json_uint(&j, "heartbeat_unix_nano", snap.heartbeat_unix_nano);
+			summary_json(&j, path, &seg, &snap);
 			rd_json_obj_close(&j);
 		} else {
 			printf("%-20.20s %8d %-10s %-6s %7u %8lluK %8lluK %8.1fs  %s\n",
@@ -238,24 +263,19 @@ static void json_segment(const struct opts *o, const struct rd_segment *seg,
 	snprintf(layout, sizeof layout, "%u.%u", h->major, h->minor);
 	rd_json_obj_open(&j, NULL);
 	rd_json_str(&j, "schema", SCHEMA);
-	rd_json_str(&j, "path", seg->path);
+	summary_json(&j, seg->path, seg, snap);
 	rd_json_str(&j, "layout", layout);
 	rd_json_str(&j, "producer", h->producer);
-	rd_json_str(&j, "service_name", h->service_name);
 	rd_json_str(&j, "service_version", h->service_version);
 	rd_json_obj_open(&j, "resource");
 	for (uint32_t i = 0; i < seg->n_resource; i++)
 		rd_json_str(&j, seg->resource[i].key, seg->resource[i].value);
 	rd_json_obj_close(&j);
-	rd_json_int(&j, "pid", h->pid);
 	rd_json_uint(&j, "uid", h->uid);
-	rd_json_uint(&j, "pid_start_ticks", h->pid_start_ticks);
-	rd_json_str(&j, "process", rd_liveness_name(rd_segment_liveness(seg)));
-	rd_json_str(&j, "state", state_name(snap->state));
-	rd_json_uint(&j, "generation", seg->generation);
-	rd_json_uint(&j, "created_unix_nano", h->created_unix_nano);
-	rd_json_uint(&j, "heartbeat_unix_nano", snap->heartbeat_unix_nano);
-	rd_json_uint(&j, "closed_unix_nano", snap->closed_unix_nano);
+	rd_json_uint_str(&j, "pid_start_ticks", h->pid_start_ticks);
+	rd_json_uint_str(&j, "generation", seg->generation);
+	rd_json_uint_str(&j, "created_unix_nano", h->created_unix_nano);
+	rd_json_uint_str(&j, "closed_unix_nano", snap->closed_unix_nano);
 	rd_json_uint(&j, "shard_count", h->shard_count);
 	rd_json_uint(&j, "dropped_metrics", snap->dropped_metrics);
 	rd_json_uint(&j, "shard_fallbacks", snap->shard_fallbacks);
@@ -279,10 +299,10 @@ static void json_segment(const struct opts *o, const struct rd_segment *seg,
 		for (uint32_t a = 0; a < m->n_attrs; a++)
 			rd_json_str(&j, m->attrs[a].key, m->attrs[a].value);
 		rd_json_obj_close(&j);
-		rd_json_uint(&j, "start_time_unix_nano", m->start_unix_nano);
+		rd_json_uint_str(&j, "start_time_unix_nano", m->start_unix_nano);
 		rd_json_uint(&j, "torn_shards", v->torn);
 		if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
-			rd_json_uint(&j, "count", v->count);
+			rd_json_uint_str(&j, "count", v->count);
 			rd_json_double(&j, "sum", v->sum);
 			if (v->count) {
 				rd_json_double(&j, "min", v->min);
@@ -297,14 +317,14 @@ static void json_segment(const struct opts *o, const struct rd_segment *seg,
 			rd_json_arr_close(&j);
 			rd_json_arr_open(&j, "bucket_counts");
 			for (uint32_t b = 0; b <= m->n_bounds; b++)
-				rd_json_uint(&j, NULL, v->buckets[b]);
+				rd_json_uint_str(&j, NULL, v->buckets[b]);
 			rd_json_arr_close(&j);
 			if (prev && dt > 0)
 				rd_json_double(&j, "rate",
 					       (double)(v->count - prev->values[i].count) / dt);
 		} else {
 			if (m->value_type == RTM_SHM_VALUE_INT)
-				rd_json_int(&j, "value", v->i);
+				rd_json_int_str(&j, "value", v->i);
 			else
 				rd_json_double(&j, "value", v->d);
 			if (prev && dt > 0 && m->kind != RTM_SHM_KIND_GAUGE)
@@ -422,6 +442,21 @@ struct target {
 	char name[PATH_MAX];
 };
 
+static bool is_seconds(const char *s)
+{
+	char *end;
+
+	return *s && (strtod(s, &end), !*end);
+}
+
+static bool is_live_pid(const char *s)
+{
+	char *end;
+	long pid = strtol(s, &end, 10);
+
+	return !*end && pid > 0 && pid < 4194305 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
 static bool all_digits(const char *s)
 {
 	if (!*s)
@@ -432,14 +467,15 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+static int scan_pid(const char *dir, long pid, struct target **out);
+
 /* Resolves PID (every segment in the directory whose header names it) or
  * PATH into targets.  Returns the count, or -1 after printing the error. */
 static int resolve(const struct opts *o, const char *arg, struct target **out)
 {
 	struct target *t = NULL;
 	const char *dir;
-	char **names;
-	int n, count = 0;
+	int count = 0, found;
 	long pid;
 
 	if (!all_digits(arg)) {
@@ -453,6 +489,34 @@ static int resolve(const struct opts *o, const char *arg, struct target **out)
 	}
 	pid = strtol(arg, NULL, 10);
 	dir = rd_dir_path(o->dir);
+	/* --wait: a process that is alive may not have published yet. */
+	for (uint64_t until = now_ns() + (uint64_t)(o->wait * 1e9);;) {
+		found = scan_pid(dir, pid, &t);
+		if (found != 0 || !o->wait || now_ns() >= until ||
+		    (kill((pid_t)pid, 0) && errno == ESRCH))
+			break;
+		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+	}
+	if (found > 0) {
+		*out = t;
+		for (count = 0; t[count].name[0]; count++)
+			;
+		return count;
+	}
+	if (!found)
+		fprintf(stderr, "rtm-shmdump: no valid segment for pid %ld in %s%s\n", pid, vis(dir),
+			kill((pid_t)pid, 0) && errno == ESRCH ? " (no such process)" :
+			o->wait ? " (after waiting)" : "");
+	return -1;
+}
+
+/* The valid segments of pid in dir: 1 and *out (ended by an empty name)
+ * when there are some, 0 when none, -1 after printing an error. */
+static int scan_pid(const char *dir, long pid, struct target **out)
+{
+	struct target *t;
+	char **names;
+	int n, count = 0;
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		fprintf(stderr, "rtm-shmdump: %s: %s\n", dir, strerror(errno));
@@ -481,12 +545,11 @@ static int resolve(const struct opts *o, const char *arg, struct target **out)
 	rd_dir_names_free(names);
 	close(dfd);
 	if (!count) {
-		fprintf(stderr, "rtm-shmdump: no valid segment for pid %ld in %s\n", pid, vis(dir));
 		free(t);
-		return -1;
+		return 0;
 	}
 	*out = t;
-	return count;
+	return 1;
 }
 
 static int dump_once(const struct opts *o, struct target *t)
@@ -522,12 +585,16 @@ static int watch(const struct opts *o, struct target *t)
 	struct timespec ts = { (time_t)o->watch,
 			       (long)((o->watch - floor(o->watch)) * 1e9) };
 	uint64_t t0 = 0;
+	/* On a terminal one screen, redrawn; into a pipe or file, a stream. */
+	bool tty = !o->json && isatty(STDOUT_FILENO);
 	int rc = rd_segment_open(&seg, t->dfd, t->name, 0);
 
 	if (rc) {
 		fprintf(stderr, "rtm-shmdump: %s: %s\n", vis(t->name), vis(seg.err));
 		return 1;
 	}
+	if (tty)
+		printf("\033[2J");
 	while (!stop) {
 		uint64_t t1 = now_ns();
 		bool have_prev = prev.values && prev.n == seg.n_metrics &&
@@ -541,7 +608,10 @@ static int watch(const struct opts *o, struct target *t)
 			break;
 		}
 		have_prev = have_prev && prev.generation == seg.generation;
-		if (o->json) {
+		if (tty) {
+			top_segment(&seg, &snap, have_prev ? &prev : NULL, (double)(t1 - t0) / 1e9,
+				    o->filter, o->watch);
+		} else if (o->json) {
 			json_segment(o, &seg, &snap, have_prev ? &prev : NULL,
 				     (double)(t1 - t0) / 1e9);
 		} else {
@@ -563,6 +633,182 @@ static int watch(const struct opts *o, struct target *t)
 	return rc < 0 ? 1 : 0;
 }
 
+/* A segment's counts at the last frame, for the all-producers rates. */
+struct seen {
+	char name[256];
+	uint64_t generation;
+	uint32_t n;
+	double *x; /* each series' counter value or histogram count */
+};
+
+/* Events a series counts: a histogram's recordings, a counter of things
+ * (unit {thing} or none); bytes and seconds are amounts, not events. */
+static double count_of(const struct rd_metric *m, const struct rd_value *v)
+{
+	if (m->kind == RTM_SHM_KIND_HISTOGRAM)
+		return (double)v->count;
+	if (m->kind != RTM_SHM_KIND_COUNTER || (*m->unit && *m->unit != '{'))
+		return NAN;
+	return m->value_type == RTM_SHM_VALUE_INT ? (double)v->i : v->d;
+}
+
+/* --watch without a PID: every producer, one line each (on a terminal);
+ * else the listing, repeated. */
+static int watch_all(const struct opts *o)
+{
+	struct timespec ts = { (time_t)o->watch, (long)((o->watch - floor(o->watch)) * 1e9) };
+	const char *dir = rd_dir_path(o->dir);
+	struct seen *old = NULL, *cur;
+	size_t n_old = 0;
+	uint64_t t0 = 0;
+
+	if (o->json || !isatty(STDOUT_FILENO)) {
+		while (!stop) {
+			if (list_segments(o))
+				return 1;
+			fflush(stdout);
+			nanosleep(&ts, NULL);
+		}
+		return 0;
+	}
+	printf("\033[2J");
+	while (!stop) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
+		char **names = NULL;
+		struct top_row *rows;
+		struct rtm_shm_presence pr;
+		uint64_t t1 = now_ns();
+		double dt = (double)(t1 - t0) / 1e9;
+		size_t k = 0;
+
+		if (dfd >= 0)
+			n = rd_dir_list(dfd, &names);
+		if (dfd < 0 || n < 0) {
+			fprintf(stderr, "rtm-shmdump: %s: %s\n", dir, strerror(dfd < 0 ? errno : -n));
+			return 1;
+		}
+		rows = calloc((size_t)n + 1, sizeof *rows);
+		cur = calloc((size_t)n + 1, sizeof *cur);
+		for (int i = 0; rows && cur && i < n; i++) {
+			struct rd_segment seg;
+			struct rd_snapshot snap = { 0 };
+			const struct seen *was = NULL;
+			double best = -1;
+
+			if (rd_segment_open(&seg, dfd, names[i], 0) || rd_segment_snapshot(&seg, &snap)) {
+				rd_segment_close(&seg);
+				continue;
+			}
+			for (size_t j = 0; j < n_old; j++)
+				if (!strcmp(old[j].name, names[i]) && old[j].generation == seg.generation &&
+				    old[j].n == seg.n_metrics)
+					was = &old[j];
+			rtm_shm_text_visible(seg.hdr.service_name, rows[k].service, sizeof rows[k].service);
+			rows[k].pid = seg.hdr.pid;
+			rows[k].state = state_name(snap.state);
+			rows[k].series = seg.n_metrics;
+			rows[k].memory = (uint64_t)seg.st.st_blocks * 512;
+			rows[k].has_rate = was && dt > 0;
+			snprintf(cur[k].name, sizeof cur[k].name, "%s", names[i]);
+			cur[k].generation = seg.generation;
+			cur[k].n = seg.n_metrics;
+			cur[k].x = calloc(seg.n_metrics + 1, sizeof *cur[k].x);
+			for (uint32_t m = 0; cur[k].x && m < seg.n_metrics; m++) {
+				double x = count_of(&seg.metrics[m], &snap.values[m]), r;
+
+				cur[k].x[m] = x;
+				if (!was || isnan(x) || !(dt > 0))
+					continue;
+				r = (x - was->x[m]) / dt;
+				rows[k].updates_per_s += r;
+				if (r > best) {
+					best = r;
+					rtm_shm_text_visible(seg.metrics[m].name, rows[k].busiest,
+							     sizeof rows[k].busiest);
+				}
+			}
+			k++;
+			rd_snapshot_free(&snap);
+			rd_segment_close(&seg);
+		}
+		if (rtm_shm_presence_read(dfd, geteuid(), (uint64_t)time(NULL) * 1000000000ull, &pr))
+			pr.attached = false;
+		if (rows)
+			top_all(rows, k, dir, pr.attached ? "attached" : "none", o->watch);
+		for (size_t j = 0; j < n_old; j++)
+			free(old[j].x);
+		free(old);
+		old = cur;
+		n_old = cur ? k : 0;
+		free(rows);
+		rd_dir_names_free(names);
+		close(dfd);
+		t0 = t1;
+		nanosleep(&ts, NULL);
+	}
+	for (size_t j = 0; j < n_old; j++)
+		free(old[j].x);
+	free(old);
+	return 0;
+}
+
+/* --prune: segments of processes that are gone, validated as the reader
+ * validates them (so only files that are what they claim), removed — for
+ * hosts with no reader, which would otherwise export them first. */
+static int prune(const struct opts *o)
+{
+	const char *dir = rd_dir_path(o->dir);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n, removed = 0, kept = 0;
+	struct rtm_shm_presence pr;
+	char **names;
+
+	if (dfd < 0) {
+		fprintf(stderr, "rtm-shmdump: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	if (rtm_shm_presence_read(dfd, geteuid(), (uint64_t)time(NULL) * 1000000000ull, &pr) == 0 &&
+	    pr.attached) {
+		fprintf(stderr, "rtm-shmdump: a reader is attached (pid %d): it removes ended producers' "
+			"segments after their final export; not pruning\n", (int)pr.pid);
+		close(dfd);
+		return 1;
+	}
+	n = rd_dir_list(dfd, &names);
+	for (int i = 0; i < n; i++) {
+		struct rd_segment seg;
+		enum rd_liveness l;
+
+		if (rd_segment_open(&seg, dfd, names[i], 0)) {
+			printf("kept %s: %s\n", vis(names[i]), vis(seg.err));
+			rd_segment_close(&seg);
+			kept++;
+			continue;
+		}
+		l = rd_segment_liveness(&seg);
+		if (l == RD_EXITED || l == RD_PID_REUSED) {
+			struct stat st;
+
+			/* The file still the one validated, then gone. */
+			if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_ino == seg.st.st_ino && unlinkat(dfd, names[i], 0) == 0) {
+				printf("removed %s (pid %d, %s)\n", vis(names[i]), seg.hdr.pid,
+				       rd_liveness_name(l));
+				removed++;
+			} else {
+				printf("kept %s: %s\n", vis(names[i]), strerror(errno));
+				kept++;
+			}
+		}
+		rd_segment_close(&seg);
+	}
+	if (n > 0)
+		rd_dir_names_free(names);
+	close(dfd);
+	printf("%d removed, %d kept\n", removed, kept);
+	return n < 0;
+}
+
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -571,6 +817,8 @@ int main(int argc, char **argv)
 		{ "watch", optional_argument, NULL, 'w' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "wait", required_argument, NULL, 'W' },
+		{ "prune", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -579,16 +827,31 @@ int main(int argc, char **argv)
 	struct target *t = NULL;
 	int c, n, rc = 0;
 
+	bool watch_bare = false;
+
 	while ((c = getopt_long(argc, argv, "d:jw::f:chV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': o.dir = optarg; break;
 		case 'j': o.json = true; break;
 		case 'f': o.filter = optarg; break;
 		case 'c': o.check = true; break;
+		case 'P': o.prune = true; break;
+		case 'W': {
+			char *end;
+
+			o.wait = strtod(optarg, &end);
+			if (*end || !(o.wait > 0) || o.wait > 3600) {
+				fprintf(stderr, "rtm-shmdump: --wait: '%s' is not a number of seconds in (0, 3600]\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'w': {
 			char *end;
 
 			o.watch = optarg ? strtod(optarg, &end) : 1.0;
+			watch_bare = !optarg;
 			if (optarg && (*end || !(o.watch > 0) || o.watch > 86400)) {
 				fprintf(stderr, "rtm-shmdump: --watch: '%s' is not a number of seconds in (0, 86400]\n",
 					optarg);
@@ -601,10 +864,33 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind == argc) {
-		if (o.check || o.watch || o.filter) {
-			fprintf(stderr, "rtm-shmdump: --check, --watch and --filter need a PID or PATH\n");
+	/* "--watch 5 PID" and "--watch 5": seconds in the next word, unless
+	 * that word is the only one and names a live process. */
+	if (watch_bare && optind < argc && is_seconds(argv[optind]) &&
+	    (optind + 2 == argc || !is_live_pid(argv[optind]))) {
+		o.watch = strtod(argv[optind++], NULL);
+		if (!(o.watch > 0) || o.watch > 86400) {
+			fprintf(stderr, "rtm-shmdump: --watch: '%s' is not a number of seconds in (0, 86400]\n",
+				argv[optind - 1]);
 			return 2;
+		}
+	}
+	if (o.prune) {
+		if (optind != argc || o.check || o.watch || o.json) {
+			fprintf(stderr, "rtm-shmdump: --prune takes no PID, PATH or other mode\n");
+			return 2;
+		}
+		return prune(&o);
+	}
+	if (optind == argc) {
+		if (o.check || o.filter || o.wait) {
+			fprintf(stderr, "rtm-shmdump: --check, --filter and --wait need a PID or PATH\n");
+			return 2;
+		}
+		if (o.watch) {
+			signal(SIGINT, on_signal);
+			signal(SIGTERM, on_signal);
+			return watch_all(&o);
 		}
 		return list_segments(&o);
 	}
