@@ -233,8 +233,12 @@ static void man_pages_cover_the_api_flags_and_environment(void **state)
 		 /* Variables read by name, and the OTLP ones built from a suffix. */
 		 "grep -rhoE '\"(OTEL|RTM)_[A-Z_]+\"' %s/reader %s/producer/*.c %s/shm-layout %s/tools/*.c | tr -d '\"'; "
 		 "grep -rhoE 'otel_env\\(\"[A-Z_]+\"' %s/reader | grep -oE '[A-Z_]{3,}' | "
-		 "sed 's/^/OTEL_EXPORTER_OTLP_/;p;s/OTLP_/OTLP_METRICS_/'",
-		 root, tu_prog("RTM_READER"), tu_prog("RTM_SHMDUMP"), root, root, root, root, root);
+		 "sed 's/^/OTEL_EXPORTER_OTLP_/;p;s/OTLP_/OTLP_METRICS_/'; "
+		 /* The format's header and descriptor fields, for rtm-segment(5). */
+		 "for s in rtm_shm_header rtm_shm_desc; do awk \"/^struct $s \\\\{/,/^};/\" "
+		 "%s/shm-layout/rtm_shm.h | grep -oE '[a-z_0-9]+(\\[[A-Z_0-9]+\\])?;' | "
+		 "sed 's/\\[.*//; s/;//'; done",
+		 root, tu_prog("RTM_READER"), tu_prog("RTM_SHMDUMP"), root, root, root, root, root, root);
 	names = must_run(cmd);
 	for (char *n = strtok_r(names, "\n", &save); n; n = strtok_r(NULL, "\n", &save)) {
 		if (!strcmp(n, "--") || strstr(pages, n))
