@@ -502,9 +502,12 @@ static void sweep_temporaries(struct rd_reader *r, uint64_t mono)
 		       removed == 1 ? "" : "s");
 }
 
+#define LIMITS_EVERY_NS 60000000000ull
+
 static void read_proc(struct rd_reader *r)
 {
 	size_t n = 0, pos = 0;
+	uint64_t mono = now_ns(CLOCK_MONOTONIC);
 
 	for (struct rd_source *s = r->sources; s; s = s->next)
 		n += 3; /* stat, status, io */
@@ -524,6 +527,12 @@ static void read_proc(struct rd_reader *r)
 		rd_source_proc_results(s, &r->reqs[pos],
 				       r->env.groups_due & (1u << RD_GROUP_SCHEDULER));
 		pos += s->n_reqs;
+		/* Limits change rarely (a cgroup edit, prlimit, taskset): read
+		 * when first seen and once a minute, not every cycle. */
+		if (s->stat_ok && (!s->limits_mono || mono - s->limits_mono >= LIMITS_EVERY_NS)) {
+			rd_limits_read(s->seg.hdr.pid, &s->limits);
+			s->limits_mono = mono;
+		}
 	}
 }
 

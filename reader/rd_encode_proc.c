@@ -6,6 +6,7 @@
  * comes from.
  */
 #define _GNU_SOURCE
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,10 @@
 
 static otlp_scope proc_scope = OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
 
+/* The most metrics the process scope can hold (19 today, with every group
+ * and the leak detector's four); add() checks it. */
+#define PROC_METRICS_MAX 24
+
 struct builder {
 	struct rd_batch *b;
 	otlp_sm *sm;
@@ -27,6 +32,8 @@ struct builder {
 static void add(struct builder *x, const char *name, const char *unit, const char *desc,
 		int kind, const struct rd_num_point *pts, size_t n)
 {
+	if (x->sm->n_metrics >= PROC_METRICS_MAX)
+		abort(); /* a metric added here without raising PROC_METRICS_MAX */
 	rd_encode_numbers(x->b, x->sm, name, unit, desc, kind, x->start, x->now, x->no_value,
 			  pts, n);
 }
@@ -90,7 +97,7 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	x.sm = rd_arena_alloc(&b->arena, sizeof *x.sm);
 	opentelemetry__proto__metrics__v1__scope_metrics__init(x.sm);
 	x.sm->scope = &proc_scope;
-	x.sm->metrics = rd_arena_alloc(&b->arena, 20 * sizeof *x.sm->metrics);
+	x.sm->metrics = rd_arena_alloc(&b->arena, PROC_METRICS_MAX * sizeof *x.sm->metrics);
 
 #define ON(g) (groups & (1u << (g)))
 	if (ON(RD_GROUP_PROCESS))
@@ -136,6 +143,18 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 		    (struct rd_num_point[]){ { .i = (int64_t)s->io_read, .key = "disk.io.direction", .val = "read" },
 				   { .i = (int64_t)s->io_write, .key = "disk.io.direction", .val = "write" } },
 		    2);
+	/* The limits the process runs under, as go.memory.limit and
+	 * go.processor.limit describe a Go program's; absent when none. */
+	if (ON(RD_GROUP_PROCESS) && s->limits.memory_bytes)
+		add(&x, "rtm.process.memory.limit", "By",
+		    "The memory the process may use: the smallest of its cgroups' memory limits and "
+		    "RLIMIT_AS.", RTM_SHM_KIND_UPDOWN,
+		    (struct rd_num_point[]){ { .i = (int64_t)s->limits.memory_bytes } }, 1);
+	if (ON(RD_GROUP_PROCESS) && s->limits.cpus > 0)
+		add(&x, "rtm.process.cpu.limit", "{cpu}",
+		    "The CPUs the process may use: its cgroups' CPU quota over period, and its "
+		    "affinity mask when that is smaller than the CPUs online.", RTM_SHM_KIND_UPDOWN,
+		    (struct rd_num_point[]){ { .dbl = true, .d = s->limits.cpus } }, 1);
 	if (ON(RD_GROUP_PROCESS))
 	add(&x, "process.uptime", "s", "The time the process has been running.", RTM_SHM_KIND_GAUGE,
 	    (struct rd_num_point[]){ { .dbl = true,

@@ -15,6 +15,7 @@
 #include "rd_leak.h"
 #include "rd_procio.h"
 #include "rd_proc.h"
+#include "rd_limits.h"
 #include "rd_segment.h"
 
 enum rd_source_state {
@@ -91,6 +92,8 @@ struct rd_source {
 	struct rd_source *next;
 	struct rd_source *hnext; /* the reader's index by name (rd_collect.c) */
 	struct rd_delta *delta;  /* its streams' last delivered values (rd_delta.h) */
+	struct rd_limits limits; /* memory and CPU limits (rd_limits.h) */
+	uint64_t limits_mono;    /* when they were read; 0: never */
 };
 
 /* Opens dir/name as a source.  Returns 0 or -errno with seg.err set. */

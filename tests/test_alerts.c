@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -36,7 +37,7 @@ static void promtool_checks_and_tests_the_rules(void **state)
 	(void)state;
 	snprintf(cmd, sizeof cmd, "%s check rules %s 2>&1", tu_prog("RTM_PROMTOOL"), rules);
 	out = tu_run(cmd, &st, NULL);
-	if (st != 0 || !strstr(out, "SUCCESS: 16 rules found"))
+	if (st != 0 || !strstr(out, "SUCCESS: 17 rules found"))
 		fail_msg("promtool check rules: %s", out);
 	free(out);
 	/* promtool resolves rule_files relative to the test file. */
@@ -69,9 +70,20 @@ static void every_rule_is_tested_firing_and_quiet(void **state)
 			fail_msg("%s: no test where it stays quiet", name);
 		n++;
 	}
-	assert_int_equal(n, 16);
+	assert_int_equal(n, 17);
 	free(r);
 	free(t);
+}
+
+/* The standard series, in a process with a memory limit (RLIMIT_AS), so
+ * rtm_process_memory_limit_bytes is served too. */
+static void produce_limited(struct rtm_segment *seg, int k)
+{
+	struct rlimit rl = { 64ull << 30, RLIM_INFINITY };
+
+	tu_produce_known(seg, k);
+	if (setrlimit(RLIMIT_AS, &rl))
+		_exit(3);
 }
 
 /* The metric names in the rules' expressions. */
@@ -166,7 +178,7 @@ static void every_metric_a_rule_names_is_served(void **state)
 	/* A producer with a segment (process and segment metrics), rtm-demo
 	 * for the allocator metrics (librtm-alloc); the leak detector needs a
 	 * short window to report within the test. */
-	tu_spawn(&p, dir, "alerts", tu_produce_known, 1, false);
+	tu_spawn(&p, dir, "alerts", produce_limited, 1, false);
 	demo = sanitized ? 0 : fork();
 	assert_true(demo >= 0);
 	if (!sanitized && demo == 0) {

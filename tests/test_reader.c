@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "rd_proc.h"
+#include "rd_limits.h"
 #include "test_util.h"
 
 /* ---- the receiver ---- */
@@ -1612,6 +1614,156 @@ static void otel_variables_take_effect(void **state)
 	tu_rmdir(dir);
 }
 
+/* ---- limits ---- */
+
+/* Runs the reader once against r and returns the point of metric name in
+ * service's resource (NULL: absent); *reqs holds what it points into. */
+static json_object *limit_point(struct tu_recv *r, const char *dir, const char *service,
+				const char *name, json_object **reqs)
+{
+	struct run res;
+	json_object *m;
+
+	reader(&res, dir, endpoint_env(r), "--once");
+	assert_int_equal(res.status, 0);
+	*reqs = tu_recv_requests(r);
+	m = find_metric(*reqs, (int)json_object_array_length(*reqs) - 1, service, name);
+	return m ? point(m, "sum", 0) : NULL;
+}
+
+static void produce_limited(struct rtm_segment *seg, int cpu0)
+{
+	struct rlimit rl = { 6ull << 30, RLIM_INFINITY };
+	cpu_set_t set;
+
+	produce_counter(seg, 1);
+	if (setrlimit(RLIMIT_AS, &rl))
+		_exit(3);
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	if (cpu0 && sched_setaffinity(0, sizeof set, &set))
+		_exit(4);
+}
+
+/* RLIMIT_AS and the affinity mask, as prlimit and taskset set them; absent
+ * when the process has no limit. */
+static void limits_follow_rlimit_and_affinity(void **state)
+{
+	char *dir = tu_mkdir();
+	struct tu_producer p, q;
+	struct tu_recv r;
+	struct rd_limits mine;
+	json_object *reqs, *pt;
+	bool cpus = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+
+	(void)state;
+	tu_spawn(&p, dir, "limited", produce_limited, cpus, false);
+	tu_spawn(&q, dir, "unlimited", produce_counter, 1, false);
+	recv_start(&r, NULL);
+	pt = limit_point(&r, dir, "limited", "rtm.process.memory.limit", &reqs);
+	assert_non_null(pt);
+	/* 6 GiB, unless a cgroup here is tighter still. */
+	rd_limits_read(getpid(), &mine);
+	assert_int_equal(as_ll(tu_json_get(pt, "asInt")),
+			 mine.memory_bytes && mine.memory_bytes < (6ull << 30) ? (long long)mine.memory_bytes :
+			 (long long)(6ull << 30));
+	if (cpus) {
+		pt = find_metric(reqs, (int)json_object_array_length(reqs) - 1, "limited", "rtm.process.cpu.limit");
+		assert_non_null(pt);
+		assert_true(json_object_get_double(tu_json_get(point(pt, "sum", 0), "asDouble")) == 1.0);
+	}
+	/* The same machine without limits of its own: nothing, or only what
+	 * this test process itself runs under. */
+	if (!mine.memory_bytes)
+		assert_null(find_metric(reqs, (int)json_object_array_length(reqs) - 1, "unlimited",
+					"rtm.process.memory.limit"));
+	if (!mine.cpus)
+		assert_null(find_metric(reqs, (int)json_object_array_length(reqs) - 1, "unlimited",
+					"rtm.process.cpu.limit"));
+	json_object_put(reqs);
+	tu_reap(&p);
+	tu_reap(&q);
+	unlink(p.path);
+	unlink(q.path);
+	tu_recv_stop(&r);
+	tu_rmdir(dir);
+}
+
+/* Writes text to path; false when it cannot. */
+static bool put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	bool ok = f && fputs(text, f) >= 0;
+
+	return f && !fclose(f) && ok;
+}
+
+/* A child in a cgroup with a 300 MiB memory limit and half a CPU, where
+ * the machine lets the test make one (cgroup v2, else v1); skipped
+ * otherwise. */
+static void limits_follow_cgroups(void **state)
+{
+	char *dir = tu_mkdir(), cg[3][256], pid[16];
+	struct tu_producer p;
+	struct tu_recv r;
+	json_object *reqs, *pt;
+	bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0, ok;
+	int n = 0;
+
+	(void)state;
+	if (v2) {
+		snprintf(cg[n++], sizeof cg[0], "/sys/fs/cgroup/rtm-test-%d", (int)getpid());
+	} else {
+		snprintf(cg[n++], sizeof cg[0], "/sys/fs/cgroup/memory/rtm-test-%d", (int)getpid());
+		snprintf(cg[n++], sizeof cg[0], "/sys/fs/cgroup/cpu/rtm-test-%d", (int)getpid());
+	}
+	ok = true;
+	for (int i = 0; i < n; i++)
+		ok &= mkdir(cg[i], 0755) == 0;
+	if (ok && v2) {
+		char f1[1024], f2[1024];
+
+		snprintf(f1, sizeof f1, "%s/memory.max", cg[0]);
+		snprintf(f2, sizeof f2, "%s/cpu.max", cg[0]);
+		ok = put(f1, "314572800") && put(f2, "50000 100000");
+	} else if (ok) {
+		char f1[1024], f2[1024], f3[1024];
+
+		snprintf(f1, sizeof f1, "%s/memory.limit_in_bytes", cg[0]);
+		snprintf(f2, sizeof f2, "%s/cpu.cfs_period_us", cg[1]);
+		snprintf(f3, sizeof f3, "%s/cpu.cfs_quota_us", cg[1]);
+		ok = put(f1, "314572800") && put(f2, "100000") && put(f3, "50000");
+	}
+	if (!ok) {
+		for (int i = 0; i < n; i++)
+			rmdir(cg[i]);
+		tu_rmdir(dir);
+		skip(); /* no cgroup to make here */
+	}
+	tu_spawn(&p, dir, "in-cgroup", produce_counter, 1, false);
+	snprintf(pid, sizeof pid, "%d", (int)p.pid);
+	for (int i = 0; i < n; i++) {
+		char procs[1024];
+
+		snprintf(procs, sizeof procs, "%s/cgroup.procs", cg[i]);
+		assert_true(put(procs, pid));
+	}
+	recv_start(&r, NULL);
+	pt = limit_point(&r, dir, "in-cgroup", "rtm.process.memory.limit", &reqs);
+	assert_non_null(pt);
+	assert_int_equal(as_ll(tu_json_get(pt, "asInt")), 314572800);
+	pt = find_metric(reqs, (int)json_object_array_length(reqs) - 1, "in-cgroup", "rtm.process.cpu.limit");
+	assert_non_null(pt);
+	assert_true(json_object_get_double(tu_json_get(point(pt, "sum", 0), "asDouble")) == 0.5);
+	json_object_put(reqs);
+	tu_reap(&p);
+	unlink(p.path);
+	for (int i = 0; i < n; i++)
+		rmdir(cg[i]);
+	tu_recv_stop(&r);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1621,6 +1773,8 @@ int main(void)
 		cmocka_unit_test(grpc_over_tls_and_mtls),
 		cmocka_unit_test(delta_temporality_loses_nothing_across_an_outage_and_a_restart),
 		cmocka_unit_test(otel_variables_take_effect),
+		cmocka_unit_test(limits_follow_rlimit_and_affinity),
+		cmocka_unit_test(limits_follow_cgroups),
 		cmocka_unit_test(killed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(closed_producer_is_exported_ended_and_removed),
 		cmocka_unit_test(keep_dead_leaves_the_segment),

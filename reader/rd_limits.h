@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rd_limits.h - the memory and CPU limits a process runs under, as the Go
+ * runtime's go.memory.limit and go.processor.limit describe its own: from
+ * cgroup v2 (memory.max, cpu.max) or v1 (memory.limit_in_bytes,
+ * cpu.cfs_quota_us / cpu.cfs_period_us) — the smallest up the hierarchy —
+ * RLIMIT_AS (/proc/<pid>/limits) and the CPU affinity mask.  Cgroup
+ * hierarchies are looked for where systemd and Docker mount them, under
+ * /sys/fs/cgroup.
+ */
+#ifndef RD_LIMITS_H
+#define RD_LIMITS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct rd_limits {
+	uint64_t memory_bytes; /* 0: unlimited */
+	double cpus;           /* CPUs the process may use; 0: unlimited */
+};
+
+/* Reads pid's limits; what cannot be read counts as unlimited. */
+void rd_limits_read(pid_t pid, struct rd_limits *out);
+
+/* The parsers, for the tests.  rd_limits_parse_as: the soft "Max address
+ * space" of /proc/<pid>/limits (UINT64_MAX when unlimited; -EINVAL when
+ * absent).  rd_limits_parse_cpu_max: cgroup v2 cpu.max ("max 100000" is
+ * unlimited: 0). */
+int rd_limits_parse_as(const char *text, uint64_t *bytes);
+double rd_limits_parse_cpu_max(const char *text);
+
+#endif /* RD_LIMITS_H */
