@@ -537,10 +537,69 @@ static void trim_idle_ratio_gives_memory_back(void **state)
 	assert_false(hint_used);
 }
 
+/* Contended waits, against the waiting thread's own clock: counted once
+ * each, their total within a hair of the truth, uncontended acquisitions
+ * not at all. */
+static void lock_contention_matches_the_ground_truth(void **state)
+{
+	static const char *const kinds[2] = { "mutex", "rwlock" };
+	char *dir = tu_mkdir(), cmd[2048], truthf[512], *text = NULL;
+	struct rd_segment rd;
+	struct rd_snapshot snap = { 0 };
+	unsigned long long truth[2];
+	int n[2], cnt[2], tot[2], hist[2];
+	size_t len;
+	FILE *p;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	/* Five waits of ~50 ms on each kind, among 1000 uncontended pairs;
+	 * its stdin stays open until pclose, which keeps the segment. */
+	snprintf(truthf, sizeof truthf, "%s/truth.txt", dir);
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s LD_PRELOAD=%s %s 5 50 1000 > %s", dir,
+		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_LOCK_TRUTH"), truthf);
+	p = popen(cmd, "w");
+	assert_non_null(p);
+	only_segment(dir, &rd);
+	for (int i = 0; i < 3000 && !(text && strchr(text, '\n')); i++) {
+		free(text);
+		usleep(10000);
+		text = tu_slurp(truthf, &len);
+	}
+	assert_non_null(text);
+	assert_int_equal(sscanf(text, "mutex %d %llu rwlock %d %llu", &n[0], &truth[0], &n[1], &truth[1]),
+			 4);
+	free(text);
+	assert_int_equal(rd_segment_refresh(&rd) >= 0, 1);
+	assert_int_equal(rd_segment_snapshot(&rd, &snap), 0);
+	for (int k = 0; k < 2; k++) {
+		double got, want = (double)truth[k] / 1e9;
+
+		cnt[k] = tu_find(&rd, "runtime.native.sync.contentions", "lock.kind", kinds[k]);
+		tot[k] = tu_find(&rd, "runtime.native.sync.wait.time", "lock.kind", kinds[k]);
+		hist[k] = tu_find(&rd, "runtime.native.sync.wait.duration", "lock.kind", kinds[k]);
+		/* Counted once per wait; the 2000 uncontended pairs not at all. */
+		assert_int_equal(snap.values[cnt[k]].i, n[k]);
+		assert_int_equal(snap.values[hist[k]].count, (uint64_t)n[k]);
+		/* The wait, as the waiter timed it (its clock also covers the
+		 * failed trylock, so ours is a hair less). */
+		got = snap.values[tot[k]].d;
+		if (!(got <= want + 1e-4 && got >= want - 2e-3 - 0.02 * want))
+			fail_msg("%s: exported %.6f s of waiting, the waiter measured %.6f s", kinds[k], got,
+				 want);
+		assert_true(fabs(snap.values[hist[k]].sum - got) < 1e-9);
+	}
+	rd_snapshot_free(&snap);
+	rd_segment_close(&rd);
+	pclose(p);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(allocator_counts_are_exact),
+		cmocka_unit_test(lock_contention_matches_the_ground_truth),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),

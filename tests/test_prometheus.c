@@ -308,7 +308,7 @@ static void await_rules_ok(const struct prom *p)
 		int n = each_rule(root, rule_ok, NULL);
 
 		json_object_put(root);
-		if (n == 16)
+		if (n == 17)
 			return;
 		usleep(100000);
 	}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock_truth - contention with a known answer, for tests/test_preload.c:
+ * N times, one thread holds a mutex (then a rwlock, for writing) for HOLD
+ * ms while another blocks on it; the waiter times its own waits.  Before
+ * and between, M uncontended lock/unlock pairs that must count nothing.
+ * Prints "mutex <n> <wait_ns> rwlock <n> <wait_ns>", then holds its
+ * segment until stdin closes.
+ * usage: lock_truth N HOLD_MS M
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_barrier_t go;
+static int n, hold_ms;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *holder(void *arg)
+{
+	struct timespec t = { hold_ms / 1000, (long)(hold_ms % 1000) * 1000000 };
+
+	for (int i = 0; i < n; i++) {
+		if (arg)
+			pthread_rwlock_wrlock(&rw);
+		else
+			pthread_mutex_lock(&mu);
+		pthread_barrier_wait(&go); /* the waiter starts waiting now */
+		nanosleep(&t, NULL);
+		if (arg)
+			pthread_rwlock_unlock(&rw);
+		else
+			pthread_mutex_unlock(&mu);
+		pthread_barrier_wait(&go); /* one round done */
+	}
+	return NULL;
+}
+
+/* The waiter's side; the truth is its own clock around each call. */
+static uint64_t contend(int rwlock)
+{
+	pthread_t t;
+	uint64_t waited = 0;
+
+	pthread_create(&t, NULL, holder, rwlock ? (void *)1 : NULL);
+	for (int i = 0; i < n; i++) {
+		uint64_t t0;
+
+		pthread_barrier_wait(&go);
+		usleep(1000); /* the holder surely holds it */
+		t0 = now_ns();
+		if (rwlock)
+			pthread_rwlock_rdlock(&rw);
+		else
+			pthread_mutex_lock(&mu);
+		waited += now_ns() - t0;
+		if (rwlock)
+			pthread_rwlock_unlock(&rw);
+		else
+			pthread_mutex_unlock(&mu);
+		pthread_barrier_wait(&go);
+	}
+	pthread_join(t, NULL);
+	return waited;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t m_ns, r_ns;
+	int m;
+
+	if (argc != 4)
+		return 2;
+	n = atoi(argv[1]);
+	hold_ms = atoi(argv[2]);
+	m = atoi(argv[3]);
+	pthread_barrier_init(&go, NULL, 2);
+	for (int i = 0; i < m; i++) {
+		pthread_mutex_lock(&mu);
+		pthread_mutex_unlock(&mu);
+		pthread_rwlock_rdlock(&rw);
+		pthread_rwlock_unlock(&rw);
+	}
+	m_ns = contend(0);
+	r_ns = contend(1);
+	printf("mutex %d %llu rwlock %d %llu\n", n, (unsigned long long)m_ns, n,
+	       (unsigned long long)r_ns);
+	fflush(stdout);
+	while (getchar() != EOF)
+		;
+	return 0;
+}
