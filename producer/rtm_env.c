@@ -12,46 +12,7 @@
 #include <string.h>
 
 #include "rtm_segment_priv.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* s[0..n) percent-decoded and trimmed of blanks; NULL if malformed. */
-static char *decode(const char *s, size_t n)
-{
-	char *out, *o;
-
-	while (n && (*s == ' ' || *s == '\t'))
-		s++, n--;
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	out = o = malloc(n + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			*o++ = s[i];
-			continue;
-		}
-		if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
-		    (hexval(s[i + 1]) == 0 && hexval(s[i + 2]) == 0)) {
-			free(out);
-			return NULL;
-		}
-		*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-		i += 2;
-	}
-	*o = '\0';
-	return out;
-}
+#include "rtm_shm_text.h"
 
 void rtm__env_resource_free(struct rtm__env_resource *r)
 {
@@ -79,8 +40,8 @@ int rtm__env_resource(struct rtm__env_resource *r)
 		if (len && !eq)
 			goto bad;
 		if (len) {
-			k = decode(s, (size_t)(eq - s));
-			v = decode(eq + 1, len - (size_t)(eq - s) - 1);
+			k = rtm_shm_percent_decode(s, (size_t)(eq - s));
+			v = rtm_shm_percent_decode(eq + 1, len - (size_t)(eq - s) - 1);
 			na = k && v && *k && r->n < RTM_SHM_ATTR_COUNT_MAX ?
 				realloc(r->attrs, (r->n + 1) * sizeof *na) : NULL;
 			if (!na) {

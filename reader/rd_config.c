@@ -79,43 +79,6 @@ int rd_parse_duration(const char *s, uint64_t *ns)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Trims and percent-decodes [s, s+n) into a new string; NULL if malformed. */
-static char *decode(const char *s, size_t n)
-{
-	char *out, *o;
-
-	while (n && isspace((unsigned char)*s))
-		s++, n--;
-	while (n && isspace((unsigned char)s[n - 1]))
-		n--;
-	out = o = malloc(n + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%') {
-			/* %00 would end the string early: malformed, not cut short. */
-			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
-			    (s[i + 1] == '0' && s[i + 2] == '0')) {
-				free(out);
-				return NULL;
-			}
-			*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-			i += 2;
-		} else {
-			*o++ = s[i];
-		}
-	}
-	*o = '\0';
-	return out;
-}
 
 void rd_kv_list_free(struct rd_header *l, size_t n)
 {
@@ -145,8 +108,8 @@ int rd_parse_kv_list(const char *s, struct rd_header **out, size_t *n)
 		if (!nl)
 			goto fail;
 		l = nl;
-		l[count].name = decode(s, (size_t)(eq - s));
-		l[count].value = decode(eq + 1, len - (size_t)(eq - s) - 1);
+		l[count].name = rtm_shm_percent_decode(s, (size_t)(eq - s));
+		l[count].value = rtm_shm_percent_decode(eq + 1, len - (size_t)(eq - s) - 1);
 		count++;
 		if (!l[count - 1].name || !l[count - 1].value || !*l[count - 1].name)
 			goto fail;

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "grpc_status.pb-c.h"
+#include "rtm_shm_text.h"
 
 #define RETRY_INFO_TYPE "type.googleapis.com/google.rpc.RetryInfo"
 #define MAX_RETRY_DELAY_NS (3600ull * 1000000000ull)
@@ -24,17 +25,6 @@ void rd_grpc_reply_reset(struct rd_grpc_reply *r)
 	r->truncated_details = false;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* grpc-message is percent-encoded UTF-8; what reaches the log is printable
  * ASCII only (a server's message must not put escapes on a terminal). */
 static void set_message(struct rd_grpc_reply *r, const char *v, size_t n)
@@ -44,8 +34,8 @@ static void set_message(struct rd_grpc_reply *r, const char *v, size_t n)
 	for (size_t i = 0; i < n && o + 1 < sizeof r->message; i++) {
 		int c = (unsigned char)v[i];
 
-		if (c == '%' && i + 2 < n && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
-			c = hexval(v[i + 1]) * 16 + hexval(v[i + 2]);
+		if (c == '%' && i + 2 < n && rtm_shm_hex_value(v[i + 1]) >= 0 && rtm_shm_hex_value(v[i + 2]) >= 0) {
+			c = rtm_shm_hex_value(v[i + 1]) * 16 + rtm_shm_hex_value(v[i + 2]);
 			i += 2;
 		}
 		r->message[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';

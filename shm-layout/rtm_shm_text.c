@@ -3,6 +3,7 @@
 
 #include "rtm_shm.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool rtm_shm_utf8_valid(const char *str, size_t n)
@@ -141,5 +142,47 @@ char *rtm_shm_text_visible(const char *str, char *out, size_t cap)
 			out[o++] = (char)s[i++];
 	}
 	out[o] = '\0';
+	return out;
+}
+
+int rtm_shm_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *rtm_shm_percent_decode(const char *s, size_t n)
+{
+	char *out, *o;
+
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	out = o = malloc(n + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		hi = i + 2 < n ? rtm_shm_hex_value(s[i + 1]) : -1;
+		lo = i + 2 < n ? rtm_shm_hex_value(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+			free(out);
+			return NULL;
+		}
+		*o++ = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	*o = '\0';
 	return out;
 }

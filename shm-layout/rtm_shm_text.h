@@ -33,4 +33,13 @@ bool rtm_shm_name_valid(const char *s, size_t n);
  * OTel's "{annotation}" form). */
 bool rtm_shm_unit_valid(const char *s, size_t n);
 
+/* The value of hexadecimal digit c, or -1. */
+int rtm_shm_hex_value(char c);
+
+/* [s, s+n) trimmed of blanks and percent-decoded into a malloc'd string, as
+ * the OTel specification encodes OTEL_RESOURCE_ATTRIBUTES and *_HEADERS
+ * values; NULL when malformed (a % not followed by two hex digits, or %00,
+ * which would cut the string short) or out of memory. */
+char *rtm_shm_percent_decode(const char *s, size_t n);
+
 #endif /* RTM_SHM_TEXT_H */
