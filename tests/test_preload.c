@@ -543,7 +543,7 @@ static void trim_idle_ratio_gives_memory_back(void **state)
 static void lock_contention_matches_the_ground_truth(void **state)
 {
 	static const char *const kinds[2] = { "mutex", "rwlock" };
-	char *dir = tu_mkdir(), cmd[2048], truthf[512], *text = NULL;
+	char *dir, cmd[2048], truthf[512], *text = NULL;
 	struct rd_segment rd;
 	struct rd_snapshot snap = { 0 };
 	unsigned long long truth[2];
@@ -553,6 +553,7 @@ static void lock_contention_matches_the_ground_truth(void **state)
 
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
 	/* Five waits of ~50 ms on each kind, among 1000 uncontended pairs;
 	 * its stdin stays open until pclose, which keeps the segment. */
 	snprintf(truthf, sizeof truthf, "%s/truth.txt", dir);
