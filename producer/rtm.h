@@ -170,8 +170,10 @@ int rtm_hist_create(struct rtm_segment *seg, rtm_hist_t *out,
  * rtm_alloc_metrics_start - publish allocator and heap metrics
  * (runtime.native.mem.*) into seg: allocations, frees, bytes, live heap
  * bytes and objects, counted by interposing malloc and friends, and
- * glibc mallinfo2() figures sampled every every_ms by a SCHED_IDLE thread.
- * Needs the interposer linked in: link with librtm-alloc (-lrtm-alloc), or
+ * glibc mallinfo2() figures sampled every every_ms by a SCHED_IDLE thread;
+ * and lock contention (runtime.native.sync.*: contended pthread mutex and
+ * rwlock acquisitions, their waits), counted by interposing the lock calls.
+ * Needs the interposers linked in: link with librtm-alloc (-lrtm-alloc), or
  * run under LD_PRELOAD=librtm-preload.so, which calls this itself.  Call
  * once.  Returns 0, -EINVAL, or -ENOSPC if the segment lacks room.
  */

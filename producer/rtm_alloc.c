@@ -16,6 +16,7 @@
 
 #include "rtm.h"
 #include "rtm_alloc.h"
+#include "rtm_sync.h"
 #include "rtm_segment_priv.h"
 
 static rtm_counter_t c_mallocs, c_frees, c_bytes;
@@ -222,6 +223,9 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 	interval_ms = every_ms ? every_ms : 10000;
 	if (pthread_create(&sampler, NULL, sample_loop, NULL) == 0)
 		pthread_detach(sampler);
+	/* Lock contention comes with the interposers (a full segment only
+	 * leaves it out). */
+	rtm__sync_metrics_start(seg);
 	return 0;
 }
 

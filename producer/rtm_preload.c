@@ -15,7 +15,6 @@
 
 #include "rtm.h"
 #include "rtm_alloc.h"
-#include "rtm_sync.h"
 
 /* ---- lifecycle ---- */
 
@@ -104,9 +103,6 @@ __attribute__((constructor)) static void preload_start(void)
 		rtm_segment_close(seg);
 		seg = NULL;
 	}
-	/* Lock contention: a full segment only leaves it out. */
-	if (seg)
-		rtm__sync_metrics_start(seg);
 	/* The user asked for metrics: an unsafe directory is worth one line
 	 * (other failures, a full tmpfs say, stay as quiet as the program). */
 	if (rc == -EPERM || rc == -ELOOP)

@@ -21,7 +21,16 @@
 #include "rtm_sync.h"
 
 /* glibc's own entry points: calling them never comes back here (and needs
- * no dlsym, which could lock). */
+ * no dlsym, which could lock).  They are exported only under their original
+ * version, which a link into an executable (librtm-alloc) must name. */
+#if defined(__x86_64__) && defined(__GLIBC__)
+__asm__(".symver __pthread_mutex_lock, __pthread_mutex_lock@GLIBC_2.2.5");
+__asm__(".symver __pthread_mutex_trylock, __pthread_mutex_trylock@GLIBC_2.2.5");
+__asm__(".symver __pthread_rwlock_rdlock, __pthread_rwlock_rdlock@GLIBC_2.2.5");
+__asm__(".symver __pthread_rwlock_wrlock, __pthread_rwlock_wrlock@GLIBC_2.2.5");
+__asm__(".symver __pthread_rwlock_tryrdlock, __pthread_rwlock_tryrdlock@GLIBC_2.2.5");
+__asm__(".symver __pthread_rwlock_trywrlock, __pthread_rwlock_trywrlock@GLIBC_2.2.5");
+#endif
 extern int __pthread_mutex_lock(pthread_mutex_t *m);
 extern int __pthread_mutex_trylock(pthread_mutex_t *m);
 extern int __pthread_rwlock_rdlock(pthread_rwlock_t *l);
