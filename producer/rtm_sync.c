@@ -133,30 +133,29 @@ int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
 	return rc;
 }
 
-int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+/* An rwlock: a try first; only a busy lock is waited for, timed. */
+static inline int rwlock(pthread_rwlock_t *l, int (*try)(pthread_rwlock_t *),
+			 int (*wait)(pthread_rwlock_t *))
 {
 	uint64_t t0;
-	int rc = __pthread_rwlock_tryrdlock(l);
+	int rc = try(l);
 
 	if (__builtin_expect(rc != EBUSY, 1))
 		return rc;
 	t0 = mono_ns();
-	rc = __pthread_rwlock_rdlock(l);
+	rc = wait(l);
 	record(RWLOCK, t0);
 	return rc;
 }
 
+int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+	return rwlock(l, __pthread_rwlock_tryrdlock, __pthread_rwlock_rdlock);
+}
+
 int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
-	uint64_t t0;
-	int rc = __pthread_rwlock_trywrlock(l);
-
-	if (__builtin_expect(rc != EBUSY, 1))
-		return rc;
-	t0 = mono_ns();
-	rc = __pthread_rwlock_wrlock(l);
-	record(RWLOCK, t0);
-	return rc;
+	return rwlock(l, __pthread_rwlock_trywrlock, __pthread_rwlock_wrlock);
 }
 
 int rtm__sync_metrics_start(struct rtm_segment *seg)

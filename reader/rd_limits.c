@@ -11,11 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rd_proc.h"
+
 #define CG "/sys/fs/cgroup"
 /* v1 writes "no limit" as the largest page-aligned counter. */
 #define UNLIMITED_ABOVE (1ull << 62)
 
-/* A small file's text (NUL-terminated); -1 when unreadable. */
+/* A small cgroup file's text (NUL-terminated); -1 when unreadable. */
 static ssize_t slurp(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -106,11 +108,10 @@ static void walk(const char *root, const char *rel, bool v2, struct rd_limits *o
 
 static void cgroups(pid_t pid, struct rd_limits *out)
 {
-	char path[64], text[4096], probe[64];
+	char text[4096], probe[64];
 	bool v2 = access(CG "/cgroup.controllers", F_OK) == 0;
 
-	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-	if (slurp(path, text, sizeof text) <= 0)
+	if (rd_proc_read(pid, "cgroup", text, sizeof text) <= 0)
 		return;
 	char *save = NULL;
 
@@ -143,15 +144,14 @@ static void cgroups(pid_t pid, struct rd_limits *out)
 
 void rd_limits_read(pid_t pid, struct rd_limits *out)
 {
-	char path[64], text[4096];
+	char text[4096];
 	cpu_set_t set;
 	uint64_t as;
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 
 	*out = (struct rd_limits){ 0, 0 };
 	cgroups(pid, out);
-	snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
-	if (slurp(path, text, sizeof text) > 0 && rd_limits_parse_as(text, &as) == 0 &&
+	if (rd_proc_read(pid, "limits", text, sizeof text) > 0 && rd_limits_parse_as(text, &as) == 0 &&
 	    as != UINT64_MAX)
 		tighter_u(&out->memory_bytes, as);
 	/* Fewer CPUs in the affinity mask than are online is a limit too. */

@@ -409,6 +409,16 @@ static int guarded(struct rd_segment *s, int (*fn)(void *))
 	return rc;
 }
 
+/* A failed open: release what it took, but keep its error for the caller. */
+static void close_keeping_error(struct rd_segment *s)
+{
+	char err[sizeof s->err];
+
+	memcpy(err, s->err, sizeof err);
+	rd_segment_close(s);
+	memcpy(s->err, err, sizeof err);
+}
+
 int rd_segment_parse_mem(struct rd_segment *s, const void *buf, size_t len)
 {
 	int rc;
@@ -419,13 +429,8 @@ int rd_segment_parse_mem(struct rd_segment *s, const void *buf, size_t len)
 	s->size = len;
 	snprintf(s->path, sizeof s->path, "(memory)");
 	rc = guarded(s, parse_all);
-	if (rc) {
-		char err[sizeof s->err];
-
-		memcpy(err, s->err, sizeof err);
-		rd_segment_close(s);
-		memcpy(s->err, err, sizeof err);
-	}
+	if (rc)
+		close_keeping_error(s);
 	return rc;
 }
 
@@ -512,13 +517,8 @@ int rd_segment_open(struct rd_segment *s, int dirfd, const char *name,
 	if (!rc && !(flags & RD_FLAG_NO_OWNER_CHECK))
 		rc = check_owner(s);
 out:
-	if (rc) {
-		char err[sizeof s->err];
-
-		memcpy(err, s->err, sizeof err);
-		rd_segment_close(s);
-		memcpy(s->err, err, sizeof err);
-	}
+	if (rc)
+		close_keeping_error(s);
 	return rc;
 }
 

@@ -15,15 +15,6 @@
 
 #include "test_util.h"
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* Runs cmd; fails the test with its output unless it exits 0. */
 static char *must_run(const char *cmd)
 {
@@ -45,20 +36,20 @@ static void a_parent_project_builds_the_producer_alone(void **state)
 	snprintf(path, sizeof path, "%s/subprojects/rtm", dir);
 	assert_int_equal(symlink(tu_prog("RTM_SOURCE_ROOT"), path), 0);
 	snprintf(path, sizeof path, "%s/meson.build", dir);
-	write_file(path,
+	assert_true(tu_write_file(path,
 		   "project('parent', 'c', default_options : ['c_std=gnu11'])\n"
 		   "subproject('rtm', default_options : ['reader=disabled', 'tools=false',\n"
 		   "  'tests=disabled', 'default_library=shared', 'werror=false'])\n"
-		   "executable('parent', 'main.c', dependencies : dependency('rtm'))\n");
+		   "executable('parent', 'main.c', dependencies : dependency('rtm'))\n"));
 	snprintf(path, sizeof path, "%s/main.c", dir);
-	write_file(path,
+	assert_true(tu_write_file(path,
 		   "#include <stdio.h>\n#include <rtm.h>\n"
 		   "int main(int argc, char **argv)\n{\n"
 		   "\tstruct rtm_segment *seg;\n\trtm_counter_t c;\n"
 		   "\tif (argc < 2 || rtm_segment_open(&seg, &(struct rtm_segment_opts){\n"
 		   "\t\t.service_name = \"parent\", .dir = argv[1] }))\n\t\treturn 1;\n"
 		   "\trtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = \"parent.runs\" });\n"
-		   "\trtm_counter_add(&c, 1);\n\tputs(rtm_segment_path(seg));\n\treturn 0;\n}\n");
+		   "\trtm_counter_add(&c, 1);\n\tputs(rtm_segment_path(seg));\n\treturn 0;\n}\n"));
 	/* No pkg-config directory at all: liburing, libcurl and the rest are
 	 * out of view, and the producer must not need them. */
 	snprintf(cmd, sizeof cmd,

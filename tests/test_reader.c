@@ -1689,15 +1689,6 @@ static void limits_follow_rlimit_and_affinity(void **state)
 	tu_rmdir(dir);
 }
 
-/* Writes text to path; false when it cannot. */
-static bool put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	bool ok = f && fputs(text, f) >= 0;
-
-	return f && !fclose(f) && ok;
-}
-
 /* A child in a cgroup with a 300 MiB memory limit and half a CPU, where
  * the machine lets the test make one (cgroup v2, else v1); skipped
  * otherwise. */
@@ -1725,14 +1716,14 @@ static void limits_follow_cgroups(void **state)
 
 		snprintf(f1, sizeof f1, "%s/memory.max", cg[0]);
 		snprintf(f2, sizeof f2, "%s/cpu.max", cg[0]);
-		ok = put(f1, "314572800") && put(f2, "50000 100000");
+		ok = tu_write_file(f1, "314572800") && tu_write_file(f2, "50000 100000");
 	} else if (ok) {
 		char f1[1024], f2[1024], f3[1024];
 
 		snprintf(f1, sizeof f1, "%s/memory.limit_in_bytes", cg[0]);
 		snprintf(f2, sizeof f2, "%s/cpu.cfs_period_us", cg[1]);
 		snprintf(f3, sizeof f3, "%s/cpu.cfs_quota_us", cg[1]);
-		ok = put(f1, "314572800") && put(f2, "100000") && put(f3, "50000");
+		ok = tu_write_file(f1, "314572800") && tu_write_file(f2, "100000") && tu_write_file(f3, "50000");
 	}
 	if (!ok) {
 		for (int i = 0; i < n; i++)
@@ -1746,7 +1737,7 @@ static void limits_follow_cgroups(void **state)
 		char procs[1024];
 
 		snprintf(procs, sizeof procs, "%s/cgroup.procs", cg[i]);
-		assert_true(put(procs, pid));
+		assert_true(tu_write_file(procs, pid));
 	}
 	recv_start(&r, NULL);
 	pt = limit_point(&r, dir, "in-cgroup", "rtm.process.memory.limit", &reqs);

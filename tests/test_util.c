@@ -81,6 +81,14 @@ int tu_find(const struct rd_segment *rd, const char *name, const char *key,
 	return -1;
 }
 
+bool tu_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	bool ok = f && fputs(text, f) >= 0;
+
+	return f && !fclose(f) && ok;
+}
+
 void *tu_slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

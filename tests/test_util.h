@@ -33,6 +33,9 @@ int tu_find(const struct rd_segment *rd, const char *name, const char *key,
 /* The start time (ns) of the series name{k=v} in the segment at path. */
 uint64_t tu_start_time(const char *path, const char *name, const char *k, const char *v);
 
+/* Writes text to path (created or truncated); false when it cannot. */
+bool tu_write_file(const char *path, const char *text);
+
 /* Reads a whole file into a malloc'd, NUL-terminated buffer. */
 void *tu_slurp(const char *path, size_t *len);
 

@@ -247,11 +247,6 @@ static bool wanted(const struct opts *o, const struct rd_metric *m)
 	return !o->filter || fnmatch(o->filter, m->name, 0) == 0;
 }
 
-static double scalar(const struct rd_metric *m, const struct rd_value *v)
-{
-	return m->value_type == RTM_SHM_VALUE_INT ? (double)v->i : v->d;
-}
-
 static void json_segment(const struct opts *o, const struct rd_segment *seg,
 			 const struct rd_snapshot *snap,
 			 const struct rd_snapshot *prev, double dt)
@@ -329,7 +324,7 @@ static void json_segment(const struct opts *o, const struct rd_segment *seg,
 				rd_json_double(&j, "value", v->d);
 			if (prev && dt > 0 && m->kind != RTM_SHM_KIND_GAUGE)
 				rd_json_double(&j, "rate",
-					       (scalar(m, v) - scalar(m, &prev->values[i])) / dt);
+					       (top_scalar(m, v) - top_scalar(m, &prev->values[i])) / dt);
 		}
 		rd_json_obj_close(&j);
 	}
@@ -355,7 +350,7 @@ static double series_value(const struct rd_segment *seg, const struct rd_snapsho
 {
 	for (uint32_t i = 0; i < seg->n_metrics; i++)
 		if (!seg->metrics[i].n_attrs && !strcmp(seg->metrics[i].name, name))
-			return scalar(&seg->metrics[i], &snap->values[i]);
+			return top_scalar(&seg->metrics[i], &snap->values[i]);
 	return -1;
 }
 
@@ -430,7 +425,7 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 		if (*m->unit)
 			printf(" [%s]", vis(m->unit));
 		if (prev && dt > 0 && m->kind != RTM_SHM_KIND_GAUGE)
-			printf("  (%+.1f/s)", (scalar(m, v) - scalar(m, &prev->values[i])) / dt);
+			printf("  (%+.1f/s)", (top_scalar(m, v) - top_scalar(m, &prev->values[i])) / dt);
 		printf("\n");
 	}
 }
@@ -649,7 +644,7 @@ static double count_of(const struct rd_metric *m, const struct rd_value *v)
 		return (double)v->count;
 	if (m->kind != RTM_SHM_KIND_COUNTER || (*m->unit && *m->unit != '{'))
 		return NAN;
-	return m->value_type == RTM_SHM_VALUE_INT ? (double)v->i : v->d;
+	return top_scalar(m, v);
 }
 
 /* --watch without a PID: every producer, one line each (on a terminal);

@@ -19,6 +19,11 @@
 
 #include "rtm_shm_text.h"
 
+double top_scalar(const struct rd_metric *m, const struct rd_value *v)
+{
+	return m->value_type == RTM_SHM_VALUE_INT ? (double)v->i : v->d;
+}
+
 void top_size(int *rows, int *cols)
 {
 	struct winsize ws;
@@ -168,14 +173,12 @@ void top_segment(const struct rd_segment *seg, const struct rd_snapshot *snap,
 			for (int k = 0; k < 3 && v->count; k++)
 				top_human(p[k], sizeof p[k], top_quantile(m, v, qs[k]), m->unit, false);
 		} else {
-			double x = m->value_type == RTM_SHM_VALUE_INT ? (double)v->i : v->d;
+			double x = top_scalar(m, v);
 
 			top_human(val, sizeof val, x, m->unit, false);
 			if (prev && dt > 0 && m->kind != RTM_SHM_KIND_GAUGE) {
-				const struct rd_value *w = &prev->values[i];
-				double y = m->value_type == RTM_SHM_VALUE_INT ? (double)w->i : w->d;
-
-				top_human(rate, sizeof rate, (x - y) / dt, m->unit, true);
+				top_human(rate, sizeof rate, (x - top_scalar(m, &prev->values[i])) / dt,
+					  m->unit, true);
 			}
 		}
 		line(cols, "%-*.*s %10s %11s %8s %8s %8s", name_w, name_w, vname, val, rate, p[0], p[1],

@@ -9,6 +9,9 @@
 
 #include "rd_segment.h"
 
+/* A counter, up-down counter or gauge's value as a double. */
+double top_scalar(const struct rd_metric *m, const struct rd_value *v);
+
 /* The terminal's rows and columns (80x24 when unknown). */
 void top_size(int *rows, int *cols);
 

@@ -23,25 +23,11 @@ const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protobuf = require('protobufjs/minimal');
-const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
+const { Request, Response, commandLine } = require('./common');
 
-const v1 = root.opentelemetry.proto.collector.metrics.v1;
-const Request = v1.ExportMetricsServiceRequest;
-const Response = v1.ExportMetricsServiceResponse;
-
-const args = process.argv.slice(2);
-function arg(name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : def;
-}
-const out = arg('--out');
-const script = (arg('--script', '') || '').split(',').filter(Boolean);
+const { out, script, arg, has } = commandLine('grpc-receiver');
 const tlsDir = arg('--tls');
-const mtls = args.includes('--mtls');
-if (!out) {
-  console.error('grpc-receiver: --out FILE is required');
-  process.exit(2);
-}
+const mtls = has('--mtls');
 let seq = 0;
 
 // google.rpc.Status{code, message, details: [Any{RetryInfo{retry_delay}}]},

@@ -20,23 +20,9 @@
 const http = require('http');
 const fs = require('fs');
 const zlib = require('zlib');
-const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
+const { Request, Response, commandLine } = require('./common');
 
-const v1 = root.opentelemetry.proto.collector.metrics.v1;
-const Request = v1.ExportMetricsServiceRequest;
-const Response = v1.ExportMetricsServiceResponse;
-
-const args = process.argv.slice(2);
-function arg(name, def) {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : def;
-}
-const out = arg('--out');
-const script = (arg('--script', '') || '').split(',').filter(Boolean);
-if (!out) {
-  console.error('receiver: --out FILE is required');
-  process.exit(2);
-}
+const { out, script } = commandLine('receiver');
 let seq = 0;
 
 const isDefault = (v) => v === 0 || v === '0' || v === false || v === '' ||
