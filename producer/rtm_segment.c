@@ -118,6 +118,7 @@ static int open_dir(const char *dir)
 struct layout {
 	uint32_t desc_off, strings_off, strings_size, data_off;
 	uint32_t shards, shard_size;
+	uint32_t sites_off;
 	uint64_t size;
 };
 
@@ -143,7 +144,13 @@ static int plan_layout(const struct rtm_segment_opts *o, uint32_t *cap,
 	l->data_off = (uint32_t)off;
 	l->shards = (uint32_t)threads + 1;
 	l->shard_size = (uint32_t)align_up(shard, RTM_SHM_CACHELINE);
-	l->size = align_up(off + (uint64_t)l->shards * l->shard_size, PAGE);
+	/* The lock-site table: one page after the shards, which costs nothing
+	 * (sparse) unless lock contention is recorded (rtm_lock_sites.c). */
+	off = align_up(off + (uint64_t)l->shards * l->shard_size, PAGE);
+	if (off > UINT32_MAX)
+		return -EINVAL;
+	l->sites_off = (uint32_t)off;
+	l->size = off + (uint64_t)RTM__LOCK_SITES * sizeof(struct rtm_shm_lock_site);
 	return l->size <= RTM_SHM_SEGMENT_MAX ? 0 : -EINVAL;
 }
 
@@ -203,6 +210,9 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	h->shard_count = l->shards;
 	h->shard_size = l->shard_size;
 	h->shard_hwm = 1;
+	h->compat_features = RTM_SHM_COMPAT_LOCK_SITES;
+	h->sites_offset = l->sites_off;
+	h->sites_capacity = RTM__LOCK_SITES;
 	h->pid = (int32_t)getpid();
 	h->uid = (uint32_t)getuid();
 	h->pid_start_ticks = rtm__start_ticks(0);
@@ -381,6 +391,7 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 	seg->head.shard0 = seg->base + l.data_off;
 	seg->strings_used = l.strings_off;
 	seg->res_strings = l.strings_off;
+	seg->res_sites = l.sites_off;
 	fill_header(seg, &l, cap, o);
 	rc = put_resource(seg, o);
 	if (rc)

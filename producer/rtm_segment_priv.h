@@ -25,6 +25,7 @@ struct rtm_segment {
 	uint64_t res_meta;         /* header and descriptors, up to here */
 	uint64_t res_strings;      /* string space, up to here */
 	uint32_t res_data;         /* from the start of each shard < shard_hwm */
+	uint64_t res_sites;        /* the lock-site table, once it is in use */
 	struct rtm_segment *next;  /* process registry, for fork and exit */
 	char path[PATH_MAX];
 };
@@ -91,5 +92,16 @@ static inline void rtm__hist_slot_init(unsigned char *slot)
 int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end);
 int rtm__reserve_data(struct rtm_segment *seg, uint32_t need);
 int rtm__reserve_shard(struct rtm_segment *seg, uint32_t shard);
+
+/* rtm_lock_sites.c: the lock-site table (FORMAT.md, "Lock sites"), one
+ * page of 64 entries after the shards of every segment. */
+#define RTM__LOCK_SITES 64u
+/* Reserves the table and starts it, recording 1 in every waits.  Cold
+ * path; 0 or -errno. */
+int rtm__lock_sites_start(struct rtm_segment *seg, uint32_t every);
+/* Adds a sampled wait of wait_ns at call site addr, standing for scale
+ * waits.  Lock-free, no system call; only on a contended path. */
+void rtm__lock_site_record(struct rtm_segment *seg, uintptr_t addr, uint32_t kind,
+			   uint64_t wait_ns, uint32_t scale);
 
 #endif /* RTM_SEGMENT_PRIV_H */

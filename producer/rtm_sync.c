@@ -6,13 +6,17 @@
  * look at the lock (a relaxed load of a plain mutex's word, else a trylock)
  * and nothing else.  Only when it is held is the wait timed (the
  * vDSO clock, no system call) and counted: contended acquisitions, total
- * wait (seconds) and a wait-time histogram, by lock.kind (mutex, rwlock).
+ * wait (seconds) and a wait-time histogram, by lock.kind (mutex, rwlock),
+ * and, 1 in RTM_LOCK_SAMPLE of them, under its call site in the segment's
+ * lock-site table (rtm_lock_sites.c) for rtm-shmdump --locks.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,23 +35,28 @@ __asm__(".symver __pthread_rwlock_wrlock, __pthread_rwlock_wrlock@GLIBC_2.2.5");
 __asm__(".symver __pthread_rwlock_tryrdlock, __pthread_rwlock_tryrdlock@GLIBC_2.2.5");
 __asm__(".symver __pthread_rwlock_trywrlock, __pthread_rwlock_trywrlock@GLIBC_2.2.5");
 #endif
-extern int __pthread_mutex_lock(pthread_mutex_t *m);
-extern int __pthread_mutex_trylock(pthread_mutex_t *m);
+extern int __pthread_mutex_lock(pthread_mutex_t *m) __attribute__((noplt));
+extern int __pthread_mutex_trylock(pthread_mutex_t *m) __attribute__((noplt));
 extern int __pthread_rwlock_rdlock(pthread_rwlock_t *l);
 extern int __pthread_rwlock_wrlock(pthread_rwlock_t *l);
-extern int __pthread_rwlock_tryrdlock(pthread_rwlock_t *l);
-extern int __pthread_rwlock_trywrlock(pthread_rwlock_t *l);
+extern int __pthread_rwlock_tryrdlock(pthread_rwlock_t *l) __attribute__((noplt));
+extern int __pthread_rwlock_trywrlock(pthread_rwlock_t *l) __attribute__((noplt));
 
 enum { MUTEX, RWLOCK, KINDS };
 
 static rtm_counter_t contentions[KINDS], wait_total[KINDS];
 static rtm_hist_t wait_hist[KINDS];
 static int ready; /* atomic: the handles above are complete */
+static struct rtm_segment *sites_seg; /* set before ready */
+static uint32_t sample_every;         /* set before ready; 0: no profile */
 static int (*real_timedlock)(pthread_mutex_t *, const struct timespec *);
 
 /* This thread is recording: a lock taken inside (a shard's first claim)
  * is not recorded again. */
 static __thread int busy __attribute__((tls_model("initial-exec")));
+/* Contended waits of this thread until the next one sampled for the
+ * lock-site table: per thread, so sampling shares nothing. */
+static __thread uint32_t until_sample __attribute__((tls_model("initial-exec")));
 
 static inline uint64_t mono_ns(void)
 {
@@ -57,9 +66,11 @@ static inline uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void record(int kind, uint64_t t0)
+/* ra: the caller's return address, the call site that waited. */
+static void record(int kind, uint64_t t0, void *ra)
 {
-	double s = (double)(mono_ns() - t0) / 1e9;
+	uint64_t ns = mono_ns() - t0;
+	double s = (double)ns / 1e9;
 
 	/* Acquire: pairs with the release in rtm__sync_metrics_start(). */
 	if (busy || !__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
@@ -76,6 +87,12 @@ static void record(int kind, uint64_t t0)
 		rtm_counter_add(&contentions[kind], 1);
 		rtm_counter_add_f64(&wait_total[kind], s);
 		rtm_hist_record(&wait_hist[kind], s);
+		if (sample_every && ++until_sample >= sample_every) {
+			until_sample = 0;
+			rtm__lock_site_record(sites_seg, (uintptr_t)ra,
+					      kind == MUTEX ? RTM_SHM_LOCK_MUTEX : RTM_SHM_LOCK_RWLOCK,
+					      ns, sample_every);
+		}
 		rtm__holds_lock = held;
 	}
 	busy = 0;
@@ -95,9 +112,19 @@ static inline bool plain(const pthread_mutex_t *m)
 	return kind == PTHREAD_MUTEX_TIMED_NP || kind == PTHREAD_MUTEX_ADAPTIVE_NP;
 }
 
+/* The wait for a held mutex, out of line so that the uncontended path
+ * needs no stack frame: it is a load, a compare and a jump into glibc. */
+static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, void *ra)
+{
+	uint64_t t0 = mono_ns();
+	int rc = __pthread_mutex_lock(m);
+
+	record(MUTEX, t0, ra);
+	return rc;
+}
+
 int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	uint64_t t0;
 	int rc;
 
 	if (__builtin_expect(plain(m), 1)) {
@@ -109,10 +136,7 @@ int pthread_mutex_lock(pthread_mutex_t *m)
 	} else if ((rc = __pthread_mutex_trylock(m)) != EBUSY) {
 		return rc;
 	}
-	t0 = mono_ns();
-	rc = __pthread_mutex_lock(m);
-	record(MUTEX, t0);
-	return rc;
+	return mutex_wait(m, __builtin_return_address(0));
 }
 
 int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
@@ -129,33 +153,64 @@ int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
 		rc = real_timedlock(m, abstime);
 	else
 		rc = pthread_mutex_clocklock(m, CLOCK_REALTIME, abstime);
-	record(MUTEX, t0);
+	record(MUTEX, t0, __builtin_return_address(0));
 	return rc;
 }
 
-/* An rwlock: a try first; only a busy lock is waited for, timed. */
-static inline int rwlock(pthread_rwlock_t *l, int (*try)(pthread_rwlock_t *),
-			 int (*wait)(pthread_rwlock_t *))
+/* The wait for a busy rwlock, out of line (see mutex_wait). */
+static __attribute__((noinline, cold)) int rwlock_wait(pthread_rwlock_t *l,
+						       int (*wait)(pthread_rwlock_t *), void *ra)
 {
-	uint64_t t0;
+	uint64_t t0 = mono_ns();
+	int rc = wait(l);
+
+	record(RWLOCK, t0, ra);
+	return rc;
+}
+
+/* An rwlock: a try first; only a busy lock is waited for, timed.  ra: the
+ * call site, the return address of the interposed function. */
+static inline int rwlock(pthread_rwlock_t *l, int (*try)(pthread_rwlock_t *),
+			 int (*wait)(pthread_rwlock_t *), void *ra)
+{
 	int rc = try(l);
 
 	if (__builtin_expect(rc != EBUSY, 1))
 		return rc;
-	t0 = mono_ns();
-	rc = wait(l);
-	record(RWLOCK, t0);
-	return rc;
+	return rwlock_wait(l, wait, ra);
 }
 
 int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
-	return rwlock(l, __pthread_rwlock_tryrdlock, __pthread_rwlock_rdlock);
+	return rwlock(l, __pthread_rwlock_tryrdlock, __pthread_rwlock_rdlock,
+		      __builtin_return_address(0));
 }
 
 int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
-	return rwlock(l, __pthread_rwlock_trywrlock, __pthread_rwlock_wrlock);
+	return rwlock(l, __pthread_rwlock_trywrlock, __pthread_rwlock_wrlock,
+		      __builtin_return_address(0));
+}
+
+/* RTM_LOCK_SAMPLE: 1 in N contended waits goes into the lock-site table
+ * (1, the default: every one; 0: none).  Like Go's mutex profile fraction,
+ * the counts there are scaled back up by N. */
+static uint32_t lock_sample(void)
+{
+	const char *v = getenv("RTM_LOCK_SAMPLE");
+	char *end;
+	unsigned long n;
+
+	if (!v || !*v)
+		return 1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || *v == '-' || n > 1000000) {
+		fprintf(stderr, "librtm-preload: RTM_LOCK_SAMPLE=%.32s is not a number from 0 "
+			"to 1000000; using 1 (every contended wait)\n", v);
+		return 1;
+	}
+	return (uint32_t)n;
 }
 
 int rtm__sync_metrics_start(struct rtm_segment *seg)
@@ -192,7 +247,11 @@ int rtm__sync_metrics_start(struct rtm_segment *seg)
 	}
 	if (rc)
 		return -ENOSPC;
-	/* Release: pairs with the acquire in record(). */
+	sites_seg = seg;
+	sample_every = lock_sample();
+	if (sample_every && rtm__lock_sites_start(seg, sample_every))
+		sample_every = 0; /* a full tmpfs: the metrics without the profile */
+	/* Release: publishes the above; pairs with the acquire in record(). */
 	__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 	return 0;
 }

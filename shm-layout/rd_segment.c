@@ -305,6 +305,30 @@ static int parse_table(void *arg)
 	return 0;
 }
 
+/* 1.1's lock-site table, when the header announces one: a region of its
+ * own like the others. */
+static int check_sites(struct rd_segment *s, uint64_t desc_end, uint64_t str_end,
+		       uint64_t data_end)
+{
+	const struct rtm_shm_header *h = &s->hdr;
+	uint64_t end = (uint64_t)h->sites_offset +
+		       (uint64_t)h->sites_capacity * sizeof(struct rtm_shm_lock_site);
+
+	if (!(h->compat_features & RTM_SHM_COMPAT_LOCK_SITES))
+		return 0;
+	if (!h->sites_capacity || h->sites_capacity > RTM_SHM_LOCK_SITES_MAX ||
+	    h->sites_offset % RTM_SHM_CACHELINE)
+		return fail(s, -EBADMSG, "lock-site table: %u entries at %u invalid",
+			    h->sites_capacity, h->sites_offset);
+	if (h->sites_offset < h->header_size || end > h->segment_size)
+		return fail(s, -EBADMSG, "lock-site table outside the segment");
+	if (!(end <= h->desc_offset || desc_end <= h->sites_offset) ||
+	    !(end <= h->strings_offset || str_end <= h->sites_offset) ||
+	    !(end <= h->data_offset || data_end <= h->sites_offset))
+		return fail(s, -EBADMSG, "lock-site table overlaps another region");
+	return 0;
+}
+
 static int check_regions(struct rd_segment *s)
 {
 	const struct rtm_shm_header *h = &s->hdr;
@@ -337,7 +361,7 @@ static int check_regions(struct rd_segment *s)
 	    !(desc_end <= h->data_offset || data_end <= h->desc_offset) ||
 	    !(str_end <= h->data_offset || data_end <= h->strings_offset))
 		return fail(s, -EBADMSG, "regions overlap");
-	return 0;
+	return check_sites(s, desc_end, str_end, data_end);
 }
 
 static int check_header(struct rd_segment *s)

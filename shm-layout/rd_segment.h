@@ -158,6 +158,31 @@ void rd_snapshot_free(struct rd_snapshot *snap);
 enum rd_liveness rd_segment_liveness(const struct rd_segment *seg);
 const char *rd_liveness_name(enum rd_liveness l);
 
+/* One entry of a segment's lock-site table (FORMAT.md, "Lock sites"). */
+struct rd_lock_site {
+	uint64_t address;     /* in the producer's address space */
+	uint64_t contentions; /* scaled by the sampling, like wait_ns */
+	uint64_t wait_ns;
+	uint64_t max_wait_ns;
+	uint32_t kind;        /* enum rtm_shm_lock_kind; 0 unknown */
+};
+
+struct rd_lock_sites {
+	uint32_t n;
+	struct rd_lock_site *sites; /* [n], most wait first */
+	uint32_t sample;            /* 1 in sample waits recorded; 0: table unused */
+	uint64_t dropped;           /* sampled waits that found no free entry */
+};
+
+/*
+ * rd_segment_lock_sites - copy out the used entries of the segment's
+ * lock-site table, sorted by total wait.  A segment without a table (1.0,
+ * or a producer that records no locks) gives n = 0, sample = 0.  Free with
+ * rd_lock_sites_free().  Returns 0 or -errno.
+ */
+int rd_segment_lock_sites(struct rd_segment *seg, struct rd_lock_sites *out);
+void rd_lock_sites_free(struct rd_lock_sites *l);
+
 /* rd_segment_close - unmap and free; safe on a zeroed or failed segment. */
 void rd_segment_close(struct rd_segment *seg);
 

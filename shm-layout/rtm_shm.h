@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rtm_shm.h - the rtm shared-memory segment format, layout 1.0.
+ * rtm_shm.h - the rtm shared-memory segment format, layout 1.1.
  *
  * This header is the whole contract between a producer (which writes a
  * segment) and a reader (which maps it read-only).  FORMAT.md beside it
@@ -52,12 +52,14 @@
  * minor: a minor may only add fields in reserved (zero) space and grow
  * header_size/desc_size, never move or reinterpret a 1.0 field. */
 #define RTM_SHM_MAJOR 1
-#define RTM_SHM_MINOR 0
+#define RTM_SHM_MINOR 1
 
 /* incompat_features: a reader refuses a segment with a bit it does not
- * know.  compat_features: a reader ignores bits it does not know.  No bits
- * are defined in layout 1.0. */
+ * know.  compat_features: a reader ignores bits it does not know. */
 #define RTM_SHM_INCOMPAT_KNOWN 0u
+/* 1.1: sites_offset and sites_capacity describe a lock-site table. */
+#define RTM_SHM_COMPAT_LOCK_SITES (1u << 0)
+#define RTM_SHM_LOCK_SITES_MAX    4096u
 
 #define RTM_SHM_CACHELINE       64u
 #define RTM_SHM_HEADER_SIZE     512u
@@ -136,7 +138,13 @@ struct rtm_shm_header {
 	char service_name[RTM_SHM_SERVICE_LEN];    /* 160 64 P/once: UTF-8, NUL */
 	char service_version[RTM_SHM_VERSION_LEN]; /* 224 32 P/once: UTF-8, NUL */
 	char producer[RTM_SHM_VERSION_LEN];        /* 256 32 P/once: "rtm-c/x.y.z" */
-	uint8_t reserved2[224];                    /* 288 224 zero */
+	/* 1.1, valid when compat_features has RTM_SHM_COMPAT_LOCK_SITES: */
+	uint32_t sites_offset;        /* 288  4  P/once: lock-site table, 64-aligned */
+	uint32_t sites_capacity;      /* 292  4  P/once: entries (<= 4096) */
+	uint32_t sites_sample;        /* 296  4  P/atomic: 0 unused, N: 1 in N waits */
+	uint32_t reserved3;           /* 300  4  zero */
+	uint64_t sites_dropped;       /* 304  8  P/atomic: sampled waits with no free entry */
+	uint8_t reserved2[200];       /* 312 200 zero */
 };
 
 /*
@@ -200,6 +208,29 @@ static inline uint64_t *rtm_shm_hist_buckets(struct rtm_shm_hist *h)
 	((RTM_SHM_HIST_FIXED + 8u * ((uint32_t)(nbounds) + 1u) +             \
 	  RTM_SHM_CACHELINE - 1u) & ~(RTM_SHM_CACHELINE - 1u))
 
+/*
+ * 1.1: one entry of the lock-site table, at sites_offset + i * 64: where a
+ * process waited for locks (FORMAT.md §7, "Lock sites").  Any thread of the
+ * producer may update any entry, so every field is atomic.
+ * off  size  field
+ */
+struct rtm_shm_lock_site {
+	uint64_t address;     /*  0  8  P/atomic: call site (a return address);
+			       *        0 free, set once by compare-and-swap */
+	uint64_t contentions; /*  8  8  P/atomic: waits, scaled by the sampling */
+	uint64_t wait_ns;     /* 16  8  P/atomic: their total, scaled likewise */
+	uint64_t max_wait_ns; /* 24  8  P/atomic: longest sampled wait */
+	uint32_t kind;        /* 32  4  P/atomic: enum rtm_shm_lock_kind, 0 not yet */
+	uint8_t reserved[28]; /* 36 28  zero */
+};
+
+enum rtm_shm_lock_kind {
+	RTM_SHM_LOCK_MUTEX = 1,
+	RTM_SHM_LOCK_RWLOCK = 2,
+};
+
+RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_lock_site) == RTM_SHM_CACHELINE,
+		      "a lock site is one cache line");
 RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_hist) == RTM_SHM_HIST_FIXED,
 		      "histogram fixed part is 32 bytes");
 RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_header) == RTM_SHM_HEADER_SIZE,

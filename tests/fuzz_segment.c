@@ -4,7 +4,8 @@
  * then encoded as the reader would export it (OTLP protobuf, OTLP/JSON,
  * Prometheus text and OpenMetrics).  Whatever the bytes, every output must
  * be valid UTF-8 and every line of the Prometheus pages a comment or a
- * sample (no string broke out of its escaping); a violation aborts.  Built with -Dfuzzer=true (clang);
+ * sample (no string broke out of its escaping); a violation aborts.  Its
+ * lock-site table, if any, is read too.  Built with -Dfuzzer=true (clang);
  * tools/run-tests runs it for a bounded time, seeded with the golden
  * fixtures.
  */
@@ -102,8 +103,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rd_segment_parse_mem(&s->seg, img, size) == 0) {
 		snprintf(s->name, sizeof s->name, "fuzz.rtm");
 		snprintf(s->instance_id, sizeof s->instance_id, "1-2-3");
+		struct rd_lock_sites l;
+
 		if (rd_segment_snapshot(&s->seg, &s->snap) == 0)
 			encode(s);
+		if (rd_segment_lock_sites(&s->seg, &l) == 0)
+			rd_lock_sites_free(&l);
 		rd_segment_refresh(&s->seg);
 		rd_source_free(s);
 	} else {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rtm.h"
+#include "rtm_segment_priv.h" /* 1.1: the lock-site table */
 
 static rtm_counter_t requests;
 
@@ -66,6 +67,12 @@ int main(int argc, char **argv)
 	rtm_hist_record(&latency, 0.5);
 	rtm_hist_record(&latency, 5);
 	rtm_hist_record(&latency, 50);
+	/* Two lock sites, sampled 1 in 2 (so each wait counts twice). */
+	if (rtm__lock_sites_start(seg, 2))
+		return 1;
+	rtm__lock_site_record(seg, 0x401234, RTM_SHM_LOCK_MUTEX, 3000000, 2);
+	rtm__lock_site_record(seg, 0x401234, RTM_SHM_LOCK_MUTEX, 1000000, 2);
+	rtm__lock_site_record(seg, 0x402000, RTM_SHM_LOCK_RWLOCK, 500000, 2);
 	snprintf(out, sizeof out, "%s/layout-%d.%d.seg", argv[1], RTM_SHM_MAJOR, RTM_SHM_MINOR);
 	snprintf(cmd, sizeof cmd, "mv -n '%s' '%s'", rtm_segment_path(seg), out);
 	rtm_segment_close(seg);

@@ -5,7 +5,9 @@
  * ms while another blocks on it; the waiter times its own waits.  Before
  * and between, M uncontended lock/unlock pairs that must count nothing.
  * Prints "mutex <n> <wait_ns> rwlock <n> <wait_ns>", then holds its
- * segment until stdin closes.
+ * segment until stdin closes.  The contended calls are made in
+ * wait_for_mutex() and wait_for_rwlock(), the call sites that
+ * rtm-shmdump --locks must name.
  * usage: lock_truth N HOLD_MS M
  */
 #define _GNU_SOURCE
@@ -49,6 +51,19 @@ static void *holder(void *arg)
 	return NULL;
 }
 
+/* The call sites under test: not inlined, so each is its own symbol. */
+__attribute__((noinline)) static void wait_for_mutex(void)
+{
+	pthread_mutex_lock(&mu);
+	__asm__ volatile("" ::: "memory"); /* no tail call: the site stays here */
+}
+
+__attribute__((noinline)) static void wait_for_rwlock(void)
+{
+	pthread_rwlock_rdlock(&rw);
+	__asm__ volatile("" ::: "memory");
+}
+
 /* The waiter's side; the truth is its own clock around each call. */
 static uint64_t contend(int rwlock)
 {
@@ -63,9 +78,9 @@ static uint64_t contend(int rwlock)
 		usleep(1000); /* the holder surely holds it */
 		t0 = now_ns();
 		if (rwlock)
-			pthread_rwlock_rdlock(&rw);
+			wait_for_rwlock();
 		else
-			pthread_mutex_lock(&mu);
+			wait_for_mutex();
 		waited += now_ns() - t0;
 		if (rwlock)
 			pthread_rwlock_unlock(&rw);

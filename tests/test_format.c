@@ -29,7 +29,16 @@ static void header_fields_sit_where_format_md_says(void **state)
 	assert_int_equal(offsetof(struct rtm_shm_header, service_name), 160);
 	assert_int_equal(offsetof(struct rtm_shm_header, service_version), 224);
 	assert_int_equal(offsetof(struct rtm_shm_header, producer), 256);
+	assert_int_equal(offsetof(struct rtm_shm_header, sites_offset), 288);
+	assert_int_equal(offsetof(struct rtm_shm_header, sites_capacity), 292);
+	assert_int_equal(offsetof(struct rtm_shm_header, sites_sample), 296);
+	assert_int_equal(offsetof(struct rtm_shm_header, sites_dropped), 304);
 	assert_int_equal(sizeof(struct rtm_shm_header), 512);
+	assert_int_equal(offsetof(struct rtm_shm_lock_site, contentions), 8);
+	assert_int_equal(offsetof(struct rtm_shm_lock_site, wait_ns), 16);
+	assert_int_equal(offsetof(struct rtm_shm_lock_site, max_wait_ns), 24);
+	assert_int_equal(offsetof(struct rtm_shm_lock_site, kind), 32);
+	assert_int_equal(sizeof(struct rtm_shm_lock_site), 64);
 	assert_int_equal(offsetof(struct rtm_shm_desc, slot_offset), 4);
 	assert_int_equal(offsetof(struct rtm_shm_desc, name_off), 16);
 	assert_int_equal(offsetof(struct rtm_shm_desc, attrs_off), 36);
@@ -46,22 +55,25 @@ static void magic_reveals_byte_order(void **state)
 	assert_int_not_equal(RTM_SHM_MAGIC, RTM_SHM_MAGIC_SWAPPED);
 }
 
-static void layout_1_0_fixture_parses_forever(void **state)
+/* Every fixture holds the same series and values (gen_fixture.c); minor
+ * 1 adds the lock-site table. */
+static void fixture_parses_forever(int minor)
 {
 	char path[4096];
 	size_t len;
 	void *img;
 	struct rd_segment rd;
 	struct rd_snapshot s = { 0 };
+	struct rd_lock_sites l;
 	int i;
 
-	(void)state;
-	snprintf(path, sizeof path, "%s/layout-1.0.seg", tu_prog("RTM_FIXTURES"));
+	snprintf(path, sizeof path, "%s/layout-1.%d.seg", tu_prog("RTM_FIXTURES"), minor);
 	img = tu_slurp(path, &len);
+	assert_non_null(img);
 	if (rd_segment_parse_mem(&rd, img, len))
 		fail_msg("fixture: %s", rd.err);
 	assert_int_equal(rd.hdr.major, 1);
-	assert_int_equal(rd.hdr.minor, 0);
+	assert_int_equal(rd.hdr.minor, minor);
 	assert_string_equal(rd.hdr.service_name, "fixture");
 	assert_string_equal(rd.hdr.service_version, "1.0.0");
 	assert_int_equal(rd.n_resource, 1);
@@ -89,9 +101,42 @@ static void layout_1_0_fixture_parses_forever(void **state)
 	assert_true(s.values[i].min == 0.05);
 	assert_true(s.values[i].max == 50);
 	assert_int_equal(s.torn, 0);
+	assert_int_equal(rd_segment_lock_sites(&rd, &l), 0);
+	if (minor == 0) {
+		assert_int_equal(l.n, 0);
+		assert_int_equal(l.sample, 0);
+	} else {
+		/* Sampled 1 in 2: waits of 3 and 1 ms at one site, 0.5 ms at
+		 * another, each counted twice; most wait first. */
+		assert_int_equal(l.sample, 2);
+		assert_int_equal(l.n, 2);
+		assert_int_equal(l.sites[0].address, 0x401234);
+		assert_int_equal(l.sites[0].kind, RTM_SHM_LOCK_MUTEX);
+		assert_int_equal(l.sites[0].contentions, 4);
+		assert_int_equal(l.sites[0].wait_ns, 8000000);
+		assert_int_equal(l.sites[0].max_wait_ns, 3000000);
+		assert_int_equal(l.sites[1].address, 0x402000);
+		assert_int_equal(l.sites[1].kind, RTM_SHM_LOCK_RWLOCK);
+		assert_int_equal(l.sites[1].contentions, 2);
+		assert_int_equal(l.sites[1].wait_ns, 1000000);
+		assert_int_equal(l.dropped, 0);
+	}
+	rd_lock_sites_free(&l);
 	rd_snapshot_free(&s);
 	rd_segment_close(&rd);
 	free(img);
+}
+
+static void layout_1_0_fixture_parses_forever(void **state)
+{
+	(void)state;
+	fixture_parses_forever(0);
+}
+
+static void layout_1_1_fixture_parses_forever(void **state)
+{
+	(void)state;
+	fixture_parses_forever(1);
 }
 
 int main(void)
@@ -100,6 +145,7 @@ int main(void)
 		cmocka_unit_test(header_fields_sit_where_format_md_says),
 		cmocka_unit_test(magic_reveals_byte_order),
 		cmocka_unit_test(layout_1_0_fixture_parses_forever),
+		cmocka_unit_test(layout_1_1_fixture_parses_forever),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,6 +163,10 @@ static void m_bounds_order(void *p)
 static void m_slot(void *p) { D(p, 1)->slot_offset = H(p)->shard_size - 64; }
 static void m_slot_align(void *p) { D(p, 0)->slot_offset += 3; }
 static void m_resource(void *p) { H(p)->resource_attr_count = 5; }
+static void m_sites_cap(void *p) { H(p)->sites_capacity = 0x10000; }
+static void m_sites_align(void *p) { H(p)->sites_offset += 8; }
+static void m_sites_outside(void *p) { H(p)->sites_offset = (uint32_t)H(p)->segment_size - 64; }
+static void m_sites_overlap(void *p) { H(p)->sites_offset = H(p)->data_offset; }
 
 static void corrupt_headers_are_refused(void **state)
 {
@@ -170,7 +174,7 @@ static void corrupt_headers_are_refused(void **state)
 
 	expect_mutant_refused(f, m_magic, "bad magic 0x7f454c46");
 	expect_mutant_refused(f, m_swapped, "byte-order mismatch");
-	expect_mutant_refused(f, m_major, "unsupported layout 2.0");
+	expect_mutant_refused(f, m_major, "unsupported layout 2.");
 	expect_mutant_refused(f, m_incompat, "incompatible features");
 	expect_mutant_refused(f, m_count, "exceeds capacity");
 	expect_mutant_refused(f, m_capacity, "desc_capacity");
@@ -180,6 +184,39 @@ static void corrupt_headers_are_refused(void **state)
 	expect_mutant_refused(f, m_service, "service_name");
 	expect_mutant_refused(f, m_state, "unknown state");
 	expect_mutant_refused(f, m_resource, "resource");
+	expect_mutant_refused(f, m_sites_cap, "lock-site table");
+	expect_mutant_refused(f, m_sites_align, "lock-site table");
+	expect_mutant_refused(f, m_sites_outside, "lock-site table outside");
+	expect_mutant_refused(f, m_sites_overlap, "lock-site table overlaps");
+}
+
+/* A lock-site table full of anyone's bytes: every entry with an address
+ * is copied out, unknown kinds become 0, nothing is read past the table. */
+static void hostile_lock_sites_are_read_safely(void **state)
+{
+	struct fx *f = *state;
+	unsigned char *img = malloc(f->len);
+	struct rtm_shm_lock_site *t;
+	struct rd_segment rd;
+	struct rd_lock_sites l;
+
+	memcpy(img, f->img, f->len);
+	assert_true(H(img)->compat_features & RTM_SHM_COMPAT_LOCK_SITES);
+	t = (struct rtm_shm_lock_site *)(void *)(img + H(img)->sites_offset);
+	memset(t, 0xff, (size_t)H(img)->sites_capacity * sizeof *t);
+	H(img)->sites_sample = 0xffffffffu;
+	assert_int_equal(rd_segment_parse_mem(&rd, img, f->len), 0);
+	assert_int_equal(rd_segment_lock_sites(&rd, &l), 0);
+	assert_int_equal(l.n, H(img)->sites_capacity);
+	assert_int_equal(l.sites[0].kind, 0);
+	rd_lock_sites_free(&l);
+	/* Unused (sample 0): the table is not even looked at. */
+	H(img)->sites_sample = 0;
+	assert_int_equal(rd_segment_lock_sites(&rd, &l), 0);
+	assert_int_equal(l.n, 0);
+	rd_lock_sites_free(&l);
+	rd_segment_close(&rd);
+	free(img);
 }
 
 static void corrupt_descriptors_are_refused(void **state)
@@ -340,6 +377,7 @@ int main(void)
 		T(truncated_files_are_refused),
 		T(corrupt_headers_are_refused),
 		T(corrupt_descriptors_are_refused),
+		T(hostile_lock_sites_are_read_safely),
 		T(newer_minor_is_read),
 		T(random_bit_flips_never_crash),
 		T(symlinks_are_refused),

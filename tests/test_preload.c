@@ -537,44 +537,79 @@ static void trim_idle_ratio_gives_memory_back(void **state)
 	assert_false(hint_used);
 }
 
-/* Contended waits, against the waiting thread's own clock: counted once
- * each, their total within a hair of the truth, uncontended acquisitions
- * not at all. */
-static void lock_contention_matches_the_ground_truth(void **state)
+/* lock_truth under the preload (env: extra assignments), N waits of
+ * HOLD ms on each kind: its truth line, and its segment open in rd while
+ * the program holds it (until pclose(*p)). */
+static FILE *run_lock_truth(const char *dir, const char *env, int waits, int hold_ms,
+			    struct rd_segment *rd, int n[2], unsigned long long truth[2])
 {
-	static const char *const kinds[2] = { "mutex", "rwlock" };
-	char *dir, cmd[2048], truthf[512], *text = NULL;
-	struct rd_segment rd;
-	struct rd_snapshot snap = { 0 };
-	unsigned long long truth[2];
-	int n[2], cnt[2], tot[2], hist[2];
+	char cmd[2048], truthf[512], *text = NULL;
 	size_t len;
 	FILE *p;
 
-	(void)state;
-	TU_SKIP_IF_SANITIZED();
-	dir = tu_mkdir();
-	/* Five waits of ~50 ms on each kind, among 1000 uncontended pairs;
-	 * its stdin stays open until pclose, which keeps the segment. */
 	snprintf(truthf, sizeof truthf, "%s/truth.txt", dir);
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s LD_PRELOAD=%s %s 5 50 1000 > %s", dir,
-		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_LOCK_TRUTH"), truthf);
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s %s LD_PRELOAD=%s %s %d %d 1000 > %s", dir, env,
+		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_LOCK_TRUTH"), waits, hold_ms, truthf);
 	p = popen(cmd, "w");
 	assert_non_null(p);
-	only_segment(dir, &rd);
+	only_segment(dir, rd);
 	for (int i = 0; i < 3000 && !(text && strchr(text, '\n')); i++) {
 		free(text);
 		usleep(10000);
 		text = tu_slurp(truthf, &len);
 	}
 	assert_non_null(text);
-	assert_int_equal(sscanf(text, "mutex %d %llu rwlock %d %llu", &n[0], &truth[0], &n[1], &truth[1]),
-			 4);
+	assert_int_equal(sscanf(text, "mutex %d %llu rwlock %d %llu", &n[0], &truth[0], &n[1],
+				&truth[1]), 4);
 	free(text);
+	return p;
+}
+
+/* rtm-shmdump --locks --json on the segment at path: the parsed answer. */
+static json_object *locks_json(const char *dir, const char *name, int *status)
+{
+	char cmd[1200], *out;
+	json_object *o;
+
+	snprintf(cmd, sizeof cmd, "%s --locks --json %s/%s", tu_prog("RTM_SHMDUMP"), dir, name);
+	out = tu_run(cmd, status, NULL);
+	o = json_tokener_parse(out);
+	free(out);
+	return o;
+}
+
+static unsigned long long json_ull(json_object *o, const char *k)
+{
+	const char *v = json_object_get_string(tu_json_get(o, k));
+
+	return v ? strtoull(v, NULL, 10) : 0;
+}
+
+/* Contended waits, against the waiting thread's own clock: counted once
+ * each, their total within a hair of the truth, uncontended acquisitions
+ * not at all; and the profile names the function that waited. */
+static void lock_contention_matches_the_ground_truth(void **state)
+{
+	static const char *const kinds[2] = { "mutex", "rwlock" };
+	static const char *const sites[2] = { "wait_for_mutex", "wait_for_rwlock" };
+	char *dir;
+	struct rd_segment rd;
+	struct rd_snapshot snap = { 0 };
+	unsigned long long truth[2];
+	int n[2], cnt[2], tot[2], hist[2], status;
+	double got[2];
+	json_object *o, *arr;
+	FILE *p;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	/* Five waits of ~50 ms on each kind, among 1000 uncontended pairs. */
+	p = run_lock_truth(dir, "", 5, 50, &rd, n, truth);
 	assert_int_equal(rd_segment_refresh(&rd) >= 0, 1);
 	assert_int_equal(rd_segment_snapshot(&rd, &snap), 0);
 	for (int k = 0; k < 2; k++) {
-		double got, want = (double)truth[k] / 1e9;
+		double want = (double)truth[k] / 1e9;
 
 		cnt[k] = tu_find(&rd, "runtime.native.sync.contentions", "lock.kind", kinds[k]);
 		tot[k] = tu_find(&rd, "runtime.native.sync.wait.time", "lock.kind", kinds[k]);
@@ -584,15 +619,89 @@ static void lock_contention_matches_the_ground_truth(void **state)
 		assert_int_equal(snap.values[hist[k]].count, (uint64_t)n[k]);
 		/* The wait, as the waiter timed it (its clock also covers the
 		 * failed trylock, so ours is a hair less). */
-		got = snap.values[tot[k]].d;
-		if (!(got <= want + 1e-4 && got >= want - 2e-3 - 0.02 * want))
-			fail_msg("%s: exported %.6f s of waiting, the waiter measured %.6f s", kinds[k], got,
-				 want);
-		assert_true(fabs(snap.values[hist[k]].sum - got) < 1e-9);
+		got[k] = snap.values[tot[k]].d;
+		if (!(got[k] <= want + 1e-4 && got[k] >= want - 2e-3 - 0.02 * want))
+			fail_msg("%s: exported %.6f s of waiting, the waiter measured %.6f s", kinds[k],
+				 got[k], want);
+		assert_true(fabs(snap.values[hist[k]].sum - got[k]) < 1e-9);
 	}
+	/* The profile: each kind's waits under the one call site that made
+	 * them, resolved to its function and source line while it runs. */
+	o = locks_json(dir, rd.path, &status);
+	assert_int_equal(status, 0);
+	assert_non_null(o);
+	assert_string_equal(json_object_get_string(tu_json_get(o, "schema")), "rtm-shmdump-locks/1");
+	assert_int_equal(json_object_get_int(tu_json_get(o, "sample")), 1);
+	assert_true(json_object_get_boolean(tu_json_get(o, "resolved")));
+	arr = tu_json_get(o, "sites");
+	assert_int_equal(json_object_array_length(arr), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		const char *fn = json_object_get_string(tu_json_get(e, "function"));
+		int k = fn && !strcmp(fn, sites[1]);
+
+		if (!fn || strcmp(fn, sites[k]))
+			fail_msg("call site resolved to %s, not %s or %s", fn ? fn : "nothing",
+				 sites[0], sites[1]);
+		assert_string_equal(json_object_get_string(tu_json_get(e, "kind")), kinds[k]);
+		assert_string_equal(json_object_get_string(tu_json_get(e, "file")), "lock_truth.c");
+		assert_true(json_object_get_int(tu_json_get(e, "line")) > 0);
+		assert_int_equal(json_ull(e, "contentions"), (unsigned long long)n[k]);
+		/* The same waits as the metric, in nanoseconds. */
+		if (fabs((double)json_ull(e, "wait_ns") / 1e9 - got[k]) > 1e-6)
+			fail_msg("%s: %llu ns at the site, %.9f s in the metric", kinds[k],
+				 json_ull(e, "wait_ns"), got[k]);
+		assert_true(json_ull(e, "max_wait_ns") * (unsigned long long)n[k] >= json_ull(e, "wait_ns"));
+	}
+	json_object_put(o);
 	rd_snapshot_free(&snap);
-	rd_segment_close(&rd);
 	pclose(p);
+	rd_segment_close(&rd);
+	tu_rmdir(dir);
+}
+
+/* RTM_LOCK_SAMPLE=N puts 1 in N of each thread's contended waits in the
+ * profile, counted N times; 0 keeps no profile (the metrics stay exact). */
+static void lock_sampling_scales_the_profile(void **state)
+{
+	struct rd_segment rd;
+	unsigned long long truth[2], sum = 0;
+	int n[2], status;
+	json_object *o, *arr;
+	char *dir;
+	FILE *p;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	/* One waiting thread, 5 mutex then 5 rwlock waits: with N = 2 its
+	 * 2nd and 4th (mutex) and 6th, 8th, 10th (rwlock) are kept. */
+	p = run_lock_truth(dir, "RTM_LOCK_SAMPLE=2", 5, 10, &rd, n, truth);
+	o = locks_json(dir, rd.path, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(json_object_get_int(tu_json_get(o, "sample")), 2);
+	arr = tu_json_get(o, "sites");
+	assert_int_equal(json_object_array_length(arr), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		bool mutex = !strcmp(json_object_get_string(tu_json_get(e, "kind")), "mutex");
+
+		assert_int_equal(json_ull(e, "contentions"), mutex ? 4 : 6);
+		sum += json_ull(e, "contentions");
+	}
+	assert_int_equal(sum, 10);
+	json_object_put(o);
+	pclose(p);
+	rd_segment_close(&rd);
+	tu_rmdir(dir);
+
+	dir = tu_mkdir();
+	p = run_lock_truth(dir, "RTM_LOCK_SAMPLE=0", 2, 10, &rd, n, truth);
+	o = locks_json(dir, rd.path, &status);
+	assert_int_equal(status, 1);
+	assert_null(o);
+	pclose(p);
+	rd_segment_close(&rd);
 	tu_rmdir(dir);
 }
 
@@ -601,6 +710,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(allocator_counts_are_exact),
 		cmocka_unit_test(lock_contention_matches_the_ground_truth),
+		cmocka_unit_test(lock_sampling_scales_the_profile),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),

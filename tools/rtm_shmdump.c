@@ -24,6 +24,7 @@
 #include "rd_segment.h"
 #include "rtm_shm_text.h"
 #include "rtm.h"
+#include "shmdump_locks.h"
 #include "shmdump_top.h"
 
 /* /2: 64-bit integers (nanoseconds, counts, sizes) are strings, as in
@@ -38,6 +39,7 @@ struct opts {
 	bool json;
 	bool check;
 	bool prune;
+	bool locks;
 	double watch; /* seconds; 0: once */
 	double wait;  /* seconds to wait for a live pid's first segment */
 };
@@ -84,6 +86,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: rtm-shmdump [--dir DIR] [--json] [--watch [SECONDS]]\n"
 		"       rtm-shmdump [--dir DIR] [--json] [--watch [SECONDS]] [--filter GLOB] [--wait SECONDS] PID|PATH\n"
+		"       rtm-shmdump [--dir DIR] [--json] --locks PID|PATH\n"
 		"       rtm-shmdump [--dir DIR] --check PID|PATH\n"
 		"       rtm-shmdump [--dir DIR] --prune\n"
 		"With no argument, lists the segments in DIR ($RTM_DIR, default %s).\n"
@@ -92,6 +95,8 @@ static void usage(FILE *f)
 		"                    terminal one screen redrawn like top (without PID: all producers)\n"
 		"  --filter GLOB     only metrics whose name matches GLOB\n"
 		"  --wait SECS       wait up to SECS for a live PID's first segment\n"
+		"  --locks           where the process waited for locks: its contended call\n"
+		"                    sites, resolved to function and line, most wait first\n"
 		"  --check           validate; exit 1 with the reason if corrupt\n"
 		"  --prune           remove segments of ended processes (when no reader runs)\n",
 		RD_DEFAULT_DIR);
@@ -814,6 +819,7 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'c' },
 		{ "wait", required_argument, NULL, 'W' },
 		{ "prune", no_argument, NULL, 'P' },
+		{ "locks", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -831,6 +837,7 @@ int main(int argc, char **argv)
 		case 'f': o.filter = optarg; break;
 		case 'c': o.check = true; break;
 		case 'P': o.prune = true; break;
+		case 'L': o.locks = true; break;
 		case 'W': {
 			char *end;
 
@@ -877,9 +884,13 @@ int main(int argc, char **argv)
 		}
 		return prune(&o);
 	}
+	if (o.locks && (o.check || o.watch || o.filter)) {
+		fprintf(stderr, "rtm-shmdump: --locks goes with neither --check, --watch nor --filter\n");
+		return 2;
+	}
 	if (optind == argc) {
-		if (o.check || o.filter || o.wait) {
-			fprintf(stderr, "rtm-shmdump: --check, --filter and --wait need a PID or PATH\n");
+		if (o.check || o.filter || o.wait || o.locks) {
+			fprintf(stderr, "rtm-shmdump: --check, --filter, --locks and --wait need a PID or PATH\n");
 			return 2;
 		}
 		if (o.watch) {
@@ -906,7 +917,7 @@ int main(int argc, char **argv)
 		rc = watch(&o, &t[0]);
 	} else {
 		for (int i = 0; i < n; i++)
-			rc |= dump_once(&o, &t[i]);
+			rc |= o.locks ? locks_dump(t[i].name, o.json) : dump_once(&o, &t[i]);
 	}
 	free(t);
 	return rc;
