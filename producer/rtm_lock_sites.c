@@ -27,7 +27,7 @@ int rtm__lock_sites_start(struct rtm_segment *seg, uint32_t every)
 		return -EINVAL;
 	h = seg->hdr;
 	rtm__lock(seg);
-	rc = seg->closed ? -EINVAL :
+	rc = seg->closed ? -EINVAL : h->sites_sample ? 0 :
 		rtm__reserve(seg, &seg->res_sites, (uint64_t)h->sites_offset +
 			     (uint64_t)h->sites_capacity * sizeof(struct rtm_shm_lock_site));
 	/* Release: the reserved (zero) pages come before the field that lets

@@ -135,13 +135,14 @@ static int refuse(struct rtm_segment *s, int rc)
 	return rc;
 }
 
-/* Shards at or above the high-water mark are unreserved holes: a thread
- * claiming one initialises its slots then (rtm__reserve_shard). */
+/* Shards at or above the high-water mark, and shard 0 until it is used,
+ * are unreserved holes: they get their slots initialised when they are
+ * reserved (rtm__reserve_shard, rtm__reserve_shard0). */
 static void init_hist_slots(struct rtm_segment *s, uint32_t off)
 {
 	const struct rtm_shm_header *h = s->hdr;
 
-	for (uint32_t i = 0; i < h->shard_hwm; i++)
+	for (uint32_t i = s->shard0_ready ? 0 : 1; i < h->shard_hwm; i++)
 		rtm__hist_slot_init(rtm__shard_base(s, i) + off);
 }
 
@@ -211,6 +212,10 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 			  h->desc_offset + (uint64_t)(h->desc_count + 1) * h->desc_size);
 	if (!rc)
 		rc = rtm__reserve(s, &s->res_strings, (uint64_t)s->strings_used + need + 8);
+	/* A gauge lives in shard 0: its pages now, before the slot's. */
+	if (!rc)
+		rc = kind == RTM_SHM_KIND_GAUGE ? rtm__reserve_shard0(s) :
+		     rtm__reserve_shard0_if_low(s);
 	if (!rc)
 		rc = rtm__reserve_data(s, slot_end);
 	if (rc)

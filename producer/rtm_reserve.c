@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/statvfs.h>
 
 #include "rtm_segment_priv.h"
 
@@ -66,7 +67,8 @@ int rtm__reserve_data(struct rtm_segment *seg, uint32_t need)
 	want = (uint32_t)up(need);
 	if (want > h->shard_size)
 		want = h->shard_size;
-	for (uint32_t i = 0; i < hwm; i++) {
+	/* Shard 0 only once it is in use (rtm__reserve_shard0). */
+	for (uint32_t i = seg->shard0_ready ? 0 : 1; i < hwm; i++) {
 		uint64_t base = (uint64_t)(rtm__shard_base(seg, i) - seg->base);
 
 		rc = fallocate_range(seg, base + seg->res_data, base + want);
@@ -94,4 +96,34 @@ int rtm__reserve_shard(struct rtm_segment *seg, uint32_t i)
 			rtm__hist_slot_init(rtm__shard_base(seg, i) + e->slot_offset);
 	}
 	return 0;
+}
+
+/* Below this much free space in the segment's filesystem, shard 0 gets
+ * its pages at once: a thread that later finds the tmpfs full and no
+ * private shard to claim must still have shard 0 to count into. */
+#define LOW_SPACE (4u << 20)
+
+int rtm__reserve_shard0_if_low(struct rtm_segment *seg)
+{
+	struct statvfs sv;
+
+	if (seg->shard0_ready || seg->fd < 0 || fstatvfs(seg->fd, &sv))
+		return 0;
+	if ((uint64_t)sv.f_bavail * sv.f_frsize >= LOW_SPACE)
+		return 0;
+	return rtm__reserve_shard0(seg);
+}
+
+int rtm__reserve_shard0(struct rtm_segment *seg)
+{
+	int rc;
+
+	if (seg->shard0_ready)
+		return 0;
+	rc = rtm__reserve_shard(seg, 0);
+	/* Release: the pages and empty histogram slots come before any
+	 * thread's write to shard 0; pairs with rtm__shard0_ready(). */
+	if (!rc)
+		__atomic_store_n(&seg->shard0_ready, true, __ATOMIC_RELEASE);
+	return rc;
 }

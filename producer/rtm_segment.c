@@ -210,7 +210,7 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	h->shard_count = l->shards;
 	h->shard_size = l->shard_size;
 	h->shard_hwm = 1;
-	h->compat_features = RTM_SHM_COMPAT_LOCK_SITES;
+	h->compat_features = RTM_SHM_COMPAT_LOCK_SITES | RTM_SHM_COMPAT_LAZY_SHARD0;
 	h->sites_offset = l->sites_off;
 	h->sites_capacity = RTM__LOCK_SITES;
 	h->pid = (int32_t)getpid();

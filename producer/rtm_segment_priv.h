@@ -25,6 +25,7 @@ struct rtm_segment {
 	uint64_t res_meta;         /* header and descriptors, up to here */
 	uint64_t res_strings;      /* string space, up to here */
 	uint32_t res_data;         /* from the start of each shard < shard_hwm */
+	bool shard0_ready;         /* atomic: shard 0 has its pages (rtm__reserve_shard0) */
 	uint64_t res_sites;        /* the lock-site table, once it is in use */
 	struct rtm_segment *next;  /* process registry, for fork and exit */
 	char path[PATH_MAX];
@@ -92,6 +93,20 @@ static inline void rtm__hist_slot_init(unsigned char *slot)
 int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end);
 int rtm__reserve_data(struct rtm_segment *seg, uint32_t need);
 int rtm__reserve_shard(struct rtm_segment *seg, uint32_t shard);
+/* Shard 0 is reserved lazily, when the first gauge is registered or the
+ * first thread falls back to it (FORMAT.md: a reader reads it for nothing
+ * else); until then it costs nothing.  Idempotent. */
+int rtm__reserve_shard0(struct rtm_segment *seg);
+/* The same, when the filesystem is nearly full (< 4 MiB free): called on
+ * the cold paths that take pages (registration, a shard's claim), so that
+ * shard 0 is there for threads that find no room for a shard of their own. */
+int rtm__reserve_shard0_if_low(struct rtm_segment *seg);
+/* Whether shard 0 may be written; acquire, pairs with the release in
+ * rtm__reserve_shard0().  Any thread, no lock. */
+static inline bool rtm__shard0_ready(const struct rtm_segment *seg)
+{
+	return __atomic_load_n(&seg->shard0_ready, __ATOMIC_ACQUIRE);
+}
 
 /* rtm_lock_sites.c: the lock-site table (FORMAT.md, "Lock sites"), one
  * page of 64 entries after the shards of every segment. */

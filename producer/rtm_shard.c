@@ -74,11 +74,12 @@ static void make_key(void)
 	pthread_key_create(&exit_key, release_claims);
 }
 
-/* Readers learn that shard 0 holds sums (as well as gauges). */
+/* Readers learn that shard 0 holds sums (as well as gauges).  Only once
+ * shard 0 has its pages: readers then read it. */
 static void note_fallback(struct rtm_segment *seg)
 {
 	/* Release, before this thread's first shard-0 update: a reader that
-	 * sees shard_fallbacks == 0 may skip shard 0 for sums; pairs with the
+	 * sees shard_fallbacks == 0 skips shard 0 for sums; pairs with the
 	 * acquire load in the reader's snapshot. */
 	__atomic_fetch_add(&seg->hdr->shard_fallbacks, 1, __ATOMIC_RELEASE);
 }
@@ -90,6 +91,27 @@ static void note_fallback_once(struct rtm_segment *seg)
 {
 	if (!__atomic_load_n(&seg->hdr->shard_fallbacks, __ATOMIC_RELAXED))
 		note_fallback(seg);
+}
+
+/* Shard 0 for a thread without a private shard, when it may be written:
+ * reserved (now, if this thread may take the lock) and announced.  False
+ * only when it has no pages and cannot get them now (a full tmpfs, or an
+ * update nested in a registration on this thread): the update is dropped
+ * rather than risk SIGBUS. */
+static bool use_shard0(struct rtm_segment *seg, bool may_lock)
+{
+	if (!rtm__shard0_ready(seg)) {
+		if (!may_lock)
+			return false;
+		rtm__lock(seg);
+		if (!seg->closed)
+			rtm__reserve_shard0(seg);
+		rtm__unlock(seg);
+		if (!rtm__shard0_ready(seg))
+			return false;
+	}
+	note_fallback_once(seg);
+	return true;
 }
 
 /* A free private shard for this thread, or 0 (use shard 0).  Caller holds
@@ -118,6 +140,7 @@ static uint32_t claim_shard(struct rtm_segment *seg)
 				__atomic_store_n(&seg->shard_busy[i], 0, __ATOMIC_RELAXED);
 				break;
 			}
+			rtm__reserve_shard0_if_low(seg);
 			/* Release: the slots initialised above are visible to a
 			 * reader whose acquire load sees the new mark.  Shards
 			 * are claimed lowest first under the lock, so the mark
@@ -126,7 +149,10 @@ static uint32_t claim_shard(struct rtm_segment *seg)
 		}
 		return i;
 	}
-	note_fallback(seg);
+	/* No private shard: shard 0, given pages first.  If even that fails
+	 * (a full tmpfs), this thread's updates are dropped (shard_for). */
+	if (!rtm__reserve_shard0(seg))
+		note_fallback(seg);
 	return 0;
 }
 
@@ -142,11 +168,13 @@ static void drop_closed_claims(void)
 	n_claims = kept;
 }
 
-/* This thread's private shard in seg, or NULL to use shared shard 0. */
-static unsigned char *shard_for(struct rtm_segment *seg)
+/* This thread's private shard in seg; else NULL, with *shared telling
+ * whether to use shared shard 0 (false: drop the update). */
+static unsigned char *shard_for(struct rtm_segment *seg, bool *shared)
 {
 	struct claim *c = NULL;
 
+	*shared = false;
 	if (seg == &rtm__null_segment)
 		return NULL;
 	for (unsigned i = 0; i < n_claims; i++)
@@ -162,7 +190,7 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 		if (n_claims == MAX_CLAIMS) {
 			/* This thread holds shards in too many live segments:
 			 * use shard 0, and make sure readers know it is in use. */
-			note_fallback_once(seg);
+			*shared = use_shard0(seg, !rtm__holds_lock);
 			return NULL;
 		}
 		/* This thread may hold the registration lock already (an
@@ -172,7 +200,7 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 		 * thread's first update to the segment, a cold path, and the
 		 * lock is only ever held for a registration. */
 		if (rtm__holds_lock) {
-			note_fallback_once(seg);
+			*shared = use_shard0(seg, false);
 			return NULL;
 		}
 		rtm__lock(seg);
@@ -183,8 +211,11 @@ static unsigned char *shard_for(struct rtm_segment *seg)
 		c->shard = seg->closed ? 0 : claim_shard(seg);
 		rtm__unlock(seg);
 	}
-	if (!c->shard)
+	if (!c->shard) {
+		/* Acquire: see rtm__shard0_ready(). */
+		*shared = rtm__shard0_ready(seg);
 		return NULL;
+	}
 	/* Shard before segment: a signal handler's update between the two
 	 * stores must never pair this segment with another one's shard. */
 	rtm__way(seg->way)->seg = NULL;
@@ -210,13 +241,14 @@ static uint64_t *shared_word(const struct rtm_segment *seg, uint32_t off)
 void rtm__counter_add_slow(const rtm_counter_t *c, uint64_t n)
 {
 	struct rtm_segment *seg = c->seg;
+	bool shared;
 
-	if (seg == &rtm__null_segment)
-		return;
-	if (shard_for(seg)) {
+	if (shard_for(seg, &shared)) {
 		rtm_counter_add(c, n); /* now served by the fast path */
 		return;
 	}
+	if (!shared)
+		return;
 	/* Shard 0 has many writers: atomic RMW, relaxed because the reader
 	 * only needs the word itself to be atomic. */
 	__atomic_fetch_add(shared_word(seg, c->off), n, __ATOMIC_RELAXED);
@@ -237,13 +269,14 @@ static void atomic_add_f64(uint64_t *w, double v)
 void rtm__counter_add_f64_slow(const rtm_counter_t *c, double v)
 {
 	struct rtm_segment *seg = c->seg;
+	bool shared;
 
-	if (seg == &rtm__null_segment)
-		return;
-	if (shard_for(seg)) {
+	if (shard_for(seg, &shared)) {
 		rtm_counter_add_f64(c, v);
 		return;
 	}
+	if (!shared)
+		return;
 	atomic_add_f64(shared_word(seg, c->off), v);
 }
 
@@ -267,13 +300,16 @@ void rtm__hist_record_slow(const rtm_hist_t *h, double v)
 {
 	struct rtm_segment *seg = h->seg;
 	struct rtm_shm_hist *s;
+	bool shared;
 
-	if (seg == &rtm__null_segment || v != v)
+	if (v != v)
 		return;
-	if (shard_for(seg)) {
+	if (shard_for(seg, &shared)) {
 		rtm_hist_record(h, v);
 		return;
 	}
+	if (!shared)
+		return;
 	/* Shard 0 takes no seqlock (it has many writers).  Each field is
 	 * updated atomically; count is derived from the buckets, so a reader
 	 * can see sum lag a bucket by one record, never a wrong count. */

@@ -82,12 +82,13 @@ static void record(int kind, uint64_t t0, void *ra)
 		 * here must neither claim a shard nor wait for that lock, so
 		 * a thread without a shard yet counts into shard 0. */
 		bool held = rtm__holds_lock;
+		bool sampled = sample_every && ++until_sample >= sample_every;
 
 		rtm__holds_lock = true;
 		rtm_counter_add(&contentions[kind], 1);
 		rtm_counter_add_f64(&wait_total[kind], s);
 		rtm_hist_record(&wait_hist[kind], s);
-		if (sample_every && ++until_sample >= sample_every) {
+		if (sampled) {
 			until_sample = 0;
 			rtm__lock_site_record(sites_seg, (uintptr_t)ra,
 					      kind == MUTEX ? RTM_SHM_LOCK_MUTEX : RTM_SHM_LOCK_RWLOCK,
@@ -249,6 +250,8 @@ int rtm__sync_metrics_start(struct rtm_segment *seg)
 		return -ENOSPC;
 	sites_seg = seg;
 	sample_every = lock_sample();
+	/* The table's page now, not at the first wait: that wait may have
+	 * been for librtm's own lock, which this thread then holds. */
 	if (sample_every && rtm__lock_sites_start(seg, sample_every))
 		sample_every = 0; /* a full tmpfs: the metrics without the profile */
 	/* Release: publishes the above; pairs with the acquire in record(). */

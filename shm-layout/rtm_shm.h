@@ -59,6 +59,9 @@
 #define RTM_SHM_INCOMPAT_KNOWN 0u
 /* 1.1: sites_offset and sites_capacity describe a lock-site table. */
 #define RTM_SHM_COMPAT_LOCK_SITES (1u << 0)
+/* 1.1: shard 0 has pages only once the segment has a gauge or
+ * shard_fallbacks > 0; readers read it for nothing else (FORMAT.md §7). */
+#define RTM_SHM_COMPAT_LAZY_SHARD0 (1u << 1)
 #define RTM_SHM_LOCK_SITES_MAX    4096u
 
 #define RTM_SHM_CACHELINE       64u

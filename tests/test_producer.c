@@ -328,6 +328,9 @@ static void threads_beyond_the_shards_share_shard_zero(void **state)
 	hi = tu_find(&rd, "t.h", NULL, NULL);
 	assert_int_equal(s.values[hi].count, N * 1000);
 	assert_true(s.values[hi].sum == N * 1000 * 0.5);
+	/* Shard 0 got its pages, and empty histogram slots, when the first
+	 * thread fell back to it. */
+	assert_true(s.values[hi].min == 0.5 && s.values[hi].max == 0.5);
 	assert_int_equal(s.shard_fallbacks, N - 8);
 	done(&rd, &s);
 }
@@ -454,8 +457,9 @@ static void segment_file_is_private_and_pays_for_what_is_used(void **state)
 	empty = blocks(path);
 	assert_int_equal(empty, 4096);
 	assert_true(st.st_size > 8 * 4096);
-	/* Eight counters: one descriptor page (shared with the header), one
-	 * of strings, one of shard 0. */
+	/* Eight counters: one descriptor page (shared with the header) and
+	 * one of strings; shard 0 takes none until it is used (a gauge, or a
+	 * thread without a private shard). */
 	for (int i = 0; i < 8; i++) {
 		char name[16];
 
@@ -463,16 +467,37 @@ static void segment_file_is_private_and_pays_for_what_is_used(void **state)
 		assert_int_equal(rtm_counter_create(f->seg, &c[i], &(struct rtm_metric_def){
 			.name = name }), 0);
 	}
-	assert_int_equal(blocks(path), 3 * 4096);
+	assert_int_equal(blocks(path), 2 * 4096);
 	/* A writing thread claims a shard: one more page, once. */
 	a.c = &c[3];
 	pthread_create(&t, NULL, add_n, &a);
 	pthread_join(t, NULL);
 	used = blocks(path);
-	assert_int_equal(used, 4 * 4096);
+	assert_int_equal(used, 3 * 4096);
 	pthread_create(&t, NULL, add_n, &a);
 	pthread_join(t, NULL);
 	assert_int_equal(blocks(path), used);
+	/* A reader reads no hole: shard 0 stays without pages. */
+	{
+		struct rd_segment rd;
+		struct rd_snapshot s = { 0 };
+
+		tu_read(f->seg, &rd);
+		assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+		assert_int_equal(s.values[tu_find(&rd, "m.3", NULL, NULL)].i, 20);
+		rd_snapshot_free(&s);
+		rd_segment_close(&rd);
+		assert_int_equal(blocks(path), used);
+	}
+	/* A gauge gives shard 0 its page. */
+	{
+		rtm_gauge_t g;
+
+		assert_int_equal(rtm_gauge_create(f->seg, &g, &(struct rtm_metric_def){
+			.name = "m.gauge" }), 0);
+		rtm_gauge_set(&g, 7);
+		assert_int_equal(blocks(path), 4 * 4096);
+	}
 }
 
 /* The resource a segment gets from the OTel variables and the options. */

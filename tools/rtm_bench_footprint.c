@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -116,6 +117,18 @@ static long reserved_before(const char *dir)
 			     .dir = dir, .max_threads = 32 }))
 		exit(1);
 	file_bytes(rtm_segment_path(seg), &used, &size);
+	{
+		/* 0.1's file ended with the shards: leave out 1.1's lock-site
+		 * table after them (a sparse page that costs nothing unused). */
+		struct rtm_shm_header h;
+		int fd = open(rtm_segment_path(seg), O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+		    (h.compat_features & RTM_SHM_COMPAT_LOCK_SITES))
+			size = (long)h.sites_offset;
+		if (fd >= 0)
+			close(fd);
+	}
 	rtm_segment_close(seg);
 	unlink(rtm_segment_path(seg));
 	return size;
