@@ -2,9 +2,10 @@
 /*
  * rtm-bench-lock - what librtm-preload.so's lock interposer costs the
  * uncontended path: pthread_mutex_lock/unlock pairs (and rwlock rdlock/
- * unlock) in this process without the preload, then in a copy of this
- * program started with LD_PRELOAD, alternated, each one's best of 3 runs
- * (target <= 1.1x).  Both run with a second, idle thread: glibc takes
+ * unlock, wrlock/unlock) in a copy of this program without the preload, then in one
+ * started with LD_PRELOAD, alternated in PAIRS pairs; each child keeps its
+ * best of 3 loops, and each pair gives a ratio: min / median / max of those
+ * (target <= 1.1x at the median).  Both run with a second, idle thread: glibc takes
  * non-atomic shortcuts while a process has one thread, and the preload's
  * sampler thread would otherwise make the comparison one of thread counts.
  * usage: rtm-bench-lock PRELOAD.so [--ops N]
@@ -16,6 +17,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench_runs.h"
+
+#define PAIRS 9
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
@@ -31,10 +36,13 @@ static double ns_per_pair(long ops, int rwlock)
 	struct timespec a, b;
 	double best = 1e30;
 
-	for (int r = 0; r < 5; r++) {
+	for (int r = 0; r < 3; r++) {
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		for (long i = 0; i < ops; i++) {
-			if (rwlock) {
+			if (rwlock == 2) {
+				pthread_rwlock_wrlock(&rw);
+				pthread_rwlock_unlock(&rw);
+			} else if (rwlock) {
 				pthread_rwlock_rdlock(&rw);
 				pthread_rwlock_unlock(&rw);
 			} else {
@@ -52,8 +60,8 @@ static double ns_per_pair(long ops, int rwlock)
 
 int main(int argc, char **argv)
 {
-	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 20000000;
-	double plain[2] = { 1e30, 1e30 }, pre[2] = { 1e30, 1e30 };
+	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 5000000;
+	double plain[3][PAIRS], pre[3][PAIRS], ratio[3][PAIRS];
 	char self[4096], cmd[9000], line[128];
 	ssize_t n;
 
@@ -61,7 +69,8 @@ int main(int argc, char **argv)
 		pthread_t idle;
 
 		pthread_create(&idle, NULL, idle_thread, NULL);
-		printf("%.3f %.3f\n", ns_per_pair(atol(argv[2]), 0), ns_per_pair(atol(argv[2]), 1));
+		printf("%.3f %.3f %.3f\n", ns_per_pair(atol(argv[2]), 0), ns_per_pair(atol(argv[2]), 1),
+		       ns_per_pair(atol(argv[2]), 2));
 		return 0;
 	}
 	if (argc < 2 || access(argv[1], R_OK)) {
@@ -72,10 +81,9 @@ int main(int argc, char **argv)
 	if (n <= 0)
 		return 1;
 	self[n] = '\0';
-	/* Alternate, three each, keeping each one's best: a noisy neighbour
-	 * then hurts both alike. */
-	for (int r = 0; r < 6; r++) {
-		double m, w;
+	/* Alternate: a noisy neighbour then hurts both of a pair alike. */
+	for (int r = 0; r < 2 * PAIRS; r++) {
+		double m, w, x;
 		FILE *p;
 
 		if (r % 2)
@@ -84,19 +92,28 @@ int main(int argc, char **argv)
 		else
 			snprintf(cmd, sizeof cmd, "'%.2000s' --child %ld", self, ops);
 		p = popen(cmd, "r");
-		if (!p || !fgets(line, sizeof line, p) || sscanf(line, "%lf %lf", &m, &w) != 2)
+		if (!p || !fgets(line, sizeof line, p) || sscanf(line, "%lf %lf %lf", &m, &w, &x) != 3)
 			return 1;
 		pclose(p);
-		double *into = r % 2 ? pre : plain;
-		if (m < into[0])
-			into[0] = m;
-		if (w < into[1])
-			into[1] = w;
+		(r % 2 ? pre : plain)[0][r / 2] = m;
+		(r % 2 ? pre : plain)[1][r / 2] = w;
+		(r % 2 ? pre : plain)[2][r / 2] = x;
 	}
-	printf("rtm-bench-lock: %ld uncontended lock+unlock pairs (two threads, one idle), best of 3 runs x 5 loops each\n", ops);
-	printf("  mutex   glibc %6.2f ns/pair  with librtm-preload.so %6.2f ns/pair  ratio %.2fx (target <= 1.1x)\n",
-	       plain[0], pre[0], pre[0] / plain[0]);
-	printf("  rwlock  glibc %6.2f ns/pair  with librtm-preload.so %6.2f ns/pair  ratio %.2fx\n",
-	       plain[1], pre[1], pre[1] / plain[1]);
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < PAIRS; i++)
+			ratio[k][i] = pre[k][i] / plain[k][i];
+		bench_runs_sort(ratio[k], PAIRS);
+		bench_runs_sort(plain[k], PAIRS);
+		bench_runs_sort(pre[k], PAIRS);
+	}
+	printf("rtm-bench-lock: %ld uncontended lock+unlock pairs (two threads, one idle), %d alternated runs, best of 3 loops each\n",
+	       ops, PAIRS);
+	printf("  (ratio min / median / max; median ns/pair without and with)\n");
+	printf("  mutex   %.2fx / %.2fx / %.2fx   %6.2f -> %6.2f ns (target <= 1.1x)\n", ratio[0][0],
+	       ratio[0][PAIRS / 2], ratio[0][PAIRS - 1], plain[0][PAIRS / 2], pre[0][PAIRS / 2]);
+	printf("  rdlock  %.2fx / %.2fx / %.2fx   %6.2f -> %6.2f ns\n", ratio[1][0], ratio[1][PAIRS / 2],
+	       ratio[1][PAIRS - 1], plain[1][PAIRS / 2], pre[1][PAIRS / 2]);
+	printf("  wrlock  %.2fx / %.2fx / %.2fx   %6.2f -> %6.2f ns\n", ratio[2][0], ratio[2][PAIRS / 2],
+	       ratio[2][PAIRS - 1], plain[2][PAIRS / 2], pre[2][PAIRS / 2]);
 	return 0;
 }
