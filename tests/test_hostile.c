@@ -137,6 +137,12 @@ static void truncated_files_are_refused(void **state)
 	expect_refused(f, "empty.rtm", "truncated");
 }
 
+/* One corruption of a valid image and the words its error must contain. */
+struct mutant {
+	void (*mutate)(void *img);
+	const char *needle;
+};
+
 static void m_magic(void *p) { H(p)->magic = 0x7f454c46; }
 static void m_swapped(void *p) { H(p)->magic = RTM_SHM_MAGIC_SWAPPED; }
 static void m_major(void *p) { H(p)->major = 2; }
@@ -170,24 +176,27 @@ static void m_sites_overlap(void *p) { H(p)->sites_offset = H(p)->data_offset; }
 
 static void corrupt_headers_are_refused(void **state)
 {
-	struct fx *f = *state;
+	static const struct mutant cases[] = {
+		{ m_magic, "bad magic 0x7f454c46" },
+		{ m_swapped, "byte-order mismatch" },
+		{ m_major, "unsupported layout 2." },
+		{ m_incompat, "incompatible features" },
+		{ m_count, "exceeds capacity" },
+		{ m_capacity, "desc_capacity" },
+		{ m_shards, "shard_count" },
+		{ m_shard_size, "exceed" },
+		{ m_overlap, "overlap" },
+		{ m_service, "service_name" },
+		{ m_state, "unknown state" },
+		{ m_resource, "resource" },
+		{ m_sites_cap, "lock-site table" },
+		{ m_sites_align, "lock-site table" },
+		{ m_sites_outside, "lock-site table outside" },
+		{ m_sites_overlap, "lock-site table overlaps" },
+	};
 
-	expect_mutant_refused(f, m_magic, "bad magic 0x7f454c46");
-	expect_mutant_refused(f, m_swapped, "byte-order mismatch");
-	expect_mutant_refused(f, m_major, "unsupported layout 2.");
-	expect_mutant_refused(f, m_incompat, "incompatible features");
-	expect_mutant_refused(f, m_count, "exceeds capacity");
-	expect_mutant_refused(f, m_capacity, "desc_capacity");
-	expect_mutant_refused(f, m_shards, "shard_count");
-	expect_mutant_refused(f, m_shard_size, "exceed");
-	expect_mutant_refused(f, m_overlap, "overlap");
-	expect_mutant_refused(f, m_service, "service_name");
-	expect_mutant_refused(f, m_state, "unknown state");
-	expect_mutant_refused(f, m_resource, "resource");
-	expect_mutant_refused(f, m_sites_cap, "lock-site table");
-	expect_mutant_refused(f, m_sites_align, "lock-site table");
-	expect_mutant_refused(f, m_sites_outside, "lock-site table outside");
-	expect_mutant_refused(f, m_sites_overlap, "lock-site table overlaps");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		expect_mutant_refused(*state, cases[i].mutate, cases[i].needle);
 }
 
 /* A lock-site table full of anyone's bytes: every entry with an address
@@ -221,18 +230,21 @@ static void hostile_lock_sites_are_read_safely(void **state)
 
 static void corrupt_descriptors_are_refused(void **state)
 {
-	struct fx *f = *state;
+	static const struct mutant cases[] = {
+		{ m_kind, "unknown kind 9" },
+		{ m_name_off, "outside string region" },
+		{ m_name_len, "name length" },
+		{ m_name_bytes, "invalid instrument name" },
+		{ m_attr_count, "attributes" },
+		{ m_attr_unterminated, "runs past" },
+		{ m_bounds, "bounds" },
+		{ m_bounds_order, "strictly increasing" },
+		{ m_slot, "slot" },
+		{ m_slot_align, "slot" },
+	};
 
-	expect_mutant_refused(f, m_kind, "unknown kind 9");
-	expect_mutant_refused(f, m_name_off, "outside string region");
-	expect_mutant_refused(f, m_name_len, "name length");
-	expect_mutant_refused(f, m_name_bytes, "invalid instrument name");
-	expect_mutant_refused(f, m_attr_count, "attributes");
-	expect_mutant_refused(f, m_attr_unterminated, "runs past");
-	expect_mutant_refused(f, m_bounds, "bounds");
-	expect_mutant_refused(f, m_bounds_order, "strictly increasing");
-	expect_mutant_refused(f, m_slot, "slot");
-	expect_mutant_refused(f, m_slot_align, "slot");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		expect_mutant_refused(*state, cases[i].mutate, cases[i].needle);
 }
 
 static void newer_minor_is_read(void **state)
