@@ -6,12 +6,15 @@
  * alternated, R times; the cost is the CPU time the program used (user +
  * system, its threads and the children it waited for, from wait4), which a
  * busy neighbour disturbs far less than wall time.  Prints min/median/max of
- * the per-run ratios (target <= 1.05x).
+ * the per-run ratios (target <= 1.05x), and the allocator calls the program
+ * made (read from its own segments), which is what the interposer's cost
+ * scales with: rtm-bench-alloc gives the cost of one.
  *
  * usage: rtm-bench-programs PRELOAD.so [--runs R]
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -23,6 +26,7 @@
 #include <unistd.h>
 
 #include "bench_runs.h"
+#include "rd_segment.h"
 
 extern char **environ;
 
@@ -68,6 +72,36 @@ static double cpu_run(char *const argv[], const char *preload, const char *dir)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Allocator calls (mallocs + frees) in the segments the preloaded run left
+ * in dir, which are then removed: the processes have ended and no reader
+ * is attached, so they stay until read here. */
+static unsigned long long alloc_calls(const char *dir)
+{
+	unsigned long long calls = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		struct rd_segment seg;
+		struct rd_snapshot snap = { 0 };
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (rd_segment_open(&seg, dirfd(d), e->d_name, 0) == 0 &&
+		    rd_segment_snapshot(&seg, &snap) == 0)
+			for (uint32_t i = 0; i < seg.n_metrics; i++)
+				if (!strcmp(seg.metrics[i].name, "runtime.native.mem.alloc.mallocs") ||
+				    !strcmp(seg.metrics[i].name, "runtime.native.mem.alloc.frees"))
+					calls += (unsigned long long)snap.values[i].i;
+		rd_snapshot_free(&snap);
+		rd_segment_close(&seg);
+		unlinkat(dirfd(d), e->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+	return calls;
+}
+
 /* Inputs: 2 million random lines to sort, a C file of 1000 functions. */
 static void make_inputs(const char *dir, char *lines, char *csrc, size_t n)
 {
@@ -94,7 +128,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = { { "runs", required_argument, NULL, 'r' }, { 0 } };
 	char dir[] = "/tmp/rtm-bench-programs.XXXXXX", segs[300], lines[300], csrc[300],
 	     obj[300], cmd[400];
-	int runs = 5, o;
+	int runs = 9, o;
 	const char *preload;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -103,7 +137,7 @@ int main(int argc, char **argv)
 		runs = atoi(optarg);
 	}
 	if (optind != argc - 1 || access(argv[optind], R_OK) || runs < 1 || runs > 16) {
-		fprintf(stderr, "usage: rtm-bench-programs PATH/librtm-preload.so [--runs 1..16]\n");
+		fprintf(stderr, "usage: rtm-bench-programs PATH/librtm-preload.so [--runs 1..16] (default 9)\n");
 		return 2;
 	}
 	preload = realpath(argv[optind], NULL); /* programs may change directory */
@@ -125,9 +159,10 @@ int main(int argc, char **argv)
 	};
 
 	printf("rtm-bench-programs: CPU time with %s / without, %d alternated runs "
-	       "(ratio min / median / max; CPU s without)\n", preload, runs);
+	       "(ratio min / median / max; CPU s without; allocator calls per run)\n", preload, runs);
 	for (size_t p = 0; p < sizeof progs / sizeof progs[0]; p++) {
 		double ratio[16], base[16];
+		unsigned long long calls = 0;
 
 		cpu_run(progs[p].argv, NULL, segs); /* warm the page cache */
 		for (int r = 0; r < runs; r++) {
@@ -142,11 +177,12 @@ int main(int argc, char **argv)
 			}
 			ratio[r] = with / without;
 			base[r] = without;
+			calls = alloc_calls(segs);
 		}
 		bench_runs_sort(ratio, runs);
 		bench_runs_sort(base, runs);
-		printf("  %-30s %.3fx / %.3fx / %.3fx   %.2f s\n", progs[p].what, ratio[0],
-		       ratio[runs / 2], ratio[runs - 1], base[runs / 2]);
+		printf("  %-30s %.3fx / %.3fx / %.3fx   %.2f s   %llu\n", progs[p].what, ratio[0],
+		       ratio[runs / 2], ratio[runs - 1], base[runs / 2], calls);
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd) ? 1 : 0;
