@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,20 +60,28 @@ uint64_t rtm__start_ticks(pid_t pid)
 	return ticks;
 }
 
-/* Whether /proc/self/maps names file (our own mapping of it). */
-static bool mapped_here(const char *file)
+/* Whether this process maps the file open at fd.  By device and inode,
+ * not by name: a segment mapped before it was published (O_TMPFILE, then
+ * linkat) is listed as "/dev/shm/rtm/#123 (deleted)", never by its name. */
+static bool mapped_here(int fd)
 {
 	char line[4096];
-	size_t flen = strlen(file);
 	bool found = false;
-	FILE *f = fopen("/proc/self/maps", "re");
+	struct stat st;
+	FILE *f;
 
-	if (!f)
+	if (fstat(fd, &st))
 		return true; /* cannot tell: leave it alone */
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return true;
 	while (!found && fgets(line, sizeof line, f)) {
-		size_t n = strcspn(line, "\n");
+		unsigned int maj, min;
+		unsigned long long ino;
 
-		found = n > flen && line[n - flen - 1] == '/' && !memcmp(line + n - flen, file, flen);
+		/* start-end perms offset major:minor inode [path] */
+		found = sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) == 3 &&
+			ino == (unsigned long long)st.st_ino && makedev(maj, min) == st.st_dev;
 	}
 	fclose(f);
 	return found;
@@ -107,7 +116,7 @@ void rtm__close_stale(int dfd, uint64_t start_ticks)
 		misses = 0;
 		/* Still mapped here: another copy of librtm in this image (a
 		 * preload library beside the app's own) owns it. */
-		if (state_of(fd) == RTM_SHM_STATE_LIVE && !mapped_here(name)) {
+		if (state_of(fd) == RTM_SHM_STATE_LIVE && !mapped_here(fd)) {
 			now = rtm__now_ns(CLOCK_REALTIME);
 			pwrite(fd, &now, sizeof now, offsetof(struct rtm_shm_header, closed_unix_nano));
 			pwrite(fd, &closed, sizeof closed, offsetof(struct rtm_shm_header, state));

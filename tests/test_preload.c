@@ -660,6 +660,55 @@ static void lock_contention_matches_the_ground_truth(void **state)
 	tu_rmdir(dir);
 }
 
+/* A program with its own librtm segment, under the preload: two copies of
+ * librtm in one image, and neither may take the other's segment for an
+ * earlier image's (the preload's was mapped before it had its name). */
+static void an_apps_own_segment_lives_beside_the_preloads(void **state)
+{
+	char *dir, cmd[2048], *out, **names = NULL;
+	int st, n = 0, live = 0, dfd;
+	pid_t pid;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s LD_PRELOAD=%s %s >/dev/null 2>&1 & echo $!", dir,
+		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_EXAMPLE"));
+	out = tu_run(cmd, &st, NULL);
+	pid = (pid_t)atoi(out);
+	free(out);
+	assert_true(pid > 0);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	/* The example publishes right after start; wait for both (bounded). */
+	for (int i = 0; i < 2000 && live < 2; i++) {
+		usleep(10000);
+		rd_dir_names_free(names);
+		n = rd_dir_list(dfd, &names);
+		live = 0;
+		for (int k = 0; k < n; k++) {
+			struct rd_segment rd;
+
+			if (rd_segment_open(&rd, dfd, names[k], 0) == 0 &&
+			    rd.hdr.state == RTM_SHM_STATE_LIVE && rd.hdr.pid == pid)
+				live++;
+			rd_segment_close(&rd);
+		}
+	}
+	if (live != 2)
+		fail_msg("%d live segments of pid %d (%d files), expected the preload's and the app's",
+			 live, (int)pid, n);
+	/* --locks with the pid finds the one of them that keeps lock sites. */
+	snprintf(cmd, sizeof cmd, "%s --dir %s --locks %d", tu_prog("RTM_SHMDUMP"), dir, (int)pid);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "lock sites"));
+	free(out);
+	kill(pid, SIGTERM);
+	rd_dir_names_free(names);
+	close(dfd);
+	tu_rmdir(dir);
+}
+
 /* RTM_LOCK_SAMPLE=N puts 1 in N of each thread's contended waits in the
  * profile, counted N times; 0 keeps no profile (the metrics stay exact). */
 static void lock_sampling_scales_the_profile(void **state)
@@ -711,6 +760,7 @@ int main(void)
 		cmocka_unit_test(allocator_counts_are_exact),
 		cmocka_unit_test(lock_contention_matches_the_ground_truth),
 		cmocka_unit_test(lock_sampling_scales_the_profile),
+		cmocka_unit_test(an_apps_own_segment_lives_beside_the_preloads),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),

@@ -915,9 +915,24 @@ int main(int argc, char **argv)
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
 		rc = watch(&o, &t[0]);
+	} else if (o.locks && n > 1) {
+		/* A process with several segments: those that keep lock sites. */
+		int shown = 0;
+
+		for (int i = 0; i < n; i++) {
+			int r = locks_dump(t[i].name, o.json, true);
+
+			shown += r != 2;
+			rc |= r == 1;
+		}
+		if (!shown) {
+			fprintf(stderr, "rtm-shmdump: pid %s: none of its %d segments records lock "
+				"contention (only librtm-preload.so and librtm-alloc do)\n", vis(argv[optind]), n);
+			rc = 1;
+		}
 	} else {
 		for (int i = 0; i < n; i++)
-			rc |= o.locks ? locks_dump(t[i].name, o.json) : dump_once(&o, &t[i]);
+			rc |= o.locks ? locks_dump(t[i].name, o.json, false) : dump_once(&o, &t[i]);
 	}
 	free(t);
 	return rc;

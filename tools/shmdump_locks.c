@@ -214,7 +214,7 @@ static void print_text(const struct rd_segment *seg, const struct rd_lock_sites 
 		printf("(%u more; --top to see them)\n", l->n - n);
 }
 
-int locks_dump(const char *path, bool json)
+int locks_dump(const char *path, bool json, bool quiet_if_none)
 {
 	struct rd_segment seg;
 	struct rd_lock_sites l;
@@ -237,6 +237,11 @@ int locks_dump(const char *path, bool json)
 	if (!(seg.hdr.compat_features & RTM_SHM_COMPAT_LOCK_SITES) || !l.sample) {
 		char buf[512];
 
+		if (quiet_if_none) {
+			rd_lock_sites_free(&l);
+			rd_segment_close(&seg);
+			return 2;
+		}
 		fprintf(stderr, "rtm-shmdump: %s: records no lock contention (%s)\n",
 			visible(path, buf, sizeof buf),
 			!(seg.hdr.compat_features & RTM_SHM_COMPAT_LOCK_SITES) ?
