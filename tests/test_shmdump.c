@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "rd_dir.h"
+#include "rd_proc.h"
 #include "rtm_shm_presence.h"
 #include "test_util.h"
 
@@ -522,6 +523,93 @@ static void prune_removes_segments_of_ended_processes(void **state)
 	assert_int_equal(access(rtm_segment_path(f->seg), F_OK), 0); /* ours: alive */
 }
 
+/* A golden fixture as this test's own live segment: uid, pid and start
+ * time made ours, so the owner checks pass and --locks resolves against
+ * this process's mappings.  Returns the copy's path (malloc'd). */
+static char *fixture_as_ours(const char *dir, const char *name)
+{
+	char path[4096], buf[1024], *img, *out;
+	struct rtm_shm_header *h;
+	struct rd_proc_stat st;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", tu_prog("RTM_FIXTURES"), name);
+	img = tu_slurp(path, &len);
+	assert_non_null(img);
+	n = rd_proc_read(getpid(), "stat", buf, sizeof buf);
+	assert_true(n > 0);
+	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
+	h = (struct rtm_shm_header *)(void *)img;
+	h->uid = (uint32_t)getuid();
+	h->pid = (int32_t)getpid();
+	h->pid_start_ticks = st.start_ticks;
+	if (asprintf(&out, "%s/%s", dir, name) < 0)
+		fail();
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img, len), (ssize_t)len);
+	close(fd);
+	free(img);
+	return out;
+}
+
+/* --locks: the lock-site table, most wait first, its sampling said; a
+ * segment without one (layout 1.0, or a producer that records no locks)
+ * is a one-line error; --locks needs a target and no other mode. */
+static void locks_prints_the_table_or_says_why_not(void **state)
+{
+	struct fx *f = *state;
+	char cmd[8400], *seg11 = fixture_as_ours(f->dir, "layout-1.1.seg"),
+	     *seg10 = fixture_as_ours(f->dir, "layout-1.0.seg"), *out;
+	json_object *o, *e;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "%s --locks %s 2>&1", tu_prog("RTM_SHMDUMP"), seg11);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "2 lock sites, 1 in 2 contended waits sampled"));
+	/* 3 + 1 ms at one site, counted twice: 8 ms over 4 waits. */
+	assert_non_null(strstr(out, "    0.008000          4     2000.0     3000.0  mutex   0x401234"));
+	assert_true(strstr(out, "0x401234") < strstr(out, "0x402000"));
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s --locks --json %s", tu_prog("RTM_SHMDUMP"), seg11);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 0);
+	o = json_tokener_parse(out);
+	assert_non_null(o);
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "sample")), 2);
+	e = json_object_array_get_idx(json_object_object_get(o, "sites"), 1);
+	assert_string_equal(json_object_get_string(json_object_object_get(e, "address")), "0x402000");
+	assert_string_equal(json_object_get_string(json_object_object_get(e, "kind")), "rwlock");
+	assert_string_equal(json_object_get_string(json_object_object_get(e, "wait_ns")), "1000000");
+	/* Nothing of this process is mapped there: no function is made up. */
+	assert_null(json_object_object_get(e, "function"));
+	json_object_put(o);
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s --locks %s 2>&1", tu_prog("RTM_SHMDUMP"), seg10);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "its producer writes no lock-site table"));
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s --locks %s 2>&1", tu_prog("RTM_SHMDUMP"), rtm_segment_path(f->seg));
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "records no lock contention"));
+	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out)); /* one line */
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s --locks 2>&1; %s --locks --watch 1 %s 2>&1", tu_prog("RTM_SHMDUMP"),
+		 tu_prog("RTM_SHMDUMP"), seg11);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 2);
+	assert_non_null(strstr(out, "need a PID or PATH"));
+	assert_non_null(strstr(out, "--locks goes with neither"));
+	free(out);
+	free(seg11);
+	free(seg10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +626,7 @@ int main(void)
 		T(watch_draws_one_screen_on_a_terminal),
 		T(wait_gives_a_starting_process_its_moment),
 		T(prune_removes_segments_of_ended_processes),
+		T(locks_prints_the_table_or_says_why_not),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,18 +237,15 @@ int locks_dump(const char *path, bool json, bool quiet_if_none)
 	if (!(seg.hdr.compat_features & RTM_SHM_COMPAT_LOCK_SITES) || !l.sample) {
 		char buf[512];
 
-		if (quiet_if_none) {
-			rd_lock_sites_free(&l);
-			rd_segment_close(&seg);
-			return 2;
-		}
-		fprintf(stderr, "rtm-shmdump: %s: records no lock contention (%s)\n",
-			visible(path, buf, sizeof buf),
-			!(seg.hdr.compat_features & RTM_SHM_COMPAT_LOCK_SITES) ?
-			"its producer writes no lock-site table" :
-			"only librtm-preload.so and librtm-alloc do, with RTM_LOCK_SAMPLE not 0");
+		if (!quiet_if_none)
+			fprintf(stderr, "rtm-shmdump: %s: records no lock contention (%s)\n",
+				visible(path, buf, sizeof buf),
+				!(seg.hdr.compat_features & RTM_SHM_COMPAT_LOCK_SITES) ?
+				"its producer writes no lock-site table" :
+				"only librtm-preload.so and librtm-alloc do, with RTM_LOCK_SAMPLE not 0");
+		rd_lock_sites_free(&l);
 		rd_segment_close(&seg);
-		return 1;
+		return quiet_if_none ? 2 : 1;
 	}
 	n = l.n;
 	alive = rd_segment_liveness(&seg) == RD_ALIVE;
