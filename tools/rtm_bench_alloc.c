@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rtm-bench-alloc - cost of librtm-preload.so on a malloc/free-heavy loop:
- * the same loop run in this process without the preload, then in a copy of
- * this program started with LD_PRELOAD, and the ratio (target <= 1.3x).
+ * the same loop in a copy of this program without the preload, with it,
+ * and without it but with an idle second thread, alternated RUNS times;
+ * each child keeps its best of 3 loops.  Prints min / median / max of the
+ * per-run ratios to the plain program (target <= 1.3x).  The idle-thread
+ * row splits the preload's cost in two: its sampler thread makes a
+ * single-threaded program multi-threaded, which costs glibc's malloc its
+ * single-thread fast path whoever owns the thread; the rest is the
+ * interposer.
  * usage: rtm-bench-alloc PRELOAD.so [--ops N]
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +20,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_runs.h"
+
+#define RUNS 9
+
+static void *idle_thread(void *arg)
+{
+	pause();
+	return arg;
+}
+
 static double loop_ns(long ops)
 {
 	void *keep[256] = { 0 };
 	struct timespec a, b;
 	double best = 1e30;
 
-	for (int r = 0; r < 5; r++) {
+	for (int r = 0; r < 3; r++) {
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		for (long i = 0; i < ops; i++) {
 			unsigned k = (unsigned)(i * 2654435761u) & 255;
@@ -40,53 +57,63 @@ static double loop_ns(long ops)
 int main(int argc, char **argv)
 {
 	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 5000000;
-	char arg[32];
-	double plain, preloaded;
-	FILE *p;
-	char cmd[4096], line[128];
+	/* [0] plain, [1] with an idle thread, [2] preloaded */
+	double ns[3][RUNS], ratio[2][RUNS];
+	char self[4096], cmd[9000], line[128];
+	ssize_t n;
 
-	if (argc >= 2 && !strcmp(argv[1], "--child")) {
-		printf("%.3f\n", loop_ns(argc > 2 ? atol(argv[2]) : ops));
+	if (argc >= 3 && !strcmp(argv[1], "--child")) {
+		if (argc > 3 && !strcmp(argv[3], "idle")) {
+			pthread_t t;
+
+			pthread_create(&t, NULL, idle_thread, NULL);
+		}
+		printf("%.3f\n", loop_ns(atol(argv[2])));
 		return 0;
 	}
 	if (argc < 2 || access(argv[1], R_OK)) {
 		fprintf(stderr, "usage: rtm-bench-alloc PATH/librtm-preload.so [--ops N]\n");
 		return 2;
 	}
-	snprintf(arg, sizeof arg, "%ld", ops);
-	{
-		char self[4096];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return 1;
+	self[n] = '\0';
+	/* Round-robin, starting each round with the next one: a noisy
+	 * neighbour then hurts all three alike. */
+	for (int r = 0; r < RUNS; r++)
+		for (int k = 0; k < 3; k++) {
+			int c = (r + k) % 3;
+			FILE *p;
 
-		if (n <= 0)
-			return 1;
-		self[n] = '\0';
-		plain = preloaded = 1e30;
-		/* Alternate the two, three times each, and keep each one's best:
-		 * a noisy neighbour then hurts both alike. */
-		for (int r = 0; r < 6; r++) {
-			double v;
-
-			if (r % 2)
+			if (c == 2)
 				snprintf(cmd, sizeof cmd,
-					 "d=$(mktemp -d) && RTM_DIR=$d LD_PRELOAD='%.1000s' '%.1000s' --child %s; rm -rf $d",
-					 argv[1], self, arg);
+					 "d=$(mktemp -d) && RTM_DIR=$d LD_PRELOAD='%.2000s' '%.2000s' --child %ld; rm -rf $d",
+					 argv[1], self, ops);
 			else
-				snprintf(cmd, sizeof cmd, "'%.1000s' --child %s", self, arg);
+				snprintf(cmd, sizeof cmd, "'%.2000s' --child %ld%s", self, ops,
+					 c ? " idle" : "");
 			p = popen(cmd, "r");
 			if (!p || !fgets(line, sizeof line, p))
 				return 1;
 			pclose(p);
-			v = atof(line);
-			if (r % 2 && v < preloaded)
-				preloaded = v;
-			if (!(r % 2) && v < plain)
-				plain = v;
+			ns[c][r] = atof(line);
 		}
+	for (int r = 0; r < RUNS; r++) {
+		ratio[0][r] = ns[2][r] / ns[0][r];
+		ratio[1][r] = ns[1][r] / ns[0][r];
 	}
-	printf("rtm-bench-alloc: %ld malloc+free pairs (16..527 bytes, 256 live), best of 3 runs x 5 loops each\n", ops);
-	printf("  glibc malloc alone      %6.2f ns/pair\n", plain);
-	printf("  with librtm-preload.so  %6.2f ns/pair   ratio %.2fx (target <= 1.3x)\n", preloaded,
-	       preloaded / plain);
+	for (int k = 0; k < 3; k++)
+		bench_runs_sort(ns[k], RUNS);
+	bench_runs_sort(ratio[0], RUNS);
+	bench_runs_sort(ratio[1], RUNS);
+	printf("rtm-bench-alloc: %ld malloc+free pairs (16..527 bytes, 256 live), %d alternated runs, best of 3 loops each\n",
+	       ops, RUNS);
+	printf("  (ratio to the plain program min / median / max; median ns/pair)\n");
+	printf("  glibc malloc alone                 %18s   %6.2f ns\n", "", ns[0][RUNS / 2]);
+	printf("  with an idle thread (no preload)   %.2fx / %.2fx / %.2fx   %6.2f ns\n", ratio[1][0],
+	       ratio[1][RUNS / 2], ratio[1][RUNS - 1], ns[1][RUNS / 2]);
+	printf("  with librtm-preload.so             %.2fx / %.2fx / %.2fx   %6.2f ns (target <= 1.3x)\n",
+	       ratio[0][0], ratio[0][RUNS / 2], ratio[0][RUNS - 1], ns[2][RUNS / 2]);
 	return 0;
 }
