@@ -660,6 +660,50 @@ static void lock_contention_matches_the_ground_truth(void **state)
 	tu_rmdir(dir);
 }
 
+/* A C++ site prints as C++ (demangled), as perf and gdb print it. */
+static void cxx_call_sites_are_demangled(void **state)
+{
+	char *dir, cmd[2048], outf[512], *text = NULL;
+	struct rd_segment rd;
+	json_object *o, *e;
+	size_t len;
+	int st;
+	FILE *p;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	if (!*tu_prog("RTM_LOCK_TRUTH_CXX"))
+		skip(); /* built without a C++ compiler */
+	dir = tu_mkdir();
+	snprintf(outf, sizeof outf, "%s/out.txt", dir);
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s LD_PRELOAD=%s %s > %s", dir,
+		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_LOCK_TRUTH_CXX"), outf);
+	p = popen(cmd, "w");
+	assert_non_null(p);
+	only_segment(dir, &rd);
+	for (int i = 0; i < 3000 && !(text && strstr(text, "done")); i++) {
+		free(text);
+		usleep(10000);
+		text = tu_slurp(outf, &len);
+	}
+	assert_non_null(text);
+	free(text);
+	o = locks_json(dir, rd.path, &st);
+	assert_int_equal(st, 0);
+	e = json_object_array_get_idx(tu_json_get(o, "sites"), 0);
+	assert_non_null(e);
+	assert_string_equal(json_object_get_string(tu_json_get(e, "function")),
+			    "rtmtest::Contender::wait_here()");
+	assert_string_equal(json_object_get_string(tu_json_get(e, "file")), "lock_truth_cxx.cc");
+	/* Three rounds; a waiter stalled past the holder's 20 ms would find
+	 * the lock free, so this asks only that some were counted. */
+	assert_true(json_ull(e, "contentions") >= 1 && json_ull(e, "contentions") <= 3);
+	json_object_put(o);
+	pclose(p);
+	rd_segment_close(&rd);
+	tu_rmdir(dir);
+}
+
 /* A program with its own librtm segment, under the preload: two copies of
  * librtm in one image, and neither may take the other's segment for an
  * earlier image's (the preload's was mapped before it had its name). */
@@ -761,6 +805,7 @@ int main(void)
 		cmocka_unit_test(lock_contention_matches_the_ground_truth),
 		cmocka_unit_test(lock_sampling_scales_the_profile),
 		cmocka_unit_test(an_apps_own_segment_lives_beside_the_preloads),
+		cmocka_unit_test(cxx_call_sites_are_demangled),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),

@@ -21,6 +21,13 @@
 #include <elfutils/libdwfl.h>
 #endif
 
+#ifdef RTM_HAVE_DEMANGLE
+/* libstdc++'s demangler (the C++ ABI's): C++ sites print as perf and gdb
+ * print them.  Its recursion is bounded, since the symbol tables it reads
+ * are the watched user's. */
+extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+#endif
+
 #include "rd_json.h"
 #include "rd_segment.h"
 #include "rtm_shm_text.h"
@@ -83,6 +90,16 @@ static void resolve(Dwfl *d, uint64_t addr, struct where *w)
 	if (name) {
 		snprintf(w->function, sizeof w->function, "%s", name);
 		w->offset = off + 1;
+#ifdef RTM_HAVE_DEMANGLE
+		if (!strncmp(name, "_Z", 2)) {
+			int st = -1;
+			char *plain = __cxa_demangle(name, NULL, NULL, &st);
+
+			if (plain && !st)
+				snprintf(w->function, sizeof w->function, "%s", plain);
+			free(plain);
+		}
+#endif
 	}
 	line = dwfl_module_getsrc(m, pc);
 	if (line) {
