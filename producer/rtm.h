@@ -170,13 +170,17 @@ int rtm_hist_create(struct rtm_segment *seg, rtm_hist_t *out,
  * rtm_alloc_metrics_start - publish allocator and heap metrics
  * (runtime.native.mem.*) into seg: allocations, frees, bytes, live heap
  * bytes and objects, counted by interposing malloc and friends, and
- * glibc mallinfo2() figures sampled every every_ms by a SCHED_IDLE thread;
- * and lock contention (runtime.native.sync.*: contended pthread mutex and
+ * glibc mallinfo2() figures sampled at start, at rtm_alloc_metrics_stop()
+ * and every every_ms (0: 10000) by a SCHED_IDLE thread — or, with
+ * every_ms = RTM_ALLOC_SAMPLE_NO_THREAD, at start and stop only, with no
+ * thread (a single-threaded program stays single-threaded, which keeps
+ * glibc malloc's single-thread fast path); and lock contention (runtime.native.sync.*: contended pthread mutex and
  * rwlock acquisitions, their waits), counted by interposing the lock calls.
  * Needs the interposers linked in: link with librtm-alloc (-lrtm-alloc), or
  * run under LD_PRELOAD=librtm-preload.so, which calls this itself.  Call
  * once.  Returns 0, -EINVAL, or -ENOSPC if the segment lacks room.
  */
+#define RTM_ALLOC_SAMPLE_NO_THREAD 0xffffffffu
 int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms);
 void rtm_alloc_metrics_stop(void);
 

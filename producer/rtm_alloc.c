@@ -9,6 +9,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,29 +118,54 @@ static void idle_and_trim(int64_t inuse, int64_t idle, unsigned *above, unsigned
 	}
 }
 
-static void *sample_loop(void *arg)
-{
-	struct sched_param sp = { 0 };
-	int64_t last[5] = { 0 };
-	unsigned above = 0, since_trim = TRIM_EVERY;
+/* The sampled values last added (up-down counters hold them by deltas),
+ * and the trim state; only the thread holding `sampling` touches them. */
+static int64_t last[5];
+static unsigned trim_above, trim_since = TRIM_EVERY;
+static int sampling; /* atomic: a sample is being taken */
 
-	(void)arg;
-	/* Never compete with the program for a CPU. */
-	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-	while (!__atomic_load_n(&sampler_stop, __ATOMIC_RELAXED)) {
+/* One sample of the heap: at start, by the sampler thread, at stop.
+ * Counting arenas means malloc_info() (~50 us the first time in a
+ * process, XML through stdio), so only the sampler thread does it: at
+ * start a process has its main arena alone, and at stop the last count
+ * stands. */
+static void sample(bool arenas)
+{
+	/* Acquire: pairs with the release below, so this thread sees the
+	 * previous sampler's `last`. */
+	if (__atomic_exchange_n(&sampling, 1, __ATOMIC_ACQUIRE))
+		return; /* another thread is at it */
+	{
 		struct mallinfo2 mi = mallinfo2();
 		int64_t now[5] = { (int64_t)mi.uordblks, (int64_t)mi.fordblks,
-				   (int64_t)mi.keepcost, (int64_t)mi.hblkhd, count_arenas() };
+				   (int64_t)mi.keepcost, (int64_t)mi.hblkhd,
+				   arenas ? count_arenas() : last[4] ? last[4] : 1 };
 		rtm_updown_t *u[5] = { &u_inuse, &u_idle, &u_releasable, &u_mmapped, &u_arenas };
-		struct timespec ts = { (time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000 };
 
 		/* Up-down counters hold the sampled value: add the change. */
 		for (int i = 0; i < 5; i++) {
 			rtm_updown_add(u[i], now[i] - last[i]);
 			last[i] = now[i];
 		}
-		idle_and_trim(now[0], now[1], &above, &since_trim);
+		idle_and_trim(now[0], now[1], &trim_above, &trim_since);
+	}
+	/* Release: this sample's `last` before the next sampler's acquire. */
+	__atomic_store_n(&sampling, 0, __ATOMIC_RELEASE);
+}
+
+static void *sample_loop(void *arg)
+{
+	struct sched_param sp = { 0 };
+
+	(void)arg;
+	/* Never compete with the program for a CPU. */
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	rtm__alloc_guard(1); /* this thread's allocations are rtm's own */
+	while (!__atomic_load_n(&sampler_stop, __ATOMIC_RELAXED)) {
+		struct timespec ts = { (time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000 };
+
 		nanosleep(&ts, NULL);
+		sample(true);
 	}
 	return NULL;
 }
@@ -220,8 +246,18 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 			__atomic_exchange_n(&early_frees, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_bytes, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_live, 0, __ATOMIC_RELAXED));
-	interval_ms = every_ms ? every_ms : 10000;
-	if (pthread_create(&sampler, NULL, sample_loop, NULL) == 0)
+	interval_ms = every_ms && every_ms != RTM_ALLOC_SAMPLE_NO_THREAD ? every_ms : 10000;
+	/* The first sample now, on this thread (its allocations are rtm's). */
+	{
+		int was = rtm__alloc_guard(1);
+
+		sample(false);
+		rtm__alloc_guard(was);
+	}
+	/* RTM_TRIM_IDLE_RATIO acts while the program sleeps: it keeps the
+	 * thread even when asked for none. */
+	if ((every_ms != RTM_ALLOC_SAMPLE_NO_THREAD || trim_ratio > 0) &&
+	    pthread_create(&sampler, NULL, sample_loop, NULL) == 0)
 		pthread_detach(sampler);
 	/* Lock contention comes with the interposers (a full segment only
 	 * leaves it out). */
@@ -233,4 +269,12 @@ void rtm_alloc_metrics_stop(void)
 {
 	/* Relaxed: a flag the sampler polls; nothing is ordered by it. */
 	__atomic_store_n(&sampler_stop, 1, __ATOMIC_RELAXED);
+	/* The final values: the heap as the program ends (a short one's
+	 * sampler may not have run at all). */
+	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+		int was = rtm__alloc_guard(1);
+
+		sample(false);
+		rtm__alloc_guard(was);
+	}
 }

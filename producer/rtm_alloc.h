@@ -10,8 +10,9 @@
 #include "rtm.h"
 
 /* Marks this thread's code as rtm's own, whose allocations are not counted
- * (on = 1), or not; the first call also resolves the real allocator. */
-void rtm__alloc_guard(int on);
+ * (on = 1), or not; returns the previous setting.  The first call also
+ * resolves the real allocator. */
+int rtm__alloc_guard(int on);
 
 /* Records allocator activity (slow path: first use in a thread, before the
  * metrics start, or if the five words are not adjacent). */

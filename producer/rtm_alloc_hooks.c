@@ -350,9 +350,10 @@ size_t malloc_usable_size(void *p)
 	return real_usable(p);
 }
 
-void rtm__alloc_guard(int on)
+int rtm__alloc_guard(int on)
 {
 	static int probed;
+	int was = busy;
 
 	resolve();
 	if (!probed && resolved()) {
@@ -361,4 +362,5 @@ void rtm__alloc_guard(int on)
 		probe_header_sizes();
 	}
 	busy = on;
+	return was;
 }

@@ -71,10 +71,33 @@ static bool should_publish(void)
 	return true;
 }
 
+/*
+ * RTM_SAMPLE_INTERVAL_MS: how often the sampler thread samples the heap
+ * (default 10000); 0 starts no thread, and the heap is sampled at start and
+ * exit only: a single-threaded program then stays single-threaded, which
+ * keeps glibc malloc's single-thread fast path (rtm-bench-alloc).
+ */
+static unsigned sample_interval(void)
+{
+	const char *v = getenv("RTM_SAMPLE_INTERVAL_MS");
+	unsigned long ms;
+	char *end;
+
+	if (!v || !*v)
+		return 10000;
+	errno = 0;
+	ms = strtoul(v, &end, 10);
+	if (errno || *end || *v == '-' || ms > 86400000) {
+		fprintf(stderr, "librtm-preload: RTM_SAMPLE_INTERVAL_MS=%.32s is not a number of "
+			"milliseconds from 0 to 86400000; using 10000\n", v);
+		return 10000;
+	}
+	return ms ? (unsigned)ms : RTM_ALLOC_SAMPLE_NO_THREAD;
+}
+
 __attribute__((constructor)) static void preload_start(void)
 {
-	const char *iv = getenv("RTM_SAMPLE_INTERVAL_MS");
-	long ms = iv ? atol(iv) : 10000;
+	unsigned ms = sample_interval();
 
 	const char *tv = getenv("RTM_MAX_THREADS");
 	unsigned long threads = 0;
@@ -99,7 +122,7 @@ __attribute__((constructor)) static void preload_start(void)
 	rc = rtm_segment_open(&seg, &(struct rtm_segment_opts){
 		.service_name = service_name(),
 		.max_threads = (uint32_t)threads });
-	if (rc == 0 && rtm_alloc_metrics_start(seg, ms > 0 ? (unsigned)ms : 10000) != 0) {
+	if (rc == 0 && rtm_alloc_metrics_start(seg, ms) != 0) {
 		rtm_segment_close(seg);
 		seg = NULL;
 	}

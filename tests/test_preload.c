@@ -660,6 +660,77 @@ static void lock_contention_matches_the_ground_truth(void **state)
 	tu_rmdir(dir);
 }
 
+static bool has_series(const struct rd_segment *rd, const char *name)
+{
+	for (uint32_t i = 0; i < rd->n_metrics; i++)
+		if (!strcmp(rd->metrics[i].name, name))
+			return true;
+	return false;
+}
+
+/* Threads of pid, from /proc. */
+static long thread_count(pid_t pid)
+{
+	char stat[1024];
+	struct rd_proc_stat st;
+	ssize_t n = rd_proc_read(pid, "stat", stat, sizeof stat);
+
+	assert_true(n > 0);
+	assert_int_equal(rd_proc_parse_stat(stat, (size_t)n, &st), 0);
+	return st.num_threads;
+}
+
+/* RTM_SAMPLE_INTERVAL_MS=0: no sampler thread (a single-threaded program
+ * stays so), the heap sampled at start all the same; by default the
+ * preload adds its one thread; a bad value is one line and the default. */
+static void sample_interval_zero_starts_no_thread(void **state)
+{
+	static const char *const settings[3] = { "0", "", "soon" };
+	static const long want[3] = { 1, 2, 2 };
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	for (int k = 0; k < 3; k++) {
+		char *dir = tu_mkdir(), cmd[2048], errf[600], *err;
+		struct rd_segment rd;
+		struct rd_snapshot s = { 0 };
+		size_t len;
+		pid_t pid;
+		int st;
+
+		snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
+		snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_SAMPLE_INTERVAL_MS=%s LD_PRELOAD=%s "
+			 "sleep 30 >/dev/null 2>%s & echo $!", dir, settings[k], tu_prog("RTM_PRELOAD"), errf);
+		err = tu_run(cmd, &st, NULL);
+		pid = (pid_t)atoi(err);
+		free(err);
+		assert_true(pid > 0);
+		only_segment(dir, &rd);
+		/* The lock metrics are registered after the sampler thread is
+		 * started: once they are there, the count is settled. */
+		for (int i = 0; i < 2000 && !has_series(&rd, "runtime.native.sync.contentions"); i++) {
+			usleep(10000);
+			assert_true(rd_segment_refresh(&rd) >= 0);
+		}
+		if (thread_count(pid) != want[k])
+			fail_msg("RTM_SAMPLE_INTERVAL_MS=%s: %ld threads, expected %ld", settings[k],
+				 thread_count(pid), want[k]);
+		/* Sampled at start, before main(): the heap has bytes in use. */
+		assert_true(value(&rd, &s, "runtime.native.mem.heap.inuse") > 0);
+		assert_int_equal(s.values[tu_find(&rd, "runtime.native.mem.heap.arenas", NULL, NULL)].i, 1);
+		err = tu_slurp(errf, &len);
+		if (k == 2)
+			assert_non_null(strstr(err, "RTM_SAMPLE_INTERVAL_MS=soon is not a number"));
+		else
+			assert_int_equal(len, 0);
+		free(err);
+		kill(pid, SIGTERM);
+		rd_snapshot_free(&s);
+		rd_segment_close(&rd);
+		tu_rmdir(dir);
+	}
+}
+
 /* A C++ site prints as C++ (demangled), as perf and gdb print it. */
 static void cxx_call_sites_are_demangled(void **state)
 {
@@ -806,6 +877,7 @@ int main(void)
 		cmocka_unit_test(lock_sampling_scales_the_profile),
 		cmocka_unit_test(an_apps_own_segment_lives_beside_the_preloads),
 		cmocka_unit_test(cxx_call_sites_are_demangled),
+		cmocka_unit_test(sample_interval_zero_starts_no_thread),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),

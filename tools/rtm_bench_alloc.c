@@ -2,7 +2,8 @@
 /*
  * rtm-bench-alloc - cost of librtm-preload.so on a malloc/free-heavy loop:
  * the same loop in a copy of this program without the preload, with it,
- * and without it but with an idle second thread, alternated RUNS times;
+ * with it and RTM_SAMPLE_INTERVAL_MS=0 (no sampler thread), and without it
+ * but with an idle second thread, alternated RUNS times;
  * each child keeps its best of 3 loops.  Prints min / median / max of the
  * per-run ratios to the plain program (target <= 1.3x).  The idle-thread
  * row splits the preload's cost in two: its sampler thread makes a
@@ -57,8 +58,9 @@ static double loop_ns(long ops)
 int main(int argc, char **argv)
 {
 	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 5000000;
-	/* [0] plain, [1] with an idle thread, [2] preloaded */
-	double ns[3][RUNS], ratio[2][RUNS];
+	/* [0] plain, [1] with an idle thread, [2] preloaded, [3] preloaded
+	 * with no sampler thread */
+	double ns[4][RUNS], ratio[3][RUNS];
 	char self[4096], cmd[9000], line[128];
 	ssize_t n;
 
@@ -82,14 +84,14 @@ int main(int argc, char **argv)
 	/* Round-robin, starting each round with the next one: a noisy
 	 * neighbour then hurts all three alike. */
 	for (int r = 0; r < RUNS; r++)
-		for (int k = 0; k < 3; k++) {
-			int c = (r + k) % 3;
+		for (int k = 0; k < 4; k++) {
+			int c = (r + k) % 4;
 			FILE *p;
 
-			if (c == 2)
+			if (c >= 2)
 				snprintf(cmd, sizeof cmd,
-					 "d=$(mktemp -d) && RTM_DIR=$d LD_PRELOAD='%.2000s' '%.2000s' --child %ld; rm -rf $d",
-					 argv[1], self, ops);
+					 "d=$(mktemp -d) && RTM_DIR=$d RTM_SAMPLE_INTERVAL_MS=%s LD_PRELOAD='%.2000s' '%.2000s' --child %ld; rm -rf $d",
+					 c == 3 ? "0" : "10000", argv[1], self, ops);
 			else
 				snprintf(cmd, sizeof cmd, "'%.2000s' --child %ld%s", self, ops,
 					 c ? " idle" : "");
@@ -102,11 +104,12 @@ int main(int argc, char **argv)
 	for (int r = 0; r < RUNS; r++) {
 		ratio[0][r] = ns[2][r] / ns[0][r];
 		ratio[1][r] = ns[1][r] / ns[0][r];
+		ratio[2][r] = ns[3][r] / ns[0][r];
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		bench_runs_sort(ns[k], RUNS);
-	bench_runs_sort(ratio[0], RUNS);
-	bench_runs_sort(ratio[1], RUNS);
+	for (int k = 0; k < 3; k++)
+		bench_runs_sort(ratio[k], RUNS);
 	printf("rtm-bench-alloc: %ld malloc+free pairs (16..527 bytes, 256 live), %d alternated runs, best of 3 loops each\n",
 	       ops, RUNS);
 	printf("  (ratio to the plain program min / median / max; median ns/pair)\n");
@@ -115,5 +118,7 @@ int main(int argc, char **argv)
 	       ratio[1][RUNS / 2], ratio[1][RUNS - 1], ns[1][RUNS / 2]);
 	printf("  with librtm-preload.so             %.2fx / %.2fx / %.2fx   %6.2f ns (target <= 1.3x)\n",
 	       ratio[0][0], ratio[0][RUNS / 2], ratio[0][RUNS - 1], ns[2][RUNS / 2]);
+	printf("  the same, RTM_SAMPLE_INTERVAL_MS=0 %.2fx / %.2fx / %.2fx   %6.2f ns\n",
+	       ratio[2][0], ratio[2][RUNS / 2], ratio[2][RUNS - 1], ns[3][RUNS / 2]);
 	return 0;
 }
