@@ -213,9 +213,8 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	if (!rc)
 		rc = rtm__reserve(s, &s->res_strings, (uint64_t)s->strings_used + need + 8);
 	/* A gauge lives in shard 0: its pages now, before the slot's. */
-	if (!rc)
-		rc = kind == RTM_SHM_KIND_GAUGE ? rtm__reserve_shard0(s) :
-		     rtm__reserve_shard0_if_low(s);
+	if (!rc && kind == RTM_SHM_KIND_GAUGE)
+		rc = rtm__reserve_shard0(s);
 	if (!rc)
 		rc = rtm__reserve_data(s, slot_end);
 	if (rc)

@@ -54,6 +54,8 @@ int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end)
 	return rc;
 }
 
+static int reserve_shard0_if_low(struct rtm_segment *seg);
+
 int rtm__reserve_data(struct rtm_segment *seg, uint32_t need)
 {
 	const struct rtm_shm_header *h = seg->hdr;
@@ -76,7 +78,7 @@ int rtm__reserve_data(struct rtm_segment *seg, uint32_t need)
 			return rc;
 	}
 	seg->res_data = want;
-	return 0;
+	return reserve_shard0_if_low(seg);
 }
 
 int rtm__reserve_shard(struct rtm_segment *seg, uint32_t i)
@@ -95,15 +97,21 @@ int rtm__reserve_shard(struct rtm_segment *seg, uint32_t i)
 		if (e->kind == RTM_SHM_KIND_HISTOGRAM)
 			rtm__hist_slot_init(rtm__shard_base(seg, i) + e->slot_offset);
 	}
+	/* The claimed shard stands whatever shard 0 gets. */
+	if (i)
+		reserve_shard0_if_low(seg);
 	return 0;
 }
 
 /* Below this much free space in the segment's filesystem, shard 0 gets
  * its pages at once: a thread that later finds the tmpfs full and no
- * private shard to claim must still have shard 0 to count into. */
+ * private shard to claim must still have shard 0 to count into.  Checked
+ * whenever data pages are taken (a registration that needs more slot
+ * space, a shard's claim), which is when the space runs out, and not on
+ * every registration. */
 #define LOW_SPACE (4u << 20)
 
-int rtm__reserve_shard0_if_low(struct rtm_segment *seg)
+static int reserve_shard0_if_low(struct rtm_segment *seg)
 {
 	struct statvfs sv;
 

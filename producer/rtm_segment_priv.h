@@ -89,7 +89,10 @@ static inline void rtm__hist_slot_init(unsigned char *slot)
 }
 
 /* rtm_reserve.c.  Each returns 0 or -errno (-ENOSPC on a full tmpfs);
- * callers hold seg->lock. */
+ * callers hold seg->lock.  Taking data pages (rtm__reserve_data, and
+ * rtm__reserve_shard for a private shard) also reserves shard 0 when the
+ * filesystem is nearly full (< 4 MiB free), so that it is there for
+ * threads that find no room for a shard of their own. */
 int rtm__reserve(struct rtm_segment *seg, uint64_t *mark, uint64_t end);
 int rtm__reserve_data(struct rtm_segment *seg, uint32_t need);
 int rtm__reserve_shard(struct rtm_segment *seg, uint32_t shard);
@@ -97,10 +100,6 @@ int rtm__reserve_shard(struct rtm_segment *seg, uint32_t shard);
  * first thread falls back to it (FORMAT.md: a reader reads it for nothing
  * else); until then it costs nothing.  Idempotent. */
 int rtm__reserve_shard0(struct rtm_segment *seg);
-/* The same, when the filesystem is nearly full (< 4 MiB free): called on
- * the cold paths that take pages (registration, a shard's claim), so that
- * shard 0 is there for threads that find no room for a shard of their own. */
-int rtm__reserve_shard0_if_low(struct rtm_segment *seg);
 /* Whether shard 0 may be written; acquire, pairs with the release in
  * rtm__reserve_shard0().  Any thread, no lock. */
 static inline bool rtm__shard0_ready(const struct rtm_segment *seg)

@@ -140,7 +140,6 @@ static uint32_t claim_shard(struct rtm_segment *seg)
 				__atomic_store_n(&seg->shard_busy[i], 0, __ATOMIC_RELAXED);
 				break;
 			}
-			rtm__reserve_shard0_if_low(seg);
 			/* Release: the slots initialised above are visible to a
 			 * reader whose acquire load sees the new mark.  Shards
 			 * are claimed lowest first under the lock, so the mark
