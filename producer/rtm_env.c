@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,4 +71,24 @@ bad:
 	if (name && *name)
 		r->service_name = strdup(name);
 	return -EINVAL;
+}
+
+bool rtm__env_number(const char *name, unsigned long min, unsigned long max,
+		     const char *fallback, unsigned long *out)
+{
+	const char *v = getenv(name);
+	unsigned long n;
+	char *end;
+
+	if (!v || !*v)
+		return false;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || *v == '-' || n < min || n > max) {
+		fprintf(stderr, "librtm-preload: %s=%.32s is not a number from %lu to %lu; using %s\n",
+			name, v, min, max, fallback);
+		return false;
+	}
+	*out = n;
+	return true;
 }

@@ -15,6 +15,7 @@
 
 #include "rtm.h"
 #include "rtm_alloc.h"
+#include "rtm_segment_priv.h"
 
 /* ---- lifecycle ---- */
 
@@ -79,29 +80,16 @@ static bool should_publish(void)
  */
 static unsigned sample_interval(void)
 {
-	const char *v = getenv("RTM_SAMPLE_INTERVAL_MS");
-	unsigned long ms;
-	char *end;
+	unsigned long ms = 10000;
 
-	if (!v || !*v)
-		return 10000;
-	errno = 0;
-	ms = strtoul(v, &end, 10);
-	if (errno || *end || *v == '-' || ms > 86400000) {
-		fprintf(stderr, "librtm-preload: RTM_SAMPLE_INTERVAL_MS=%.32s is not a number of "
-			"milliseconds from 0 to 86400000; using 10000\n", v);
-		return 10000;
-	}
+	rtm__env_number("RTM_SAMPLE_INTERVAL_MS", 0, 86400000, "10000 ms", &ms);
 	return ms ? (unsigned)ms : RTM_ALLOC_SAMPLE_NO_THREAD;
 }
 
 __attribute__((constructor)) static void preload_start(void)
 {
 	unsigned ms = sample_interval();
-
-	const char *tv = getenv("RTM_MAX_THREADS");
-	unsigned long threads = 0;
-	char *end = NULL;
+	unsigned long threads = 0; /* librtm's default */
 	int rc;
 
 	rtm__alloc_guard(1);
@@ -110,15 +98,7 @@ __attribute__((constructor)) static void preload_start(void)
 		rtm__alloc_guard(0);
 		return;
 	}
-	if (tv && *tv) {
-		errno = 0;
-		threads = strtoul(tv, &end, 10);
-		if (errno || *end || !threads || threads > 1023) {
-			fprintf(stderr, "librtm-preload: RTM_MAX_THREADS=%.32s is not a number "
-				"from 1 to 1023; using the default (256)\n", tv);
-			threads = 0;
-		}
-	}
+	rtm__env_number("RTM_MAX_THREADS", 1, 1023, "the default (256)", &threads);
 	rc = rtm_segment_open(&seg, &(struct rtm_segment_opts){
 		.service_name = service_name(),
 		.max_threads = (uint32_t)threads });

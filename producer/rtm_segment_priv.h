@@ -59,6 +59,12 @@ struct rtm__env_resource {
  * OTEL_RESOURCE_ATTRIBUTES does not decode. */
 int rtm__env_resource(struct rtm__env_resource *r);
 void rtm__env_resource_free(struct rtm__env_resource *r);
+/* The unsigned number in the environment variable name, within [min, max]:
+ * true and *out when it holds one; false, *out untouched, when it is unset
+ * or empty, or — after one line on stderr naming it, the range and what is
+ * used instead (fallback) — when it holds anything else. */
+bool rtm__env_number(const char *name, unsigned long min, unsigned long max,
+		     const char *fallback, unsigned long *out);
 
 /* rtm_reap.c: field 22 of /proc/<pid>/stat (pid 0: this process), which
  * tells a process from a later one with its pid; 0 when it is gone (or

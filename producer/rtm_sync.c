@@ -223,19 +223,9 @@ int pthread_rwlock_wrlock(pthread_rwlock_t *l)
  * the counts there are scaled back up by N. */
 static uint32_t lock_sample(void)
 {
-	const char *v = getenv("RTM_LOCK_SAMPLE");
-	char *end;
-	unsigned long n;
+	unsigned long n = 1;
 
-	if (!v || !*v)
-		return 1;
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || *end || *v == '-' || n > 1000000) {
-		fprintf(stderr, "librtm-preload: RTM_LOCK_SAMPLE=%.32s is not a number from 0 "
-			"to 1000000; using 1 (every contended wait)\n", v);
-		return 1;
-	}
+	rtm__env_number("RTM_LOCK_SAMPLE", 0, 1000000, "1 (every contended wait)", &n);
 	return (uint32_t)n;
 }
 
