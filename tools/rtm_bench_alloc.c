@@ -17,19 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_runs.h"
 
 #define RUNS 9
-
-static void *idle_thread(void *arg)
-{
-	pause();
-	return arg;
-}
 
 static double loop_ns(long ops)
 {
@@ -61,14 +55,13 @@ int main(int argc, char **argv)
 	/* [0] plain, [1] with an idle thread, [2] preloaded, [3] preloaded
 	 * with no sampler thread */
 	double ns[4][RUNS], ratio[3][RUNS];
-	char self[4096], cmd[9000], line[128];
-	ssize_t n;
+	char self[4096], args[48], line[128];
 
 	if (argc >= 3 && !strcmp(argv[1], "--child")) {
 		if (argc > 3 && !strcmp(argv[3], "idle")) {
 			pthread_t t;
 
-			pthread_create(&t, NULL, idle_thread, NULL);
+			pthread_create(&t, NULL, bench_idle_thread, NULL);
 		}
 		printf("%.3f\n", loop_ns(atol(argv[2])));
 		return 0;
@@ -77,28 +70,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: rtm-bench-alloc PATH/librtm-preload.so [--ops N]\n");
 		return 2;
 	}
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0)
+	if (bench_self(self, sizeof self))
 		return 1;
-	self[n] = '\0';
 	/* Round-robin, starting each round with the next one: a noisy
-	 * neighbour then hurts all three alike. */
+	 * neighbour then hurts all four alike. */
 	for (int r = 0; r < RUNS; r++)
 		for (int k = 0; k < 4; k++) {
 			int c = (r + k) % 4;
-			FILE *p;
 
-			if (c >= 2)
-				snprintf(cmd, sizeof cmd,
-					 "d=$(mktemp -d) && RTM_DIR=$d RTM_SAMPLE_INTERVAL_MS=%s LD_PRELOAD='%.2000s' '%.2000s' --child %ld; rm -rf $d",
-					 c == 3 ? "0" : "10000", argv[1], self, ops);
-			else
-				snprintf(cmd, sizeof cmd, "'%.2000s' --child %ld%s", self, ops,
-					 c ? " idle" : "");
-			p = popen(cmd, "r");
-			if (!p || !fgets(line, sizeof line, p))
+			snprintf(args, sizeof args, "%ld%s", ops, c == 1 ? " idle" : "");
+			if (bench_child(self, c >= 2 ? argv[1] : NULL,
+					c == 3 ? "RTM_SAMPLE_INTERVAL_MS=0" : "RTM_SAMPLE_INTERVAL_MS=10000",
+					args, line, sizeof line))
 				return 1;
-			pclose(p);
 			ns[c][r] = atof(line);
 		}
 	for (int r = 0; r < RUNS; r++) {

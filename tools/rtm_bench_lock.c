@@ -18,18 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_runs.h"
 
 #define PAIRS 9
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
-
-static void *idle_thread(void *arg)
-{
-	pause();
-	return arg;
-}
 
 static double ns_per_pair(long ops, int rwlock)
 {
@@ -62,13 +57,12 @@ int main(int argc, char **argv)
 {
 	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 5000000;
 	double plain[3][PAIRS], pre[3][PAIRS], ratio[3][PAIRS];
-	char self[4096], cmd[9000], line[128];
-	ssize_t n;
+	char self[4096], args[32], line[128];
 
 	if (argc >= 2 && !strcmp(argv[1], "--child")) {
 		pthread_t idle;
 
-		pthread_create(&idle, NULL, idle_thread, NULL);
+		pthread_create(&idle, NULL, bench_idle_thread, NULL);
 		printf("%.3f %.3f %.3f\n", ns_per_pair(atol(argv[2]), 0), ns_per_pair(atol(argv[2]), 1),
 		       ns_per_pair(atol(argv[2]), 2));
 		return 0;
@@ -77,24 +71,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: rtm-bench-lock PATH/librtm-preload.so [--ops N]\n");
 		return 2;
 	}
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0)
+	if (bench_self(self, sizeof self))
 		return 1;
-	self[n] = '\0';
+	snprintf(args, sizeof args, "%ld", ops);
 	/* Alternate: a noisy neighbour then hurts both of a pair alike. */
 	for (int r = 0; r < 2 * PAIRS; r++) {
 		double m, w, x;
-		FILE *p;
 
-		if (r % 2)
-			snprintf(cmd, sizeof cmd, "d=$(mktemp -d) && RTM_DIR=$d LD_PRELOAD='%.2000s' '%.2000s' --child %ld; rm -rf $d",
-				 argv[1], self, ops);
-		else
-			snprintf(cmd, sizeof cmd, "'%.2000s' --child %ld", self, ops);
-		p = popen(cmd, "r");
-		if (!p || !fgets(line, sizeof line, p) || sscanf(line, "%lf %lf %lf", &m, &w, &x) != 3)
+		if (bench_child(self, r % 2 ? argv[1] : NULL, "", args, line, sizeof line) ||
+		    sscanf(line, "%lf %lf %lf", &m, &w, &x) != 3)
 			return 1;
-		pclose(p);
 		(r % 2 ? pre : plain)[0][r / 2] = m;
 		(r % 2 ? pre : plain)[1][r / 2] = w;
 		(r % 2 ? pre : plain)[2][r / 2] = x;
