@@ -47,6 +47,18 @@ static int64_t value(struct rd_segment *rd, struct rd_snapshot *s, const char *n
 	return s->values[tu_find(rd, name, NULL, NULL)].i;
 }
 
+/* Threads of pid, from /proc. */
+static long thread_count(pid_t pid)
+{
+	char stat[1024];
+	struct rd_proc_stat st;
+	ssize_t n = rd_proc_read(pid, "stat", stat, sizeof stat);
+
+	assert_true(n > 0);
+	assert_int_equal(rd_proc_parse_stat(stat, (size_t)n, &st), 0);
+	return st.num_threads;
+}
+
 static void allocator_counts_are_exact(void **state)
 {
 	enum { N = 1000, M = 1000, K = 300, T = 3 }; /* malloc_usable_size(1000) == 1000 */
@@ -79,17 +91,8 @@ static void allocator_counts_are_exact(void **state)
 	}
 	assert_int_equal(write(to, "g", 1), 1);
 	assert_int_equal(read(from, buf, 2), 2);
-	{
-		/* main + the preload's sampler + T: as the reader will see it. */
-		char stat[1024];
-		struct rd_proc_stat st;
-		ssize_t n;
-
-		n = rd_proc_read(pid, "stat", stat, sizeof stat);
-		assert_true(n > 0);
-		assert_int_equal(rd_proc_parse_stat(stat, (size_t)n, &st), 0);
-		assert_int_equal(st.num_threads, T + 2);
-	}
+	/* main + the preload's sampler + T: as the reader will see it. */
+	assert_int_equal(thread_count(pid), T + 2);
 	assert_int_equal(write(to, "g", 1), 1);
 	waitpid(pid, NULL, 0);
 	close(to);
@@ -666,18 +669,6 @@ static bool has_series(const struct rd_segment *rd, const char *name)
 		if (!strcmp(rd->metrics[i].name, name))
 			return true;
 	return false;
-}
-
-/* Threads of pid, from /proc. */
-static long thread_count(pid_t pid)
-{
-	char stat[1024];
-	struct rd_proc_stat st;
-	ssize_t n = rd_proc_read(pid, "stat", stat, sizeof stat);
-
-	assert_true(n > 0);
-	assert_int_equal(rd_proc_parse_stat(stat, (size_t)n, &st), 0);
-	return st.num_threads;
 }
 
 /* RTM_SAMPLE_INTERVAL_MS=0: no sampler thread (a single-threaded program
