@@ -137,7 +137,7 @@ static const char *visible(const char *s, char *buf, size_t n)
 }
 
 static void print_json(const struct rd_segment *seg, const struct rd_lock_sites *l,
-		       const struct where *w, unsigned n, bool resolved)
+		       const struct where *w, bool resolved)
 {
 	struct rd_json j = { 0 };
 	char buf[1024], hex[32];
@@ -151,7 +151,7 @@ static void print_json(const struct rd_segment *seg, const struct rd_lock_sites 
 	rd_json_uint_str(&j, "dropped", l->dropped);
 	rd_json_uint(&j, "site_count", l->n);
 	rd_json_arr_open(&j, "sites");
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < l->n; i++) {
 		const struct rd_lock_site *s = &l->sites[i];
 
 		rd_json_obj_open(&j, NULL);
@@ -181,7 +181,7 @@ static void print_json(const struct rd_segment *seg, const struct rd_lock_sites 
 }
 
 static void print_text(const struct rd_segment *seg, const struct rd_lock_sites *l,
-		       const struct where *w, unsigned n, bool resolved, bool alive)
+		       const struct where *w, bool resolved, bool alive)
 {
 	char buf[3][1024];
 
@@ -206,7 +206,7 @@ static void print_text(const struct rd_segment *seg, const struct rd_lock_sites 
 		);
 	printf("%12s %10s %10s %10s  %-6s  %s\n", "wait (s)", "waits", "avg (us)", "max (us)",
 	       "kind", "call site");
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < l->n; i++) {
 		const struct rd_lock_site *s = &l->sites[i];
 		char site[1200];
 
@@ -227,8 +227,6 @@ static void print_text(const struct rd_segment *seg, const struct rd_lock_sites 
 		       s->contentions ? (double)s->wait_ns / (double)s->contentions / 1e3 : 0.0,
 		       (double)s->max_wait_ns / 1e3, kind_name(s->kind), site);
 	}
-	if (n < l->n)
-		printf("(%u more; --top to see them)\n", l->n - n);
 }
 
 int locks_dump(const char *path, bool json, bool quiet_if_none)
@@ -238,7 +236,6 @@ int locks_dump(const char *path, bool json, bool quiet_if_none)
 	struct where *w = NULL;
 	Dwfl *d = NULL;
 	bool alive;
-	unsigned n;
 	int rc = rd_segment_open(&seg, AT_FDCWD, path, 0);
 
 	if (!rc)
@@ -264,21 +261,20 @@ int locks_dump(const char *path, bool json, bool quiet_if_none)
 		rd_segment_close(&seg);
 		return quiet_if_none ? 2 : 1;
 	}
-	n = l.n;
 	alive = rd_segment_liveness(&seg) == RD_ALIVE;
-	if (alive && n)
+	if (alive && l.n)
 		d = open_process(seg.hdr.pid);
-	w = calloc(n ? n : 1, sizeof *w);
+	w = calloc(l.n ? l.n : 1, sizeof *w);
 	if (!w) {
 		fprintf(stderr, "rtm-shmdump: out of memory\n");
 		rc = 1;
 	} else {
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < l.n; i++)
 			resolve(d, l.sites[i].address, &w[i]);
 		if (json)
-			print_json(&seg, &l, w, n, d != NULL);
+			print_json(&seg, &l, w, d != NULL);
 		else
-			print_text(&seg, &l, w, n, d != NULL, alive);
+			print_text(&seg, &l, w, d != NULL, alive);
 	}
 	if (d)
 		dwfl_end(d);
