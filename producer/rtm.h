@@ -171,14 +171,18 @@ int rtm_hist_create(struct rtm_segment *seg, rtm_hist_t *out,
  * (runtime.native.mem.*) into seg: allocations, frees, bytes, live heap
  * bytes and objects, counted by interposing malloc and friends, and
  * glibc mallinfo2() figures sampled at start, at rtm_alloc_metrics_stop()
- * and every every_ms (0: 10000) by a SCHED_IDLE thread — or, with
- * every_ms = RTM_ALLOC_SAMPLE_NO_THREAD, at start and stop only, with no
- * thread (a single-threaded program stays single-threaded, which keeps
- * glibc malloc's single-thread fast path); and lock contention (runtime.native.sync.*: contended pthread mutex and
- * rwlock acquisitions, their waits), counted by interposing the lock calls.
- * Needs the interposers linked in: link with librtm-alloc (-lrtm-alloc), or
- * run under LD_PRELOAD=librtm-preload.so, which calls this itself.  Call
- * once.  Returns 0, -EINVAL, or -ENOSPC if the segment lacks room.
+ * and every every_ms (0: 10000).  While the program has one thread its own
+ * allocator calls take those samples (when the interval has passed, and
+ * when its live heap has moved by a quarter), so it stays single-threaded
+ * and keeps glibc malloc's single-thread fast path; its first
+ * pthread_create or thrd_create starts a SCHED_IDLE sampler thread.  With
+ * every_ms = RTM_ALLOC_SAMPLE_NO_THREAD the heap is sampled at start and
+ * stop only.  Also lock contention (runtime.native.sync.*: contended pthread
+ * mutex and rwlock acquisitions, their waits), counted by interposing the
+ * lock calls.  Needs the interposers linked in: link with librtm-alloc
+ * (-lrtm-alloc), or run under LD_PRELOAD=librtm-preload.so, which calls
+ * this itself.  Call once.  Returns 0, -EINVAL, or -ENOSPC if the segment
+ * lacks room.
  */
 #define RTM_ALLOC_SAMPLE_NO_THREAD 0xffffffffu
 int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms);

@@ -1,8 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Allocator and heap metrics: counters fed by the malloc interposer
- * (rtm_preload.c) and a low-priority thread sampling glibc's mallinfo2().
+ * (rtm_alloc_hooks.c) and samples of glibc's mallinfo2().
  * Names mirror the seed's runtime.go.mem.* under runtime.native.mem.*.
+ *
+ * Who samples the heap.  A thread of ours would turn a single-threaded
+ * program multi-threaded, which costs glibc's malloc its single-thread fast
+ * path (rtm-bench-alloc: +20..30 % a call).  So while the program has one
+ * thread, its own allocator calls sample: a heap changes only through the
+ * allocator, and every call is counted here anyway.
+ *  - By the clock: every RTM__ALLOC_CLOCK_EVERY allocations, a clock read;
+ *    a sample when the interval has passed.
+ *  - By the bytes: a sample when the live heap has moved a quarter (at
+ *    least BAND_MIN) from the last one, so a burst of frees followed by
+ *    silence (an idle heap, the state the idle-ratio hint is for) is seen
+ *    at once and not at the next allocation.  The band doubles each time
+ *    the heap turns back on itself until the next sample by the clock, so
+ *    a loop allocating and freeing one big block samples a few times per
+ *    interval, not per call.
+ * The program's first pthread_create or thrd_create starts the SCHED_IDLE
+ * sampler thread (rtm_thread_hooks.c): the program is paying for threads
+ * by then.  RTM_TRIM_IDLE_RATIO, which must act while the program sleeps,
+ * starts it at once; RTM_ALLOC_SAMPLE_NO_THREAD samples at start and stop
+ * only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 
 #include "rtm.h"
@@ -43,6 +64,19 @@ static int64_t early_live;
 static pthread_t sampler;
 static int sampler_stop;
 static unsigned interval_ms;
+
+/* How the heap is sampled (see the top of this file). */
+enum sampler_mode { SAMPLE_EDGES, SAMPLE_INLINE, SAMPLE_THREAD };
+static int mode; /* atomic: enum sampler_mode */
+static int threads_begun; /* atomic: the program started a thread */
+
+/* SAMPLE_INLINE's state, touched only by the thread holding `sampling`. */
+#define BAND_MIN (1u << 20)
+static uint64_t next_due_ns; /* CLOCK_MONOTONIC of the next sample by the clock */
+static uint64_t band_min = BAND_MIN;
+static int band_dir; /* the way the last sample by the bytes went: -1, 0, 1 */
+
+struct rtm__alloc_band rtm__alloc_band;
 
 /* A segment no thread ever caches (cache ways start NULL, so NULL
  * would match) until the fast path is valid. */
@@ -122,35 +156,51 @@ static void idle_and_trim(int64_t inuse, int64_t idle, unsigned *above, unsigned
  * and the trim state; only the thread holding `sampling` touches them. */
 static int64_t last[5];
 static unsigned trim_above, trim_since = TRIM_EVERY;
-static int sampling; /* atomic: a sample is being taken */
+static int sampling; /* atomic: see sampling_begin() */
 
-/* One sample of the heap: at start, by the sampler thread, at stop.
- * Counting arenas means malloc_info() (~50 us the first time in a
- * process, XML through stdio), so only the sampler thread does it: at
- * start a process has its main arena alone, and at stop the last count
- * stands. */
+/* `sampling` is held by one thread at a time: the one taking a sample,
+ * or deciding whether one is due (SAMPLE_INLINE's state).  Acquire: pairs
+ * with the release in sampling_end(), so the holder sees what the previous
+ * one left. */
+static bool sampling_begin(void)
+{
+	return !__atomic_exchange_n(&sampling, 1, __ATOMIC_ACQUIRE);
+}
+
+static void sampling_end(void)
+{
+	/* Release: pairs with the acquire in sampling_begin(). */
+	__atomic_store_n(&sampling, 0, __ATOMIC_RELEASE);
+}
+
+/* One sample of the heap, by the holder of `sampling`.  Counting arenas
+ * means malloc_info() (~50 us the first time in a process, XML through
+ * stdio), so only the sampler thread does it: at start a process has its
+ * main arena alone, a program sampling its own heap has one thread, and
+ * at stop the last count stands. */
+static void take_sample(bool arenas)
+{
+	struct mallinfo2 mi = mallinfo2();
+	int64_t now[5] = { (int64_t)mi.uordblks, (int64_t)mi.fordblks,
+			   (int64_t)mi.keepcost, (int64_t)mi.hblkhd,
+			   arenas ? count_arenas() : last[4] ? last[4] : 1 };
+	rtm_updown_t *u[5] = { &u_inuse, &u_idle, &u_releasable, &u_mmapped, &u_arenas };
+
+	/* Up-down counters hold the sampled value: add the change. */
+	for (int i = 0; i < 5; i++) {
+		rtm_updown_add(u[i], now[i] - last[i]);
+		last[i] = now[i];
+	}
+	idle_and_trim(now[0], now[1], &trim_above, &trim_since);
+}
+
+/* One sample, unless another thread is taking one. */
 static void sample(bool arenas)
 {
-	/* Acquire: pairs with the release below, so this thread sees the
-	 * previous sampler's `last`. */
-	if (__atomic_exchange_n(&sampling, 1, __ATOMIC_ACQUIRE))
-		return; /* another thread is at it */
-	{
-		struct mallinfo2 mi = mallinfo2();
-		int64_t now[5] = { (int64_t)mi.uordblks, (int64_t)mi.fordblks,
-				   (int64_t)mi.keepcost, (int64_t)mi.hblkhd,
-				   arenas ? count_arenas() : last[4] ? last[4] : 1 };
-		rtm_updown_t *u[5] = { &u_inuse, &u_idle, &u_releasable, &u_mmapped, &u_arenas };
-
-		/* Up-down counters hold the sampled value: add the change. */
-		for (int i = 0; i < 5; i++) {
-			rtm_updown_add(u[i], now[i] - last[i]);
-			last[i] = now[i];
-		}
-		idle_and_trim(now[0], now[1], &trim_above, &trim_since);
-	}
-	/* Release: this sample's `last` before the next sampler's acquire. */
-	__atomic_store_n(&sampling, 0, __ATOMIC_RELEASE);
+	if (!sampling_begin())
+		return;
+	take_sample(arenas);
+	sampling_end();
 }
 
 static void *sample_loop(void *arg)
@@ -168,6 +218,90 @@ static void *sample_loop(void *arg)
 		sample(true);
 	}
 	return NULL;
+}
+
+static void start_thread(void)
+{
+	int was = rtm__alloc_guard(1); /* its stack and TLS are rtm's */
+
+	if (rtm__real_pthread_create(&sampler, NULL, sample_loop, NULL) == 0)
+		pthread_detach(sampler);
+	rtm__alloc_guard(was);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A band of a quarter of live, at least band_min, each way. */
+static void arm_band(uint64_t *w)
+{
+	int64_t live = (int64_t)__atomic_load_n(&w[3], __ATOMIC_RELAXED);
+	uint64_t half = (uint64_t)(live > 0 ? live : 0) / 4;
+
+	if (half < band_min)
+		half = band_min;
+	/* Relaxed: read by this same thread's hooks (words last, so the
+	 * hooks of this thread never see a half-set band: same thread). */
+	__atomic_store_n(&rtm__alloc_band.low, (uint64_t)live - half, __ATOMIC_RELAXED);
+	__atomic_store_n(&rtm__alloc_band.span, 2 * half, __ATOMIC_RELAXED);
+	__atomic_store_n(&rtm__alloc_band.words, w, __ATOMIC_RELAXED);
+}
+
+void rtm__alloc_sample_due(uint64_t *w)
+{
+	uint64_t live;
+
+	/* Relaxed: the mode changes once, before the program's second
+	 * thread exists (rtm__alloc_threads_begin) or at stop; a sample more
+	 * or less around that is harmless. */
+	if (__atomic_load_n(&mode, __ATOMIC_RELAXED) != SAMPLE_INLINE || !sampling_begin())
+		return;
+	live = __atomic_load_n(&w[3], __ATOMIC_RELAXED);
+	if (rtm__alloc_out_of_band(w, live)) {
+		/* Signed: below the band, live - low wraps. */
+		int dir = (int64_t)(live - rtm__alloc_band.low) > (int64_t)(rtm__alloc_band.span / 2) ?
+				  1 : -1;
+
+		/* Turned back on itself: a loop, not a trend. */
+		if (band_dir && dir != band_dir && band_min < (UINT64_C(1) << 40))
+			band_min *= 2;
+		band_dir = dir;
+		take_sample(false);
+	} else {
+		uint64_t now = mono_ns();
+
+		if (now >= next_due_ns) {
+			band_min = BAND_MIN;
+			band_dir = 0;
+			next_due_ns = now + (uint64_t)interval_ms * 1000000u;
+			take_sample(false);
+		} else if (__atomic_load_n(&rtm__alloc_band.words, __ATOMIC_RELAXED) == w) {
+			sampling_end();
+			return; /* nothing due, the band stands */
+		}
+	}
+	arm_band(w);
+	sampling_end();
+}
+
+void rtm__alloc_threads_begin(void)
+{
+	int m = SAMPLE_INLINE;
+
+	/* Relaxed: once per process, before the program's first thread;
+	 * the exchange alone decides who starts ours. */
+	if (__atomic_exchange_n(&threads_begun, 1, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&rtm__alloc_band.words, NULL, __ATOMIC_RELAXED);
+	/* Relaxed: SAMPLE_INLINE to SAMPLE_THREAD happens once, here. */
+	if (__atomic_compare_exchange_n(&mode, &m, SAMPLE_THREAD, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		start_thread();
 }
 
 /* RTM_TRIM_IDLE_RATIO, a ratio in (0, 1); anything else is said once on
@@ -254,11 +388,19 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 		sample(false);
 		rtm__alloc_guard(was);
 	}
-	/* RTM_TRIM_IDLE_RATIO acts while the program sleeps: it keeps the
-	 * thread even when asked for none. */
-	if ((every_ms != RTM_ALLOC_SAMPLE_NO_THREAD || trim_ratio > 0) &&
-	    pthread_create(&sampler, NULL, sample_loop, NULL) == 0)
-		pthread_detach(sampler);
+	next_due_ns = mono_ns() + (uint64_t)interval_ms * 1000000u;
+	/* RTM_TRIM_IDLE_RATIO acts while the program sleeps, and a program
+	 * that has threads already gains nothing by waiting: the thread now.
+	 * Relaxed: the program's threads see the mode through their own
+	 * cold path; a late look only samples once more or once less. */
+	if (trim_ratio > 0 || (every_ms != RTM_ALLOC_SAMPLE_NO_THREAD &&
+			       (__atomic_load_n(&threads_begun, __ATOMIC_RELAXED) ||
+				!__libc_single_threaded))) {
+		__atomic_store_n(&mode, SAMPLE_THREAD, __ATOMIC_RELAXED);
+		start_thread();
+	} else if (every_ms != RTM_ALLOC_SAMPLE_NO_THREAD) {
+		__atomic_store_n(&mode, SAMPLE_INLINE, __ATOMIC_RELAXED);
+	}
 	/* Lock contention comes with the interposers (a full segment only
 	 * leaves it out). */
 	rtm__sync_metrics_start(seg);
@@ -267,8 +409,11 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 
 void rtm_alloc_metrics_stop(void)
 {
-	/* Relaxed: a flag the sampler polls; nothing is ordered by it. */
+	/* Relaxed: flags the sampler and the hooks poll; nothing is ordered
+	 * by them. */
 	__atomic_store_n(&sampler_stop, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&mode, SAMPLE_EDGES, __ATOMIC_RELAXED);
+	__atomic_store_n(&rtm__alloc_band.words, NULL, __ATOMIC_RELAXED);
 	/* The final values: the heap as the program ends (a short one's
 	 * sampler may not have run at all). */
 	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {

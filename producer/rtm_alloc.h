@@ -4,6 +4,7 @@
 #ifndef RTM_ALLOC_H
 #define RTM_ALLOC_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,6 +23,22 @@ void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 /* This process will not publish (the preload's RTM_PUBLISH): allocations
  * are not counted at all. */
 void rtm__alloc_disable(void);
+
+/* Samples the heap on the calling thread if it is due: by the clock, or
+ * because the live heap left the band (w: this thread's five words).  The
+ * allocator hooks call it when rtm__alloc_fast_alloc/free say so, with
+ * their own allocations guarded. */
+void rtm__alloc_sample_due(uint64_t *w);
+
+/* The program is starting a thread (the pthread_create and thrd_create
+ * interposers, before they create it): the heap's sampler thread starts
+ * now, and the program's allocator calls stop sampling. */
+void rtm__alloc_threads_begin(void);
+
+/* glibc's pthread_create, past the interposer (rtm_thread_hooks.c): how
+ * rtm starts its own thread. */
+int rtm__real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *),
+			     void *arg);
 
 /* Set by rtm_alloc_metrics_start(): the five allocation series are created
  * back to back, so in every shard their words are adjacent. */
@@ -50,29 +67,66 @@ static inline void rtm__alloc_bump(uint64_t *w, uint64_t v)
 	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
-static inline bool rtm__alloc_fast_alloc(uint64_t bytes, int64_t usable)
-{
-	uint64_t *w = rtm__alloc_words();
+/*
+ * The heap sampled by the program's own allocator calls (rtm_alloc.c),
+ * while it has one thread: a band around its live heap bytes at the last
+ * look.  words: the five words of the thread that armed it (NULL: off);
+ * a live total outside [low, low + span] makes the heap due a sample.
+ * Written only on that thread's cold path; read by it on every call.
+ */
+struct rtm__alloc_band {
+	uint64_t *words;
+	uint64_t low, span;
+};
+extern struct rtm__alloc_band rtm__alloc_band;
 
-	if (!w)
-		return false;
-	rtm__alloc_bump(&w[0], 1);
-	rtm__alloc_bump(&w[2], bytes);
-	rtm__alloc_bump(&w[3], (uint64_t)usable);
-	rtm__alloc_bump(&w[4], 1);
-	return true;
+/* Every this many allocations counted in a shard, the heap may be due a
+ * sample by the clock (rtm__alloc_sample_due). */
+#define RTM__ALLOC_CLOCK_EVERY 256u
+
+/* Whether live (this shard's live bytes) left the band.  Relaxed loads:
+ * only this thread writes the band while it is armed for its words. */
+static inline bool rtm__alloc_out_of_band(const uint64_t *w, uint64_t live)
+{
+	return w == __atomic_load_n(&rtm__alloc_band.words, __ATOMIC_RELAXED) &&
+	       live - __atomic_load_n(&rtm__alloc_band.low, __ATOMIC_RELAXED) >
+		       __atomic_load_n(&rtm__alloc_band.span, __ATOMIC_RELAXED);
 }
 
-static inline bool rtm__alloc_fast_free(int64_t usable)
+/* Counts one allocation; NULL when the caller must take the slow path.
+ * *due: the heap may be due a sample (rtm__alloc_sample_due(words)). */
+static inline uint64_t *rtm__alloc_fast_alloc(uint64_t bytes, int64_t usable, bool *due)
 {
 	uint64_t *w = rtm__alloc_words();
+	uint64_t n, live;
 
 	if (!w)
-		return false;
+		return NULL;
+	/* Relaxed: this thread owns the shard; see rtm__alloc_bump(). */
+	n = __atomic_load_n(&w[0], __ATOMIC_RELAXED) + 1;
+	__atomic_store_n(&w[0], n, __ATOMIC_RELAXED);
+	rtm__alloc_bump(&w[2], bytes);
+	live = __atomic_load_n(&w[3], __ATOMIC_RELAXED) + (uint64_t)usable;
+	__atomic_store_n(&w[3], live, __ATOMIC_RELAXED);
+	rtm__alloc_bump(&w[4], 1);
+	*due = !(n & (RTM__ALLOC_CLOCK_EVERY - 1)) || rtm__alloc_out_of_band(w, live);
+	return w;
+}
+
+/* Counts one free; as rtm__alloc_fast_alloc(). */
+static inline uint64_t *rtm__alloc_fast_free(int64_t usable, bool *due)
+{
+	uint64_t *w = rtm__alloc_words();
+	uint64_t live;
+
+	if (!w)
+		return NULL;
 	rtm__alloc_bump(&w[1], 1);
-	rtm__alloc_bump(&w[3], (uint64_t)-usable);
+	live = __atomic_load_n(&w[3], __ATOMIC_RELAXED) - (uint64_t)usable;
+	__atomic_store_n(&w[3], live, __ATOMIC_RELAXED);
 	rtm__alloc_bump(&w[4], (uint64_t)-1);
-	return true;
+	*due = rtm__alloc_out_of_band(w, live);
+	return w;
 }
 
 /* Records allocator activity: called by the interposed functions with

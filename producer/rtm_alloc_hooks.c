@@ -14,9 +14,9 @@
  *    posix_memalign, aligned_alloc, memalign, valloc, pvalloc: allocations,
  *    frees, bytes requested, live heap bytes (malloc_usable_size) and live
  *    objects, each update a plain add on this thread's shard;
- *  - sampled from glibc's mallinfo2() by a SCHED_IDLE thread every
- *    RTM_SAMPLE_INTERVAL_MS (default 10000): heap in use, free in arenas,
- *    releasable top pad, mmapped bytes, arena count.
+ *  - sampled from glibc's mallinfo2() (rtm_alloc.c) at start, at exit and
+ *    every RTM_SAMPLE_INTERVAL_MS (default 10000): heap in use, free in
+ *    arenas, releasable top pad, mmapped bytes, arena count.
  *
  * Safety: the real allocator is resolved with dlsym(RTLD_NEXT), whose own
  * allocations are served from a static bootstrap buffer; our own
@@ -164,15 +164,31 @@ static void probe_header_sizes(void)
 /* Set while this thread runs rtm's own code: nothing it allocates counts. */
 static __thread int busy __attribute__((tls_model("initial-exec")));
 
+/* The heap's sample, out of line: when the clock may have made it due
+ * (every RTM__ALLOC_CLOCK_EVERY allocations of a thread) or the live heap
+ * left its band. */
+static __attribute__((noinline, cold)) void sample_due(uint64_t *w)
+{
+	busy = 1; /* mallinfo2 and malloc_info allocate */
+	rtm__alloc_sample_due(w);
+	busy = 0;
+}
+
 static inline void count_alloc(void *p, size_t requested)
 {
 	int64_t sz;
+	uint64_t *w;
+	bool due;
 
 	if (!p || busy || in_boot(p))
 		return;
 	sz = (int64_t)usable(p);
-	if (rtm__alloc_fast_alloc(requested, sz))
+	w = rtm__alloc_fast_alloc(requested, sz, &due);
+	if (__builtin_expect(w != NULL, 1)) {
+		if (__builtin_expect(due, 0))
+			sample_due(w);
 		return;
+	}
 	busy = 1; /* the slow path may allocate (first use in a thread) */
 	rtm_alloc_count(1, 0, requested, sz);
 	busy = 0;
@@ -181,12 +197,18 @@ static inline void count_alloc(void *p, size_t requested)
 static inline void count_free(void *p)
 {
 	int64_t sz;
+	uint64_t *w;
+	bool due;
 
 	if (busy)
 		return;
 	sz = (int64_t)usable(p);
-	if (rtm__alloc_fast_free(sz))
+	w = rtm__alloc_fast_free(sz, &due);
+	if (__builtin_expect(w != NULL, 1)) {
+		if (__builtin_expect(due, 0))
+			sample_due(w);
 		return;
+	}
 	busy = 1;
 	rtm_alloc_count(0, 1, 0, -sz);
 	busy = 0;

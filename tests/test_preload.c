@@ -89,9 +89,12 @@ static void allocator_counts_are_exact(void **state)
 			fail_msg("%s grew by %lld, expected %lld", names[i], (long long)delta,
 				 (long long)want[i]);
 	}
+	/* One thread: the preload starts none of its own in a program that
+	 * has none... */
+	assert_int_equal(thread_count(pid), 1);
 	assert_int_equal(write(to, "g", 1), 1);
 	assert_int_equal(read(from, buf, 2), 2);
-	/* main + the preload's sampler + T: as the reader will see it. */
+	/* ...until the program starts its first: main + T + the sampler. */
 	assert_int_equal(thread_count(pid), T + 2);
 	assert_int_equal(write(to, "g", 1), 1);
 	waitpid(pid, NULL, 0);
@@ -671,13 +674,13 @@ static bool has_series(const struct rd_segment *rd, const char *name)
 	return false;
 }
 
-/* RTM_SAMPLE_INTERVAL_MS=0: no sampler thread (a single-threaded program
- * stays so), the heap sampled at start all the same; by default the
- * preload adds its one thread; a bad value is one line and the default. */
-static void sample_interval_zero_starts_no_thread(void **state)
+/* A single-threaded program stays single-threaded (glibc malloc keeps
+ * its single-thread fast path) whatever RTM_SAMPLE_INTERVAL_MS says, its
+ * heap sampled at start all the same; a bad value is one line and the
+ * default. */
+static void a_single_threaded_program_stays_so(void **state)
 {
 	static const char *const settings[3] = { "0", "", "soon" };
-	static const long want[3] = { 1, 2, 2 };
 
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
@@ -697,15 +700,15 @@ static void sample_interval_zero_starts_no_thread(void **state)
 		free(err);
 		assert_true(pid > 0);
 		only_segment(dir, &rd);
-		/* The lock metrics are registered after the sampler thread is
-		 * started: once they are there, the count is settled. */
+		/* The lock metrics are registered last: once they are there,
+		 * start-up is over. */
 		for (int i = 0; i < 2000 && !has_series(&rd, "runtime.native.sync.contentions"); i++) {
 			usleep(10000);
 			assert_true(rd_segment_refresh(&rd) >= 0);
 		}
-		if (thread_count(pid) != want[k])
-			fail_msg("RTM_SAMPLE_INTERVAL_MS=%s: %ld threads, expected %ld", settings[k],
-				 thread_count(pid), want[k]);
+		if (thread_count(pid) != 1)
+			fail_msg("RTM_SAMPLE_INTERVAL_MS=%s: %ld threads, expected 1", settings[k],
+				 thread_count(pid));
 		/* Sampled at start, before main(): the heap has bytes in use. */
 		assert_true(value(&rd, &s, "runtime.native.mem.heap.inuse") > 0);
 		assert_int_equal(s.values[tu_find(&rd, "runtime.native.mem.heap.arenas", NULL, NULL)].i, 1);
@@ -716,6 +719,80 @@ static void sample_interval_zero_starts_no_thread(void **state)
 			assert_int_equal(len, 0);
 		free(err);
 		kill(pid, SIGTERM);
+		rd_snapshot_free(&s);
+		rd_segment_close(&rd);
+		tu_rmdir(dir);
+	}
+}
+
+/* leaker ARGS under the preload in dir with RTM_SAMPLE_INTERVAL_MS=ms,
+ * started and past "ready". */
+static pid_t start_leaker(const char *dir, const char *ms, const char *mode, const char *arg)
+{
+	char buf[16] = "";
+	size_t got = 0;
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		setenv("RTM_DIR", dir, 1);
+		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+		setenv("RTM_SAMPLE_INTERVAL_MS", ms, 1);
+		execl(tu_prog("RTM_LEAKER"), "leaker", mode, arg, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (!strstr(buf, "ready") && got < sizeof buf - 1) {
+		ssize_t n = read(p[0], buf + got, sizeof buf - 1 - got);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	close(p[0]);
+	return pid;
+}
+
+/* Without a thread of ours, a single-threaded program's own allocator
+ * calls sample its heap: heap.inuse follows a growing heap while the
+ * program keeps its one thread.  With RTM_SAMPLE_INTERVAL_MS=0 the heap is
+ * sampled at start and exit only. */
+static void own_calls_sample_a_single_threaded_heap(void **state)
+{
+	static const char *const settings[2] = { "100", "0" };
+	enum { GROWN = 8 << 20 };
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	for (int k = 0; k < 2; k++) {
+		char *dir = tu_mkdir();
+		pid_t pid = start_leaker(dir, settings[k], "heap", "4000000");
+		struct rd_segment rd;
+		struct rd_snapshot s = { 0 };
+		int64_t inuse0, inuse;
+		int i;
+
+		only_segment(dir, &rd);
+		inuse0 = value(&rd, &s, "runtime.native.mem.heap.inuse");
+		/* heap.alloc is counted on every call: exact, not sampled. */
+		for (i = 0; i < 1200 && value(&rd, &s, "runtime.native.mem.heap.alloc") < GROWN; i++)
+			usleep(50000);
+		if (i == 1200)
+			fail_msg("leaker heap 4000000 did not grow by %d bytes in 60 s", GROWN);
+		inuse = value(&rd, &s, "runtime.native.mem.heap.inuse");
+		if (k == 0 && inuse - inuse0 < GROWN / 2)
+			fail_msg("heap.inuse %lld -> %lld while the program allocated %d bytes",
+				 (long long)inuse0, (long long)inuse, GROWN);
+		if (k == 1)
+			assert_int_equal(inuse, inuse0);
+		assert_int_equal(thread_count(pid), 1);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
 		rd_snapshot_free(&s);
 		rd_segment_close(&rd);
 		tu_rmdir(dir);
@@ -868,7 +945,8 @@ int main(void)
 		cmocka_unit_test(lock_sampling_scales_the_profile),
 		cmocka_unit_test(an_apps_own_segment_lives_beside_the_preloads),
 		cmocka_unit_test(cxx_call_sites_are_demangled),
-		cmocka_unit_test(sample_interval_zero_starts_no_thread),
+		cmocka_unit_test(a_single_threaded_program_stays_so),
+		cmocka_unit_test(own_calls_sample_a_single_threaded_heap),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),

@@ -2,14 +2,13 @@
 /*
  * rtm-bench-alloc - cost of librtm-preload.so on a malloc/free-heavy loop:
  * the same loop in a copy of this program without the preload, with it,
- * with it and RTM_SAMPLE_INTERVAL_MS=0 (no sampler thread), and without it
- * but with an idle second thread, alternated RUNS times;
- * each child keeps its best of 3 loops.  Prints min / median / max of the
- * per-run ratios to the plain program (target <= 1.3x).  The idle-thread
- * row splits the preload's cost in two: its sampler thread makes a
- * single-threaded program multi-threaded, which costs glibc's malloc its
- * single-thread fast path whoever owns the thread; the rest is the
- * interposer.
+ * with it and RTM_SAMPLE_INTERVAL_MS=0 (heap sampled at start and exit
+ * only), and without it but with an idle second thread, alternated RUNS
+ * times; each child keeps its best of 3 loops.  Prints min / median / max
+ * of the per-run ratios to the plain program (target <= 1.3x).  The
+ * idle-thread row is what any second thread costs this single-threaded
+ * loop (glibc's malloc loses its single-thread fast path, whoever owns the
+ * thread): the reason the preload starts no thread of its own here.
  * usage: rtm-bench-alloc PRELOAD.so [--ops N]
  */
 #define _GNU_SOURCE
@@ -53,7 +52,7 @@ int main(int argc, char **argv)
 {
 	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 5000000;
 	/* [0] plain, [1] with an idle thread, [2] preloaded, [3] preloaded
-	 * with no sampler thread */
+	 * with RTM_SAMPLE_INTERVAL_MS=0 */
 	double ns[4][RUNS], ratio[3][RUNS];
 	char self[4096], args[48], line[128];
 

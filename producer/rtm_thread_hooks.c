@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pthread_create and thrd_create, interposed: the program's first thread
+ * starts the heap's sampler thread (rtm_alloc.c).  Until then a program
+ * with one thread samples its heap on its own allocator calls, and stays
+ * single-threaded, which keeps glibc malloc's single-thread fast path.
+ * thrd_create calls glibc's pthread_create internally (not through the
+ * symbol), so it is interposed too.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <threads.h>
+
+#include "rtm_alloc.h"
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+				 void *);
+typedef int (*thrd_create_fn)(thrd_t *, thrd_start_t, void *);
+
+/* The next definition after ours; dlsym returns an object pointer, which
+ * POSIX lets us convert to a function pointer through a copy.  Relaxed:
+ * every thread that races here stores the same value. */
+static void *next_symbol(void **cache, const char *name)
+{
+	void *sym = __atomic_load_n(cache, __ATOMIC_RELAXED);
+
+	if (!sym) {
+		sym = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(cache, sym, __ATOMIC_RELAXED);
+	}
+	return sym;
+}
+
+int rtm__real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *),
+			     void *arg)
+{
+	static void *cache;
+	void *sym = next_symbol(&cache, "pthread_create");
+	pthread_create_fn real;
+
+	if (!sym)
+		return EAGAIN;
+	memcpy(&real, &sym, sizeof real);
+	return real(t, a, fn, arg);
+}
+
+int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+	rtm__alloc_threads_begin();
+	return rtm__real_pthread_create(t, a, fn, arg);
+}
+
+int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
+{
+	static void *cache;
+	void *sym = next_symbol(&cache, "thrd_create");
+	thrd_create_fn real;
+
+	if (!sym)
+		return thrd_error;
+	memcpy(&real, &sym, sizeof real);
+	rtm__alloc_threads_begin();
+	return real(t, fn, arg);
+}
