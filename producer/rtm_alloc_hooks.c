@@ -99,11 +99,6 @@ static void resolve(void)
 	RESOLVE(real_calloc, "calloc");
 	RESOLVE(real_realloc, "realloc");
 	RESOLVE(real_free, "free");
-	RESOLVE(real_posix_memalign, "posix_memalign");
-	RESOLVE(real_aligned_alloc, "aligned_alloc");
-	RESOLVE(real_memalign, "memalign");
-	RESOLVE(real_valloc, "valloc");
-	RESOLVE(real_pvalloc, "pvalloc");
 	RESOLVE(real_usable, "malloc_usable_size");
 	RESOLVE(m, "malloc");
 	/* Release, published last: pairs with the acquire above, so a thread
@@ -111,6 +106,19 @@ static void resolve(void)
 	__atomic_store_n(&real_malloc, m, __ATOMIC_RELEASE);
 	resolving = 0;
 }
+
+/* The aligned family is rare: each is resolved at its first call, not at
+ * start-up (a dlsym each, ~1 us).  Acquire/release: a thread that sees
+ * the pointer sees what dlsym found; racing threads store the same. */
+#define REAL_RARE(fp, name)                                            \
+	__extension__({                                        \
+		__typeof__(fp) f_ = __atomic_load_n(&(fp), __ATOMIC_ACQUIRE); \
+		if (!f_) {                                             \
+			RESOLVE(f_, name);                             \
+			__atomic_store_n(&(fp), f_, __ATOMIC_RELEASE); \
+		}                                                      \
+		f_;                                                    \
+	})
 
 /* Acquire: pairs with the release store at the end of resolve(), so the
  * other real_* pointers are visible once this one is. */
@@ -124,38 +132,43 @@ static inline bool resolved(void)
 /*
  * malloc_usable_size() checks the *next* chunk's header to be sure the
  * block is in use, a second cache miss on every free.  glibc's own layout
- * (size word just before the block; low 3 bits flags; bit 1 = mmapped)
- * gives the same answer from the block's own header.  It is used only if
- * it agrees with the real malloc_usable_size() on probe allocations at
- * start-up, so another allocator (jemalloc, tcmalloc) keeps the real call.
+ * (size word just before the block; low 3 bits flags) gives the same
+ * answer from the block's own header: size - 8 for a heap chunk.  It is
+ * used only if it agrees with the real malloc_usable_size() on probe
+ * allocations at start-up, so another allocator (jemalloc, tcmalloc) keeps
+ * the real call.  A chunk of its own mapping (bit 1; 128 KiB and up, an
+ * mmap each) takes the real call too: probing that case would cost a
+ * start-up an mmap and a munmap, and such a block costs a system call
+ * anyway.
  */
 static int header_sizes; /* 1: the glibc header formula is valid here */
 
 static inline size_t usable(void *p)
 {
+	/* Another allocator's block may begin its mapping: no look before
+	 * it unless the layout is glibc's. */
 	if (__builtin_expect(header_sizes, 1)) {
 		size_t sz = ((const size_t *)p)[-1];
 
-		return (sz & ~(size_t)7) - ((sz & 2) ? 2 : 1) * sizeof(size_t);
+		if (__builtin_expect(!(sz & 2), 1))
+			return (sz & ~(size_t)7) - sizeof(size_t);
 	}
 	return real_usable(p);
 }
 
 static void probe_header_sizes(void)
 {
-	static const size_t sizes[] = { 1, 24, 100, 1000, 4000, 70000, 300000 };
+	static const size_t sizes[] = { 1, 24, 100, 1000, 4000 };
+	void *p[sizeof sizes / sizeof sizes[0]];
 	int ok = 1;
 
-	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-		void *p = real_malloc(sizes[i]);
-
-		if (!p)
-			return;
-		header_sizes = 1;
-		ok &= usable(p) == real_usable(p);
-		header_sizes = 0;
-		real_free(p);
-	}
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		p[i] = real_malloc(sizes[i]);
+	header_sizes = 1;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		ok &= p[i] && usable(p[i]) == real_usable(p[i]);
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		real_free(p[i]);
 	header_sizes = ok;
 }
 
@@ -308,7 +321,7 @@ int posix_memalign(void **out, size_t align, size_t n)
 		*out = boot_alloc(n, align < 16 ? 16 : align);
 		return *out ? 0 : ENOMEM;
 	}
-	rc = real_posix_memalign(out, align, n);
+	rc = REAL_RARE(real_posix_memalign, "posix_memalign")(out, align, n);
 	if (!rc)
 		count_alloc(*out, n);
 	return rc;
@@ -321,7 +334,7 @@ void *aligned_alloc(size_t align, size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, align < 16 ? 16 : align);
-	p = real_aligned_alloc(align, n);
+	p = REAL_RARE(real_aligned_alloc, "aligned_alloc")(align, n);
 	count_alloc(p, n);
 	return p;
 }
@@ -333,7 +346,7 @@ void *memalign(size_t align, size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, align < 16 ? 16 : align);
-	p = real_memalign(align, n);
+	p = REAL_RARE(real_memalign, "memalign")(align, n);
 	count_alloc(p, n);
 	return p;
 }
@@ -345,7 +358,7 @@ void *valloc(size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, 4096);
-	p = real_valloc(n);
+	p = REAL_RARE(real_valloc, "valloc")(n);
 	count_alloc(p, n);
 	return p;
 }
@@ -357,7 +370,7 @@ void *pvalloc(size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, 4096);
-	p = real_pvalloc(n);
+	p = REAL_RARE(real_pvalloc, "pvalloc")(n);
 	count_alloc(p, n);
 	return p;
 }
