@@ -208,6 +208,10 @@ struct rtm__tls_way {
 
 struct rtm__tls {
 	struct rtm__tls_way way[RTM__WAYS];
+	/* librtm-alloc's five words in this thread's shard, once found
+	 * (rtm_alloc.h): the allocator hooks' one load.  Cleared with the
+	 * ways when the thread gives its shards back. */
+	uint64_t *alloc_words;
 };
 /* initial-exec: the hot path reads it with one %fs-relative load. */
 extern __thread struct rtm__tls rtm__tls

@@ -54,11 +54,20 @@ extern uint32_t rtm__alloc_way;
  * between the relaxed stores. */
 static inline uint64_t *rtm__alloc_words(void)
 {
-	const struct rtm__tls_way *t = rtm__way(rtm__alloc_way);
+	uint64_t *w = rtm__tls.alloc_words;
+	const struct rtm__tls_way *t;
 
-	if (__builtin_expect(t->seg != rtm__alloc_seg, 0))
+	if (__builtin_expect(w != NULL, 1))
+		return w;
+	/* Found once through the segment's way, then kept: the shard is
+	 * this thread's until it exits (rtm_shard.c clears the pointer), and
+	 * stays writable memory after a fork (private) or a close (blank). */
+	t = rtm__way(rtm__alloc_way);
+	if (t->seg != rtm__alloc_seg || !t->shard)
 		return NULL;
-	return rtm__word(t->shard, rtm__alloc_off);
+	w = rtm__word(t->shard, rtm__alloc_off);
+	rtm__tls.alloc_words = w;
+	return w;
 }
 
 static inline void rtm__alloc_bump(uint64_t *w, uint64_t v)

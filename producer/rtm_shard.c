@@ -66,6 +66,7 @@ static void release_claims(void *unused)
 	n_claims = 0;
 	for (unsigned i = 0; i < RTM__WAYS; i++)
 		rtm__tls.way[i].seg = NULL;
+	rtm__tls.alloc_words = NULL;
 	pthread_mutex_unlock(&rtm__registry_lock);
 }
 
