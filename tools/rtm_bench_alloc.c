@@ -4,7 +4,8 @@
  * the same loop in a copy of this program without the preload, with it,
  * with it and RTM_SAMPLE_INTERVAL_MS=0 (heap sampled at start and exit
  * only), and without it but with an idle second thread, alternated RUNS
- * times; each child keeps its best of 3 loops.  Prints min / median / max
+ * times; each child keeps its best of LOOPS loops (short
+ * loops, many rounds: a noisy neighbour spoils a loop, not the median).  Prints min / median / max
  * of the per-run ratios to the plain program (target <= 1.3x).  The
  * idle-thread row is what any second thread costs this single-threaded
  * loop (glibc's malloc loses its single-thread fast path, whoever owns the
@@ -22,7 +23,8 @@
 #include "bench_child.h"
 #include "bench_runs.h"
 
-#define RUNS 9
+#define RUNS 15
+#define LOOPS 7
 
 static double loop_ns(long ops)
 {
@@ -30,7 +32,7 @@ static double loop_ns(long ops)
 	struct timespec a, b;
 	double best = 1e30;
 
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < LOOPS; r++) {
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		for (long i = 0; i < ops; i++) {
 			unsigned k = (unsigned)(i * 2654435761u) & 255;
@@ -50,7 +52,7 @@ static double loop_ns(long ops)
 
 int main(int argc, char **argv)
 {
-	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 5000000;
+	long ops = argc > 3 && !strcmp(argv[2], "--ops") ? atol(argv[3]) : 1000000;
 	/* [0] plain, [1] with an idle thread, [2] preloaded, [3] preloaded
 	 * with RTM_SAMPLE_INTERVAL_MS=0 */
 	double ns[4][RUNS], ratio[3][RUNS];
@@ -93,8 +95,8 @@ int main(int argc, char **argv)
 		bench_runs_sort(ns[k], RUNS);
 	for (int k = 0; k < 3; k++)
 		bench_runs_sort(ratio[k], RUNS);
-	printf("rtm-bench-alloc: %ld malloc+free pairs (16..527 bytes, 256 live), %d alternated runs, best of 3 loops each\n",
-	       ops, RUNS);
+	printf("rtm-bench-alloc: %ld malloc+free pairs (16..527 bytes, 256 live), %d alternated runs, best of %d loops each\n",
+	       ops, RUNS, LOOPS);
 	printf("  (ratio to the plain program min / median / max; median ns/pair)\n");
 	printf("  glibc malloc alone                 %18s   %6.2f ns\n", "", ns[0][RUNS / 2]);
 	printf("  with an idle thread (no preload)   %.2fx / %.2fx / %.2fx   %6.2f ns\n", ratio[1][0],
