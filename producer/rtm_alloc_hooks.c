@@ -187,13 +187,15 @@ static __attribute__((noinline, cold)) void sample_due(uint64_t *w)
 	busy = 0;
 }
 
+/* p came from the real allocator: callers return the bootstrap buffer's
+ * blocks before they get here. */
 static inline void count_alloc(void *p, size_t requested)
 {
 	int64_t sz;
 	uint64_t *w;
 	bool due;
 
-	if (!p || busy || in_boot(p))
+	if (!p || busy)
 		return;
 	sz = (int64_t)usable(p);
 	w = rtm__alloc_fast_alloc(requested, sz, &due);
