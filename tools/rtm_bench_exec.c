@@ -7,6 +7,8 @@
  * other files in the directory and a reader announced (as rtm-reader
  * announces itself, FORMAT.md "Segments without a reader"), then once
  * more with no reader attached.  R repetitions: min/median/max ratios.
+ * First, the floor: the same with librtm-bench-empty.so (built beside this
+ * program), a preload that does nothing.
  *
  * usage: rtm-bench-exec PRELOAD.so [--runs R] [--execs M]
  */
@@ -22,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_runs.h"
 
 extern char **environ;
@@ -92,7 +95,7 @@ int main(int argc, char **argv)
 	};
 	static const int sizes[] = { 0, 2000, 20000 };
 	char dir[] = "/dev/shm/rtm-bench-exec.XXXXXX", pre[4200], rdir[4200], cmd[4300];
-	char **plain, **loaded;
+	char **plain, **loaded, **empty, self[4096], epre[4200];
 	int runs = 3, m = 300, o, have = 0;
 	size_t ne = 0;
 
@@ -114,18 +117,23 @@ int main(int argc, char **argv)
 		ne++;
 	plain = calloc(ne + 2, sizeof *plain);
 	loaded = calloc(ne + 3, sizeof *loaded);
+	empty = calloc(ne + 3, sizeof *empty);
+	if (bench_self(self, sizeof self))
+		return 1;
+	*strrchr(self, '/') = '\0';
+	snprintf(epre, sizeof epre, "LD_PRELOAD=%s/librtm-bench-empty.so", self);
 	snprintf(rdir, sizeof rdir, "RTM_DIR=%s", dir);
 	snprintf(pre, sizeof pre, "LD_PRELOAD=%s", argv[optind]);
 	for (size_t i = 0; i < ne; i++)
-		plain[i] = loaded[i] = environ[i];
-	plain[ne] = rdir;
-	loaded[ne] = rdir;
+		plain[i] = loaded[i] = empty[i] = environ[i];
+	plain[ne] = loaded[ne] = empty[ne] = rdir;
 	loaded[ne + 1] = pre;
+	empty[ne + 1] = epre;
 	printf("rtm-bench-exec: %d x /bin/true with the preload vs without, %d runs "
 	       "(ratio min / median / max; ms per exec with it)\n", m, runs);
-	for (int k = 0; k < 4; k++) {
+	for (int k = -1; k < 4; k++) {
 		bool reader = k < 3;
-		int want = reader ? sizes[k] : 20000;
+		int want = k < 0 ? 0 : reader ? sizes[k] : 20000;
 		double ratio[16], ms[16];
 
 		files(dir, have, want);
@@ -135,16 +143,20 @@ int main(int argc, char **argv)
 
 			announce(dir, reader);
 			base = run_true(plain, m);
-			with = run_true(loaded, m);
+			with = run_true(k < 0 ? empty : loaded, m);
 			ratio[r] = with / base;
 			ms[r] = with * 1e3 / m;
 		}
 		bench_runs_sort(ratio, runs);
 		bench_runs_sort(ms, runs);
-		printf("  %5d %s %.2fx / %.2fx / %.2fx   %.2f ms\n", want,
-		       reader ? "other files, reader attached         " :
-				"left-over files, no reader (1st removes)", ratio[0], ratio[runs / 2],
-		       ratio[runs - 1], ms[runs / 2]);
+		if (k < 0)
+			printf("  an empty LD_PRELOAD library (the floor)   %.2fx / %.2fx / %.2fx   %.2f ms\n",
+			       ratio[0], ratio[runs / 2], ratio[runs - 1], ms[runs / 2]);
+		else
+			printf("  %5d %s %.2fx / %.2fx / %.2fx   %.2f ms\n", want,
+			       reader ? "other files, reader attached         " :
+					"left-over files, no reader (1st removes)", ratio[0],
+			       ratio[runs / 2], ratio[runs - 1], ms[runs / 2]);
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd) ? 1 : 0;
