@@ -8,16 +8,17 @@
  * program multi-threaded, which costs glibc's malloc its single-thread fast
  * path (rtm-bench-alloc: +20..30 % a call).  So while the program has one
  * thread, its own allocator calls sample: a heap changes only through the
- * allocator, and every call is counted here anyway.
- *  - By the clock: every RTM__ALLOC_CLOCK_EVERY allocations, a clock read;
- *    a sample when the interval has passed.
+ * allocator, and every call is counted here anyway.  Every
+ * RTM__ALLOC_LOOK_EVERY allocations, and as many frees, a look out of line:
  *  - By the bytes: a sample when the live heap has moved a quarter (at
  *    least BAND_MIN) from the last one, so a burst of frees followed by
  *    silence (an idle heap, the state the idle-ratio hint is for) is seen
- *    at once and not at the next allocation.  The band doubles each time
- *    the heap turns back on itself until the next sample by the clock, so
- *    a loop allocating and freeing one big block samples a few times per
- *    interval, not per call.
+ *    within RTM__ALLOC_LOOK_EVERY calls, not at the next interval.  The
+ *    band doubles each time the heap turns back on itself until the next
+ *    sample by the clock, so a loop allocating and freeing one big block
+ *    samples a few times per interval, not per call.
+ *  - By the clock: every fourth look, a clock read; a sample when the
+ *    interval has passed.
  * The program's first pthread_create or thrd_create starts the SCHED_IDLE
  * sampler thread (rtm_thread_hooks.c): the program is paying for threads
  * by then.  RTM_TRIM_IDLE_RATIO, which must act while the program sleeps,
@@ -75,6 +76,7 @@ static int threads_begun; /* atomic: the program started a thread */
 static uint64_t next_due_ns; /* CLOCK_MONOTONIC of the next sample by the clock */
 static uint64_t band_min = BAND_MIN;
 static int band_dir; /* the way the last sample by the bytes went: -1, 0, 1 */
+static unsigned looks; /* the clock is read every fourth */
 
 struct rtm__alloc_band rtm__alloc_band;
 
@@ -252,7 +254,7 @@ static void arm_band(uint64_t *w)
 	__atomic_store_n(&rtm__alloc_band.words, w, __ATOMIC_RELAXED);
 }
 
-void rtm__alloc_sample_due(uint64_t *w)
+void rtm__alloc_look(uint64_t *w)
 {
 	uint64_t live;
 
@@ -272,7 +274,8 @@ void rtm__alloc_sample_due(uint64_t *w)
 			band_min *= 2;
 		band_dir = dir;
 		take_sample(false);
-	} else {
+	} else if (!(++looks & 3) ||
+		   __atomic_load_n(&rtm__alloc_band.words, __ATOMIC_RELAXED) != w) {
 		uint64_t now = mono_ns();
 
 		if (now >= next_due_ns) {
@@ -283,7 +286,10 @@ void rtm__alloc_sample_due(uint64_t *w)
 		} else if (__atomic_load_n(&rtm__alloc_band.words, __ATOMIC_RELAXED) == w) {
 			sampling_end();
 			return; /* nothing due, the band stands */
-		}
+		} /* else the first look from this thread: a band to watch */
+	} else {
+		sampling_end();
+		return; /* nothing due, the band stands */
 	}
 	arm_band(w);
 	sampling_end();

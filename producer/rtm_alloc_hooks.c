@@ -177,13 +177,12 @@ static void probe_header_sizes(void)
 /* Set while this thread runs rtm's own code: nothing it allocates counts. */
 static __thread int busy __attribute__((tls_model("initial-exec")));
 
-/* The heap's sample, out of line: when the clock may have made it due
- * (every RTM__ALLOC_CLOCK_EVERY allocations of a thread) or the live heap
- * left its band. */
-static __attribute__((noinline, cold)) void sample_due(uint64_t *w)
+/* A look at the heap, out of line: every RTM__ALLOC_LOOK_EVERY
+ * allocations and frees of a thread. */
+static __attribute__((noinline, cold)) void look(uint64_t *w)
 {
 	busy = 1; /* mallinfo2 and malloc_info allocate */
-	rtm__alloc_sample_due(w);
+	rtm__alloc_look(w);
 	busy = 0;
 }
 
@@ -193,15 +192,15 @@ static inline void count_alloc(void *p, size_t requested)
 {
 	int64_t sz;
 	uint64_t *w;
-	bool due;
+	bool look_now;
 
 	if (!p || busy)
 		return;
 	sz = (int64_t)usable(p);
-	w = rtm__alloc_fast_alloc(requested, sz, &due);
+	w = rtm__alloc_fast_alloc(requested, sz, &look_now);
 	if (__builtin_expect(w != NULL, 1)) {
-		if (__builtin_expect(due, 0))
-			sample_due(w);
+		if (__builtin_expect(look_now, 0))
+			look(w);
 		return;
 	}
 	busy = 1; /* the slow path may allocate (first use in a thread) */
@@ -213,15 +212,15 @@ static inline void count_free(void *p)
 {
 	int64_t sz;
 	uint64_t *w;
-	bool due;
+	bool look_now;
 
 	if (busy)
 		return;
 	sz = (int64_t)usable(p);
-	w = rtm__alloc_fast_free(sz, &due);
+	w = rtm__alloc_fast_free(sz, &look_now);
 	if (__builtin_expect(w != NULL, 1)) {
-		if (__builtin_expect(due, 0))
-			sample_due(w);
+		if (__builtin_expect(look_now, 0))
+			look(w);
 		return;
 	}
 	busy = 1;
