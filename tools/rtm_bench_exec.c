@@ -8,7 +8,8 @@
  * announces itself, FORMAT.md "Segments without a reader"), then once
  * more with no reader attached.  R repetitions: min/median/max ratios.
  * First, the floor: the same with librtm-bench-empty.so (built beside this
- * program), a preload that does nothing.
+ * program), a preload that does nothing; then PRELOAD loaded but not
+ * publishing (RTM_PUBLISH=top, the top being another process).
  *
  * usage: rtm-bench-exec PRELOAD.so [--runs R] [--execs M]
  */
@@ -95,7 +96,8 @@ int main(int argc, char **argv)
 	};
 	static const int sizes[] = { 0, 2000, 20000 };
 	char dir[] = "/dev/shm/rtm-bench-exec.XXXXXX", pre[4200], rdir[4200], cmd[4300];
-	char **plain, **loaded, **empty, self[4096], epre[4200];
+	char **plain, **loaded, **empty, **quiet, self[4096], epre[4200];
+	char top[] = "RTM_PUBLISH=top", top_pid[] = "RTM_PUBLISH_TOP=1";
 	int runs = 3, m = 300, o, have = 0;
 	size_t ne = 0;
 
@@ -118,6 +120,7 @@ int main(int argc, char **argv)
 	plain = calloc(ne + 2, sizeof *plain);
 	loaded = calloc(ne + 3, sizeof *loaded);
 	empty = calloc(ne + 3, sizeof *empty);
+	quiet = calloc(ne + 5, sizeof *quiet);
 	if (bench_self(self, sizeof self))
 		return 1;
 	*strrchr(self, '/') = '\0';
@@ -125,13 +128,15 @@ int main(int argc, char **argv)
 	snprintf(rdir, sizeof rdir, "RTM_DIR=%s", dir);
 	snprintf(pre, sizeof pre, "LD_PRELOAD=%s", argv[optind]);
 	for (size_t i = 0; i < ne; i++)
-		plain[i] = loaded[i] = empty[i] = environ[i];
-	plain[ne] = loaded[ne] = empty[ne] = rdir;
-	loaded[ne + 1] = pre;
+		plain[i] = loaded[i] = empty[i] = quiet[i] = environ[i];
+	plain[ne] = loaded[ne] = empty[ne] = quiet[ne] = rdir;
+	loaded[ne + 1] = quiet[ne + 1] = pre;
 	empty[ne + 1] = epre;
+	quiet[ne + 2] = top;
+	quiet[ne + 3] = top_pid;
 	printf("rtm-bench-exec: %d x /bin/true with the preload vs without, %d runs "
 	       "(ratio min / median / max; ms per exec with it)\n", m, runs);
-	for (int k = -1; k < 4; k++) {
+	for (int k = -2; k < 4; k++) {
 		bool reader = k < 3;
 		int want = k < 0 ? 0 : reader ? sizes[k] : 20000;
 		double ratio[16], ms[16];
@@ -143,14 +148,16 @@ int main(int argc, char **argv)
 
 			announce(dir, reader);
 			base = run_true(plain, m);
-			with = run_true(k < 0 ? empty : loaded, m);
+			with = run_true(k == -2 ? empty : k == -1 ? quiet : loaded, m);
 			ratio[r] = with / base;
 			ms[r] = with * 1e3 / m;
 		}
 		bench_runs_sort(ratio, runs);
 		bench_runs_sort(ms, runs);
 		if (k < 0)
-			printf("  an empty LD_PRELOAD library (the floor)   %.2fx / %.2fx / %.2fx   %.2f ms\n",
+			printf("  %s %.2fx / %.2fx / %.2fx   %.2f ms\n",
+			       k == -2 ? "an empty LD_PRELOAD library (the floor)  " :
+					 "the preload loaded, not publishing       ",
 			       ratio[0], ratio[runs / 2], ratio[runs - 1], ms[runs / 2]);
 		else
 			printf("  %5d %s %.2fx / %.2fx / %.2fx   %.2f ms\n", want,
