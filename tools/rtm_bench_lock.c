@@ -6,8 +6,8 @@
  * started with LD_PRELOAD, alternated in PAIRS pairs; each child keeps its
  * best of 3 loops, and each pair gives a ratio: min / median / max of those
  * (target <= 1.1x at the median).  Both run with a second, idle thread: glibc takes
- * non-atomic shortcuts while a process has one thread, and the preload's
- * sampler thread would otherwise make the comparison one of thread counts.
+ * non-atomic shortcuts while a process has one thread (under the preload,
+ * starting it also starts the heap sampler, which sleeps).
  * usage: rtm-bench-lock PRELOAD.so [--ops N]
  */
 #define _GNU_SOURCE
