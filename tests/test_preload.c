@@ -456,19 +456,15 @@ static bool shmdump_hints(pid_t pid, const char *dir)
 	return hint;
 }
 
-/* leaker MODE BYTES under the preload: its lowest RSS over 2 s after it
- * freed what it frees (sampled every 100 ms), the trims it counted, and
- * whether rtm-shmdump hinted at the idle heap. */
-static long rss_after(const char *dir, const char *mode, const char *trim, int64_t *trims,
-		      bool *hint)
+/* leaker MODE ARG under the preload in dir, RTM_SAMPLE_INTERVAL_MS=ms and,
+ * unless NULL, RTM_TRIM_IDLE_RATIO=trim: started, and past its line until. */
+static pid_t start_leaker(const char *dir, const char *ms, const char *trim, const char *mode,
+			  const char *arg, const char *until)
 {
-	int p[2];
 	char buf[64] = "";
-	pid_t pid;
-	long low = -1;
 	size_t got = 0;
-	struct rd_segment rd;
-	struct rd_snapshot s = { 0 };
+	int p[2];
+	pid_t pid;
 
 	assert_int_equal(pipe(p), 0);
 	pid = fork();
@@ -478,14 +474,14 @@ static long rss_after(const char *dir, const char *mode, const char *trim, int64
 		close(p[0]);
 		setenv("RTM_DIR", dir, 1);
 		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
-		setenv("RTM_SAMPLE_INTERVAL_MS", "100", 1);
+		setenv("RTM_SAMPLE_INTERVAL_MS", ms, 1);
 		if (trim)
 			setenv("RTM_TRIM_IDLE_RATIO", trim, 1);
-		execl(tu_prog("RTM_LEAKER"), "leaker", mode, "200000000", (char *)NULL);
+		execl(tu_prog("RTM_LEAKER"), "leaker", mode, arg, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
-	while (!strstr(buf, strcmp(mode, "freemost") ? "ready" : "freed") && got < sizeof buf - 1) {
+	while (!strstr(buf, until) && got < sizeof buf - 1) {
 		ssize_t n = read(p[0], buf + got, sizeof buf - 1 - got);
 
 		assert_true(n > 0);
@@ -493,6 +489,21 @@ static long rss_after(const char *dir, const char *mode, const char *trim, int64
 		buf[got] = '\0';
 	}
 	close(p[0]);
+	return pid;
+}
+
+/* leaker MODE BYTES under the preload: its lowest RSS over 2 s after it
+ * freed what it frees (sampled every 100 ms), the trims it counted, and
+ * whether rtm-shmdump hinted at the idle heap. */
+static long rss_after(const char *dir, const char *mode, const char *trim, int64_t *trims,
+		      bool *hint)
+{
+	pid_t pid = start_leaker(dir, "100", trim, mode, "200000000",
+				 strcmp(mode, "freemost") ? "ready" : "freed");
+	long low = -1;
+	struct rd_segment rd;
+	struct rd_snapshot s = { 0 };
+
 	for (int i = 0; i < 20; i++) {
 		long kb = rss_kb(pid);
 
@@ -725,39 +736,6 @@ static void a_single_threaded_program_stays_so(void **state)
 	}
 }
 
-/* leaker ARGS under the preload in dir with RTM_SAMPLE_INTERVAL_MS=ms,
- * started and past "ready". */
-static pid_t start_leaker(const char *dir, const char *ms, const char *mode, const char *arg)
-{
-	char buf[16] = "";
-	size_t got = 0;
-	int p[2];
-	pid_t pid;
-
-	assert_int_equal(pipe(p), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(p[1], 1);
-		close(p[0]);
-		setenv("RTM_DIR", dir, 1);
-		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
-		setenv("RTM_SAMPLE_INTERVAL_MS", ms, 1);
-		execl(tu_prog("RTM_LEAKER"), "leaker", mode, arg, (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	while (!strstr(buf, "ready") && got < sizeof buf - 1) {
-		ssize_t n = read(p[0], buf + got, sizeof buf - 1 - got);
-
-		assert_true(n > 0);
-		got += (size_t)n;
-		buf[got] = '\0';
-	}
-	close(p[0]);
-	return pid;
-}
-
 /* Without a thread of ours, a single-threaded program's own allocator
  * calls sample its heap: heap.inuse follows a growing heap while the
  * program keeps its one thread.  With RTM_SAMPLE_INTERVAL_MS=0 the heap is
@@ -771,7 +749,7 @@ static void own_calls_sample_a_single_threaded_heap(void **state)
 	TU_SKIP_IF_SANITIZED();
 	for (int k = 0; k < 2; k++) {
 		char *dir = tu_mkdir();
-		pid_t pid = start_leaker(dir, settings[k], "heap", "4000000");
+		pid_t pid = start_leaker(dir, settings[k], NULL, "heap", "4000000", "ready");
 		struct rd_segment rd;
 		struct rd_snapshot s = { 0 };
 		int64_t inuse0, inuse;
