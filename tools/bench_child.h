@@ -26,9 +26,22 @@ static inline int bench_self(char *buf, size_t n)
 	return 0;
 }
 
-/* Runs "self --child args": with preload not NULL, under LD_PRELOAD=preload
- * with env (assignments, may be "") and its own fresh RTM_DIR.  Its first
- * line of output goes to line.  0 or -1. */
+/* The shell command that runs "self VERB args": with preload not NULL,
+ * under LD_PRELOAD=preload with env (assignments, may be "") and its own
+ * fresh RTM_DIR, removed after it. */
+static inline void bench_command(char *cmd, size_t n, const char *self, const char *preload,
+				 const char *env, const char *verb, const char *args)
+{
+	if (preload)
+		snprintf(cmd, n,
+			 "d=$(mktemp -d) && RTM_DIR=$d %.500s LD_PRELOAD='%.2000s' '%.2000s' %s %.500s; rm -rf $d",
+			 env, preload, self, verb, args);
+	else
+		snprintf(cmd, n, "exec '%.2000s' %s %.500s", self, verb, args);
+}
+
+/* Runs "self --child args" (bench_command()); its first line of output goes
+ * to line.  0 or -1. */
 static inline int bench_child(const char *self, const char *preload, const char *env,
 			      const char *args, char *line, size_t n)
 {
@@ -36,12 +49,7 @@ static inline int bench_child(const char *self, const char *preload, const char 
 	FILE *p;
 	int ok;
 
-	if (preload)
-		snprintf(cmd, sizeof cmd,
-			 "d=$(mktemp -d) && RTM_DIR=$d %.500s LD_PRELOAD='%.2000s' '%.2000s' --child %.500s; rm -rf $d",
-			 env, preload, self, args);
-	else
-		snprintf(cmd, sizeof cmd, "'%.2000s' --child %.500s", self, args);
+	bench_command(cmd, sizeof cmd, self, preload, env, "--child", args);
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -69,12 +77,7 @@ static inline int bench_server_start(struct bench_server *s, const char *self,
 	char cmd[9000];
 	int in[2], out[2];
 
-	if (preload)
-		snprintf(cmd, sizeof cmd,
-			 "d=$(mktemp -d) && RTM_DIR=$d %.500s LD_PRELOAD='%.2000s' '%.2000s' --serve %.500s; rm -rf $d",
-			 env, preload, self, args);
-	else
-		snprintf(cmd, sizeof cmd, "exec '%.2000s' --serve %.500s", self, args);
+	bench_command(cmd, sizeof cmd, self, preload, env, "--serve", args);
 	/* Close-on-exec: a later child must not hold this one's stdin open
 	 * (dup2 clears the flag on the child's own 0 and 1). */
 	if (pipe2(in, O_CLOEXEC))
