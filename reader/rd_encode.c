@@ -37,7 +37,8 @@ struct enc_cache {
 	otlp_kv **res_kv;
 	otlp_kv *res_kv_store;
 	otlp_any *res_any_store;
-	otlp_kv ***attrs;  /* [n_metrics] -> attribute pointer arrays */
+	otlp_kv ***attrs;  /* [n_attrs] -> attribute pointer arrays */
+	uint32_t n_attrs;  /* the metrics it was built for: a segment grows */
 	otlp_kv *kv_store;
 	otlp_any *any_store;
 	struct group *groups;
@@ -92,7 +93,7 @@ void rd_encode_cache_free(struct rd_source *s)
 	free(c->res_kv_store);
 	free(c->res_any_store);
 	if (c->attrs)
-		for (uint32_t i = 0; i < s->seg.n_metrics; i++)
+		for (uint32_t i = 0; i < c->n_attrs; i++)
 			free(c->attrs[i]);
 	free(c->attrs);
 	free(c->kv_store);
@@ -230,6 +231,7 @@ static void build_attrs(struct enc_cache *c, const struct rd_source *s)
 	for (uint32_t i = 0; i < s->seg.n_metrics; i++)
 		total += s->seg.metrics[i].n_attrs;
 	c->attrs = calloc(s->seg.n_metrics + 1, sizeof *c->attrs);
+	c->n_attrs = s->seg.n_metrics;
 	c->kv_store = calloc(total + 1, sizeof *c->kv_store);
 	c->any_store = calloc(total + 1, sizeof *c->any_store);
 	if (!c->attrs || !c->kv_store || !c->any_store)

@@ -106,6 +106,45 @@ static void fast_writer_matches_protobuf_c_byte_for_byte(void **state)
 	tu_rmdir(dir);
 }
 
+/* Series a producer registers after the reader first encoded its segment
+ * (a preloaded command is read while it still registers): the next encode
+ * rebuilds the cache, freeing the old one by the count it was built for. */
+static void a_segment_that_grows_between_cycles_is_encoded_whole(void **state)
+{
+	char *dir = tu_mkdir(), name[32];
+	struct rtm_segment *seg = tu_open(dir, "grow");
+	const struct rtm_attr attrs[] = { { "k", "v" }, { "k2", "v2" } };
+	struct rd_encode_env env;
+	struct rd_source *s;
+	rtm_counter_t c;
+	int requests = 0;
+
+	(void)state;
+	rd_encode_env_init(&env, false);
+	for (int round = 0, made = 0; round < 3; round++) {
+		struct rd_batch b = { 0 };
+
+		for (int stop = made + 1 + round * 4; made < stop; made++) {
+			snprintf(name, sizeof name, "grow.m%d", made);
+			assert_int_equal(rtm_counter_create(seg, &c, &(struct rtm_metric_def){
+				.name = name, .attrs = attrs, .n_attrs = 2 }), 0);
+		}
+		if (round == 0) {
+			assert_int_equal(rd_source_open(&s, AT_FDCWD, rtm_segment_path(seg), false), 0);
+			s->stat_ok = true;
+		}
+		assert_int_equal(rd_source_collect(s), 0);
+		assert_int_equal(s->seg.n_metrics, (uint32_t)made);
+		rd_encode_source(&b, &env, s, false, 99);
+		assert_int_equal(rd_batch_requests(&b, 4u << 20, compare, &requests), 0);
+		rd_batch_free(&b);
+	}
+	assert_int_equal(requests, 3);
+	rd_source_free(s);
+	rtm_segment_close(seg);
+	tu_rmdir(dir);
+}
+
 struct count_ctx {
 	int requests;
 	size_t max;
@@ -163,6 +202,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fast_writer_matches_protobuf_c_byte_for_byte),
+		cmocka_unit_test(a_segment_that_grows_between_cycles_is_encoded_whole),
 		cmocka_unit_test(splitting_keeps_every_point_once_under_the_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
