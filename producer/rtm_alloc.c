@@ -71,14 +71,18 @@ enum sampler_mode { SAMPLE_EDGES, SAMPLE_INLINE, SAMPLE_THREAD };
 static int mode; /* atomic: enum sampler_mode */
 static int threads_begun; /* atomic: the program started a thread */
 
-/* SAMPLE_INLINE's state, touched only by the thread holding `sampling`. */
+/* SAMPLE_INLINE's state, touched only by the thread holding `sampling`:
+ * the band around the live heap bytes of the last sample, in the shard
+ * whose words armed it (another thread's look arms it for its own). */
 #define BAND_MIN (1u << 20)
+static struct {
+	uint64_t *words;
+	uint64_t low, span;
+} band;
 static uint64_t next_due_ns; /* CLOCK_MONOTONIC of the next sample by the clock */
 static uint64_t band_min = BAND_MIN;
 static int band_dir; /* the way the last sample by the bytes went: -1, 0, 1 */
 static unsigned looks; /* the clock is read every fourth */
-
-struct rtm__alloc_band rtm__alloc_band;
 
 /* A segment no thread ever caches (cache ways start NULL, so NULL
  * would match) until the fast path is valid. */
@@ -205,6 +209,15 @@ static void sample(bool arenas)
 	sampling_end();
 }
 
+/* A sample on the calling thread (start, stop), its allocations rtm's. */
+static void sample_here(void)
+{
+	int was = rtm__alloc_guard(1);
+
+	sample(false);
+	rtm__alloc_guard(was);
+}
+
 static void *sample_loop(void *arg)
 {
 	struct sched_param sp = { 0 };
@@ -240,58 +253,54 @@ static uint64_t mono_ns(void)
 }
 
 /* A band of a quarter of live, at least band_min, each way. */
-static void arm_band(uint64_t *w)
+static void arm_band(uint64_t *w, uint64_t live)
 {
-	int64_t live = (int64_t)__atomic_load_n(&w[3], __ATOMIC_RELAXED);
-	uint64_t half = (uint64_t)(live > 0 ? live : 0) / 4;
+	uint64_t half = (uint64_t)((int64_t)live > 0 ? (int64_t)live : 0) / 4;
 
 	if (half < band_min)
 		half = band_min;
-	/* Relaxed: read by this same thread's hooks (words last, so the
-	 * hooks of this thread never see a half-set band: same thread). */
-	__atomic_store_n(&rtm__alloc_band.low, (uint64_t)live - half, __ATOMIC_RELAXED);
-	__atomic_store_n(&rtm__alloc_band.span, 2 * half, __ATOMIC_RELAXED);
-	__atomic_store_n(&rtm__alloc_band.words, w, __ATOMIC_RELAXED);
+	band.words = w;
+	band.low = live - half;
+	band.span = 2 * half;
 }
 
 void rtm__alloc_look(uint64_t *w)
 {
 	uint64_t live;
+	bool armed, due = false;
 
 	/* Relaxed: the mode changes once, before the program's second
 	 * thread exists (rtm__alloc_threads_begin) or at stop; a sample more
 	 * or less around that is harmless. */
 	if (__atomic_load_n(&mode, __ATOMIC_RELAXED) != SAMPLE_INLINE || !sampling_begin())
 		return;
+	/* Relaxed: this thread's own word. */
 	live = __atomic_load_n(&w[3], __ATOMIC_RELAXED);
-	if (rtm__alloc_out_of_band(w, live)) {
+	armed = band.words == w;
+	if (armed && live - band.low > band.span) {
 		/* Signed: below the band, live - low wraps. */
-		int dir = (int64_t)(live - rtm__alloc_band.low) > (int64_t)(rtm__alloc_band.span / 2) ?
-				  1 : -1;
+		int dir = (int64_t)(live - band.low) > (int64_t)(band.span / 2) ? 1 : -1;
 
 		/* Turned back on itself: a loop, not a trend. */
 		if (band_dir && dir != band_dir && band_min < (UINT64_C(1) << 40))
 			band_min *= 2;
 		band_dir = dir;
-		take_sample(false);
-	} else if (!(++looks & 3) ||
-		   __atomic_load_n(&rtm__alloc_band.words, __ATOMIC_RELAXED) != w) {
+		due = true;
+	} else if (!(++looks & 3) || !armed) {
 		uint64_t now = mono_ns();
 
 		if (now >= next_due_ns) {
 			band_min = BAND_MIN;
 			band_dir = 0;
 			next_due_ns = now + (uint64_t)interval_ms * 1000000u;
-			take_sample(false);
-		} else if (__atomic_load_n(&rtm__alloc_band.words, __ATOMIC_RELAXED) == w) {
-			sampling_end();
-			return; /* nothing due, the band stands */
-		} /* else the first look from this thread: a band to watch */
-	} else {
-		sampling_end();
-		return; /* nothing due, the band stands */
+			due = true;
+		}
 	}
-	arm_band(w);
+	if (due)
+		take_sample(false);
+	/* Around each sample; and at a thread's first look, a band to watch. */
+	if (due || !armed)
+		arm_band(w, live);
 	sampling_end();
 }
 
@@ -303,7 +312,6 @@ void rtm__alloc_threads_begin(void)
 	 * the exchange alone decides who starts ours. */
 	if (__atomic_exchange_n(&threads_begun, 1, __ATOMIC_RELAXED))
 		return;
-	__atomic_store_n(&rtm__alloc_band.words, NULL, __ATOMIC_RELAXED);
 	/* Relaxed: SAMPLE_INLINE to SAMPLE_THREAD happens once, here. */
 	if (__atomic_compare_exchange_n(&mode, &m, SAMPLE_THREAD, false, __ATOMIC_RELAXED,
 					__ATOMIC_RELAXED))
@@ -387,13 +395,7 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 			__atomic_exchange_n(&early_bytes, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_live, 0, __ATOMIC_RELAXED));
 	interval_ms = every_ms && every_ms != RTM_ALLOC_SAMPLE_NO_THREAD ? every_ms : 10000;
-	/* The first sample now, on this thread (its allocations are rtm's). */
-	{
-		int was = rtm__alloc_guard(1);
-
-		sample(false);
-		rtm__alloc_guard(was);
-	}
+	sample_here(); /* the first sample, now */
 	next_due_ns = mono_ns() + (uint64_t)interval_ms * 1000000u;
 	/* RTM_TRIM_IDLE_RATIO acts while the program sleeps, and a program
 	 * that has threads already gains nothing by waiting: the thread now.
@@ -419,13 +421,8 @@ void rtm_alloc_metrics_stop(void)
 	 * by them. */
 	__atomic_store_n(&sampler_stop, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&mode, SAMPLE_EDGES, __ATOMIC_RELAXED);
-	__atomic_store_n(&rtm__alloc_band.words, NULL, __ATOMIC_RELAXED);
 	/* The final values: the heap as the program ends (a short one's
 	 * sampler may not have run at all). */
-	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-		int was = rtm__alloc_guard(1);
-
-		sample(false);
-		rtm__alloc_guard(was);
-	}
+	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+		sample_here();
 }

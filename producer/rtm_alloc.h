@@ -24,10 +24,10 @@ void rtm__alloc_count_slow(uint64_t mallocs, uint64_t frees, uint64_t bytes,
  * are not counted at all. */
 void rtm__alloc_disable(void);
 
-/* Samples the heap on the calling thread if it is due: because the live
- * heap left the band, or by the clock (w: this thread's five words).  The
- * allocator hooks call it when rtm__alloc_fast_alloc/free say so, with
- * their own allocations guarded. */
+/* Samples the heap on the calling thread if it is due: because its live
+ * heap bytes left the band around the last sample, or by the clock (w:
+ * this thread's five words).  The allocator hooks call it when
+ * rtm__alloc_fast_alloc/free say so, with their own allocations guarded. */
 void rtm__alloc_look(uint64_t *w);
 
 /* The program is starting a thread (the pthread_create and thrd_create
@@ -70,24 +70,15 @@ static inline uint64_t *rtm__alloc_words(void)
 	return w;
 }
 
-static inline void rtm__alloc_bump(uint64_t *w, uint64_t v)
+/* Adds v to a word of this thread's shard; the new value. */
+static inline uint64_t rtm__alloc_bump(uint64_t *w, uint64_t v)
 {
-	/* Relaxed store: this thread owns the shard; see rtm_counter_add(). */
-	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
-}
+	uint64_t n = __atomic_load_n(w, __ATOMIC_RELAXED) + v;
 
-/*
- * The heap sampled by the program's own allocator calls (rtm_alloc.c),
- * while it has one thread: a band around its live heap bytes at the last
- * sample.  words: the five words of the thread that armed it (NULL: off);
- * a live total outside [low, low + span] makes the heap due a sample.
- * Written and read only on that thread's cold path (rtm__alloc_look).
- */
-struct rtm__alloc_band {
-	uint64_t *words;
-	uint64_t low, span;
-};
-extern struct rtm__alloc_band rtm__alloc_band;
+	/* Relaxed store: this thread owns the shard; see rtm_counter_add(). */
+	__atomic_store_n(w, n, __ATOMIC_RELAXED);
+	return n;
+}
 
 /* Every this many allocations, and every this many frees, of a thread, a
  * look at whether the heap is due a sample (rtm__alloc_look): out of line,
@@ -95,31 +86,18 @@ extern struct rtm__alloc_band rtm__alloc_band;
  * call cost rtm-bench-alloc 0.06x). */
 #define RTM__ALLOC_LOOK_EVERY 64u
 
-/* Whether live (this shard's live bytes) left the band.  Relaxed loads:
- * only this thread writes the band while it is armed for its words. */
-static inline bool rtm__alloc_out_of_band(const uint64_t *w, uint64_t live)
-{
-	return w == __atomic_load_n(&rtm__alloc_band.words, __ATOMIC_RELAXED) &&
-	       live - __atomic_load_n(&rtm__alloc_band.low, __ATOMIC_RELAXED) >
-		       __atomic_load_n(&rtm__alloc_band.span, __ATOMIC_RELAXED);
-}
-
 /* Counts one allocation; NULL when the caller must take the slow path.
  * *look: time for rtm__alloc_look(words). */
 static inline uint64_t *rtm__alloc_fast_alloc(uint64_t bytes, int64_t usable, bool *look)
 {
 	uint64_t *w = rtm__alloc_words();
-	uint64_t n;
 
 	if (!w)
 		return NULL;
-	/* Relaxed: this thread owns the shard; see rtm__alloc_bump(). */
-	n = __atomic_load_n(&w[0], __ATOMIC_RELAXED) + 1;
-	__atomic_store_n(&w[0], n, __ATOMIC_RELAXED);
+	*look = !(rtm__alloc_bump(&w[0], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 	rtm__alloc_bump(&w[2], bytes);
 	rtm__alloc_bump(&w[3], (uint64_t)usable);
 	rtm__alloc_bump(&w[4], 1);
-	*look = !(n & (RTM__ALLOC_LOOK_EVERY - 1));
 	return w;
 }
 
@@ -127,16 +105,12 @@ static inline uint64_t *rtm__alloc_fast_alloc(uint64_t bytes, int64_t usable, bo
 static inline uint64_t *rtm__alloc_fast_free(int64_t usable, bool *look)
 {
 	uint64_t *w = rtm__alloc_words();
-	uint64_t n;
 
 	if (!w)
 		return NULL;
-	/* Relaxed: as above. */
-	n = __atomic_load_n(&w[1], __ATOMIC_RELAXED) + 1;
-	__atomic_store_n(&w[1], n, __ATOMIC_RELAXED);
+	*look = !(rtm__alloc_bump(&w[1], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 	rtm__alloc_bump(&w[3], (uint64_t)-usable);
 	rtm__alloc_bump(&w[4], (uint64_t)-1);
-	*look = !(n & (RTM__ALLOC_LOOK_EVERY - 1));
 	return w;
 }
 
