@@ -56,6 +56,24 @@ static double run_true(char **envp, int m)
 	return mono_s() - t0;
 }
 
+/* This environment, with the assignments in extra (NULL-terminated). */
+static char **env_plus(const char *const *extra)
+{
+	size_t ne = 0, nx = 0;
+	char **env;
+
+	while (environ[ne])
+		ne++;
+	while (extra[nx])
+		nx++;
+	env = calloc(ne + nx + 1, sizeof *env);
+	if (!env)
+		exit(1);
+	memcpy(env, environ, ne * sizeof *env);
+	memcpy(env + ne, extra, nx * sizeof *env);
+	return env;
+}
+
 static void files(const char *dir, int have, int want)
 {
 	char path[4096];
@@ -94,12 +112,10 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' }, { "execs", required_argument, NULL, 'm' },
 		{ 0 },
 	};
-	static const int sizes[] = { 0, 2000, 20000 };
 	char dir[] = "/dev/shm/rtm-bench-exec.XXXXXX", pre[4200], rdir[4200], cmd[4300];
-	char **plain, **loaded, **empty, **quiet, self[4096], epre[4200];
-	char top[] = "RTM_PUBLISH=top", top_pid[] = "RTM_PUBLISH_TOP=1";
+	char self[4096], epre[4200];
 	int runs = 3, m = 300, o, have = 0;
-	size_t ne = 0;
+	char **plain, **loaded;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o == 'r')
@@ -113,57 +129,52 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: rtm-bench-exec PRELOAD.so [--runs 1..15] [--execs M>=10]\n");
 		return 2;
 	}
-	if (!mkdtemp(dir))
-		return 1;
-	while (environ[ne])
-		ne++;
-	plain = calloc(ne + 2, sizeof *plain);
-	loaded = calloc(ne + 3, sizeof *loaded);
-	empty = calloc(ne + 3, sizeof *empty);
-	quiet = calloc(ne + 5, sizeof *quiet);
-	if (bench_self(self, sizeof self))
+	if (!mkdtemp(dir) || bench_self(self, sizeof self))
 		return 1;
 	*strrchr(self, '/') = '\0';
 	snprintf(epre, sizeof epre, "LD_PRELOAD=%s/librtm-bench-empty.so", self);
 	snprintf(rdir, sizeof rdir, "RTM_DIR=%s", dir);
 	snprintf(pre, sizeof pre, "LD_PRELOAD=%s", argv[optind]);
-	for (size_t i = 0; i < ne; i++)
-		plain[i] = loaded[i] = empty[i] = quiet[i] = environ[i];
-	plain[ne] = loaded[ne] = empty[ne] = quiet[ne] = rdir;
-	loaded[ne + 1] = quiet[ne + 1] = pre;
-	empty[ne + 1] = epre;
-	quiet[ne + 2] = top;
-	quiet[ne + 3] = top_pid;
-	printf("rtm-bench-exec: %d x /bin/true with the preload vs without, %d runs "
-	       "(ratio min / median / max; ms per exec with it)\n", m, runs);
-	for (int k = -2; k < 4; k++) {
-		bool reader = k < 3;
-		int want = k < 0 ? 0 : reader ? sizes[k] : 20000;
-		double ratio[16], ms[16];
+	plain = env_plus((const char *[]){ rdir, NULL });
+	loaded = env_plus((const char *[]){ rdir, pre, NULL });
+	{
+		const struct {
+			const char *label;
+			char **env;
+			int files;
+			bool reader;
+		} rows[] = {
+			{ "an empty LD_PRELOAD library (the floor)  ", env_plus((const char *[]){ rdir, epre, NULL }), 0, true },
+			{ "the preload loaded, not publishing       ",
+			  env_plus((const char *[]){ rdir, pre, "RTM_PUBLISH=top", "RTM_PUBLISH_TOP=1",
+						   NULL }), 0, true },
+			{ "    0 other files, reader attached         ", loaded, 0, true },
+			{ " 2000 other files, reader attached         ", loaded, 2000, true },
+			{ "20000 other files, reader attached         ", loaded, 20000, true },
+			{ "20000 left-over files, no reader (1st removes)", loaded, 20000, false },
+		};
 
-		files(dir, have, want);
-		have = want > have ? want : have;
-		for (int r = 0; r < runs; r++) {
-			double base, with;
+		printf("rtm-bench-exec: %d x /bin/true with the preload vs without, %d runs "
+		       "(ratio min / median / max; ms per exec with it)\n", m, runs);
+		for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+			double ratio[16], ms[16];
 
-			announce(dir, reader);
-			base = run_true(plain, m);
-			with = run_true(k == -2 ? empty : k == -1 ? quiet : loaded, m);
-			ratio[r] = with / base;
-			ms[r] = with * 1e3 / m;
-		}
-		bench_runs_sort(ratio, runs);
-		bench_runs_sort(ms, runs);
-		if (k < 0)
-			printf("  %s %.2fx / %.2fx / %.2fx   %.2f ms\n",
-			       k == -2 ? "an empty LD_PRELOAD library (the floor)  " :
-					 "the preload loaded, not publishing       ",
-			       ratio[0], ratio[runs / 2], ratio[runs - 1], ms[runs / 2]);
-		else
-			printf("  %5d %s %.2fx / %.2fx / %.2fx   %.2f ms\n", want,
-			       reader ? "other files, reader attached         " :
-					"left-over files, no reader (1st removes)", ratio[0],
+			files(dir, have, rows[k].files);
+			have = rows[k].files > have ? rows[k].files : have;
+			for (int r = 0; r < runs; r++) {
+				double base, with;
+
+				announce(dir, rows[k].reader);
+				base = run_true(plain, m);
+				with = run_true(rows[k].env, m);
+				ratio[r] = with / base;
+				ms[r] = with * 1e3 / m;
+			}
+			bench_runs_sort(ratio, runs);
+			bench_runs_sort(ms, runs);
+			printf("  %s %.2fx / %.2fx / %.2fx   %.2f ms\n", rows[k].label, ratio[0],
 			       ratio[runs / 2], ratio[runs - 1], ms[runs / 2]);
+		}
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd) ? 1 : 0;
