@@ -46,12 +46,11 @@ extern const struct rtm_segment *rtm__alloc_seg;
 extern uint32_t rtm__alloc_off;
 extern uint32_t rtm__alloc_way;
 
+/* The common cases below need no guard (pure memory operations); NULL
+ * sends the caller to the guarded slow path. */
 
-/* The common cases, with no guard needed (pure memory operations): false
- * when the caller must take the guarded slow path instead. */
-/* The five words: mallocs, frees, bytes, live bytes, live objects.  One
- * pointer, computed once, so the compiler need not reload the globals
- * between the relaxed stores. */
+/* This thread's five words: mallocs, frees, bytes, live bytes, live
+ * objects; NULL until its shard in the allocator's segment is claimed. */
 static inline uint64_t *rtm__alloc_words(void)
 {
 	uint64_t *w = rtm__tls.alloc_words;
