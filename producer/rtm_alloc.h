@@ -31,9 +31,24 @@ void rtm__alloc_disable(void);
 void rtm__alloc_look(uint64_t *w);
 
 /* The program is starting a thread (the pthread_create and thrd_create
- * interposers, before they create it): the heap's sampler thread starts
- * now, and the program's allocator calls stop sampling. */
+ * interposers, before they create it): a deferred segment is published,
+ * the heap's sampler thread starts now, and the program's allocator calls
+ * stop sampling. */
 void rtm__alloc_threads_begin(void);
+
+/* rtm_alloc_metrics_start() for the preload's deferred segment
+ * (rtm__segment_open_deferred): it is published once publish_after_ms have
+ * passed (seen by the program's allocator calls), before the program's
+ * first thread, before an exec when a reader is attached, and at close
+ * when a reader is attached; or at once when a thread of ours must run
+ * from the start (RTM_TRIM_IDLE_RATIO, a program with threads already). */
+int rtm__alloc_metrics_start_deferred(struct rtm_segment *seg, unsigned every_ms,
+				      unsigned publish_after_ms);
+
+/* This image is about to be replaced (the exec interposers): a deferred
+ * segment is published if a reader is attached, so what the image counted
+ * is exported; the next image's segment marks it closed. */
+void rtm__alloc_before_exec(void);
 
 /* glibc's pthread_create, past the interposer (rtm_thread_hooks.c): how
  * rtm starts its own thread. */

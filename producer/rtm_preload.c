@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 #include "rtm.h"
@@ -86,10 +87,30 @@ static unsigned sample_interval(void)
 	return ms ? (unsigned)ms : RTM_ALLOC_SAMPLE_NO_THREAD;
 }
 
+/*
+ * RTM_PUBLISH_DELAY_MS: how long a process runs before its segment gets a
+ * file (default 1000; 0: at start).  Until then it counts in private
+ * memory and touches nothing in the directory: most processes under a
+ * preload are short commands, and one that ends first costs no file, no
+ * /proc read and no cleanup.  It is published earlier before its first
+ * thread starts, and at exit or exec only when a reader is attached to
+ * take its final values (without one its file would just be removed).
+ * A program already threaded at start, or one that lets the sampler trim
+ * its heap (RTM_TRIM_IDLE_RATIO), publishes at once.
+ */
+static unsigned publish_delay(void)
+{
+	unsigned long ms = 1000;
+
+	rtm__env_number("RTM_PUBLISH_DELAY_MS", 0, 86400000, "1000 ms", &ms);
+	return __libc_single_threaded ? (unsigned)ms : 0;
+}
+
 __attribute__((constructor)) static void preload_start(void)
 {
-	unsigned ms = sample_interval();
+	unsigned ms = sample_interval(), delay;
 	unsigned long threads = 0; /* librtm's default */
+	struct rtm_segment_opts opts = { 0 };
 	int rc;
 
 	rtm__alloc_guard(1);
@@ -99,10 +120,11 @@ __attribute__((constructor)) static void preload_start(void)
 		return;
 	}
 	rtm__env_number("RTM_MAX_THREADS", 1, 1023, "the default (256)", &threads);
-	rc = rtm_segment_open(&seg, &(struct rtm_segment_opts){
-		.service_name = service_name(),
-		.max_threads = (uint32_t)threads });
-	if (rc == 0 && rtm_alloc_metrics_start(seg, ms) != 0) {
+	delay = publish_delay();
+	opts.service_name = service_name();
+	opts.max_threads = (uint32_t)threads;
+	rc = delay ? rtm__segment_open_deferred(&seg, &opts) : rtm_segment_open(&seg, &opts);
+	if (rc == 0 && rtm__alloc_metrics_start_deferred(seg, ms, delay) != 0) {
 		rtm_segment_close(seg);
 		seg = NULL;
 	}

@@ -34,7 +34,9 @@ static int fallocate_range(struct rtm_segment *seg, uint64_t start, uint64_t end
 {
 	int rc;
 
-	if (end <= start)
+	/* A deferred segment has no file yet: its marks still advance, and
+	 * publishing writes the ranges they cover (rtm_segment.c). */
+	if (end <= start || seg->deferred)
 		return 0;
 	if (seg->fd < 0)
 		return -EBADF;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "rtm_segment_priv.h"
+#include "rtm_shm_presence.h"
 #include "rtm_shm_text.h"
 
 #define DEFAULT_DIR     "/dev/shm/rtm"
@@ -57,9 +58,13 @@ void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n)
  */
 static void atfork_child(void)
 {
+	/* A deferred segment is private anonymous memory: the child's copy
+	 * is its own already (and never published: its pid is not the
+	 * header's). */
 	for (struct rtm_segment *s = rtm__registry; s; s = s->next)
-		mmap(s->base, s->size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_FIXED, s->fd, 0);
+		if (s->fd >= 0)
+			mmap(s->base, s->size, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_FIXED, s->fd, 0);
 	/* Taken by atfork_prepare() in the forking thread, which is the one
 	 * thread the child has. */
 	pthread_mutex_unlock(&rtm__registry_lock);
@@ -99,15 +104,18 @@ static int open_dir(const char *dir)
 	struct stat st;
 	int fd;
 
-	if (mkdir(dir, 0777) == 0)
-		chmod(dir, 01777); /* shared like /tmp: sticky, any user */
-	else if (errno != EEXIST)
-		return -errno;
-	if (!lstat(dir, &st) && S_ISLNK(st.st_mode))
-		return -ELOOP;
+	/* O_NOFOLLOW refuses a symbolic link (ELOOP, or ENOTDIR where the
+	 * link leads to a file); it exists in all but the first process. */
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdir(dir, 0777) == 0)
+			chmod(dir, 01777); /* shared like /tmp: sticky, any user */
+		else if (errno != EEXIST)
+			return -errno;
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
-		return -errno;
+		return errno == ENOTDIR && !lstat(dir, &st) && S_ISLNK(st.st_mode) ? -ELOOP : -errno;
 	if (fstat(fd, &st) || ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
 		close(fd);
 		return -EPERM;
@@ -215,7 +223,10 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	h->sites_capacity = RTM__LOCK_SITES;
 	h->pid = (int32_t)getpid();
 	h->uid = (uint32_t)getuid();
-	h->pid_start_ticks = rtm__start_ticks(0);
+	/* A deferred segment reads it when it is published: the first /proc
+	 * access of a process costs ~30 us, which a short command then
+	 * never pays. */
+	h->pid_start_ticks = seg->deferred ? 0 : rtm__start_ticks(0);
 	h->created_unix_nano = now;
 	h->created_boot_nano = rtm__now_ns(CLOCK_BOOTTIME);
 	h->heartbeat_unix_nano = now;
@@ -223,7 +234,10 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	if (o->service_version)
 		strncpy(h->service_version, o->service_version,
 			RTM_SHM_VERSION_LEN - 1);
-	snprintf(h->producer, sizeof h->producer, "rtm-c/%s", RTM_VERSION);
+	/* A constant: no stdio on a start-up path (a process's first
+	 * snprintf costs ~10 us). */
+	_Static_assert(sizeof "rtm-c/" RTM_VERSION <= sizeof h->producer, "producer fits");
+	memcpy(h->producer, "rtm-c/" RTM_VERSION, sizeof "rtm-c/" RTM_VERSION);
 }
 
 /* The file a segment is built in, before it has its published name: an
@@ -294,10 +308,11 @@ static int create_file(struct rtm_segment *seg, int dfd,
 	return 0;
 }
 
-static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts *o);
+static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts *o,
+			bool deferred);
 
-int rtm_segment_open(struct rtm_segment **out,
-		     const struct rtm_segment_opts *o)
+static int open_with_env(struct rtm_segment **out, const struct rtm_segment_opts *o,
+			 bool deferred)
 {
 	int rc;
 	struct rtm__env_resource env;
@@ -341,12 +356,61 @@ int rtm_segment_open(struct rtm_segment **out,
 		eff.service_name = env.service_name ? env.service_name :
 			eff.service_name && *eff.service_name ? eff.service_name :
 			program_invocation_short_name;
-	rc = open_segment(out, &eff);
+	rc = open_segment(out, &eff, deferred);
 	rtm__env_resource_free(&env);
 	return rc;
 }
 
-static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts *o)
+int rtm_segment_open(struct rtm_segment **out, const struct rtm_segment_opts *o)
+{
+	return open_with_env(out, o, false);
+}
+
+int rtm__segment_open_deferred(struct rtm_segment **out, const struct rtm_segment_opts *o)
+{
+	return open_with_env(out, o, true);
+}
+
+/* A deferred segment's memory until it is published: private, so a
+ * forked child's copy is its own, and all of it addressable at once; a
+ * page costs only when written. */
+static int map_anonymous(struct rtm_segment *seg, const struct layout *l)
+{
+	seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (seg->base == MAP_FAILED)
+		return -errno;
+	seg->fd = -1;
+	seg->size = l->size;
+	return 0;
+}
+
+/* The final name, the first free n from seg->seq (see open_segment). */
+static int name_file(struct rtm_segment *seg, int dfd, int fd, const char *tmp,
+		     char *name, size_t cap)
+{
+	for (unsigned k = 0;; k++) {
+		int rc;
+
+		rtm__segment_name(name, cap, seg->hdr->pid_start_ticks, seg->seq + k);
+		rc = publish(dfd, fd, tmp, name);
+		if (rc != -EEXIST || k == 1000)
+			return rc;
+	}
+}
+
+/* Once per image: only an exec leaves stale segments behind, and without
+ * a reader nobody else removes those of processes gone. */
+static void clean_up_once(struct rtm_segment *seg, int dfd)
+{
+	if (!__atomic_exchange_n(&stale_checked, 1, __ATOMIC_RELAXED)) {
+		rtm__close_stale(dfd, seg->hdr->pid_start_ticks);
+		rtm__reap_gone(dfd);
+	}
+}
+
+static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts *o,
+			bool deferred)
 {
 	const char *dir;
 	char tmp[96], name[96];
@@ -377,14 +441,18 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 		free(seg);
 		return -ENOMEM;
 	}
-	dfd = open_dir(dir);
-	if (dfd < 0) {
+	seg->deferred = deferred;
+	seg->mode = o->mode ? o->mode : 0600;
+	*tmp = '\0';
+	dfd = deferred ? -1 : open_dir(dir);
+	if (dfd < 0 && !deferred) {
 		rc = dfd;
 		goto fail_free;
 	}
 	n = __atomic_fetch_add(&open_seq, 1, __ATOMIC_RELAXED); /* name, cache way */
 	seg->way = n % RTM__WAYS;
-	rc = create_file(seg, dfd, o, &l, tmp, sizeof tmp);
+	seg->seq = n;
+	rc = deferred ? map_anonymous(seg, &l) : create_file(seg, dfd, o, &l, tmp, sizeof tmp);
 	if (rc)
 		goto fail_dir;
 	seg->hdr = (struct rtm_shm_header *)(void *)seg->base;
@@ -398,28 +466,26 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 		goto fail_map;
 	seg->hdr->strings_used = seg->strings_used - l.strings_off;
 	seg->hdr->state = RTM_SHM_STATE_LIVE;
-	/* Once per image: only an exec leaves stale segments behind, and
-	 * without a reader nobody else removes those of processes gone. */
-	if (!__atomic_exchange_n(&stale_checked, 1, __ATOMIC_RELAXED)) {
-		rtm__close_stale(dfd, seg->hdr->pid_start_ticks);
-		rtm__reap_gone(dfd);
-	}
-	/* Publishing gives a complete header its name: readers never see
-	 * INIT.  A taken name — another copy of librtm in this process (a
-	 * preload library and the app's own) counts from 0 too, or a file
-	 * another user planted — moves on to the next number. */
-	for (unsigned k = 0;; k++) {
-		rtm__segment_name(name, sizeof name, seg->hdr->pid_start_ticks, n + k);
-		rc = publish(dfd, seg->fd, tmp, name);
-		if (!rc)
-			break;
-		if (rc != -EEXIST || k == 1000)
+	if (deferred) {
+		memcpy(seg->path, dir, strlen(dir) + 1); /* fits: checked above */
+	} else {
+		clean_up_once(seg, dfd);
+		/* Publishing gives a complete header its name: readers never
+		 * see INIT.  A taken name — another copy of librtm in this
+		 * process (a preload library and the app's own) counts from 0
+		 * too, or a file another user planted — moves on to the next
+		 * number. */
+		rc = name_file(seg, dfd, seg->fd, tmp, name, sizeof name);
+		if (rc)
 			goto fail_map;
+		snprintf(seg->path, sizeof seg->path, "%s/%s", dir, name);
+		close(dfd);
 	}
-	snprintf(seg->path, sizeof seg->path, "%s/%s", dir, name);
-	close(dfd);
 	pthread_mutex_init(&seg->lock, NULL);
-	pthread_once(&atfork_once, atfork_register);
+	/* A deferred segment needs no remapping after fork (its memory is
+	 * private): it registers when it is published. */
+	if (!deferred)
+		pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&rtm__registry_lock);
 	seg->next = rtm__registry;
 	rtm__registry = seg;
@@ -429,15 +495,160 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 
 fail_map:
 	munmap(seg->base, seg->size);
-	close(seg->fd);
+	if (seg->fd >= 0)
+		close(seg->fd);
 	if (*tmp)
 		unlinkat(dfd, tmp, 0);
 fail_dir:
-	close(dfd);
+	if (dfd >= 0)
+		close(dfd);
 fail_free:
 	free(seg->shard_busy);
 	free(seg);
 	return rc;
+}
+
+static bool page_is_zero(const unsigned char *p)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* [start, end) of seg into fd at the same offsets; with skip_zero, pages
+ * that hold only zeros stay holes (they read as zeros). */
+static int write_range(const struct rtm_segment *seg, int fd, uint64_t start, uint64_t end,
+		       bool skip_zero)
+{
+	start &= ~(uint64_t)(PAGE - 1);
+	end = align_up(end, PAGE);
+	if (end > seg->size)
+		end = seg->size;
+	while (start < end) {
+		uint64_t stop;
+
+		if (skip_zero && page_is_zero(seg->base + start)) {
+			start += PAGE;
+			continue;
+		}
+		for (stop = start + PAGE; stop < end && !(skip_zero && page_is_zero(seg->base + stop));)
+			stop += PAGE;
+		while (start < stop) {
+			ssize_t w = pwrite(fd, seg->base + start, stop - start, (off_t)start);
+
+			if (w <= 0)
+				return w < 0 ? -errno : -EIO;
+			start += (uint64_t)w;
+		}
+	}
+	return 0;
+}
+
+/* The pages a deferred segment has reserved so far (rtm_reserve.c's
+ * marks, the ranges a file-backed one would have fallocated), written into
+ * its file: everything a reader may read.  final: nothing will write
+ * again, so pages of zeros need no reserving. */
+static int write_image(const struct rtm_segment *seg, int fd, bool final)
+{
+	const struct rtm_shm_header *h = seg->hdr;
+	uint32_t hwm = h->shard_hwm < h->shard_count ? h->shard_hwm : h->shard_count;
+	int rc = write_range(seg, fd, 0, seg->res_meta, final);
+
+	if (!rc)
+		rc = write_range(seg, fd, h->strings_offset, seg->res_strings, final);
+	if (!rc)
+		rc = write_range(seg, fd, h->sites_offset, seg->res_sites, final);
+	for (uint32_t i = seg->shard0_ready ? 0 : 1; !rc && i < hwm; i++) {
+		uint64_t base = (uint64_t)(rtm__shard_base(seg, i) - seg->base);
+
+		rc = write_range(seg, fd, base, base + seg->res_data, final);
+	}
+	return rc;
+}
+
+/* Caller holds seg->lock.  final: seg is CLOSED; its image is written and
+ * named, never mapped. */
+static int publish_deferred(struct rtm_segment *seg, bool if_reader, bool final)
+{
+	char tmp[96], name[96];
+	size_t dl;
+	void *m;
+	int dfd, fd, rc;
+
+	if (!seg->deferred)
+		return 0;
+	if (seg->hdr->pid != (int32_t)getpid())
+		return -ESRCH;
+	/* No reader: one system call, at the path (a short command's exit);
+	 * open_dir() checks the directory before anything is written. */
+	if (if_reader && !rtm_shm_presence_attached(AT_FDCWD, seg->path, geteuid(),
+						    rtm__now_ns(CLOCK_REALTIME)))
+		return -ENOTCONN;
+	dfd = open_dir(seg->path);
+	if (dfd < 0)
+		return dfd;
+	seg->hdr->pid_start_ticks = rtm__start_ticks(0);
+	fd = create_temp(dfd, seg->mode, tmp, sizeof tmp);
+	if (fd < 0) {
+		close(dfd);
+		return fd;
+	}
+	fchmod(fd, seg->mode); /* umask must not make it unreadable to the owner */
+	rc = ftruncate(fd, (off_t)seg->size) ? -errno : write_image(seg, fd, final);
+	if (!rc && !final) {
+		/* The same address, now the file: every handle and cached
+		 * shard stays valid.  Nothing writes meanwhile (one thread). */
+		m = mmap(seg->base, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+		if (m == MAP_FAILED) {
+			rc = -errno;
+			/* Whatever MAP_FIXED left there: blank memory, as a
+			 * closed segment has. */
+			mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		}
+	}
+	if (!rc && !final)
+		clean_up_once(seg, dfd);
+	if (!rc)
+		rc = name_file(seg, dfd, fd, tmp, name, sizeof name);
+	if (rc && *tmp)
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
+	if (rc || final) {
+		close(fd);
+		if (rc)
+			return rc;
+	} else {
+		seg->fd = fd;
+		pthread_once(&atfork_once, atfork_register);
+	}
+	seg->deferred = false;
+	/* open_segment() checked that the directory and a name fit. */
+	dl = strlen(seg->path);
+	seg->path[dl] = '/';
+	memcpy(seg->path + dl + 1, name, strlen(name) + 1);
+	return 0;
+}
+
+int rtm__segment_publish(struct rtm_segment *seg, bool if_reader)
+{
+	int rc;
+
+	if (!seg || seg == &rtm__null_segment)
+		return -EINVAL;
+	rtm__lock(seg);
+	rc = seg->closed ? -EINVAL : publish_deferred(seg, if_reader, false);
+	rtm__unlock(seg);
+	return rc;
+}
+
+bool rtm__segment_deferred(const struct rtm_segment *seg)
+{
+	/* Relaxed: a hint; rtm__segment_publish() decides under the lock. */
+	return seg && __atomic_load_n(&seg->deferred, __ATOMIC_RELAXED);
 }
 
 void rtm_segment_heartbeat(struct rtm_segment *seg)
@@ -457,6 +668,7 @@ const char *rtm_segment_path(const struct rtm_segment *seg)
 int rtm_segment_close(struct rtm_segment *seg)
 {
 	struct rtm_segment **pp;
+	bool was_deferred;
 
 	if (!seg || seg == &rtm__null_segment)
 		return -EINVAL;
@@ -473,6 +685,11 @@ int rtm_segment_close(struct rtm_segment *seg)
 	 * a reader that sees CLOSED with its acquire load of state. */
 	__atomic_store_n(&seg->hdr->state, RTM_SHM_STATE_CLOSED,
 			 __ATOMIC_RELEASE);
+	/* A deferred segment's final values go out only to a reader: without
+	 * one, its file would just be removed by the next producer.  Its
+	 * memory stays private either way. */
+	was_deferred = seg->deferred;
+	publish_deferred(seg, true, true);
 	pthread_mutex_lock(&rtm__registry_lock);
 	for (pp = &rtm__registry; *pp; pp = &(*pp)->next)
 		if (*pp == seg) {
@@ -486,9 +703,11 @@ int rtm_segment_close(struct rtm_segment *seg)
 	 * shards, land in private zero pages instead of the closed segment.
 	 * The struct and this address range are never reused, so no handle
 	 * can ever alias a later segment. */
-	mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	close(seg->fd);
+	if (!was_deferred)
+		mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (seg->fd >= 0)
+		close(seg->fd);
 	seg->fd = -1;
 	/* Relaxed: only a hint for other threads' slow paths; the mapping
 	 * swap above already makes their late writes harmless. */

@@ -51,6 +51,7 @@ static pid_t start(struct child *c, const char *dir, bool preload)
 		setenv("RTM_SERVICE_NAME", svc, 1);
 		if (preload) {
 			setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+			setenv("RTM_PUBLISH_DELAY_MS", "0", 1); /* its segment at once */
 			setenv("RTM_SAMPLE_INTERVAL_MS", "250", 1);
 		}
 		execl(tu_prog("RTM_LEAKER"), "leaker", c->mode, c->a, c->b, (char *)NULL);

@@ -176,11 +176,168 @@ static void short_commands_leave_nothing_behind_without_a_reader(void **state)
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
 	dir = tu_mkdir();
-	/* Each starting producer removes its user's segments of processes
-	 * that are gone: what is left is the last few. */
+	/* Each ends within RTM_PUBLISH_DELAY_MS, with nobody to export its
+	 * final values: none ever has a file. */
 	assert_int_equal(run_preloaded(dir, TRUE_500), 0);
+	if (files_in(dir))
+		fail_msg("%d files left behind by 500 short commands", files_in(dir));
+	/* Published at once, each leaves its closed segment; the next
+	 * publishing producer removes its user's segments of processes that
+	 * are gone: what is left is the last few. */
+	assert_int_equal(run_preloaded(dir, "RTM_PUBLISH_DELAY_MS=0 " TRUE_500), 0);
 	if (files_in(dir) > 3)
 		fail_msg("%d files left behind by 500 short commands", files_in(dir));
+	tu_rmdir(dir);
+}
+
+static pid_t start_leaker(const char *dir, const char *ms, const char *trim, const char *mode,
+			  const char *arg, const char *until);
+
+/* The segments in dir: pid, service and state of each (at most cap). */
+struct seg_info {
+	int pid;
+	char service[64];
+	uint32_t state;
+	int64_t mallocs;
+};
+
+static int segments_in(const char *dir, struct seg_info *out, int cap)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	char **names;
+	int n = rd_dir_list(dfd, &names), k = 0;
+
+	for (int i = 0; i < n && k < cap; i++) {
+		struct rd_segment rd;
+		struct rd_snapshot s = { 0 };
+
+		if (rd_segment_open(&rd, dfd, names[i], 0))
+			fail_msg("%s: %s", names[i], rd.err);
+		assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+		out[k].pid = rd.hdr.pid;
+		snprintf(out[k].service, sizeof out[k].service, "%s", rd.hdr.service_name);
+		out[k].state = s.state;
+		out[k].mallocs = value(&rd, &s, "runtime.native.mem.alloc.mallocs");
+		k++;
+		rd_snapshot_free(&s);
+		rd_segment_close(&rd);
+	}
+	rd_dir_names_free(names);
+	close(dfd);
+	return k;
+}
+
+/* Waits (bounded: correctness, not speed, is under test) for dir's one
+ * segment, and for its allocation count to pass above. */
+static int64_t mallocs_above(const char *dir, int64_t above)
+{
+	struct seg_info si[4];
+	int n = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		n = segments_in(dir, si, 4);
+		if (n == 1 && si[0].mallocs > above)
+			return si[0].mallocs;
+		usleep(10000);
+	}
+	fail_msg("%d segments, none counting past %lld", n, (long long)above);
+	return 0;
+}
+
+/*
+ * RTM_PUBLISH_DELAY_MS: a process gets its file once it has run for the
+ * delay (seen by its own allocator calls), or before its first thread;
+ * one that does neither has none.  Published, its updates land in the
+ * file: the mapping was swapped under the running program.
+ */
+static void a_deferred_segment_is_published_when_it_pays(void **state)
+{
+	struct seg_info si[4];
+	int64_t first;
+	char *dir;
+	pid_t pid;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	/* 640 allocations a second, published after 200 ms. */
+	setenv("RTM_PUBLISH_DELAY_MS", "200", 1);
+	pid = start_leaker(dir, "10000", NULL, "heap", "640000", "ready");
+	first = mallocs_above(dir, 0);
+	mallocs_above(dir, first);
+	assert_int_equal(segments_in(dir, si, 4), 1);
+	assert_int_equal(si[0].pid, pid);
+	assert_int_equal(si[0].state, RTM_SHM_STATE_LIVE);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	tu_rmdir(dir);
+
+	/* An hour's delay: a program that holds its heap never publishes... */
+	dir = tu_mkdir();
+	setenv("RTM_PUBLISH_DELAY_MS", "3600000", 1);
+	pid = start_leaker(dir, "10000", NULL, "steady", "100000", "ready");
+	assert_int_equal(files_in(dir), 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* ...one that starts threads publishes before the first. */
+	pid = start_leaker(dir, "10000", NULL, "threads", "10", "ready");
+	mallocs_above(dir, 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	unsetenv("RTM_PUBLISH_DELAY_MS");
+	tu_rmdir(dir);
+}
+
+/*
+ * With a reader attached, an image that ends or execs within the delay
+ * still publishes: nothing it counted is lost.  A forked child's copy of
+ * its parent's segment is never published (its pid is not the header's):
+ * alloc_truth fork's child execs /bin/true, which publishes its own.
+ */
+static void a_deferred_segment_reaches_a_reader_through_exec_and_fork(void **state)
+{
+	struct seg_info si[16];
+	char *dir, cmd[512];
+	int n, exec_pid = 0, sh = 0, child = 0, truths = 0;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	announce_reader(dir);
+	assert_int_equal(run_preloaded(dir, "sh -c 'ls / >/dev/null; exec true'"), 0);
+	n = segments_in(dir, si, 16);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(si[i].service, "true")) {
+			exec_pid = si[i].pid;
+			assert_int_equal(si[i].state, RTM_SHM_STATE_CLOSED);
+		}
+	assert_true(exec_pid > 0);
+	/* sh published before its exec, under the same pid. */
+	for (int i = 0; i < n; i++)
+		if (si[i].pid == exec_pid && !strcmp(si[i].service, "sh")) {
+			sh++;
+			assert_true(si[i].mallocs > 0);
+		}
+	assert_int_equal(sh, 1);
+	tu_rmdir(dir);
+
+	dir = tu_mkdir();
+	announce_reader(dir);
+	snprintf(cmd, sizeof cmd, "%s fork", tu_prog("RTM_ALLOC_TRUTH"));
+	assert_int_equal(run_preloaded(dir, cmd), 0);
+	n = segments_in(dir, si, 16);
+	for (int i = 0; i < n; i++) {
+		truths += !strcmp(si[i].service, "alloc_truth");
+		if (!strcmp(si[i].service, "true"))
+			child = si[i].pid;
+	}
+	/* The parent's, and the child's own after its exec; nothing else
+	 * under the child's pid. */
+	assert_int_equal(truths, 1);
+	assert_true(child > 0);
+	for (int i = 0; i < n; i++)
+		if (si[i].pid == child)
+			assert_string_equal(si[i].service, "true");
 	tu_rmdir(dir);
 }
 
@@ -263,7 +420,7 @@ static void an_exec_chain_leaves_one_live_segment(void **state)
 	/* One process: sh, exec'ing sh, exec'ing sleep.  Each image publishes;
 	 * each new one closes the earlier images' segments, found by name. */
 	snprintf(line, sizeof line,
-		 "exec env RTM_DIR=%s LD_PRELOAD=%s sh -c 'exec sh -c \"exec sleep 30\"'", dir,
+		 "exec env RTM_DIR=%s RTM_PUBLISH_DELAY_MS=0 LD_PRELOAD=%s sh -c 'exec sh -c \"exec sleep 30\"'", dir,
 		 tu_prog("RTM_PRELOAD"));
 	pid = fork();
 	assert_true(pid >= 0);
@@ -323,7 +480,7 @@ static int published_under(const char *policy, char *services, size_t cap, char 
 
 	announce_reader(dir); /* nothing removed behind our back */
 	snprintf(errf, sizeof errf, "%s.err", dir);
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_PUBLISH='%s' LD_PRELOAD=%s "
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_PUBLISH='%s' RTM_PUBLISH_DELAY_MS=0 LD_PRELOAD=%s "
 		 "sh -c 'ls / >/dev/null; /bin/true' 2>%s", dir, policy, tu_prog("RTM_PRELOAD"), errf);
 	st = system(cmd);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -474,6 +631,8 @@ static pid_t start_leaker(const char *dir, const char *ms, const char *trim, con
 		close(p[0]);
 		setenv("RTM_DIR", dir, 1);
 		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+		/* Its segment at once, unless the test says otherwise. */
+		setenv("RTM_PUBLISH_DELAY_MS", "0", 0);
 		setenv("RTM_SAMPLE_INTERVAL_MS", ms, 1);
 		if (trim)
 			setenv("RTM_TRIM_IDLE_RATIO", trim, 1);
@@ -565,7 +724,7 @@ static FILE *run_lock_truth(const char *dir, const char *env, int waits, int hol
 	FILE *p;
 
 	snprintf(truthf, sizeof truthf, "%s/truth.txt", dir);
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s %s LD_PRELOAD=%s %s %d %d 1000 > %s", dir, env,
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s %s RTM_PUBLISH_DELAY_MS=0 LD_PRELOAD=%s %s %d %d 1000 > %s", dir, env,
 		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_LOCK_TRUTH"), waits, hold_ms, truthf);
 	p = popen(cmd, "w");
 	assert_non_null(p);
@@ -704,7 +863,7 @@ static void a_single_threaded_program_stays_so(void **state)
 		int st;
 
 		snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
-		snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_SAMPLE_INTERVAL_MS=%s LD_PRELOAD=%s "
+		snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_SAMPLE_INTERVAL_MS=%s RTM_PUBLISH_DELAY_MS=0 LD_PRELOAD=%s "
 			 "sleep 30 >/dev/null 2>%s & echo $!", dir, settings[k], tu_prog("RTM_PRELOAD"), errf);
 		err = tu_run(cmd, &st, NULL);
 		pid = (pid_t)atoi(err);
@@ -793,7 +952,7 @@ static void cxx_call_sites_are_demangled(void **state)
 		skip(); /* built without a C++ compiler */
 	dir = tu_mkdir();
 	snprintf(outf, sizeof outf, "%s/out.txt", dir);
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s LD_PRELOAD=%s %s > %s", dir,
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_PUBLISH_DELAY_MS=0 LD_PRELOAD=%s %s > %s", dir,
 		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_LOCK_TRUTH_CXX"), outf);
 	p = popen(cmd, "w");
 	assert_non_null(p);
@@ -833,7 +992,7 @@ static void an_apps_own_segment_lives_beside_the_preloads(void **state)
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
 	dir = tu_mkdir();
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s LD_PRELOAD=%s %s >/dev/null 2>&1 & echo $!", dir,
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_PUBLISH_DELAY_MS=0 LD_PRELOAD=%s %s >/dev/null 2>&1 & echo $!", dir,
 		 tu_prog("RTM_PRELOAD"), tu_prog("RTM_EXAMPLE"));
 	out = tu_run(cmd, &st, NULL);
 	pid = (pid_t)atoi(out);
@@ -930,6 +1089,8 @@ int main(void)
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),
 		cmocka_unit_test(short_commands_leave_nothing_behind_without_a_reader),
 		cmocka_unit_test(short_commands_are_all_exported_with_a_reader),
+		cmocka_unit_test(a_deferred_segment_is_published_when_it_pays),
+		cmocka_unit_test(a_deferred_segment_reaches_a_reader_through_exec_and_fork),
 		cmocka_unit_test(the_stress_program_balances),
 		cmocka_unit_test(trim_idle_ratio_gives_memory_back),
 	};

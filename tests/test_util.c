@@ -157,6 +157,7 @@ pid_t tu_start_alloc_truth(const char *dir, const char *service, int n, int m, i
 		if (service)
 			setenv("RTM_SERVICE_NAME", service, 1);
 		setenv("LD_PRELOAD", tu_prog("RTM_PRELOAD"), 1);
+		setenv("RTM_PUBLISH_DELAY_MS", "0", 1); /* its segment at once */
 		snprintf(a[0], 16, "%d", n);
 		snprintf(a[1], 16, "%d", m);
 		snprintf(a[2], 16, "%d", k);
