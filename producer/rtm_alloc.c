@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/single_threaded.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rtm.h"
 #include "rtm_alloc.h"
@@ -84,11 +85,16 @@ static uint64_t band_min = BAND_MIN;
 static int band_dir; /* the way the last sample by the bytes went: -1, 0, 1 */
 static unsigned looks; /* the clock is read every fourth */
 
-/* A deferred segment until it is published (see
- * rtm__alloc_metrics_start_deferred); the program has one thread while it
- * is set.  Atomic. */
-static struct rtm_segment *pending;
-static uint64_t publish_due_ns; /* CLOCK_MONOTONIC */
+/* Before the segment exists (rtm__alloc_defer): the program's one thread
+ * counts into these five words, through the same fast path as into a
+ * shard, and they are folded in when the segment opens. */
+static uint64_t early_words[5];
+static int (*opener)(int how);
+static int deferred;     /* atomic: waiting to open */
+static int orphan;       /* a forked child's copy: never opens */
+static pid_t owner;      /* and a vfork child, sharing this memory, is told
+			  * by its pid (it runs no atfork handlers) */
+static uint64_t open_due_ns; /* CLOCK_MONOTONIC */
 
 /* A segment no thread ever caches (cache ways start NULL, so NULL
  * would match) until the fast path is valid. */
@@ -270,57 +276,69 @@ static void arm_band(uint64_t *w, uint64_t live)
 	band.span = 2 * half;
 }
 
-/* Publishes the deferred segment, if any (if_reader: only to an attached
- * reader; it stays pending otherwise).  The user asked for metrics: an
- * unsafe directory is worth one line (other failures, a full tmpfs say,
- * stay as quiet as the program). */
-static void publish_pending(bool if_reader)
+/* Opens the segment through the opener, if it is still waiting.  The
+ * opener's allocations are rtm's.  -ENOTCONN (no reader, for how !=
+ * RTM__OPEN_LIVE) leaves it waiting; so does a forked child, which may be
+ * a vfork child sharing this memory with its parent. */
+static int open_deferred(int how)
 {
-	/* Relaxed: set before main(), cleared by the program's one thread. */
-	struct rtm_segment *s = __atomic_load_n(&pending, __ATOMIC_RELAXED);
 	int was, rc;
 
-	if (!s)
-		return;
-	was = rtm__alloc_guard(1); /* publishing allocates (stdio, opendir) */
-	rc = rtm__segment_publish(s, if_reader);
-	/* Still pending without a reader; and in another process (-ESRCH),
-	 * which may be a vfork child sharing this memory with its parent,
-	 * whose segment it stays. */
-	if (rc != -ENOTCONN && rc != -ESRCH)
-		__atomic_store_n(&pending, NULL, __ATOMIC_RELAXED);
-	if (rc == -EPERM || rc == -ELOOP)
-		fprintf(stderr, "librtm-preload: not publishing: the segment directory is %s\n",
-			rc == -ELOOP ? "a symbolic link" :
-			"writable by other users but not sticky (chmod +t it)");
+	/* Relaxed: set before main(), cleared by the program's one thread;
+	 * orphan is the child's own, set by its atfork handler. */
+	if (!__atomic_load_n(&deferred, __ATOMIC_RELAXED) || orphan || getpid() != owner)
+		return -ESRCH;
+	was = rtm__alloc_guard(1);
+	rc = opener(how);
+	if (rc != -ENOTCONN)
+		__atomic_store_n(&deferred, 0, __ATOMIC_RELAXED);
 	rtm__alloc_guard(was);
+	return rc;
+}
+
+static void atfork_orphan(void)
+{
+	orphan = 1;
+}
+
+void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how))
+{
+	opener = open;
+	owner = getpid();
+	open_due_ns = mono_ns() + (uint64_t)delay_ms * 1000000u;
+	/* A forked child's copy of what its parent counted is not its own
+	 * to publish. */
+	pthread_atfork(NULL, NULL, atfork_orphan);
+	rtm__tls.alloc_words = early_words;
+	__atomic_store_n(&deferred, 1, __ATOMIC_RELAXED);
 }
 
 void rtm__alloc_before_exec(void)
 {
-	publish_pending(true);
+	open_deferred(RTM__OPEN_IF_READER);
+}
+
+void rtm__alloc_at_exit(void)
+{
+	open_deferred(RTM__OPEN_FINAL);
 }
 
 void rtm__alloc_look(uint64_t *w)
 {
 	uint64_t live;
 	bool armed, due = false;
-	int m;
 
-	/* Relaxed: the mode changes once, before the program's second
-	 * thread exists (rtm__alloc_threads_begin) or at stop; a sample more
-	 * or less around that is harmless.  A pending segment is the one
-	 * thread's to publish. */
-	m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
-	if ((m != SAMPLE_INLINE && !__atomic_load_n(&pending, __ATOMIC_RELAXED)) ||
-	    !sampling_begin())
-		return;
-	if (__atomic_load_n(&pending, __ATOMIC_RELAXED) && mono_ns() >= publish_due_ns)
-		publish_pending(false);
-	if (m != SAMPLE_INLINE) {
-		sampling_end();
+	/* Still counting before the segment exists: is it time? */
+	if (__builtin_expect(w == early_words, 0)) {
+		if (mono_ns() >= open_due_ns)
+			open_deferred(RTM__OPEN_LIVE);
 		return;
 	}
+	/* Relaxed: the mode changes once, before the program's second
+	 * thread exists (rtm__alloc_threads_begin) or at stop; a sample more
+	 * or less around that is harmless. */
+	if (__atomic_load_n(&mode, __ATOMIC_RELAXED) != SAMPLE_INLINE || !sampling_begin())
+		return;
 	/* Relaxed: this thread's own word. */
 	live = __atomic_load_n(&w[3], __ATOMIC_RELAXED);
 	armed = band.words == w;
@@ -359,8 +377,9 @@ void rtm__alloc_threads_begin(void)
 	 * the exchange alone decides who starts ours. */
 	if (__atomic_exchange_n(&threads_begun, 1, __ATOMIC_RELAXED))
 		return;
-	/* The last moment the mapping can be swapped under running code. */
-	publish_pending(false);
+	/* The segment now, while one thread counts into early_words (its
+	 * start sees threads_begun and starts the sampler thread). */
+	open_deferred(RTM__OPEN_LIVE);
 	/* Relaxed: SAMPLE_INLINE to SAMPLE_THREAD happens once, here. */
 	if (__atomic_compare_exchange_n(&mode, &m, SAMPLE_THREAD, false, __ATOMIC_RELAXED,
 					__ATOMIC_RELAXED))
@@ -394,20 +413,7 @@ static int def(struct rtm_segment *seg, int kind, rtm_counter_t *h, const char *
 	return kind ? rtm_updown_create(seg, h, &d) : rtm_counter_create(seg, h, &d);
 }
 
-static int start_metrics(struct rtm_segment *seg, unsigned every_ms, unsigned publish_after_ms);
-
 int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
-{
-	return start_metrics(seg, every_ms, 0);
-}
-
-int rtm__alloc_metrics_start_deferred(struct rtm_segment *seg, unsigned every_ms,
-				      unsigned publish_after_ms)
-{
-	return start_metrics(seg, every_ms, publish_after_ms);
-}
-
-static int start_metrics(struct rtm_segment *seg, unsigned every_ms, unsigned publish_after_ms)
 {
 	int rc = 0;
 
@@ -452,6 +458,13 @@ static int start_metrics(struct rtm_segment *seg, unsigned every_ms, unsigned pu
 		__atomic_store_n(&rtm__alloc_seg, seg, __ATOMIC_RELAXED);
 	/* Release: pairs with the acquire load in rtm__alloc_count_slow(). */
 	__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+	/* What this thread counted before (rtm__alloc_defer), folded in
+	 * below: from now on it finds its shard. */
+	if (rtm__tls.alloc_words == early_words) {
+		rtm__tls.alloc_words = NULL;
+		rtm__alloc_count_slow(early_words[0], early_words[1], early_words[2],
+				      (int64_t)early_words[3]);
+	}
 	rtm__alloc_count_slow(__atomic_exchange_n(&early_mallocs, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_frees, 0, __ATOMIC_RELAXED),
 			__atomic_exchange_n(&early_bytes, 0, __ATOMIC_RELAXED),
@@ -459,11 +472,7 @@ static int start_metrics(struct rtm_segment *seg, unsigned every_ms, unsigned pu
 	interval_ms = every_ms && every_ms != RTM_ALLOC_SAMPLE_NO_THREAD ? every_ms : 10000;
 	sample_here(); /* the first sample, now */
 	next_due_ns = mono_ns() + (uint64_t)interval_ms * 1000000u;
-	if (rtm__segment_deferred(seg)) {
-		publish_due_ns = mono_ns() + (uint64_t)publish_after_ms * 1000000u;
-		/* Relaxed: the program has one thread yet. */
-		__atomic_store_n(&pending, seg, __ATOMIC_RELAXED);
-	}
+
 	/* RTM_TRIM_IDLE_RATIO acts while the program sleeps, and a program
 	 * that has threads already gains nothing by waiting: the thread now.
 	 * Relaxed: the program's threads see the mode through their own
@@ -472,7 +481,6 @@ static int start_metrics(struct rtm_segment *seg, unsigned every_ms, unsigned pu
 			       (__atomic_load_n(&threads_begun, __ATOMIC_RELAXED) ||
 				!__libc_single_threaded))) {
 		__atomic_store_n(&mode, SAMPLE_THREAD, __ATOMIC_RELAXED);
-		publish_pending(false); /* before a second thread writes to it */
 		start_thread();
 	} else if (every_ms != RTM_ALLOC_SAMPLE_NO_THREAD) {
 		__atomic_store_n(&mode, SAMPLE_INLINE, __ATOMIC_RELAXED);
@@ -489,8 +497,6 @@ void rtm_alloc_metrics_stop(void)
 	 * by them. */
 	__atomic_store_n(&sampler_stop, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&mode, SAMPLE_EDGES, __ATOMIC_RELAXED);
-	/* A deferred segment is the closer's now (rtm_segment_close). */
-	__atomic_store_n(&pending, NULL, __ATOMIC_RELAXED);
 	/* The final values: the heap as the program ends (a short one's
 	 * sampler may not have run at all). */
 	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))

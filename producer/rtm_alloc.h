@@ -11,8 +11,8 @@
 #include "rtm.h"
 
 /* Marks this thread's code as rtm's own, whose allocations are not counted
- * (on = 1), or not; returns the previous setting.  The first call also
- * resolves the real allocator. */
+ * (on = 1), or not; returns the previous setting.  (The real allocator is
+ * resolved at the first allocator call.) */
 int rtm__alloc_guard(int on);
 
 /* Records allocator activity (slow path: first use in a thread, before the
@@ -31,24 +31,33 @@ void rtm__alloc_disable(void);
 void rtm__alloc_look(uint64_t *w);
 
 /* The program is starting a thread (the pthread_create and thrd_create
- * interposers, before they create it): a deferred segment is published,
- * the heap's sampler thread starts now, and the program's allocator calls
+ * interposers, before they create it): a deferred segment opens, the
+ * heap's sampler thread starts now, and the program's allocator calls
  * stop sampling. */
 void rtm__alloc_threads_begin(void);
 
-/* rtm_alloc_metrics_start() for the preload's deferred segment
- * (rtm__segment_open_deferred): it is published once publish_after_ms have
- * passed (seen by the program's allocator calls), before the program's
- * first thread, before an exec when a reader is attached, and at close
- * when a reader is attached; or at once when a thread of ours must run
- * from the start (RTM_TRIM_IDLE_RATIO, a program with threads already). */
-int rtm__alloc_metrics_start_deferred(struct rtm_segment *seg, unsigned every_ms,
-				      unsigned publish_after_ms);
+/* The preload's lazy start: no segment yet; the program's one thread
+ * counts into process memory through the same fast path, and open(how)
+ * is called — to open the segment and rtm_alloc_metrics_start() it, which
+ * folds those counts in — once delay_ms have passed (seen at a look),
+ * before the program's first thread (RTM__OPEN_LIVE), before an exec
+ * (RTM__OPEN_IF_READER) and at exit (rtm__alloc_at_exit, RTM__OPEN_FINAL).
+ * open returns 0, -ENOTCONN when it does not open for want of a reader
+ * (asked again later), or another -errno (not asked again).  Never in a
+ * forked child.  Call once, single-threaded, before main(). */
+#define RTM__OPEN_LIVE      0 /* a published segment, now */
+#define RTM__OPEN_IF_READER 1 /* the same, if a reader is attached */
+#define RTM__OPEN_FINAL     2 /* the process ends: for a reader only */
+void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how));
 
 /* This image is about to be replaced (the exec interposers): a deferred
- * segment is published if a reader is attached, so what the image counted
- * is exported; the next image's segment marks it closed. */
+ * segment opens if a reader is attached, so what the image counted is
+ * exported; the next image's segment marks it closed. */
 void rtm__alloc_before_exec(void);
+
+/* The process is ending (the preload's destructor): a deferred segment
+ * opens if a reader is attached, to be closed at once. */
+void rtm__alloc_at_exit(void);
 
 /* glibc's pthread_create, past the interposer (rtm_thread_hooks.c): how
  * rtm starts its own thread. */

@@ -88,6 +88,11 @@ static void *boot_alloc(size_t n, size_t align)
 		memcpy(&(fp), &sym_, sizeof sym_);              \
 	} while (0)
 
+static void probe_header_sizes(void);
+
+/* At the program's first allocator call (a program that never makes one,
+ * /bin/true say, pays nothing), before any thread of its own: the next
+ * allocator's functions, then its header layout. */
 static void resolve(void)
 {
 	void *(*m)(size_t);
@@ -105,6 +110,8 @@ static void resolve(void)
 	 * that sees real_malloc sees every other pointer too. */
 	__atomic_store_n(&real_malloc, m, __ATOMIC_RELEASE);
 	resolving = 0;
+	if (m)
+		probe_header_sizes();
 }
 
 /* The aligned family is rare: each is resolved at its first call, not at
@@ -156,6 +163,7 @@ static inline size_t usable(void *p)
 	return real_usable(p);
 }
 
+/* Its allocations go straight to the real allocator (real_*). */
 static void probe_header_sizes(void)
 {
 	static const size_t sizes[] = { 1, 24, 100, 1000, 4000 };
@@ -388,15 +396,8 @@ size_t malloc_usable_size(void *p)
 
 int rtm__alloc_guard(int on)
 {
-	static int probed;
 	int was = busy;
 
-	resolve();
-	if (!probed && resolved()) {
-		probed = 1;
-		busy = 1;
-		probe_header_sizes();
-	}
 	busy = on;
 	return was;
 }

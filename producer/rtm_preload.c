@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * librtm-preload.so: opens this process's segment before main() and starts
+ * librtm-preload.so: opens this process's segment (when it pays, see
+ * RTM_PUBLISH_DELAY_MS) and starts
  * the allocator metrics (the interposer itself is rtm_alloc_hooks.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -17,6 +19,7 @@
 #include "rtm.h"
 #include "rtm_alloc.h"
 #include "rtm_segment_priv.h"
+#include "rtm_shm_presence.h"
 
 /* ---- lifecycle ---- */
 
@@ -88,43 +91,43 @@ static unsigned sample_interval(void)
 }
 
 /*
- * RTM_PUBLISH_DELAY_MS: how long a process runs before its segment gets a
- * file (default 1000; 0: at start).  Until then it counts in private
- * memory and touches nothing in the directory: most processes under a
- * preload are short commands, and one that ends first costs no file, no
- * /proc read and no cleanup.  It is published earlier before its first
- * thread starts, and at exit or exec only when a reader is attached to
+ * RTM_PUBLISH_DELAY_MS: how long a process runs before it has a segment
+ * (default 1000; 0: at start).  Until then its one thread counts into
+ * process memory and nothing touches the directory: most processes under
+ * a preload are short commands, and one that ends first costs no file, no
+ * /proc read and no cleanup.  It opens earlier before its first thread
+ * starts, and before an exec or at exit only when a reader is attached to
  * take its final values (without one its file would just be removed).
  * A program already threaded at start, or one that lets the sampler trim
- * its heap (RTM_TRIM_IDLE_RATIO), publishes at once.
+ * its heap (RTM_TRIM_IDLE_RATIO: the trim must come while it sleeps),
+ * opens at once.
  */
 static unsigned publish_delay(void)
 {
+	const char *trim = getenv("RTM_TRIM_IDLE_RATIO");
 	unsigned long ms = 1000;
 
 	rtm__env_number("RTM_PUBLISH_DELAY_MS", 0, 86400000, "1000 ms", &ms);
-	return __libc_single_threaded ? (unsigned)ms : 0;
+	return __libc_single_threaded && !(trim && *trim) ? (unsigned)ms : 0;
 }
 
-__attribute__((constructor)) static void preload_start(void)
+static unsigned sample_ms;
+static struct rtm_segment_opts opts;
+
+/* Opens the segment and starts the metrics (rtm__alloc_defer's open). */
+static int open_now(int how)
 {
-	unsigned ms = sample_interval(), delay;
-	unsigned long threads = 0; /* librtm's default */
-	struct rtm_segment_opts opts = { 0 };
+	const char *dir = getenv("RTM_DIR");
 	int rc;
 
-	rtm__alloc_guard(1);
-	if (!should_publish()) {
-		rtm__alloc_disable();
-		rtm__alloc_guard(0);
-		return;
-	}
-	rtm__env_number("RTM_MAX_THREADS", 1, 1023, "the default (256)", &threads);
-	delay = publish_delay();
-	opts.service_name = service_name();
-	opts.max_threads = (uint32_t)threads;
-	rc = delay ? rtm__segment_open_deferred(&seg, &opts) : rtm_segment_open(&seg, &opts);
-	if (rc == 0 && rtm__alloc_metrics_start_deferred(seg, ms, delay) != 0) {
+	if (how != RTM__OPEN_LIVE &&
+	    !rtm_shm_presence_attached(AT_FDCWD, dir ? dir : RTM__DEFAULT_DIR, geteuid(),
+				       rtm__now_ns(CLOCK_REALTIME)))
+		return -ENOTCONN;
+	/* At exit, built in memory and written once, closed. */
+	rc = how == RTM__OPEN_FINAL ? rtm__segment_open_deferred(&seg, &opts) :
+				       rtm_segment_open(&seg, &opts);
+	if (rc == 0 && rtm_alloc_metrics_start(seg, sample_ms) != 0) {
 		rtm_segment_close(seg);
 		seg = NULL;
 	}
@@ -134,15 +137,40 @@ __attribute__((constructor)) static void preload_start(void)
 		fprintf(stderr, "librtm-preload: not publishing: the segment directory is %s\n",
 			rc == -ELOOP ? "a symbolic link" :
 			"writable by other users but not sticky (chmod +t it)");
+	return rc;
+}
+
+__attribute__((constructor)) static void preload_start(void)
+{
+	unsigned long threads = 0; /* librtm's default */
+	unsigned delay;
+
+	rtm__alloc_guard(1);
+	sample_ms = sample_interval();
+	if (!should_publish()) {
+		rtm__alloc_disable();
+		rtm__alloc_guard(0);
+		return;
+	}
+	rtm__env_number("RTM_MAX_THREADS", 1, 1023, "the default (256)", &threads);
+	opts.service_name = service_name();
+	opts.max_threads = (uint32_t)threads;
+	delay = publish_delay();
+	if (delay)
+		rtm__alloc_defer(delay, open_now);
+	else
+		open_now(RTM__OPEN_LIVE);
 	rtm__alloc_guard(0);
 }
 
 __attribute__((destructor)) static void preload_stop(void)
 {
-	if (!seg)
-		return;
 	rtm__alloc_guard(1);
-	rtm_alloc_metrics_stop();
-	rtm_segment_close(seg);
+	if (!seg)
+		rtm__alloc_at_exit();
+	if (seg) {
+		rtm_alloc_metrics_stop();
+		rtm_segment_close(seg);
+	}
 	rtm__alloc_guard(0);
 }

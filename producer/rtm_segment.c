@@ -16,7 +16,6 @@
 #include "rtm_shm_presence.h"
 #include "rtm_shm_text.h"
 
-#define DEFAULT_DIR     "/dev/shm/rtm"
 #define DEFAULT_METRICS 256u
 #define DEFAULT_THREADS 256u
 #define DEFAULT_SHARD   8192u
@@ -223,9 +222,9 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	h->sites_capacity = RTM__LOCK_SITES;
 	h->pid = (int32_t)getpid();
 	h->uid = (uint32_t)getuid();
-	/* A deferred segment reads it when it is published: the first /proc
-	 * access of a process costs ~30 us, which a short command then
-	 * never pays. */
+	/* A deferred segment reads it when its file is written: the first
+	 * /proc access of a process costs ~15-30 us, which a short command
+	 * then pays only for a reader. */
 	h->pid_start_ticks = seg->deferred ? 0 : rtm__start_ticks(0);
 	h->created_unix_nano = now;
 	h->created_boot_nano = rtm__now_ns(CLOCK_BOOTTIME);
@@ -430,7 +429,7 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 		return rc;
 	dir = o->dir ? o->dir : getenv("RTM_DIR");
 	if (!dir)
-		dir = DEFAULT_DIR;
+		dir = RTM__DEFAULT_DIR;
 	if (!*dir || strlen(dir) + sizeof name + 2 > PATH_MAX)
 		return -EINVAL;
 	seg = calloc(1, sizeof *seg);
@@ -482,8 +481,8 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 		close(dfd);
 	}
 	pthread_mutex_init(&seg->lock, NULL);
-	/* A deferred segment needs no remapping after fork (its memory is
-	 * private): it registers when it is published. */
+	/* A deferred segment needs no remapping after fork: its memory is
+	 * private. */
 	if (!deferred)
 		pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&rtm__registry_lock);
@@ -518,10 +517,9 @@ static bool page_is_zero(const unsigned char *p)
 	return true;
 }
 
-/* [start, end) of seg into fd at the same offsets; with skip_zero, pages
- * that hold only zeros stay holes (they read as zeros). */
-static int write_range(const struct rtm_segment *seg, int fd, uint64_t start, uint64_t end,
-		       bool skip_zero)
+/* The pages of [start, end) of seg that hold anything but zeros, into fd
+ * at the same offsets (the others read as zeros: holes). */
+static int write_range(const struct rtm_segment *seg, int fd, uint64_t start, uint64_t end)
 {
 	start &= ~(uint64_t)(PAGE - 1);
 	end = align_up(end, PAGE);
@@ -530,11 +528,11 @@ static int write_range(const struct rtm_segment *seg, int fd, uint64_t start, ui
 	while (start < end) {
 		uint64_t stop;
 
-		if (skip_zero && page_is_zero(seg->base + start)) {
+		if (page_is_zero(seg->base + start)) {
 			start += PAGE;
 			continue;
 		}
-		for (stop = start + PAGE; stop < end && !(skip_zero && page_is_zero(seg->base + stop));)
+		for (stop = start + PAGE; stop < end && !page_is_zero(seg->base + stop);)
 			stop += PAGE;
 		while (start < stop) {
 			ssize_t w = pwrite(fd, seg->base + start, stop - start, (off_t)start);
@@ -547,45 +545,43 @@ static int write_range(const struct rtm_segment *seg, int fd, uint64_t start, ui
 	return 0;
 }
 
-/* The pages a deferred segment has reserved so far (rtm_reserve.c's
- * marks, the ranges a file-backed one would have fallocated), written into
- * its file: everything a reader may read.  final: nothing will write
- * again, so pages of zeros need no reserving. */
-static int write_image(const struct rtm_segment *seg, int fd, bool final)
+/* The pages a deferred segment has reserved (rtm_reserve.c's marks, the
+ * ranges a file-backed one would have fallocated), written into its file:
+ * everything a reader may read.  Nothing writes after, so pages of zeros
+ * stay holes. */
+static int write_image(const struct rtm_segment *seg, int fd)
 {
 	const struct rtm_shm_header *h = seg->hdr;
 	uint32_t hwm = h->shard_hwm < h->shard_count ? h->shard_hwm : h->shard_count;
-	int rc = write_range(seg, fd, 0, seg->res_meta, final);
+	int rc = write_range(seg, fd, 0, seg->res_meta);
 
 	if (!rc)
-		rc = write_range(seg, fd, h->strings_offset, seg->res_strings, final);
+		rc = write_range(seg, fd, h->strings_offset, seg->res_strings);
 	if (!rc)
-		rc = write_range(seg, fd, h->sites_offset, seg->res_sites, final);
+		rc = write_range(seg, fd, h->sites_offset, seg->res_sites);
 	for (uint32_t i = seg->shard0_ready ? 0 : 1; !rc && i < hwm; i++) {
 		uint64_t base = (uint64_t)(rtm__shard_base(seg, i) - seg->base);
 
-		rc = write_range(seg, fd, base, base + seg->res_data, final);
+		rc = write_range(seg, fd, base, base + seg->res_data);
 	}
 	return rc;
 }
 
-/* Caller holds seg->lock.  final: seg is CLOSED; its image is written and
- * named, never mapped. */
-static int publish_deferred(struct rtm_segment *seg, bool if_reader, bool final)
+/* A deferred segment's file, at close (caller holds seg->lock; seg is
+ * CLOSED): the finished image, written and named, never mapped — and only
+ * when a reader is attached to take it (-ENOTCONN otherwise: the next
+ * producer would just remove it).  -ESRCH in a forked child: the copy is
+ * the parent's. */
+static int write_final(struct rtm_segment *seg)
 {
 	char tmp[96], name[96];
-	size_t dl;
-	void *m;
 	int dfd, fd, rc;
 
-	if (!seg->deferred)
-		return 0;
 	if (seg->hdr->pid != (int32_t)getpid())
 		return -ESRCH;
 	/* No reader: one system call, at the path (a short command's exit);
 	 * open_dir() checks the directory before anything is written. */
-	if (if_reader && !rtm_shm_presence_attached(AT_FDCWD, seg->path, geteuid(),
-						    rtm__now_ns(CLOCK_REALTIME)))
+	if (!rtm_shm_presence_attached(AT_FDCWD, seg->path, geteuid(), rtm__now_ns(CLOCK_REALTIME)))
 		return -ENOTCONN;
 	dfd = open_dir(seg->path);
 	if (dfd < 0)
@@ -597,58 +593,21 @@ static int publish_deferred(struct rtm_segment *seg, bool if_reader, bool final)
 		return fd;
 	}
 	fchmod(fd, seg->mode); /* umask must not make it unreadable to the owner */
-	rc = ftruncate(fd, (off_t)seg->size) ? -errno : write_image(seg, fd, final);
-	if (!rc && !final) {
-		/* The same address, now the file: every handle and cached
-		 * shard stays valid.  Nothing writes meanwhile (one thread). */
-		m = mmap(seg->base, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-		if (m == MAP_FAILED) {
-			rc = -errno;
-			/* Whatever MAP_FIXED left there: blank memory, as a
-			 * closed segment has. */
-			mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-		}
-	}
-	if (!rc && !final)
-		clean_up_once(seg, dfd);
+	rc = ftruncate(fd, (off_t)seg->size) ? -errno : write_image(seg, fd);
 	if (!rc)
 		rc = name_file(seg, dfd, fd, tmp, name, sizeof name);
 	if (rc && *tmp)
 		unlinkat(dfd, tmp, 0);
 	close(dfd);
-	if (rc || final) {
-		close(fd);
-		if (rc)
-			return rc;
-	} else {
-		seg->fd = fd;
-		pthread_once(&atfork_once, atfork_register);
+	close(fd);
+	if (!rc) {
+		/* open_segment() checked that the directory and a name fit. */
+		size_t dl = strlen(seg->path);
+
+		seg->path[dl] = '/';
+		memcpy(seg->path + dl + 1, name, strlen(name) + 1);
 	}
-	seg->deferred = false;
-	/* open_segment() checked that the directory and a name fit. */
-	dl = strlen(seg->path);
-	seg->path[dl] = '/';
-	memcpy(seg->path + dl + 1, name, strlen(name) + 1);
-	return 0;
-}
-
-int rtm__segment_publish(struct rtm_segment *seg, bool if_reader)
-{
-	int rc;
-
-	if (!seg || seg == &rtm__null_segment)
-		return -EINVAL;
-	rtm__lock(seg);
-	rc = seg->closed ? -EINVAL : publish_deferred(seg, if_reader, false);
-	rtm__unlock(seg);
 	return rc;
-}
-
-bool rtm__segment_deferred(const struct rtm_segment *seg)
-{
-	/* Relaxed: a hint; rtm__segment_publish() decides under the lock. */
-	return seg && __atomic_load_n(&seg->deferred, __ATOMIC_RELAXED);
 }
 
 void rtm_segment_heartbeat(struct rtm_segment *seg)
@@ -689,7 +648,8 @@ int rtm_segment_close(struct rtm_segment *seg)
 	 * one, its file would just be removed by the next producer.  Its
 	 * memory stays private either way. */
 	was_deferred = seg->deferred;
-	publish_deferred(seg, true, true);
+	if (was_deferred)
+		write_final(seg);
 	pthread_mutex_lock(&rtm__registry_lock);
 	for (pp = &rtm__registry; *pp; pp = &(*pp)->next)
 		if (*pp == seg) {

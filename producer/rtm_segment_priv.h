@@ -10,6 +10,9 @@
 
 #include "rtm.h"
 
+/* The segment directory unless RTM_DIR or the options say otherwise. */
+#define RTM__DEFAULT_DIR "/dev/shm/rtm"
+
 struct rtm_segment {
 	struct rtm__seg_head head; /* must stay first: rtm.h reads it */
 	unsigned char *base;
@@ -17,10 +20,9 @@ struct rtm_segment {
 	struct rtm_shm_header *hdr;
 	int fd;                    /* -1 while deferred and once closed */
 	bool closed;
-	/* Deferred (the preload's, rtm__segment_open_deferred): built in
-	 * private anonymous memory, written to a file and named only when
-	 * rtm__segment_publish() is called or, with a reader attached, at
-	 * close.  path holds the directory until then.  Under lock. */
+	/* Deferred (rtm__segment_open_deferred): built in private anonymous
+	 * memory, written to a file only at close, for a reader.  path holds
+	 * the directory.  Under lock. */
 	bool deferred;
 	mode_t mode;
 	unsigned seq;              /* this process's segment number, for the name */
@@ -42,24 +44,12 @@ struct rtm_segment {
 /*
  * rtm__segment_open_deferred - rtm_segment_open() without the file: the
  * segment is built in private anonymous memory and nothing touches the
- * directory (no system call but the mapping), so a process that ends
- * before it is published costs the directory nothing.  Updates work as
- * usual.  For the preload: only one thread may exist until it is published
- * (rtm__segment_publish swaps the mapping under the running code).
+ * directory (no system call but the mapping).  Updates work as usual; at
+ * rtm_segment_close() the finished image is written as a closed segment
+ * when a reader is attached to take its final values, and never
+ * otherwise.  For the preload, whose short commands need no file.
  */
 int rtm__segment_open_deferred(struct rtm_segment **out, const struct rtm_segment_opts *o);
-/*
- * rtm__segment_publish - give a deferred segment its file and name, LIVE and
- * mapped (FORMAT.md §1, creation, with the image written instead of
- * reserved).  if_reader: only when a reader is attached to the directory
- * (-ENOTCONN otherwise: nobody would export it).  0 when published or not
- * deferred; -ESRCH in a forked child (the copy is the parent's to
- * publish); -errno.  Cold path; the caller's thread must be the process's
- * only one.
- */
-int rtm__segment_publish(struct rtm_segment *seg, bool if_reader);
-/* Whether seg is still deferred; any thread, a hint. */
-bool rtm__segment_deferred(const struct rtm_segment *seg);
 
 /* Never updated: handles from a failed create point here. */
 extern struct rtm_segment rtm__null_segment;

@@ -682,77 +682,49 @@ static int segments_in_dir(const char *dir)
 	return n;
 }
 
-static int64_t counted(const struct rtm_segment *seg, const char *name)
-{
-	struct rd_segment rd;
-	struct rd_snapshot s = { 0 };
-	int64_t v;
-
-	tu_read(seg, &rd);
-	assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
-	v = s.values[tu_find(&rd, name, NULL, NULL)].i;
-	rd_snapshot_free(&s);
-	rd_segment_close(&rd);
-	return v;
-}
-
 /*
- * A deferred segment (the preload's): counted in private memory with no
- * file; published to a reader only when one is attached; once published,
- * later updates land in the file (the mapping was swapped under the
- * handles); closed unpublished, it leaves a finished, closed file only
- * for a reader.
+ * A deferred segment (the preload's at exit): counted in private memory
+ * with no file; closed, it is written once — finished and closed — only
+ * when a reader is attached to take its final values.
  */
-static void a_deferred_segment_publishes_what_it_counted(void **state)
+static void a_deferred_segment_is_written_once_for_a_reader(void **state)
 {
 	char *dir = tu_mkdir();
 	const struct rtm_segment_opts o = { .service_name = "deferred", .dir = dir,
 					    .max_threads = 8 };
 	struct rtm_segment *seg = NULL;
+	struct rd_segment rd;
+	struct rd_snapshot s = { 0 };
 	rtm_counter_t c;
+	rtm_hist_t h;
 	int dfd, pfd = -1;
 
 	(void)state;
-	assert_int_equal(rtm__segment_open_deferred(&seg, &o), 0);
-	assert_int_equal(rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "d.c" }), 0);
-	rtm_counter_add(&c, 5);
-	assert_int_equal(segments_in_dir(dir), 0);
-	assert_int_equal(rtm__segment_publish(seg, true), -ENOTCONN);
-	assert_int_equal(segments_in_dir(dir), 0);
-	assert_int_equal(rtm__segment_publish(seg, false), 0);
-	assert_int_equal(segments_in_dir(dir), 1);
-	assert_int_equal(counted(seg, "d.c"), 5);
-	rtm_counter_add(&c, 3);
-	assert_int_equal(counted(seg, "d.c"), 8);
-	assert_int_equal(rtm_segment_close(seg), 0);
-
-	/* Closed unpublished: nothing without a reader... */
-	assert_int_equal(rtm__segment_open_deferred(&seg, &o), 0);
-	assert_int_equal(rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "d.c" }), 0);
-	rtm_counter_add(&c, 7);
-	assert_int_equal(rtm_segment_close(seg), 0);
-	assert_int_equal(segments_in_dir(dir), 1);
-	/* ...its final values, closed, with one. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(rd_dir_presence_touch(dfd, &pfd, 10000000000ull), 0);
-	close(pfd);
-	close(dfd);
-	assert_int_equal(rtm__segment_open_deferred(&seg, &o), 0);
-	assert_int_equal(rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "d.c" }), 0);
-	rtm_counter_add(&c, 9);
-	assert_int_equal(rtm_segment_close(seg), 0);
-	assert_int_equal(segments_in_dir(dir), 2);
-	{
-		struct rd_segment rd;
-		struct rd_snapshot s = { 0 };
-
-		tu_read(seg, &rd);
-		assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
-		assert_int_equal(s.state, RTM_SHM_STATE_CLOSED);
-		assert_int_equal(s.values[tu_find(&rd, "d.c", NULL, NULL)].i, 9);
-		rd_snapshot_free(&s);
-		rd_segment_close(&rd);
+	for (int reader = 0; reader < 2; reader++) {
+		assert_int_equal(rtm__segment_open_deferred(&seg, &o), 0);
+		assert_int_equal(rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "d.c" }), 0);
+		assert_int_equal(rtm_hist_create(seg, &h, &(struct rtm_metric_def){
+			.name = "d.h", .bounds = (const double[]){ 1, 10 }, .n_bounds = 2 }), 0);
+		rtm_counter_add(&c, 7);
+		rtm_hist_record(&h, 5);
+		assert_int_equal(segments_in_dir(dir), 0);
+		assert_int_equal(rtm_segment_close(seg), 0);
+		if (!reader) {
+			assert_int_equal(segments_in_dir(dir), 0);
+			dfd = open(dir, O_RDONLY | O_DIRECTORY);
+			assert_int_equal(rd_dir_presence_touch(dfd, &pfd, 10000000000ull), 0);
+			close(pfd);
+			close(dfd);
+		}
 	}
+	assert_int_equal(segments_in_dir(dir), 1);
+	tu_read(seg, &rd);
+	assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
+	assert_int_equal(s.state, RTM_SHM_STATE_CLOSED);
+	assert_int_equal(s.values[tu_find(&rd, "d.c", NULL, NULL)].i, 7);
+	assert_int_equal(s.torn, 0);
+	rd_snapshot_free(&s);
+	rd_segment_close(&rd);
 	tu_rmdir(dir);
 }
 
@@ -770,7 +742,7 @@ int main(void)
 		T(threads_beyond_the_shards_share_shard_zero),
 		cmocka_unit_test(one_thread_can_feed_many_segments),
 		cmocka_unit_test(close_marks_closed_and_keeps_handles_safe),
-		cmocka_unit_test(a_deferred_segment_publishes_what_it_counted),
+		cmocka_unit_test(a_deferred_segment_is_written_once_for_a_reader),
 		T(forked_child_cannot_change_parent_values),
 		T(segment_file_is_private_and_pays_for_what_is_used),
 		T(bad_open_options_are_refused),
