@@ -113,16 +113,31 @@ static unsigned publish_delay(void)
 
 static unsigned sample_ms;
 static struct rtm_segment_opts opts;
+static char dir[PATH_MAX], service[1024];
+
+/* v (else fallback) into buf; one too long for it is cut to an empty
+ * string, which rtm_segment_open() refuses or replaces, as it would the
+ * value itself. */
+static void copy_setting(char *buf, size_t cap, const char *v, const char *fallback)
+{
+	size_t n;
+
+	if (!v || !*v)
+		v = fallback;
+	n = strlen(v);
+	if (n >= cap)
+		n = 0;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+}
 
 /* Opens the segment and starts the metrics (rtm__alloc_defer's open). */
 static int open_now(int how)
 {
-	const char *dir = getenv("RTM_DIR");
 	int rc;
 
 	if (how != RTM__OPEN_LIVE &&
-	    !rtm_shm_presence_attached(AT_FDCWD, dir ? dir : RTM__DEFAULT_DIR, geteuid(),
-				       rtm__now_ns(CLOCK_REALTIME)))
+	    !rtm_shm_presence_attached(AT_FDCWD, opts.dir, geteuid(), rtm__now_ns(CLOCK_REALTIME)))
 		return -ENOTCONN;
 	/* At exit, built in memory and written once, closed. */
 	rc = how == RTM__OPEN_FINAL ? rtm__segment_open_deferred(&seg, &opts) :
@@ -153,7 +168,12 @@ __attribute__((constructor)) static void preload_start(void)
 		return;
 	}
 	rtm__env_number("RTM_MAX_THREADS", 1, 1023, "the default (256)", &threads);
-	opts.service_name = service_name();
+	/* As they are now: the program may change its environment before
+	 * its segment opens. */
+	copy_setting(dir, sizeof dir, getenv("RTM_DIR"), RTM__DEFAULT_DIR);
+	copy_setting(service, sizeof service, service_name(), "");
+	opts.dir = dir;
+	opts.service_name = *service ? service : NULL;
 	opts.max_threads = (uint32_t)threads;
 	delay = publish_delay();
 	if (delay)
