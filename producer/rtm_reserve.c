@@ -34,8 +34,8 @@ static int fallocate_range(struct rtm_segment *seg, uint64_t start, uint64_t end
 {
 	int rc;
 
-	/* A deferred segment has no file yet: its marks still advance, and
-	 * publishing writes the ranges they cover (rtm_segment.c). */
+	/* A deferred segment has no file: its marks still advance, and its
+	 * close writes the ranges they cover (rtm_segment.c). */
 	if (end <= start || seg->deferred)
 		return 0;
 	if (seg->fd < 0)

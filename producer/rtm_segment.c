@@ -370,9 +370,8 @@ int rtm__segment_open_deferred(struct rtm_segment **out, const struct rtm_segmen
 	return open_with_env(out, o, true);
 }
 
-/* A deferred segment's memory until it is published: private, so a
- * forked child's copy is its own, and all of it addressable at once; a
- * page costs only when written. */
+/* A deferred segment's memory: private, so a forked child's copy is its
+ * own, and all of it addressable at once; a page costs only when written. */
 static int map_anonymous(struct rtm_segment *seg, const struct layout *l)
 {
 	seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE,
@@ -650,6 +649,7 @@ int rtm_segment_close(struct rtm_segment *seg)
 	was_deferred = seg->deferred;
 	if (was_deferred)
 		write_final(seg);
+	seg->deferred = false;
 	pthread_mutex_lock(&rtm__registry_lock);
 	for (pp = &rtm__registry; *pp; pp = &(*pp)->next)
 		if (*pp == seg) {
