@@ -285,8 +285,10 @@ static int open_deferred(int how)
 	int was, rc;
 
 	/* Relaxed: set before main(), cleared by the program's one thread;
-	 * orphan is the child's own, set by its atfork handler. */
-	if (!__atomic_load_n(&deferred, __ATOMIC_RELAXED) || orphan || getpid() != owner)
+	 * orphan is the child's own, set by its atfork handler.  (At exit no
+	 * pid is asked: a vfork child must leave by _exit or an exec.) */
+	if (!__atomic_load_n(&deferred, __ATOMIC_RELAXED) || orphan ||
+	    (how != RTM__OPEN_FINAL && getpid() != owner))
 		return -ESRCH;
 	was = rtm__alloc_guard(1);
 	rc = opener(how);

@@ -137,7 +137,7 @@ static int open_now(int how)
 	int rc;
 
 	if (how != RTM__OPEN_LIVE &&
-	    !rtm_shm_presence_attached(AT_FDCWD, opts.dir, geteuid(), rtm__now_ns(CLOCK_REALTIME)))
+	    !rtm_shm_presence_attached(AT_FDCWD, opts.dir))
 		return -ENOTCONN;
 	/* At exit, built in memory and written once, closed. */
 	rc = how == RTM__OPEN_FINAL ? rtm__segment_open_deferred(&seg, &opts) :

@@ -580,7 +580,7 @@ static int write_final(struct rtm_segment *seg)
 		return -ESRCH;
 	/* No reader: one system call, at the path (a short command's exit);
 	 * open_dir() checks the directory before anything is written. */
-	if (!rtm_shm_presence_attached(AT_FDCWD, seg->path, geteuid(), rtm__now_ns(CLOCK_REALTIME)))
+	if (!rtm_shm_presence_attached(AT_FDCWD, seg->path))
 		return -ENOTCONN;
 	dfd = open_dir(seg->path);
 	if (dfd < 0)

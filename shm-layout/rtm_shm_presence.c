@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int rtm_shm_presence_read(int dfd, uid_t trust_uid, uint64_t now, struct rtm_shm_presence *out)
@@ -43,32 +44,35 @@ int rtm_shm_presence_read(int dfd, uid_t trust_uid, uint64_t now, struct rtm_shm
 	return 0;
 }
 
-bool rtm_shm_presence_attached(int dfd, const char *dir, uid_t trust_uid, uint64_t now)
+bool rtm_shm_presence_attached(int dfd, const char *dir)
 {
 	struct rtm_shm_presence p;
+	struct timespec ts;
 	char path[4096];
 	struct stat st;
-	uint64_t mtime;
+	size_t n = strlen(dir);
+	uint64_t now, mtime;
 	bool attached;
 	int fd;
-
-	size_t n = strlen(dir);
 
 	/* No stdio: a short command's first snprintf would cost ~10 us. */
 	if (n + sizeof "/" RTM_SHM_READER_FILE > sizeof path)
 		return false;
 	memcpy(path, dir, n);
 	memcpy(path + n, "/" RTM_SHM_READER_FILE, sizeof "/" RTM_SHM_READER_FILE);
+	/* The file first: without one (no reader), nothing else is asked. */
 	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
-	    (st.st_uid != 0 && st.st_uid != trust_uid))
+	    (st.st_uid != 0 && st.st_uid != geteuid()))
 		return false;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
 	if (now <= mtime || now - mtime <= RTM_SHM_READER_GRACE_NS)
 		return st.st_size > 0;
 	fd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	attached = !rtm_shm_presence_read(fd, trust_uid, now, &p) && p.attached;
+	attached = !rtm_shm_presence_read(fd, geteuid(), now, &p) && p.attached;
 	close(fd);
 	return attached;
 }

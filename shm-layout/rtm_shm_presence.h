@@ -41,13 +41,13 @@ int rtm_shm_presence_read(int dfd, uid_t trust_uid, uint64_t now_unix_nano,
 			  struct rtm_shm_presence *out);
 
 /*
- * rtm_shm_presence_attached - out->attached of rtm_shm_presence_read() for
- * the directory dir (relative to dfd, or AT_FDCWD), in one system call
- * (fstatat) when the file was touched within the grace, which every
- * interval allows; older, the whole file is read.  For a producer's exit
- * path, before it opens the directory.
+ * rtm_shm_presence_attached - whether a reader is attached to the directory
+ * dir (relative to dfd, or AT_FDCWD) for this process (trusting root and
+ * its effective uid), as rtm_shm_presence_read() would say: in one system
+ * call (fstatat) when there is no file or it was touched within the grace,
+ * which every interval allows; older, the whole file is read.  For a
+ * producer's exit path, before it opens the directory.
  */
-bool rtm_shm_presence_attached(int dfd, const char *dir, uid_t trust_uid,
-			       uint64_t now_unix_nano);
+bool rtm_shm_presence_attached(int dfd, const char *dir);
 
 #endif /* RTM_SHM_PRESENCE_H */
