@@ -6,15 +6,31 @@
  *   threads, writes "2\n"; waits again and exits.
  *   alloc_truth stress    8 threads x 200000 malloc/free pairs of mixed sizes
  *   alloc_truth fork      forks; the child allocates and execs /bin/true
+ *   alloc_truth exec HOW  allocates, then execs /bin/true through exec HOW
+ *                         (execl, execlp, execle, execv, execvp, execvpe,
+ *                         execve, fexecve, execveat); exit 127 if it fails
  * Only read(2)/write(2) for I/O: stdio would allocate behind our back.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
+
+/* An allocation the compiler cannot elide (it drops a malloc its free
+ * follows at once). */
+static void *volatile kept;
+
+static void allocate(size_t n)
+{
+	kept = malloc(n);
+	free(kept);
+}
 
 static void *sleeper(void *arg)
 {
@@ -61,13 +77,39 @@ int main(int argc, char **argv)
 		pid_t pid = fork();
 
 		if (pid == 0) {
-			free(malloc(100));
+			allocate(100);
 			execl("/bin/true", "true", (char *)NULL);
 			_exit(127);
 		}
-		free(malloc(200));
+		allocate(200);
 		waitpid(pid, &st, 0);
 		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+	}
+	if (argc == 3 && !strcmp(argv[1], "exec")) {
+		char *const args[] = { "true", NULL };
+		const char *how = argv[2];
+		int fd = open("/bin/true", O_RDONLY | O_CLOEXEC);
+
+		allocate(300);
+		if (!strcmp(how, "execl"))
+			execl("/bin/true", "true", (char *)NULL);
+		else if (!strcmp(how, "execlp"))
+			execlp("true", "true", (char *)NULL);
+		else if (!strcmp(how, "execle"))
+			execle("/bin/true", "true", (char *)NULL, environ);
+		else if (!strcmp(how, "execv"))
+			execv("/bin/true", args);
+		else if (!strcmp(how, "execvp"))
+			execvp("true", args);
+		else if (!strcmp(how, "execvpe"))
+			execvpe("true", args, environ);
+		else if (!strcmp(how, "execve"))
+			execve("/bin/true", args, environ);
+		else if (!strcmp(how, "fexecve"))
+			fexecve(fd, args, environ);
+		else if (!strcmp(how, "execveat"))
+			execveat(fd, "", args, environ, AT_EMPTY_PATH);
+		return 127;
 	}
 	if (argc != 5)
 		return 2;

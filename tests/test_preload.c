@@ -296,6 +296,8 @@ static void a_deferred_segment_is_published_when_it_pays(void **state)
  */
 static void a_deferred_segment_reaches_a_reader_through_exec_and_fork(void **state)
 {
+	static const char *const execs[] = { "execl", "execlp", "execle", "execv", "execvp",
+					     "execvpe", "execve", "fexecve", "execveat" };
 	struct seg_info si[16];
 	char *dir, cmd[512];
 	int n, exec_pid = 0, sh = 0, child = 0, truths = 0;
@@ -320,6 +322,26 @@ static void a_deferred_segment_reaches_a_reader_through_exec_and_fork(void **sta
 		}
 	assert_int_equal(sh, 1);
 	tu_rmdir(dir);
+
+	/* Every member of the exec family publishes the image it replaces
+	 * (glibc's list and path forms reach the system call directly, so
+	 * each is interposed). */
+	for (size_t k = 0; k < sizeof execs / sizeof execs[0]; k++) {
+		int before = 0, after = 0;
+
+		dir = tu_mkdir();
+		announce_reader(dir);
+		snprintf(cmd, sizeof cmd, "%s exec %s", tu_prog("RTM_ALLOC_TRUTH"), execs[k]);
+		assert_int_equal(run_preloaded(dir, cmd), 0);
+		n = segments_in(dir, si, 16);
+		for (int i = 0; i < n; i++) {
+			before += !strcmp(si[i].service, "alloc_truth") && si[i].mallocs > 0;
+			after += !strcmp(si[i].service, "true") && si[i].state == RTM_SHM_STATE_CLOSED;
+		}
+		if (before != 1 || after != 1)
+			fail_msg("%s: %d segments of the image before, %d after", execs[k], before, after);
+		tu_rmdir(dir);
+	}
 
 	dir = tu_mkdir();
 	announce_reader(dir);
