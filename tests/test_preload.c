@@ -254,8 +254,9 @@ static void a_deferred_segment_is_published_when_it_pays(void **state)
 {
 	struct seg_info si[4];
 	int64_t first;
-	char *dir;
+	char *dir, *out, cmd[1024];
 	pid_t pid;
+	int st;
 
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
@@ -277,6 +278,12 @@ static void a_deferred_segment_is_published_when_it_pays(void **state)
 	setenv("RTM_PUBLISH_DELAY_MS", "3600000", 1);
 	pid = start_leaker(dir, "10000", NULL, "steady", "100000", "ready");
 	assert_int_equal(files_in(dir), 0);
+	/* rtm-shmdump says why there is nothing to show. */
+	snprintf(cmd, sizeof cmd, "%s --dir %s %d 2>&1", tu_prog("RTM_SHMDUMP"), dir, (int)pid);
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "it runs under librtm-preload.so"));
+	free(out);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	/* ...one that starts threads publishes before the first. */

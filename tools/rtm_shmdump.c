@@ -469,6 +469,24 @@ static bool all_digits(const char *s)
 
 static int scan_pid(const char *dir, long pid, struct target **out);
 
+/* Whether pid has librtm-preload.so mapped: a young process under it has
+ * no segment yet, which is worth saying. */
+static bool preloaded(long pid)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, "/librtm-preload.so") != NULL;
+	fclose(f);
+	return found;
+}
+
 /* Resolves PID (every segment in the directory whose header names it) or
  * PATH into targets.  Returns the count, or -1 after printing the error. */
 static int resolve(const struct opts *o, const char *arg, struct target **out)
@@ -506,6 +524,8 @@ static int resolve(const struct opts *o, const char *arg, struct target **out)
 	if (!found)
 		fprintf(stderr, "rtm-shmdump: no valid segment for pid %ld in %s%s\n", pid, vis(dir),
 			kill((pid_t)pid, 0) && errno == ESRCH ? " (no such process)" :
+			preloaded(pid) ? " (it runs under librtm-preload.so, whose segment opens after "
+					 "RTM_PUBLISH_DELAY_MS, default 1 s, or at its first thread)" :
 			o->wait ? " (after waiting)" : "");
 	return -1;
 }
