@@ -294,6 +294,9 @@ static int open_deferred(int how)
 	rc = opener(how);
 	if (rc != -ENOTCONN)
 		__atomic_store_n(&deferred, 0, __ATOMIC_RELAXED);
+	/* Never to open: what other threads would count is for nobody. */
+	if (rc && rc != -ENOTCONN)
+		rtm__alloc_disable();
 	rtm__alloc_guard(was);
 	return rc;
 }
@@ -301,6 +304,10 @@ static int open_deferred(int how)
 static void atfork_orphan(void)
 {
 	orphan = 1;
+	/* Its threads count nothing either (no atomics on a slow path for
+	 * a segment that will never exist); its one thread's words stay. */
+	if (__atomic_load_n(&deferred, __ATOMIC_RELAXED))
+		rtm__alloc_disable();
 }
 
 void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how))

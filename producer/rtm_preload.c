@@ -142,7 +142,7 @@ static int open_now(int how)
 	/* At exit, built in memory and written once, closed. */
 	rc = how == RTM__OPEN_FINAL ? rtm__segment_open_deferred(&seg, &opts) :
 				       rtm_segment_open(&seg, &opts);
-	if (rc == 0 && rtm_alloc_metrics_start(seg, sample_ms) != 0) {
+	if (rc == 0 && (rc = rtm_alloc_metrics_start(seg, sample_ms)) != 0) {
 		rtm_segment_close(seg);
 		seg = NULL;
 	}
@@ -178,8 +178,8 @@ __attribute__((constructor)) static void preload_start(void)
 	delay = publish_delay();
 	if (delay)
 		rtm__alloc_defer(delay, open_now);
-	else
-		open_now(RTM__OPEN_LIVE);
+	else if (open_now(RTM__OPEN_LIVE))
+		rtm__alloc_disable(); /* no segment: count nothing */
 	rtm__alloc_guard(0);
 }
 
