@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * librtm-preload.so: opens this process's segment (when it pays, see
- * RTM_PUBLISH_DELAY_MS) and starts
- * the allocator metrics (the interposer itself is rtm_alloc_hooks.c).
+ * librtm-preload.so: opens this process's segment when it pays (see
+ * RTM_PUBLISH_DELAY_MS) and starts the allocator metrics (the interposer
+ * itself is rtm_alloc_hooks.c, the exec family's rtm_exec_hooks.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -217,7 +217,12 @@ static int segments_in(const char *dir, struct seg_info *out, int cap)
 		out[k].pid = rd.hdr.pid;
 		snprintf(out[k].service, sizeof out[k].service, "%s", rd.hdr.service_name);
 		out[k].state = s.state;
-		out[k].mallocs = value(&rd, &s, "runtime.native.mem.alloc.mallocs");
+		/* -1 while the producer is still registering its series: a
+		 * segment is published before its series are. */
+		out[k].mallocs = -1;
+		for (uint32_t m = 0; m < rd.n_metrics; m++)
+			if (!strcmp(rd.metrics[m].name, "runtime.native.mem.alloc.mallocs"))
+				out[k].mallocs = s.values[m].i;
 		k++;
 		rd_snapshot_free(&s);
 		rd_segment_close(&rd);
@@ -656,6 +661,7 @@ static pid_t start_leaker(const char *dir, const char *ms, const char *trim, con
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* not outliving a failed test */
 		dup2(p[1], 1);
 		close(p[0]);
 		setenv("RTM_DIR", dir, 1);
