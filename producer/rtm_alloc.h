@@ -59,6 +59,23 @@ void rtm__alloc_before_exec(void);
  * opens if a reader is attached, to be closed at once. */
 void rtm__alloc_at_exit(void);
 
+/* The next definition of name after ours (dlsym(RTLD_NEXT)), cached in
+ * *cache: what an interposer calls on to.  NULL when there is none.
+ * rtm_thread_hooks.c. */
+void *rtm__next_symbol(void **cache, const char *name);
+
+/* In an interposer: `real`, of function pointer type `type`, the next
+ * definition of name; the interposer returns `missing` when there is
+ * none.  dlsym returns an object pointer, which POSIX lets become a
+ * function pointer through a copy. */
+#define RTM__REAL(type, name, missing)                          \
+	static void *real_cache_;                               \
+	void *real_sym_ = rtm__next_symbol(&real_cache_, name); \
+	type real;                                              \
+	if (!real_sym_)                                         \
+		return (missing);                               \
+	memcpy(&real, &real_sym_, sizeof real)
+
 /* glibc's pthread_create, past the interposer (rtm_thread_hooks.c): how
  * rtm starts its own thread. */
 int rtm__real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *),

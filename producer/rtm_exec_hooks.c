@@ -9,7 +9,6 @@
  * of the segment is never published (its pid is not the header's).
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -22,71 +21,48 @@ typedef int (*execv_fn)(const char *, char *const[]);
 typedef int (*execveat_fn)(int, const char *, char *const[], char *const[], int);
 typedef int (*fexecve_fn)(int, char *const[], char *const[]);
 
-/* The next definition of name after ours, cached; NULL sets errno (the
- * call then fails as exec does, rather than running without the image
- * replaced).  Relaxed: every thread that races here stores the same
- * value. */
-static void *next(void **cache, const char *name)
-{
-	void *sym = __atomic_load_n(cache, __ATOMIC_RELAXED);
-
-	if (!sym) {
-		sym = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(cache, sym, __ATOMIC_RELAXED);
-	}
-	if (!sym)
-		errno = ENOSYS;
-	return sym;
-}
-
-/* dlsym returns an object pointer; POSIX lets it become a function
- * pointer through a copy. */
-#define REAL(type, name)                                  \
-	static void *cache_;                              \
-	void *sym_ = next(&cache_, name);                 \
-	type real;                                        \
-	if (!sym_)                                        \
-		return -1;                                \
-	memcpy(&real, &sym_, sizeof real)
+/* No next exec: fail as exec does (errno set, -1), rather than run on
+ * without the image replaced. */
+#define NO_EXEC (errno = ENOSYS, -1)
 
 int execve(const char *path, char *const argv[], char *const envp[])
 {
-	REAL(execve_fn, "execve");
+	RTM__REAL(execve_fn, "execve", NO_EXEC);
 	rtm__alloc_before_exec();
 	return real(path, argv, envp);
 }
 
 int execv(const char *path, char *const argv[])
 {
-	REAL(execv_fn, "execv");
+	RTM__REAL(execv_fn, "execv", NO_EXEC);
 	rtm__alloc_before_exec();
 	return real(path, argv);
 }
 
 int execvp(const char *file, char *const argv[])
 {
-	REAL(execv_fn, "execvp");
+	RTM__REAL(execv_fn, "execvp", NO_EXEC);
 	rtm__alloc_before_exec();
 	return real(file, argv);
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	REAL(execve_fn, "execvpe");
+	RTM__REAL(execve_fn, "execvpe", NO_EXEC);
 	rtm__alloc_before_exec();
 	return real(file, argv, envp);
 }
 
 int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	REAL(execveat_fn, "execveat");
+	RTM__REAL(execveat_fn, "execveat", NO_EXEC);
 	rtm__alloc_before_exec();
 	return real(dirfd, path, argv, envp, flags);
 }
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	REAL(fexecve_fn, "fexecve");
+	RTM__REAL(fexecve_fn, "fexecve", NO_EXEC);
 	rtm__alloc_before_exec();
 	return real(fd, argv, envp);
 }

@@ -20,10 +20,8 @@ typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(
 				 void *);
 typedef int (*thrd_create_fn)(thrd_t *, thrd_start_t, void *);
 
-/* The next definition after ours; dlsym returns an object pointer, which
- * POSIX lets us convert to a function pointer through a copy.  Relaxed:
- * every thread that races here stores the same value. */
-static void *next_symbol(void **cache, const char *name)
+/* Relaxed: every thread that races here stores the same value. */
+void *rtm__next_symbol(void **cache, const char *name)
 {
 	void *sym = __atomic_load_n(cache, __ATOMIC_RELAXED);
 
@@ -37,13 +35,7 @@ static void *next_symbol(void **cache, const char *name)
 int rtm__real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *),
 			     void *arg)
 {
-	static void *cache;
-	void *sym = next_symbol(&cache, "pthread_create");
-	pthread_create_fn real;
-
-	if (!sym)
-		return EAGAIN;
-	memcpy(&real, &sym, sizeof real);
+	RTM__REAL(pthread_create_fn, "pthread_create", EAGAIN);
 	return real(t, a, fn, arg);
 }
 
@@ -55,13 +47,7 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), v
 
 int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
 {
-	static void *cache;
-	void *sym = next_symbol(&cache, "thrd_create");
-	thrd_create_fn real;
-
-	if (!sym)
-		return thrd_error;
-	memcpy(&real, &sym, sizeof real);
+	RTM__REAL(thrd_create_fn, "thrd_create", thrd_error);
 	rtm__alloc_threads_begin();
 	return real(t, fn, arg);
 }
