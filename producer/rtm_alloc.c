@@ -256,14 +256,6 @@ static void start_thread(void)
 	rtm__alloc_guard(was);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* A band of a quarter of live, at least band_min, each way. */
 static void arm_band(uint64_t *w, uint64_t live)
 {
@@ -314,7 +306,7 @@ void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how))
 {
 	opener = open;
 	owner = getpid();
-	open_due_ns = mono_ns() + (uint64_t)delay_ms * 1000000u;
+	open_due_ns = rtm__now_ns(CLOCK_MONOTONIC) + (uint64_t)delay_ms * 1000000u;
 	/* A forked child's copy of what its parent counted is not its own
 	 * to publish. */
 	pthread_atfork(NULL, NULL, atfork_orphan);
@@ -339,7 +331,7 @@ void rtm__alloc_look(uint64_t *w)
 
 	/* Still counting before the segment exists: is it time? */
 	if (__builtin_expect(w == early_words, 0)) {
-		if (mono_ns() >= open_due_ns)
+		if (rtm__now_ns(CLOCK_MONOTONIC) >= open_due_ns)
 			open_deferred(RTM__OPEN_LIVE);
 		return;
 	}
@@ -361,7 +353,7 @@ void rtm__alloc_look(uint64_t *w)
 		band_dir = dir;
 		due = true;
 	} else if (!(++looks & 3) || !armed) {
-		uint64_t now = mono_ns();
+		uint64_t now = rtm__now_ns(CLOCK_MONOTONIC);
 
 		if (now >= next_due_ns) {
 			band_min = BAND_MIN;
@@ -480,7 +472,7 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 			__atomic_exchange_n(&early_live, 0, __ATOMIC_RELAXED));
 	interval_ms = every_ms && every_ms != RTM_ALLOC_SAMPLE_NO_THREAD ? every_ms : 10000;
 	sample_here(); /* the first sample, now */
-	next_due_ns = mono_ns() + (uint64_t)interval_ms * 1000000u;
+	next_due_ns = rtm__now_ns(CLOCK_MONOTONIC) + (uint64_t)interval_ms * 1000000u;
 
 	/* RTM_TRIM_IDLE_RATIO acts while the program sleeps, and a program
 	 * that has threads already gains nothing by waiting: the thread now.
