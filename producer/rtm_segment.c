@@ -276,22 +276,36 @@ static int publish(int dfd, int fd, const char *tmp, const char *name)
 	return linkat(AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
 }
 
-static int create_file(struct rtm_segment *seg, int dfd,
-		       const struct rtm_segment_opts *o, const struct layout *l,
-		       char *tmp, size_t tmplen)
+/* create_temp() at its full size, sparse, readable by its owner whatever
+ * the umask: the fd, or -errno with nothing left behind. */
+static int create_sized(int dfd, mode_t mode, uint64_t size, char *tmp, size_t len)
 {
-	mode_t mode = o->mode ? o->mode : 0600;
-	int fd, rc;
+	int fd = create_temp(dfd, mode, tmp, len), rc;
 
-	fd = create_temp(dfd, mode, tmp, tmplen);
 	if (fd < 0)
 		return fd;
 	fchmod(fd, mode); /* umask must not make it unreadable to the owner */
-	/* Full size but sparse: pages are reserved as they come into use
-	 * (rtm_reserve.c), starting with the header's, so a full tmpfs
-	 * fails here or at a later cold call, never with SIGBUS. */
+	if (!ftruncate(fd, (off_t)size))
+		return fd;
+	rc = -errno;
+	close(fd);
+	if (*tmp)
+		unlinkat(dfd, tmp, 0);
+	return rc;
+}
+
+static int create_file(struct rtm_segment *seg, int dfd, const struct layout *l, char *tmp,
+		       size_t tmplen)
+{
+	int fd = create_sized(dfd, seg->mode, l->size, tmp, tmplen), rc;
+
+	if (fd < 0)
+		return fd;
+	/* Pages are reserved as they come into use (rtm_reserve.c), starting
+	 * with the header's, so a full tmpfs fails here or at a later cold
+	 * call, never with SIGBUS. */
 	seg->fd = fd;
-	rc = ftruncate(fd, (off_t)l->size) ? -errno : rtm__reserve(seg, &seg->res_meta, l->desc_off);
+	rc = rtm__reserve(seg, &seg->res_meta, l->desc_off);
 	if (!rc) {
 		seg->base = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (seg->base == MAP_FAILED)
@@ -305,6 +319,16 @@ static int create_file(struct rtm_segment *seg, int dfd,
 	}
 	seg->size = l->size;
 	return 0;
+}
+
+/* seg->path, which holds the directory, becomes the path of its file
+ * name (open_segment() checked that both fit). */
+static void path_to_file(struct rtm_segment *seg, const char *name)
+{
+	size_t dl = strlen(seg->path);
+
+	seg->path[dl] = '/';
+	memcpy(seg->path + dl + 1, name, strlen(name) + 1);
 }
 
 static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts *o,
@@ -450,7 +474,7 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 	n = __atomic_fetch_add(&open_seq, 1, __ATOMIC_RELAXED); /* name, cache way */
 	seg->way = n % RTM__WAYS;
 	seg->seq = n;
-	rc = deferred ? map_anonymous(seg, &l) : create_file(seg, dfd, o, &l, tmp, sizeof tmp);
+	rc = deferred ? map_anonymous(seg, &l) : create_file(seg, dfd, &l, tmp, sizeof tmp);
 	if (rc)
 		goto fail_dir;
 	seg->hdr = (struct rtm_shm_header *)(void *)seg->base;
@@ -464,9 +488,8 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 		goto fail_map;
 	seg->hdr->strings_used = seg->strings_used - l.strings_off;
 	seg->hdr->state = RTM_SHM_STATE_LIVE;
-	if (deferred) {
-		memcpy(seg->path, dir, strlen(dir) + 1); /* fits: checked above */
-	} else {
+	memcpy(seg->path, dir, strlen(dir) + 1); /* fits: checked above */
+	if (!deferred) {
 		clean_up_once(seg, dfd);
 		/* Publishing gives a complete header its name: readers never
 		 * see INIT.  A taken name — another copy of librtm in this
@@ -476,7 +499,7 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 		rc = name_file(seg, dfd, seg->fd, tmp, name, sizeof name);
 		if (rc)
 			goto fail_map;
-		snprintf(seg->path, sizeof seg->path, "%s/%s", dir, name);
+		path_to_file(seg, name);
 		close(dfd);
 	}
 	pthread_mutex_init(&seg->lock, NULL);
@@ -586,26 +609,20 @@ static int write_final(struct rtm_segment *seg)
 	if (dfd < 0)
 		return dfd;
 	seg->hdr->pid_start_ticks = rtm__start_ticks(0);
-	fd = create_temp(dfd, seg->mode, tmp, sizeof tmp);
+	fd = create_sized(dfd, seg->mode, seg->size, tmp, sizeof tmp);
 	if (fd < 0) {
 		close(dfd);
 		return fd;
 	}
-	fchmod(fd, seg->mode); /* umask must not make it unreadable to the owner */
-	rc = ftruncate(fd, (off_t)seg->size) ? -errno : write_image(seg, fd);
+	rc = write_image(seg, fd);
 	if (!rc)
 		rc = name_file(seg, dfd, fd, tmp, name, sizeof name);
 	if (rc && *tmp)
 		unlinkat(dfd, tmp, 0);
 	close(dfd);
 	close(fd);
-	if (!rc) {
-		/* open_segment() checked that the directory and a name fit. */
-		size_t dl = strlen(seg->path);
-
-		seg->path[dl] = '/';
-		memcpy(seg->path + dl + 1, name, strlen(name) + 1);
-	}
+	if (!rc)
+		path_to_file(seg, name);
 	return rc;
 }
 
