@@ -38,8 +38,8 @@ static const char *service_name(void)
  * RTM_PUBLISH: which processes under the preload publish a segment.
  *   all (default)  every process that loads it: what LD_PRELOAD users
  *                  expect (prefork servers' workers are children), and
- *                  cheap now (a short command's segment is ~20 KiB, and
- *                  removed after it ends)
+ *                  cheap now (a short command has no segment unless a
+ *                  reader takes it at exit: RTM_PUBLISH_DELAY_MS)
  *   top            only the process the preload was first loaded into,
  *                  through its execs; its children do not publish (known
  *                  by RTM_PUBLISH_TOP, which it sets to its pid)
@@ -78,8 +78,8 @@ static bool should_publish(void)
 
 /*
  * RTM_SAMPLE_INTERVAL_MS: how often the sampler thread samples the heap
- * (default 10000); 0 starts no thread, and the heap is sampled at start and
- * exit only: a single-threaded program then stays single-threaded, which
+ * (default 10000); 0 starts no thread, and the heap is sampled when the
+ * segment opens and at exit only: a single-threaded program then stays single-threaded, which
  * keeps glibc malloc's single-thread fast path (rtm-bench-alloc).
  */
 static unsigned sample_interval(void)

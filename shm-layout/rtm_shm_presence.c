@@ -10,6 +10,17 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The one rule for trusting the file: regular, owned by root or by uid. */
+static bool trusted(const struct stat *st, uid_t uid)
+{
+	return S_ISREG(st->st_mode) && (st->st_uid == 0 || st->st_uid == uid);
+}
+
+static uint64_t mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec;
+}
+
 int rtm_shm_presence_read(int dfd, uid_t trust_uid, uint64_t now, struct rtm_shm_presence *out)
 {
 	char buf[96];
@@ -23,7 +34,7 @@ int rtm_shm_presence_read(int dfd, uid_t trust_uid, uint64_t now, struct rtm_shm
 	fd = openat(dfd, RTM_SHM_READER_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT || errno == ELOOP ? 0 : -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != trust_uid)) {
+	if (fstat(fd, &st) || !trusted(&st, trust_uid)) {
 		close(fd);
 		return 0;
 	}
@@ -35,7 +46,7 @@ int rtm_shm_presence_read(int dfd, uid_t trust_uid, uint64_t now, struct rtm_shm
 	if (sscanf(buf, "rtm-reader %d %llu", &pid, &interval) != 2 || pid <= 0 || !interval ||
 	    interval > 86400ull * 1000000000ull)
 		return 0;
-	mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	mtime = mtime_ns(&st);
 	out->present = true;
 	out->pid = pid;
 	out->interval_ns = interval;
@@ -61,12 +72,11 @@ bool rtm_shm_presence_attached(int dfd, const char *dir)
 	memcpy(path, dir, n);
 	memcpy(path + n, "/" RTM_SHM_READER_FILE, sizeof "/" RTM_SHM_READER_FILE);
 	/* The file first: without one (no reader), nothing else is asked. */
-	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
-	    (st.st_uid != 0 && st.st_uid != geteuid()))
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) || !trusted(&st, geteuid()))
 		return false;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	mtime = mtime_ns(&st);
 	if (now <= mtime || now - mtime <= RTM_SHM_READER_GRACE_NS)
 		return st.st_size > 0;
 	fd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
