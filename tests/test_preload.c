@@ -143,15 +143,6 @@ static int check_segments(const char *dir)
 	return n;
 }
 
-static void announce_reader(const char *dir)
-{
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd = -1;
-
-	assert_int_equal(rd_dir_presence_touch(dfd, &fd, 10000000000ull), 0);
-	close(fd);
-	close(dfd);
-}
-
 /* Files (segments, temporaries) in dir, the reader's presence file aside. */
 static int files_in(const char *dir)
 {
@@ -322,7 +313,7 @@ static void a_deferred_segment_reaches_a_reader_through_exec_and_fork(void **sta
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
 	dir = tu_mkdir();
-	announce_reader(dir);
+	tu_announce_reader(dir);
 	assert_int_equal(run_preloaded(dir, "sh -c 'ls / >/dev/null; exec true'"), 0);
 	n = segments_in(dir, si, 16);
 	for (int i = 0; i < n; i++)
@@ -347,7 +338,7 @@ static void a_deferred_segment_reaches_a_reader_through_exec_and_fork(void **sta
 		int before = 0, after = 0;
 
 		dir = tu_mkdir();
-		announce_reader(dir);
+		tu_announce_reader(dir);
 		snprintf(cmd, sizeof cmd, "%s exec %s", tu_prog("RTM_ALLOC_TRUTH"), execs[k]);
 		assert_int_equal(run_preloaded(dir, cmd), 0);
 		n = segments_in(dir, si, 16);
@@ -361,7 +352,7 @@ static void a_deferred_segment_reaches_a_reader_through_exec_and_fork(void **sta
 	}
 
 	dir = tu_mkdir();
-	announce_reader(dir);
+	tu_announce_reader(dir);
 	snprintf(cmd, sizeof cmd, "%s fork", tu_prog("RTM_ALLOC_TRUTH"));
 	assert_int_equal(run_preloaded(dir, cmd), 0);
 	n = segments_in(dir, si, 16);
@@ -455,7 +446,7 @@ static void an_exec_chain_leaves_one_live_segment(void **state)
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
 	dir = tu_mkdir();
-	announce_reader(dir); /* nothing is removed behind our back */
+	tu_announce_reader(dir); /* nothing is removed behind our back */
 	/* One process: sh, exec'ing sh, exec'ing sleep.  Each image publishes;
 	 * each new one closes the earlier images' segments, found by name. */
 	snprintf(line, sizeof line,
@@ -517,7 +508,7 @@ static int published_under(const char *policy, char *services, size_t cap, char 
 	char **names;
 	int dfd, n, st;
 
-	announce_reader(dir); /* nothing removed behind our back */
+	tu_announce_reader(dir); /* nothing removed behind our back */
 	snprintf(errf, sizeof errf, "%s.err", dir);
 	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s RTM_PUBLISH='%s' RTM_PUBLISH_DELAY_MS=0 LD_PRELOAD=%s "
 		 "sh -c 'ls / >/dev/null; /bin/true' 2>%s", dir, policy, tu_prog("RTM_PRELOAD"), errf);
@@ -576,7 +567,7 @@ static void unmodified_programs_run_unharmed(void **state)
 	dir = tu_mkdir();
 	/* Announced the way rtm-reader announces itself: producers then
 	 * leave ended segments for the reader, and they stay to be checked. */
-	announce_reader(dir);
+	tu_announce_reader(dir);
 	/* Same output with and without the preload. */
 	assert_int_equal(system("ls -R /usr/share/doc > /tmp/rtm-ls-plain 2>&1"), 0);
 	assert_int_equal(run_preloaded(dir, "ls -R /usr/share/doc > /tmp/rtm-ls-preload 2>&1"), 0);

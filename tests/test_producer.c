@@ -697,8 +697,6 @@ static void a_deferred_segment_is_written_once_for_a_reader(void **state)
 	struct rd_snapshot s = { 0 };
 	rtm_counter_t c;
 	rtm_hist_t h;
-	int dfd, pfd = -1;
-
 	(void)state;
 	for (int reader = 0; reader < 2; reader++) {
 		assert_int_equal(rtm__segment_open_deferred(&seg, &o), 0);
@@ -711,10 +709,7 @@ static void a_deferred_segment_is_written_once_for_a_reader(void **state)
 		assert_int_equal(rtm_segment_close(seg), 0);
 		if (!reader) {
 			assert_int_equal(segments_in_dir(dir), 0);
-			dfd = open(dir, O_RDONLY | O_DIRECTORY);
-			assert_int_equal(rd_dir_presence_touch(dfd, &pfd, 10000000000ull), 0);
-			close(pfd);
-			close(dfd);
+			tu_announce_reader(dir);
 		}
 	}
 	assert_int_equal(segments_in_dir(dir), 1);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "test_util.h"
+#include "rd_dir.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -24,6 +25,15 @@ char *tu_mkdir(void)
 	assert_non_null(dir);
 	assert_non_null(mkdtemp(dir));
 	return dir;
+}
+
+void tu_announce_reader(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd = -1;
+
+	assert_int_equal(rd_dir_presence_touch(dfd, &fd, 10000000000ull), 0);
+	close(fd);
+	close(dfd);
 }
 
 void tu_rmdir(char *dir)

@@ -19,6 +19,9 @@
 /* A fresh private segment directory under /tmp, removed by tu_rmdir(). */
 char *tu_mkdir(void);
 void tu_rmdir(char *dir);
+/* Announces a reader in dir the way rtm-reader does (its presence file,
+ * interval 10 s), without running one: producers then count it attached. */
+void tu_announce_reader(const char *dir);
 
 /* Opens a producer segment in dir with small, explicit sizes. */
 struct rtm_segment *tu_open(const char *dir, const char *service);
