@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,10 +92,10 @@ static unsigned looks; /* the clock is read every fourth */
 static uint64_t early_words[5];
 static int (*opener)(int how);
 static int deferred;     /* atomic: waiting to open */
-static int orphan;       /* a forked child's copy: never opens */
-static pid_t owner;      /* and a vfork child, sharing this memory, is told
-			  * by its pid (it runs no atfork handlers) */
-static uint64_t open_due_ns; /* CLOCK_MONOTONIC */
+static pid_t owner;      /* a forked child's copy never opens, and a vfork
+			  * child shares this memory: both are told by pid */
+static uint64_t open_due_ns; /* CLOCK_MONOTONIC; 0 until the first look */
+static unsigned open_delay_ms;
 
 /* A segment no thread ever caches (cache ways start NULL, so NULL
  * would match) until the fast path is valid. */
@@ -268,19 +269,39 @@ static void arm_band(uint64_t *w, uint64_t live)
 	band.span = 2 * half;
 }
 
+/* getpid(), at the start of every process under the preload: as the
+ * system call itself where the architecture is known, because libc's
+ * getpid() first called there costs a page fault of its code (~3 us). */
+static pid_t pid_now(void)
+{
+#if defined(__x86_64__) && defined(__linux__)
+	long r;
+
+	__asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_getpid) : "rcx", "r11", "memory");
+	return (pid_t)r;
+#else
+	return getpid();
+#endif
+}
+
+/* A forked child (its memory a copy of its parent's) or a vfork child
+ * (sharing it, so nothing may be written to tell it apart): not the
+ * process whose counts these are. */
+static bool not_owner(void)
+{
+	return pid_now() != owner;
+}
+
 /* Opens the segment through the opener, if it is still waiting.  The
  * opener's allocations are rtm's.  -ENOTCONN (no reader, for how !=
- * RTM__OPEN_LIVE) leaves it waiting; so does a forked child, which may be
- * a vfork child sharing this memory with its parent. */
+ * RTM__OPEN_LIVE) leaves it waiting; -ESRCH in a forked child, which
+ * never publishes what its parent counted. */
 static int open_deferred(int how)
 {
 	int was, rc;
 
-	/* Relaxed: set before main(), cleared by the program's one thread;
-	 * orphan is the child's own, set by its atfork handler.  (At exit no
-	 * pid is asked: a vfork child must leave by _exit or an exec.) */
-	if (!__atomic_load_n(&deferred, __ATOMIC_RELAXED) || orphan ||
-	    (how != RTM__OPEN_FINAL && getpid() != owner))
+	/* Relaxed: set before main(), cleared by the program's one thread. */
+	if (!__atomic_load_n(&deferred, __ATOMIC_RELAXED) || not_owner())
 		return -ESRCH;
 	was = rtm__alloc_guard(1);
 	rc = opener(how);
@@ -293,23 +314,15 @@ static int open_deferred(int how)
 	return rc;
 }
 
-static void atfork_orphan(void)
-{
-	orphan = 1;
-	/* Its threads count nothing either (no atomics on a slow path for
-	 * a segment that will never exist); its one thread's words stay. */
-	if (__atomic_load_n(&deferred, __ATOMIC_RELAXED))
-		rtm__alloc_disable();
-}
-
+/* No clock is read here, and no atfork handler registered: a short
+ * command would pay for both (~3 us each, the first call of a libc
+ * function), so the delay runs from the first look and a forked child is
+ * told by its pid. */
 void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how))
 {
 	opener = open;
-	owner = getpid();
-	open_due_ns = rtm__now_ns(CLOCK_MONOTONIC) + (uint64_t)delay_ms * 1000000u;
-	/* A forked child's copy of what its parent counted is not its own
-	 * to publish. */
-	pthread_atfork(NULL, NULL, atfork_orphan);
+	owner = pid_now();
+	open_delay_ms = delay_ms;
 	rtm__tls.alloc_words = early_words;
 	__atomic_store_n(&deferred, 1, __ATOMIC_RELAXED);
 }
@@ -331,7 +344,13 @@ void rtm__alloc_look(uint64_t *w)
 
 	/* Still counting before the segment exists: is it time? */
 	if (__builtin_expect(w == early_words, 0)) {
-		if (rtm__now_ns(CLOCK_MONOTONIC) >= open_due_ns)
+		uint64_t now = rtm__now_ns(CLOCK_MONOTONIC);
+
+		/* The program's one thread, or a vfork child borrowing its
+		 * memory while that thread waits: no race on open_due_ns. */
+		if (!open_due_ns)
+			open_due_ns = now + (uint64_t)open_delay_ms * 1000000u;
+		else if (now >= open_due_ns)
 			open_deferred(RTM__OPEN_LIVE);
 		return;
 	}
@@ -379,8 +398,13 @@ void rtm__alloc_threads_begin(void)
 	if (__atomic_exchange_n(&threads_begun, 1, __ATOMIC_RELAXED))
 		return;
 	/* The segment now, while one thread counts into early_words (its
-	 * start sees threads_begun and starts the sampler thread). */
-	open_deferred(RTM__OPEN_LIVE);
+	 * start sees threads_begun and starts the sampler thread).  In a
+	 * forked child (no vfork child starts threads), whose segment will
+	 * never open, its threads count nothing: no atomics on a slow path
+	 * for nobody; its one thread's words stay. */
+	if (open_deferred(RTM__OPEN_LIVE) == -ESRCH &&
+	    __atomic_load_n(&deferred, __ATOMIC_RELAXED))
+		rtm__alloc_disable();
 	/* Relaxed: SAMPLE_INLINE to SAMPLE_THREAD happens once, here. */
 	if (__atomic_compare_exchange_n(&mode, &m, SAMPLE_THREAD, false, __ATOMIC_RELAXED,
 					__ATOMIC_RELAXED))

@@ -39,7 +39,8 @@ void rtm__alloc_threads_begin(void);
 /* The preload's lazy start: no segment yet; the program's one thread
  * counts into process memory through the same fast path, and open(how)
  * is called — to open the segment and rtm_alloc_metrics_start() it, which
- * folds those counts in — once delay_ms have passed (seen at a look),
+ * folds those counts in — delay_ms after its first look (the clock is
+ * first read there: RTM__ALLOC_LOOK_EVERY allocator calls into the run),
  * before the program's first thread (RTM__OPEN_LIVE), before an exec
  * (RTM__OPEN_IF_READER) and at exit (rtm__alloc_at_exit, RTM__OPEN_FINAL).
  * open returns 0, -ENOTCONN when it does not open for want of a reader

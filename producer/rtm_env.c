@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rtm_segment_priv.h"
 #include "rtm_shm_text.h"
@@ -73,10 +74,25 @@ bad:
 	return -EINVAL;
 }
 
+const char *rtm__env_get(const char *name)
+{
+	for (char **e = environ; e && *e; e++) {
+		const char *n = name, *v = *e;
+
+		while (*n && *n == *v) {
+			n++;
+			v++;
+		}
+		if (!*n && *v == '=')
+			return v + 1;
+	}
+	return NULL;
+}
+
 bool rtm__env_number(const char *name, unsigned long min, unsigned long max,
 		     const char *fallback, unsigned long *out)
 {
-	const char *v = getenv(name);
+	const char *v = rtm__env_get(name);
 	unsigned long n;
 	char *end;
 

@@ -29,7 +29,7 @@ static struct rtm_segment *seg;
  * takes the OTel variables, then the program's name (rtm_segment_open()). */
 static const char *service_name(void)
 {
-	const char *v = getenv("RTM_SERVICE_NAME");
+	const char *v = rtm__env_get("RTM_SERVICE_NAME");
 
 	return v && *v ? v : NULL;
 }
@@ -48,7 +48,7 @@ static const char *service_name(void)
  */
 static bool should_publish(void)
 {
-	const char *v = getenv("RTM_PUBLISH"), *top;
+	const char *v = rtm__env_get("RTM_PUBLISH"), *top;
 	char self[32], exe[PATH_MAX];
 	ssize_t n;
 
@@ -56,7 +56,7 @@ static bool should_publish(void)
 		return true;
 	if (!strcmp(v, "top")) {
 		snprintf(self, sizeof self, "%d", (int)getpid());
-		top = getenv("RTM_PUBLISH_TOP");
+		top = rtm__env_get("RTM_PUBLISH_TOP");
 		if (top && *top)
 			return !strcmp(top, self);
 		setenv("RTM_PUBLISH_TOP", self, 1);
@@ -104,7 +104,7 @@ static unsigned sample_interval(void)
  */
 static unsigned publish_delay(void)
 {
-	const char *trim = getenv("RTM_TRIM_IDLE_RATIO");
+	const char *trim = rtm__env_get("RTM_TRIM_IDLE_RATIO");
 	unsigned long ms = 1000;
 
 	rtm__env_number("RTM_PUBLISH_DELAY_MS", 0, 86400000, "1000 ms", &ms);
@@ -170,7 +170,7 @@ __attribute__((constructor)) static void preload_start(void)
 	rtm__env_number("RTM_MAX_THREADS", 1, 1023, "the default (256)", &threads);
 	/* As they are now: the program may change its environment before
 	 * its segment opens. */
-	copy_setting(dir, sizeof dir, getenv("RTM_DIR"), RTM__DEFAULT_DIR);
+	copy_setting(dir, sizeof dir, rtm__env_get("RTM_DIR"), RTM__DEFAULT_DIR);
 	copy_setting(service, sizeof service, service_name(), "");
 	opts.dir = dir;
 	opts.service_name = *service ? service : NULL;
