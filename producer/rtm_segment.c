@@ -44,9 +44,42 @@ uint64_t rtm__now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Decimal v at p; the end.  The names below are written without stdio:
+ * a short command exported at exit names its file, and its first snprintf
+ * would cost ~20 us of ~150 (rtm-bench-exec). */
+static char *put_decimal(char *p, uint64_t v)
+{
+	char d[20];
+	int n = 0;
+
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = d[--n];
+	return p;
+}
+
+static char *put_text(char *p, const char *s)
+{
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
+
 void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n)
 {
-	snprintf(buf, cap, "rtm.%d.%llu.%u.rtm", (int)getpid(), (unsigned long long)start_ticks, n);
+	char t[4 + 20 + 1 + 20 + 1 + 20 + 4 + 1], *p = put_text(t, "rtm.");
+	size_t len;
+
+	p = put_decimal(p, (uint64_t)getpid());
+	*p++ = '.';
+	p = put_decimal(p, start_ticks);
+	*p++ = '.';
+	p = put_text(put_decimal(p, n), ".rtm");
+	len = (size_t)(p - t) < cap ? (size_t)(p - t) : cap - 1;
+	memcpy(buf, t, len);
+	buf[len] = '\0';
 }
 
 /*
@@ -271,8 +304,14 @@ static int publish(int dfd, int fd, const char *tmp, const char *name)
 
 	if (*tmp)
 		return renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) ? -errno : 0;
-	/* linkat never replaces; /proc names the unnamed file. */
-	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	/* linkat never replaces.  The file itself, where the kernel lets its
+	 * opener link it (Linux 6.10, or CAP_DAC_READ_SEARCH): no /proc path
+	 * to resolve; else /proc names the unnamed file. */
+	if (!linkat(fd, "", dfd, name, AT_EMPTY_PATH))
+		return 0;
+	if (errno != ENOENT && errno != EPERM && errno != EINVAL)
+		return -errno;
+	*put_decimal(put_text(self, "/proc/self/fd/"), (uint64_t)fd) = '\0';
 	return linkat(AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
 }
 
@@ -404,7 +443,10 @@ static int map_anonymous(struct rtm_segment *seg, const struct layout *l)
 		return -errno;
 	seg->fd = -1;
 	seg->size = l->size;
-	return 0;
+	/* The header's pages, as create_file() reserves them: the final
+	 * image writes what is reserved, so a segment closed before its
+	 * first metric is still a valid one (no file space: fd < 0). */
+	return rtm__reserve(seg, &seg->res_meta, l->desc_off);
 }
 
 /* The final name, the first free n from seg->seq (see open_segment). */

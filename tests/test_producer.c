@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "rd_dir.h"
+#include "rd_proc.h"
 #include "rtm_segment_priv.h"
 #include "test_util.h"
 
@@ -723,6 +725,56 @@ static void a_deferred_segment_is_written_once_for_a_reader(void **state)
 	tu_rmdir(dir);
 }
 
+/*
+ * The start time in a segment's header and name is the kernel's (field 22
+ * of /proc/self/stat, as the reader parses it), also when the command name
+ * holds ") " and digits, for a live segment and a deferred one, whose name
+ * librtm writes without stdio.
+ */
+static void start_time_and_name_are_the_kernels_whatever_the_command(void **state)
+{
+	char *dir = tu_mkdir(), old[17] = { 0 }, buf[1024], want[128];
+	struct rd_proc_stat st;
+	ssize_t n;
+
+	(void)state;
+	tu_announce_reader(dir);
+	assert_int_equal(prctl(PR_GET_NAME, old), 0);
+	assert_int_equal(prctl(PR_SET_NAME, "x) 1 2 3 (y"), 0);
+	n = rd_proc_read(getpid(), "stat", buf, sizeof buf);
+	assert_true(n > 0);
+	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
+	assert_true(st.start_ticks > 0);
+	for (int deferred = 0; deferred < 2; deferred++) {
+		const struct rtm_segment_opts o = { .service_name = "ticks", .dir = dir };
+		struct rtm_segment *seg = NULL;
+		struct rd_segment rd;
+		const char *path;
+
+		assert_int_equal(deferred ? rtm__segment_open_deferred(&seg, &o) :
+					    rtm_segment_open(&seg, &o), 0);
+		if (deferred)
+			assert_int_equal(rtm_segment_close(seg), 0);
+		/* rtm.PID.TICKS.N.rtm; N counts this process's segments. */
+		path = strrchr(rtm_segment_path(seg), '/');
+		snprintf(want, sizeof want, "/rtm.%d.%llu.", (int)getpid(),
+			 (unsigned long long)st.start_ticks);
+		assert_non_null(path);
+		assert_memory_equal(path, want, strlen(want));
+		path += strlen(want);
+		assert_true(*path >= '0' && *path <= '9');
+		path += strspn(path, "0123456789");
+		assert_string_equal(path, ".rtm");
+		tu_read(seg, &rd);
+		assert_int_equal(rd.hdr.pid_start_ticks, st.start_ticks);
+		rd_segment_close(&rd);
+		if (!deferred)
+			assert_int_equal(rtm_segment_close(seg), 0);
+	}
+	assert_int_equal(prctl(PR_SET_NAME, old), 0);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -738,6 +790,7 @@ int main(void)
 		cmocka_unit_test(one_thread_can_feed_many_segments),
 		cmocka_unit_test(close_marks_closed_and_keeps_handles_safe),
 		cmocka_unit_test(a_deferred_segment_is_written_once_for_a_reader),
+		cmocka_unit_test(start_time_and_name_are_the_kernels_whatever_the_command),
 		T(forked_child_cannot_change_parent_values),
 		T(segment_file_is_private_and_pays_for_what_is_used),
 		T(bad_open_options_are_refused),
