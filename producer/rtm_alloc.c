@@ -269,10 +269,7 @@ static void arm_band(uint64_t *w, uint64_t live)
 	band.span = 2 * half;
 }
 
-/* getpid(), at the start of every process under the preload: as the
- * system call itself where the architecture is known, because libc's
- * getpid() first called there costs a page fault of its code (~3 us). */
-static pid_t pid_now(void)
+pid_t rtm__pid_now(void)
 {
 #if defined(__x86_64__) && defined(__linux__)
 	long r;
@@ -289,7 +286,7 @@ static pid_t pid_now(void)
  * process whose counts these are. */
 static bool not_owner(void)
 {
-	return pid_now() != owner;
+	return rtm__pid_now() != owner;
 }
 
 /* Opens the segment through the opener, if it is still waiting.  The
@@ -321,7 +318,7 @@ static int open_deferred(int how)
 void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how))
 {
 	opener = open;
-	owner = pid_now();
+	owner = rtm__pid_now();
 	open_delay_ms = delay_ms;
 	rtm__tls.alloc_words = early_words;
 	__atomic_store_n(&deferred, 1, __ATOMIC_RELAXED);

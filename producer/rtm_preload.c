@@ -55,7 +55,8 @@ static bool should_publish(void)
 	if (!v || !*v || !strcmp(v, "all"))
 		return true;
 	if (!strcmp(v, "top")) {
-		snprintf(self, sizeof self, "%d", (int)getpid());
+		/* Every child of the top process asks: no stdio. */
+		*rtm__put_decimal(self, (uint64_t)rtm__pid_now()) = '\0';
 		top = rtm__env_get("RTM_PUBLISH_TOP");
 		if (top && *top)
 			return !strcmp(top, self);

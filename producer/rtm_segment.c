@@ -44,10 +44,7 @@ uint64_t rtm__now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Decimal v at p; the end.  The names below are written without stdio:
- * a short command exported at exit names its file, and its first snprintf
- * would cost ~20 us of ~150 (rtm-bench-exec). */
-static char *put_decimal(char *p, uint64_t v)
+char *rtm__put_decimal(char *p, uint64_t v)
 {
 	char d[20];
 	int n = 0;
@@ -60,6 +57,7 @@ static char *put_decimal(char *p, uint64_t v)
 	return p;
 }
 
+/* The names below are written without stdio, as rtm__put_decimal(). */
 static char *put_text(char *p, const char *s)
 {
 	while (*s)
@@ -72,11 +70,11 @@ void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n)
 	char t[4 + 20 + 1 + 20 + 1 + 20 + 4 + 1], *p = put_text(t, "rtm.");
 	size_t len;
 
-	p = put_decimal(p, (uint64_t)getpid());
+	p = rtm__put_decimal(p, (uint64_t)getpid());
 	*p++ = '.';
-	p = put_decimal(p, start_ticks);
+	p = rtm__put_decimal(p, start_ticks);
 	*p++ = '.';
-	p = put_text(put_decimal(p, n), ".rtm");
+	p = put_text(rtm__put_decimal(p, n), ".rtm");
 	len = (size_t)(p - t) < cap ? (size_t)(p - t) : cap - 1;
 	memcpy(buf, t, len);
 	buf[len] = '\0';
@@ -311,7 +309,7 @@ static int publish(int dfd, int fd, const char *tmp, const char *name)
 		return 0;
 	if (errno != ENOENT && errno != EPERM && errno != EINVAL)
 		return -errno;
-	*put_decimal(put_text(self, "/proc/self/fd/"), (uint64_t)fd) = '\0';
+	*rtm__put_decimal(put_text(self, "/proc/self/fd/"), (uint64_t)fd) = '\0';
 	return linkat(AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
 }
 

@@ -61,6 +61,11 @@ extern struct rtm_segment *rtm__registry;
 uint64_t rtm__now_ns(clockid_t clk);
 /* This process's n-th segment name (FORMAT.md §1): "rtm.<pid>.<start>.<n>.rtm". */
 void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n);
+/* Writes v in decimal at p (at most 20 characters, no NUL); returns the
+ * end.  No stdio: a short command's first snprintf costs it ~20 us
+ * (rtm-bench-exec), and the preload's start and a short command's export
+ * at exit format numbers. */
+char *rtm__put_decimal(char *p, uint64_t v);
 void rtm__shard_forget(const struct rtm_segment *seg);
 
 /* seg->lock, noting that this thread holds it (rtm_shard.c): an update made
