@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,17 +268,6 @@ static void arm_band(uint64_t *w, uint64_t live)
 	band.span = 2 * half;
 }
 
-pid_t rtm__pid_now(void)
-{
-#if defined(__x86_64__) && defined(__linux__)
-	long r;
-
-	__asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_getpid) : "rcx", "r11", "memory");
-	return (pid_t)r;
-#else
-	return getpid();
-#endif
-}
 
 /* A forked child (its memory a copy of its parent's) or a vfork child
  * (sharing it, so nothing may be written to tell it apart): not the

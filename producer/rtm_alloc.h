@@ -36,11 +36,6 @@ void rtm__alloc_look(uint64_t *w);
  * stop sampling. */
 void rtm__alloc_threads_begin(void);
 
-/* getpid(), at the start of every process under the preload: as the
- * system call itself where the architecture is known, because libc's
- * getpid() first called there costs a page fault of its code (~3 us). */
-pid_t rtm__pid_now(void);
-
 /* The preload's lazy start: no segment yet; the program's one thread
  * counts into process memory through the same fast path, and open(how)
  * is called — to open the segment and rtm_alloc_metrics_start() it, which

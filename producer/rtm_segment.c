@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,18 @@ uint64_t rtm__now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+pid_t rtm__pid_now(void)
+{
+#if defined(__x86_64__) && defined(__linux__)
+	long r;
+
+	__asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_getpid) : "rcx", "r11", "memory");
+	return (pid_t)r;
+#else
+	return getpid();
+#endif
+}
+
 char *rtm__put_decimal(char *p, uint64_t v)
 {
 	char d[20];
@@ -70,7 +83,7 @@ void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n)
 	char t[4 + 20 + 1 + 20 + 1 + 20 + 4 + 1], *p = put_text(t, "rtm.");
 	size_t len;
 
-	p = rtm__put_decimal(p, (uint64_t)getpid());
+	p = rtm__put_decimal(p, (uint64_t)rtm__pid_now());
 	*p++ = '.';
 	p = rtm__put_decimal(p, start_ticks);
 	*p++ = '.';
@@ -251,7 +264,7 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	h->compat_features = RTM_SHM_COMPAT_LOCK_SITES | RTM_SHM_COMPAT_LAZY_SHARD0;
 	h->sites_offset = l->sites_off;
 	h->sites_capacity = RTM__LOCK_SITES;
-	h->pid = (int32_t)getpid();
+	h->pid = (int32_t)rtm__pid_now();
 	h->uid = (uint32_t)getuid();
 	/* A deferred segment reads it when its file is written: the first
 	 * /proc access of a process costs ~15-30 us, which a short command
@@ -639,7 +652,7 @@ static int write_final(struct rtm_segment *seg)
 	char tmp[96], name[96];
 	int dfd, fd, rc;
 
-	if (seg->hdr->pid != (int32_t)getpid())
+	if (seg->hdr->pid != (int32_t)rtm__pid_now())
 		return -ESRCH;
 	/* No reader: one system call, at the path (a short command's exit);
 	 * open_dir() checks the directory before anything is written. */

@@ -66,6 +66,10 @@ void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n);
  * (rtm-bench-exec), and the preload's start and a short command's export
  * at exit format numbers. */
 char *rtm__put_decimal(char *p, uint64_t v);
+/* getpid(), as the system call itself where the architecture is known:
+ * the preload's start asks in every process, and libc's getpid() first
+ * called there costs a page fault of its code (~3 us). */
+pid_t rtm__pid_now(void);
 void rtm__shard_forget(const struct rtm_segment *seg);
 
 /* seg->lock, noting that this thread holds it (rtm_shard.c): an update made
