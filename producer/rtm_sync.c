@@ -35,12 +35,21 @@ __asm__(".symver __pthread_rwlock_wrlock, __pthread_rwlock_wrlock@GLIBC_2.2.5");
 __asm__(".symver __pthread_rwlock_tryrdlock, __pthread_rwlock_tryrdlock@GLIBC_2.2.5");
 __asm__(".symver __pthread_rwlock_trywrlock, __pthread_rwlock_trywrlock@GLIBC_2.2.5");
 #endif
-extern int __pthread_mutex_lock(pthread_mutex_t *m) __attribute__((noplt));
-extern int __pthread_mutex_trylock(pthread_mutex_t *m) __attribute__((noplt));
-extern int __pthread_rwlock_rdlock(pthread_rwlock_t *l) __attribute__((noplt));
+/* GCC's: call through the GOT, no PLT stub; clang has no such attribute. */
+#if defined(__has_attribute)
+#if __has_attribute(noplt)
+#define NOPLT __attribute__((noplt))
+#endif
+#endif
+#ifndef NOPLT
+#define NOPLT
+#endif
+extern int __pthread_mutex_lock(pthread_mutex_t *m) NOPLT;
+extern int __pthread_mutex_trylock(pthread_mutex_t *m) NOPLT;
+extern int __pthread_rwlock_rdlock(pthread_rwlock_t *l) NOPLT;
 extern int __pthread_rwlock_wrlock(pthread_rwlock_t *l);
-extern int __pthread_rwlock_tryrdlock(pthread_rwlock_t *l) __attribute__((noplt));
-extern int __pthread_rwlock_trywrlock(pthread_rwlock_t *l) __attribute__((noplt));
+extern int __pthread_rwlock_tryrdlock(pthread_rwlock_t *l) NOPLT;
+extern int __pthread_rwlock_trywrlock(pthread_rwlock_t *l) NOPLT;
 
 enum { MUTEX, RWLOCK, KINDS };
 
