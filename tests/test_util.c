@@ -538,16 +538,41 @@ void tu_recv_stop(struct tu_recv *r)
 	unlink(r->out);
 }
 
+/* Whether the receiver's file ends with a whole line (or is empty or
+ * absent): it appends a request and its newline in one write, which a
+ * read may still see half done. */
+static bool ends_whole(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
+	char c = '\n';
+
+	if (end > 0 && pread(fd, &c, 1, end - 1) != 1)
+		c = 0;
+	if (fd >= 0)
+		close(fd);
+	return c == '\n';
+}
+
 json_object *tu_recv_requests(struct tu_recv *r)
 {
 	json_object *arr = json_object_new_array();
-	FILE *f = fopen(r->out, "r");
 	char *line = NULL;
 	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
 
-	while (f && getline(&line, &cap, f) > 0) {
-		json_object *o = json_tokener_parse(line);
+	/* A request being written now: wait for its end (the receiver is a
+	 * live process, and the reader's last export may be under way). */
+	for (int i = 0; i < 500 && !ends_whole(r->out); i++)
+		usleep(10000);
+	f = fopen(r->out, "r");
+	while (f && (n = getline(&line, &cap, f)) > 0) {
+		json_object *o;
 
+		if (line[n - 1] != '\n')
+			break; /* still half written after 5 s: left out */
+		o = json_tokener_parse(line);
 		assert_non_null(o);
 		json_object_array_add(arr, o);
 	}
