@@ -297,6 +297,20 @@ char *tu_reader_log(const struct tu_reader *r)
 	return slurp_or_empty(r->log);
 }
 
+char *tu_reader_await_log(const struct tu_reader *r, const char *needle)
+{
+	for (int i = 0; i < 600; i++) {
+		char *log = tu_reader_log(r);
+
+		if (strstr(log, needle))
+			return log;
+		free(log);
+		usleep(50000);
+	}
+	fail_msg("the reader never logged '%s'", needle);
+	return NULL;
+}
+
 char *tu_reader_stdout(const struct tu_reader *r)
 {
 	return slurp_or_empty(r->out);

@@ -102,6 +102,10 @@ void tu_reader_start(struct tu_reader *r, const char *dir, const char *const *ar
 int tu_reader_stop(struct tu_reader *r);
 /* What the reader has logged so far (malloc'd). */
 char *tu_reader_log(const struct tu_reader *r);
+/* The reader's stderr once it holds needle (polled for up to 30 s, then
+ * the test fails naming it): for a line a cycle logs, however slow the
+ * run (sanitizers, a loaded CI machine).  Caller frees. */
+char *tu_reader_await_log(const struct tu_reader *r, const char *needle);
 /* What it has written to stdout so far (malloc'd). */
 char *tu_reader_stdout(const struct tu_reader *r);
 
