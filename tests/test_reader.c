@@ -1490,6 +1490,7 @@ static void delta_temporality_loses_nothing_across_an_outage_and_a_restart(void 
 	struct tu_recv r;
 	json_object *reqs;
 	long long ctr, count, buckets[3];
+	size_t n0;
 	pid_t rd;
 
 	(void)state;
@@ -1507,8 +1508,12 @@ static void delta_temporality_loses_nothing_across_an_outage_and_a_restart(void 
 	waitpid(rd, NULL, 0);
 	/* A restarted reader begins the producer's streams when it first sees
 	 * them: nothing happens in between here, so nothing is missed. */
+	reqs = tu_recv_requests(&r);
+	n0 = json_object_array_length(reqs);
+	json_object_put(reqs);
 	rd = daemon_start(&r, dir, "--interval 200ms", NULL);
-	usleep(700000);
+	/* Its first export: it has seen the producer (however slow the run). */
+	assert_true(wait_requests(&r, n0 + 1, 600, 50000) > n0);
 	signal_n(p.pid, 5);
 	usleep(700000);
 	kill(rd, SIGTERM);
