@@ -457,14 +457,21 @@ static void watch_draws_one_screen_on_a_terminal(void **state)
 static void wait_gives_a_starting_process_its_moment(void **state)
 {
 	struct fx *f = *state;
-	char cmd[1024], *out;
-	int st;
-	pid_t kid = fork();
+	char cmd[1024], *out, go = 1;
+	int st, p[2];
+	pid_t kid;
 
+	assert_int_equal(pipe(p), 0);
+	kid = fork();
 	assert_true(kid >= 0);
 	if (kid == 0) {
 		struct rtm_segment *seg;
 
+		/* Told to go once the first rtm-shmdump found nothing; then
+		 * late enough that the second must wait for it. */
+		close(p[1]);
+		if (read(p[0], &go, 1) != 1)
+			_exit(1);
 		usleep(600000);
 		if (rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "late",
 								      .dir = f->dir }))
@@ -472,11 +479,14 @@ static void wait_gives_a_starting_process_its_moment(void **state)
 		pause();
 		_exit(0);
 	}
+	close(p[0]);
 	snprintf(cmd, sizeof cmd, "%s --dir %s %d 2>&1", tu_prog("RTM_SHMDUMP"), f->dir, (int)kid);
 	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 1);
 	assert_non_null(strstr(out, "no valid segment for pid"));
 	free(out);
+	assert_int_equal(write(p[1], &go, 1), 1);
+	close(p[1]);
 	snprintf(cmd, sizeof cmd, "%s --dir %s --wait 10 %d 2>&1", tu_prog("RTM_SHMDUMP"), f->dir,
 		 (int)kid);
 	out = tu_run(cmd, &st, NULL);
