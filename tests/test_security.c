@@ -476,7 +476,17 @@ static void strings_from_proc_and_the_environment_become_utf8(void **state)
 		execl(exe, "sl\xff" "eep", "30", (char *)NULL); /* argv[0] is not UTF-8 either */
 		_exit(127);
 	}
-	usleep(200000);
+	/* Until the exec is done: before it, /proc shows this program. */
+	for (int i = 0; i < 600; i++) {
+		char link[64], target[400];
+		ssize_t n;
+
+		snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+		n = readlink(link, target, sizeof target - 1);
+		if (n > 0 && (target[n] = '\0', !strcmp(target, exe)))
+			break;
+		usleep(10000);
+	}
 	snprintf(cmd, sizeof cmd,
 		 "env RTM_DIR=%s OTEL_SERVICE_NAME=$(printf 'rd\\376r') "
 		 "OTEL_RESOURCE_ATTRIBUTES='team=a%%FFb' %s --once --exporter stdout --command-line --pid %d",
