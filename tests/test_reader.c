@@ -1499,8 +1499,9 @@ static void delta_temporality_loses_nothing_across_an_outage_and_a_restart(void 
 	recv_start(&r, "200,200,503,503,503,503,503,503,drop,503,200");
 	setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta", 1);
 	rd = daemon_start(&r, dir, "--interval 200ms --retry-initial 40ms --retry-max 150ms", NULL);
-	usleep(300000);
-	/* Started after the reader: every increment of it is new. */
+	/* Started after the reader's first export (of its own metrics): every
+	 * increment of it is new. */
+	assert_true(wait_requests(&r, 1, 600, 50000) >= 1);
 	tu_spawn(&p, dir, "delta-svc", produce_on_signal, 0, false);
 	signal_n(p.pid, 20);
 	usleep(800000);
