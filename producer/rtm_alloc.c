@@ -268,7 +268,6 @@ static void arm_band(uint64_t *w, uint64_t live)
 	band.span = 2 * half;
 }
 
-
 /* A forked child (its memory a copy of its parent's) or a vfork child
  * (sharing it, so nothing may be written to tell it apart): not the
  * process whose counts these are. */
@@ -332,11 +331,13 @@ void rtm__alloc_look(uint64_t *w)
 		uint64_t now = rtm__now_ns(CLOCK_MONOTONIC);
 
 		/* The program's one thread, or a vfork child borrowing its
-		 * memory while that thread waits: no race on open_due_ns. */
-		if (!open_due_ns)
+		 * memory while that thread waits: no race on open_due_ns.
+		 * Not opened (a forked child): asked again a delay later, not
+		 * at every look; a vfork child's parent, sharing this, then
+		 * opens up to one delay later than it would have. */
+		if (!open_due_ns ||
+		    (now >= open_due_ns && open_deferred(RTM__OPEN_LIVE) == -ESRCH))
 			open_due_ns = now + (uint64_t)open_delay_ms * 1000000u;
-		else if (now >= open_due_ns)
-			open_deferred(RTM__OPEN_LIVE);
 		return;
 	}
 	/* Relaxed: the mode changes once, before the program's second
