@@ -83,6 +83,8 @@ void rtm__segment_name(char *buf, size_t cap, uint64_t start_ticks, unsigned n)
 	char t[4 + 20 + 1 + 20 + 1 + 20 + 4 + 1], *p = put_text(t, "rtm.");
 	size_t len;
 
+	if (!cap)
+		return;
 	p = rtm__put_decimal(p, (uint64_t)rtm__pid_now());
 	*p++ = '.';
 	p = rtm__put_decimal(p, start_ticks);
