@@ -757,8 +757,22 @@ static void junk_files_cost_little_and_log_a_summary(void **state)
 		snprintf(path, sizeof path, "%s/junk-%d.rtm", dir, i);
 		close(open(path, O_CREAT | O_WRONLY, 0600));
 	}
-	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--interval", "100ms", NULL });
-	usleep(500000);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "100ms", NULL });
+	/* Until it has refused all 1000 (its own counter says), however slow
+	 * the run: the summary counts what it refused by its stop. */
+	for (int i = 0, done = 0; i < 300 && !done; i++) {
+		struct tu_http h;
+		const char *at;
+
+		tu_http_get(r.url, NULL, false, &h);
+		at = h.status == 200 ? strstr(h.body, "\nrtm_reader_segments_rejected_total{") : NULL;
+		at = at ? strstr(at, "} ") : NULL;
+		done = at && strtoll(at + 2, NULL, 10) >= 1000;
+		tu_http_free(&h);
+		if (!done)
+			usleep(100000);
+	}
 	kill(r.pid, SIGTERM);
 	waitpid(r.pid, NULL, 0);
 	log = tu_reader_log(&r);
