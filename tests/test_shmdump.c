@@ -214,10 +214,7 @@ static void listing_says_whether_a_reader_is_attached(void **state)
 	char *out;
 
 	snprintf(cmd, sizeof cmd, "%s --dir %s --json", tu_prog("RTM_SHMDUMP"), f->dir);
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 0);
-	assert_non_null(strstr(out, "\"reader\":{\"attached\":false}"));
-	free(out);
+	tu_run_says(cmd, 0, "\"reader\":{\"attached\":false}");
 	/* Announced the way rtm-reader does it, by this process. */
 	dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
 	assert_int_equal(rd_dir_presence_touch(dfd, &fd, 2000000000u), 0);
@@ -248,10 +245,7 @@ static void check_passes_a_good_segment_and_fails_a_corrupt_one(void **state)
 
 	snprintf(cmd, sizeof cmd, "%s --check %s", tu_prog("RTM_SHMDUMP"),
 		 rtm_segment_path(f->seg));
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 0);
-	assert_non_null(strstr(out, ": ok (layout 1.1, 5 metrics"));
-	free(out);
+	tu_run_says(cmd, 0, ": ok (layout 1.1, 5 metrics");
 
 	((struct rtm_shm_header *)(void *)img)->major = 3;
 	snprintf(path, sizeof path, "%s/corrupt.rtm", f->dir);
@@ -302,20 +296,12 @@ static void watch_reports_rates(void **state)
 static void bad_flags_are_one_line_errors(void **state)
 {
 	char cmd[1024];
-	int st;
-	char *out;
 
 	(void)state;
 	snprintf(cmd, sizeof cmd, "%s --watch=abc 1 2>&1", tu_prog("RTM_SHMDUMP"));
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 2);
-	assert_non_null(strstr(out, "--watch: 'abc'"));
-	free(out);
+	tu_run_says(cmd, 2, "--watch: 'abc'");
 	snprintf(cmd, sizeof cmd, "%s --dir /nonexistent 999999 2>&1", tu_prog("RTM_SHMDUMP"));
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 1);
-	assert_non_null(strstr(out, "/nonexistent"));
-	free(out);
+	tu_run_says(cmd, 1, "/nonexistent");
 }
 
 /* The README's example is tools/rtm_example.c verbatim, and running it
@@ -457,8 +443,8 @@ static void watch_draws_one_screen_on_a_terminal(void **state)
 static void wait_gives_a_starting_process_its_moment(void **state)
 {
 	struct fx *f = *state;
-	char cmd[1024], *out, go = 1;
-	int st, p[2];
+	char cmd[1024], go = 1;
+	int p[2];
 	pid_t kid;
 
 	assert_int_equal(pipe(p), 0);
@@ -481,18 +467,12 @@ static void wait_gives_a_starting_process_its_moment(void **state)
 	}
 	close(p[0]);
 	snprintf(cmd, sizeof cmd, "%s --dir %s %d 2>&1", tu_prog("RTM_SHMDUMP"), f->dir, (int)kid);
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 1);
-	assert_non_null(strstr(out, "no valid segment for pid"));
-	free(out);
+	tu_run_says(cmd, 1, "no valid segment for pid");
 	assert_int_equal(write(p[1], &go, 1), 1);
 	close(p[1]);
 	snprintf(cmd, sizeof cmd, "%s --dir %s --wait 10 %d 2>&1", tu_prog("RTM_SHMDUMP"), f->dir,
 		 (int)kid);
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 0);
-	assert_non_null(strstr(out, "service=late"));
-	free(out);
+	tu_run_says(cmd, 0, "service=late");
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 }
@@ -501,8 +481,8 @@ static void wait_gives_a_starting_process_its_moment(void **state)
 static void prune_removes_segments_of_ended_processes(void **state)
 {
 	struct fx *f = *state;
-	char cmd[1024], *out, path[4096];
-	int st, p[2];
+	char cmd[1024], path[4096];
+	int p[2];
 	pid_t kid;
 
 	assert_int_equal(pipe(p), 0);
@@ -525,10 +505,7 @@ static void prune_removes_segments_of_ended_processes(void **state)
 	kill(kid, SIGKILL); /* no close: its segment stays LIVE */
 	waitpid(kid, NULL, 0);
 	snprintf(cmd, sizeof cmd, "%s --dir %s --prune", tu_prog("RTM_SHMDUMP"), f->dir);
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 0);
-	assert_non_null(strstr(out, "1 removed, 0 kept"));
-	free(out);
+	tu_run_says(cmd, 0, "1 removed, 0 kept");
 	assert_int_not_equal(access(path, F_OK), 0);
 	assert_int_equal(access(rtm_segment_path(f->seg), F_OK), 0); /* ours: alive */
 }
@@ -599,10 +576,7 @@ static void locks_prints_the_table_or_says_why_not(void **state)
 	json_object_put(o);
 	free(out);
 	snprintf(cmd, sizeof cmd, "%s --locks %s 2>&1", tu_prog("RTM_SHMDUMP"), seg10);
-	out = tu_run(cmd, &st, NULL);
-	assert_int_equal(st, 1);
-	assert_non_null(strstr(out, "its producer writes no lock-site table"));
-	free(out);
+	tu_run_says(cmd, 1, "its producer writes no lock-site table");
 	snprintf(cmd, sizeof cmd, "%s --locks %s 2>&1", tu_prog("RTM_SHMDUMP"), rtm_segment_path(f->seg));
 	out = tu_run(cmd, &st, NULL);
 	assert_int_equal(st, 1);

@@ -454,6 +454,17 @@ char *tu_run(const char *cmd, int *status, size_t *len)
 	return out;
 }
 
+void tu_run_says(const char *cmd, int status, const char *needle)
+{
+	int st;
+	char *out = tu_run(cmd, &st, NULL);
+
+	if (st != status || !strstr(out, needle))
+		fail_msg("%s: exit %d (want %d), printed (want '%s'):\n%s", cmd, st, status,
+			 needle, out);
+	free(out);
+}
+
 int tu_reader_fails(const char *env, const char *args, char *line, size_t cap)
 {
 	char cmd[2048];

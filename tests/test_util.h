@@ -130,6 +130,9 @@ void tu_produce_known(struct rtm_segment *seg, int k);
  * its length in *len and its exit status (128 when it did not exit) in
  * *status; either may be NULL. */
 char *tu_run(const char *cmd, int *status, size_t *len);
+/* Runs cmd as tu_run() does; the test fails, showing what it printed,
+ * unless it exits with status and its stdout holds needle. */
+void tu_run_says(const char *cmd, int status, const char *needle);
 
 /* Runs rtm-reader (RTM_DIR=/tmp, with the env assignments and args, no
  * stdin): its exit status, and the first line it wrote to stderr. */
