@@ -401,7 +401,7 @@ void rtm__alloc_threads_begin(void)
  * stderr (the user asked for something we will not do) and means off. */
 static double trim_setting(void)
 {
-	const char *v = getenv("RTM_TRIM_IDLE_RATIO");
+	const char *v = rtm__env_get("RTM_TRIM_IDLE_RATIO");
 	char *end;
 	double r;
 

@@ -29,7 +29,7 @@ void rtm__env_resource_free(struct rtm__env_resource *r)
 
 int rtm__env_resource(struct rtm__env_resource *r)
 {
-	const char *s = getenv("OTEL_RESOURCE_ATTRIBUTES"), *name = getenv("OTEL_SERVICE_NAME");
+	const char *s = rtm__env_get("OTEL_RESOURCE_ATTRIBUTES"), *name = rtm__env_get("OTEL_SERVICE_NAME");
 
 	memset(r, 0, sizeof *r);
 	while (s && *s) {

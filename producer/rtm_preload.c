@@ -80,8 +80,9 @@ static bool should_publish(void)
 /*
  * RTM_SAMPLE_INTERVAL_MS: how often the sampler thread samples the heap
  * (default 10000); 0 starts no thread, and the heap is sampled when the
- * segment opens and at exit only: a single-threaded program then stays single-threaded, which
- * keeps glibc malloc's single-thread fast path (rtm-bench-alloc).
+ * segment opens and at exit only: a single-threaded program then stays
+ * single-threaded, which keeps glibc malloc's single-thread fast path
+ * (rtm-bench-alloc).
  */
 static unsigned sample_interval(void)
 {

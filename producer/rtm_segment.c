@@ -505,7 +505,7 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 	rc = plan_layout(o, &cap, &l);
 	if (rc)
 		return rc;
-	dir = o->dir ? o->dir : getenv("RTM_DIR");
+	dir = o->dir ? o->dir : rtm__env_get("RTM_DIR");
 	if (!dir)
 		dir = RTM__DEFAULT_DIR;
 	if (!*dir || strlen(dir) + sizeof name + 2 > PATH_MAX)

@@ -88,10 +88,11 @@ struct rtm__env_resource {
  * OTEL_RESOURCE_ATTRIBUTES does not decode. */
 int rtm__env_resource(struct rtm__env_resource *r);
 void rtm__env_resource_free(struct rtm__env_resource *r);
-/* getenv(name), read here rather than by libc: the preload's start runs in
- * every process under it, and a libc function first called there costs
- * that process a page fault of libc's code (~2-3 us, rtm-bench-exec),
- * where this one's code is on the pages the start runs on anyway. */
+/* getenv(name), read here rather than by libc, for all of librtm: the
+ * preload's start runs in every process under it, and a short command's
+ * export at exit opens a segment, and a libc function first called there
+ * costs that process a page fault of libc's code (~2-3 us,
+ * rtm-bench-exec), where this one's code is on pages already in use. */
 const char *rtm__env_get(const char *name);
 /* The unsigned number in the environment variable name, within [min, max]:
  * true and *out when it holds one; false, *out untouched, when it is unset
