@@ -212,6 +212,10 @@ struct rtm__tls {
 	 * (rtm_alloc.h): the allocator hooks' one load.  Cleared with the
 	 * ways when the thread gives its shards back. */
 	uint64_t *alloc_words;
+	/* Set while this thread runs rtm's own code in the allocator hooks:
+	 * nothing it allocates counts.  Beside alloc_words, so the hooks
+	 * find both through one thread-pointer offset. */
+	int alloc_busy;
 };
 /* initial-exec: the hot path reads it with one %fs-relative load. */
 extern __thread struct rtm__tls rtm__tls

@@ -27,7 +27,7 @@ void rtm__alloc_disable(void);
 /* Samples the heap on the calling thread if it is due: because its live
  * heap bytes left the band around the last sample, or by the clock (w:
  * this thread's five words).  The allocator hooks call it when
- * rtm__alloc_fast_alloc/free say so, with their own allocations guarded. */
+ * rtm__alloc_words_alloc/free say so, with their own allocations guarded. */
 void rtm__alloc_look(uint64_t *w);
 
 /* The program is starting a thread (the pthread_create and thrd_create
@@ -127,32 +127,26 @@ static inline uint64_t rtm__alloc_bump(uint64_t *w, uint64_t v)
  * call cost rtm-bench-alloc 0.06x). */
 #define RTM__ALLOC_LOOK_EVERY 64u
 
-/* Counts one allocation; NULL when the caller must take the slow path.
- * *look: time for rtm__alloc_look(words). */
-static inline uint64_t *rtm__alloc_fast_alloc(uint64_t bytes, int64_t usable, bool *look)
+/* Counts one allocation in this thread's words w: true when it is time
+ * for rtm__alloc_look(w). */
+static inline bool rtm__alloc_words_alloc(uint64_t *w, uint64_t bytes, int64_t usable)
 {
-	uint64_t *w = rtm__alloc_words();
+	bool look = !(rtm__alloc_bump(&w[0], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 
-	if (!w)
-		return NULL;
-	*look = !(rtm__alloc_bump(&w[0], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 	rtm__alloc_bump(&w[2], bytes);
 	rtm__alloc_bump(&w[3], (uint64_t)usable);
 	rtm__alloc_bump(&w[4], 1);
-	return w;
+	return look;
 }
 
-/* Counts one free; as rtm__alloc_fast_alloc(). */
-static inline uint64_t *rtm__alloc_fast_free(int64_t usable, bool *look)
+/* Counts one free; as rtm__alloc_words_alloc(). */
+static inline bool rtm__alloc_words_free(uint64_t *w, int64_t usable)
 {
-	uint64_t *w = rtm__alloc_words();
+	bool look = !(rtm__alloc_bump(&w[1], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 
-	if (!w)
-		return NULL;
-	*look = !(rtm__alloc_bump(&w[1], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 	rtm__alloc_bump(&w[3], (uint64_t)-usable);
 	rtm__alloc_bump(&w[4], (uint64_t)-1);
-	return w;
+	return look;
 }
 
 /* Records allocator activity: called by the interposed functions with

@@ -46,16 +46,21 @@
 
 /* ---- the real allocator ---- */
 
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-static int (*real_posix_memalign)(void **, size_t, size_t);
-static void *(*real_aligned_alloc)(size_t, size_t);
-static void *(*real_memalign)(size_t, size_t);
-static void *(*real_valloc)(size_t);
-static void *(*real_pvalloc)(size_t);
-static size_t (*real_usable)(void *);
+/* What malloc() and free() read on every call comes first: one cache
+ * line (a busy neighbour on a shared core evicts fewer of ours). */
+static _Alignas(64) struct {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	int header_sizes; /* 1: the glibc header formula is valid here */
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	size_t (*usable)(void *);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+} real;
 
 /* dlsym() may allocate; while resolving, allocations come from here and
  * are never freed. */
@@ -98,17 +103,17 @@ static void resolve(void)
 	void *(*m)(size_t);
 
 	/* Acquire: pairs with the release store below. */
-	if (__atomic_load_n(&real_malloc, __ATOMIC_ACQUIRE) || resolving)
+	if (__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE) || resolving)
 		return;
 	resolving = 1;
-	RESOLVE(real_calloc, "calloc");
-	RESOLVE(real_realloc, "realloc");
-	RESOLVE(real_free, "free");
-	RESOLVE(real_usable, "malloc_usable_size");
+	RESOLVE(real.calloc, "calloc");
+	RESOLVE(real.realloc, "realloc");
+	RESOLVE(real.free, "free");
+	RESOLVE(real.usable, "malloc_usable_size");
 	RESOLVE(m, "malloc");
 	/* Release, published last: pairs with the acquire above, so a thread
-	 * that sees real_malloc sees every other pointer too. */
-	__atomic_store_n(&real_malloc, m, __ATOMIC_RELEASE);
+	 * that sees real.malloc sees every other pointer too. */
+	__atomic_store_n(&real.malloc, m, __ATOMIC_RELEASE);
 	resolving = 0;
 	if (m)
 		probe_header_sizes();
@@ -128,10 +133,10 @@ static void resolve(void)
 	})
 
 /* Acquire: pairs with the release store at the end of resolve(), so the
- * other real_* pointers are visible once this one is. */
+ * other real.* pointers are visible once this one is. */
 static inline bool resolved(void)
 {
-	return __atomic_load_n(&real_malloc, __ATOMIC_ACQUIRE) != NULL;
+	return __atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE) != NULL;
 }
 
 /* ---- usable sizes ---- */
@@ -148,22 +153,28 @@ static inline bool resolved(void)
  * start-up an mmap and a munmap, and such a block costs a system call
  * anyway.
  */
-static int header_sizes; /* 1: the glibc header formula is valid here */
+
+
+/* A heap chunk's usable size from its size word (not for bit 1). */
+static inline size_t header_usable(size_t hdr)
+{
+	return (hdr & ~(size_t)7) - sizeof(size_t);
+}
 
 static inline size_t usable(void *p)
 {
 	/* Another allocator's block may begin its mapping: no look before
 	 * it unless the layout is glibc's. */
-	if (__builtin_expect(header_sizes, 1)) {
+	if (__builtin_expect(real.header_sizes, 1)) {
 		size_t sz = ((const size_t *)p)[-1];
 
 		if (__builtin_expect(!(sz & 2), 1))
-			return (sz & ~(size_t)7) - sizeof(size_t);
+			return header_usable(sz);
 	}
-	return real_usable(p);
+	return real.usable(p);
 }
 
-/* Its allocations go straight to the real allocator (real_*). */
+/* Its allocations go straight to the real allocator (real.*). */
 static void probe_header_sizes(void)
 {
 	static const size_t sizes[] = { 1, 24, 100, 1000, 4000 };
@@ -171,85 +182,162 @@ static void probe_header_sizes(void)
 	int ok = 1;
 
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-		p[i] = real_malloc(sizes[i]);
-	header_sizes = 1;
+		p[i] = real.malloc(sizes[i]);
+	real.header_sizes = 1;
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-		ok &= p[i] && usable(p[i]) == real_usable(p[i]);
+		ok &= p[i] && usable(p[i]) == real.usable(p[i]);
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-		real_free(p[i]);
-	header_sizes = ok;
+		real.free(p[i]);
+	real.header_sizes = ok;
 }
 
 /* ---- counting ---- */
-
-/* Set while this thread runs rtm's own code: nothing it allocates counts. */
-static __thread int busy __attribute__((tls_model("initial-exec")));
 
 /* A look at the heap, out of line: every RTM__ALLOC_LOOK_EVERY
  * allocations and frees of a thread. */
 static __attribute__((noinline, cold)) void look(uint64_t *w)
 {
-	busy = 1; /* mallinfo2 and malloc_info allocate */
+	rtm__tls.alloc_busy = 1; /* mallinfo2 and malloc_info allocate */
 	rtm__alloc_look(w);
-	busy = 0;
+	rtm__tls.alloc_busy = 0;
 }
 
 /* p came from the real allocator: callers return the bootstrap buffer's
- * blocks before they get here. */
-static inline void count_alloc(void *p, size_t requested)
+ * blocks before they get here.  The general case; malloc() and free()
+ * inline the common one. */
+static void count_alloc(void *p, size_t requested)
 {
 	int64_t sz;
 	uint64_t *w;
-	bool look_now;
 
-	if (!p || busy)
+	if (!p || rtm__tls.alloc_busy)
 		return;
 	sz = (int64_t)usable(p);
-	w = rtm__alloc_fast_alloc(requested, sz, &look_now);
+	w = rtm__alloc_words();
 	if (__builtin_expect(w != NULL, 1)) {
-		if (__builtin_expect(look_now, 0))
+		if (__builtin_expect(rtm__alloc_words_alloc(w, requested, sz), 0))
 			look(w);
 		return;
 	}
-	busy = 1; /* the slow path may allocate (first use in a thread) */
+	rtm__tls.alloc_busy = 1; /* the slow path may allocate (a first use) */
 	rtm_alloc_count(1, 0, requested, sz);
-	busy = 0;
+	rtm__tls.alloc_busy = 0;
 }
 
-static inline void count_free(void *p)
+static void count_free(void *p)
 {
 	int64_t sz;
 	uint64_t *w;
-	bool look_now;
 
-	if (busy)
+	if (rtm__tls.alloc_busy)
 		return;
 	sz = (int64_t)usable(p);
-	w = rtm__alloc_fast_free(sz, &look_now);
+	w = rtm__alloc_words();
 	if (__builtin_expect(w != NULL, 1)) {
-		if (__builtin_expect(look_now, 0))
+		if (__builtin_expect(rtm__alloc_words_free(w, sz), 0))
 			look(w);
 		return;
 	}
-	busy = 1;
+	rtm__tls.alloc_busy = 1;
 	rtm_alloc_count(0, 1, 0, -sz);
-	busy = 0;
+	rtm__tls.alloc_busy = 0;
 }
 
 /* ---- the interposed functions ---- */
 
-void *malloc(size_t n)
+/*
+ * malloc() and free() are the calls a program makes most.  Their common
+ * case — resolved, not rtm's own call, this thread's words found, a glibc
+ * heap chunk — is written out below so that it calls nothing but the real
+ * function (free() then needs no stack frame at all); anything else goes
+ * to these out-of-line helpers, which take the general path.  Measured
+ * against calling a general count_alloc/count_free: 1.30x -> 1.28x of
+ * plain glibc, and with the real.* line 1.23x (rtm-bench-alloc's loop).
+ */
+
+static __attribute__((noinline)) void *malloc_first(size_t n)
 {
 	void *p;
 
-	if (__builtin_expect(!resolved(), 0)) {
-		resolve();
-		if (!resolved())
-			return boot_alloc(n, 16);
-	}
-	p = real_malloc(n);
+	resolve();
+	if (!resolved())
+		return boot_alloc(n, 16);
+	p = real.malloc(n);
 	count_alloc(p, n);
 	return p;
+}
+
+static __attribute__((noinline)) void *malloc_counted(void *p, size_t n)
+{
+	count_alloc(p, n);
+	return p;
+}
+
+static __attribute__((noinline, cold)) void *malloc_look(void *p, uint64_t *w)
+{
+	look(w);
+	return p;
+}
+
+void *malloc(size_t n)
+{
+	/* Acquire: as resolved(). */
+	void *(*m)(size_t) = __atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE);
+	uint64_t *w;
+	size_t hdr;
+	void *p;
+
+	if (__builtin_expect(!m, 0))
+		return malloc_first(n);
+	p = m(n);
+	w = rtm__tls.alloc_words;
+	if (__builtin_expect(!p || rtm__tls.alloc_busy || !w || !real.header_sizes, 0))
+		return malloc_counted(p, n);
+	hdr = ((const size_t *)p)[-1]; /* as usable() */
+	if (__builtin_expect(hdr & 2, 0))
+		return malloc_counted(p, n);
+	if (__builtin_expect(rtm__alloc_words_alloc(w, n, (int64_t)header_usable(hdr)), 0))
+		return malloc_look(p, w);
+	return p;
+}
+
+static __attribute__((noinline)) void free_counted(void *p)
+{
+	if (__builtin_expect(!resolved(), 0))
+		resolve();
+	count_free(p);
+	real.free(p);
+}
+
+static __attribute__((noinline, cold)) void free_look(void *p, uint64_t *w)
+{
+	look(w);
+	real.free(p);
+}
+
+void free(void *p)
+{
+	uint64_t *w;
+	size_t hdr;
+
+	/* One compare for the bootstrap buffer's blocks, never freed. */
+	if (!p || (uintptr_t)p - (uintptr_t)boot < sizeof boot)
+		return;
+	w = rtm__tls.alloc_words;
+	if (__builtin_expect(!resolved() || rtm__tls.alloc_busy || !w || !real.header_sizes, 0)) {
+		free_counted(p);
+		return;
+	}
+	hdr = ((const size_t *)p)[-1]; /* as usable() */
+	if (__builtin_expect(hdr & 2, 0)) {
+		free_counted(p);
+		return;
+	}
+	if (__builtin_expect(rtm__alloc_words_free(w, (int64_t)header_usable(hdr)), 0)) {
+		free_look(p, w);
+		return;
+	}
+	real.free(p);
 }
 
 void *calloc(size_t nmemb, size_t size)
@@ -263,19 +351,9 @@ void *calloc(size_t nmemb, size_t size)
 		if (!resolved()) /* boot memory is static, hence zeroed */
 			return __builtin_mul_overflow(nmemb, size, &n) ? NULL : boot_alloc(n, 16);
 	}
-	p = real_calloc(nmemb, size);
+	p = real.calloc(nmemb, size);
 	count_alloc(p, nmemb * size);
 	return p;
-}
-
-void free(void *p)
-{
-	if (!p || in_boot(p))
-		return;
-	if (__builtin_expect(!resolved(), 0))
-		resolve();
-	count_free(p);
-	real_free(p);
 }
 
 /* realloc counts as a free of the old block and an allocation of the new. */
@@ -298,15 +376,15 @@ void *realloc(void *p, size_t n)
 	if (!p)
 		return malloc(n);
 	old = (int64_t)usable(p);
-	q = real_realloc(p, n);
-	if (busy || (!q && n))
+	q = real.realloc(p, n);
+	if (rtm__tls.alloc_busy || (!q && n))
 		return q;
-	busy = 1;
+	rtm__tls.alloc_busy = 1;
 	if (q)
 		rtm_alloc_count(1, 1, n, (int64_t)usable(q) - old);
 	else /* realloc(p, 0) freed p */
 		rtm_alloc_count(0, 1, 0, -old);
-	busy = 0;
+	rtm__tls.alloc_busy = 0;
 	return q;
 }
 
@@ -330,7 +408,7 @@ int posix_memalign(void **out, size_t align, size_t n)
 		*out = boot_alloc(n, align < 16 ? 16 : align);
 		return *out ? 0 : ENOMEM;
 	}
-	rc = REAL_RARE(real_posix_memalign, "posix_memalign")(out, align, n);
+	rc = REAL_RARE(real.posix_memalign, "posix_memalign")(out, align, n);
 	if (!rc)
 		count_alloc(*out, n);
 	return rc;
@@ -343,7 +421,7 @@ void *aligned_alloc(size_t align, size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, align < 16 ? 16 : align);
-	p = REAL_RARE(real_aligned_alloc, "aligned_alloc")(align, n);
+	p = REAL_RARE(real.aligned_alloc, "aligned_alloc")(align, n);
 	count_alloc(p, n);
 	return p;
 }
@@ -355,7 +433,7 @@ void *memalign(size_t align, size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, align < 16 ? 16 : align);
-	p = REAL_RARE(real_memalign, "memalign")(align, n);
+	p = REAL_RARE(real.memalign, "memalign")(align, n);
 	count_alloc(p, n);
 	return p;
 }
@@ -367,7 +445,7 @@ void *valloc(size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, 4096);
-	p = REAL_RARE(real_valloc, "valloc")(n);
+	p = REAL_RARE(real.valloc, "valloc")(n);
 	count_alloc(p, n);
 	return p;
 }
@@ -379,7 +457,7 @@ void *pvalloc(size_t n)
 	resolve();
 	if (!resolved())
 		return boot_alloc(n, 4096);
-	p = REAL_RARE(real_pvalloc, "pvalloc")(n);
+	p = REAL_RARE(real.pvalloc, "pvalloc")(n);
 	count_alloc(p, n);
 	return p;
 }
@@ -391,13 +469,13 @@ size_t malloc_usable_size(void *p)
 	if (in_boot(p))
 		return 0; /* unknown; callers only use it as a lower bound */
 	resolve();
-	return real_usable(p);
+	return real.usable(p);
 }
 
 int rtm__alloc_guard(int on)
 {
-	int was = busy;
+	int was = rtm__tls.alloc_busy;
 
-	busy = on;
+	rtm__tls.alloc_busy = on;
 	return was;
 }
