@@ -74,7 +74,7 @@ void rtm__shard_forget(const struct rtm_segment *seg);
 
 /* seg->lock, noting that this thread holds it (rtm_shard.c): an update made
  * while it is held (a signal handler, an allocation) must not wait for it. */
-extern __thread bool rtm__holds_lock;
+extern __thread bool rtm__holds_lock __attribute__((tls_model("initial-exec")));
 void rtm__lock(struct rtm_segment *seg);
 void rtm__unlock(struct rtm_segment *seg);
 

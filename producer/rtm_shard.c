@@ -21,11 +21,14 @@ struct claim {
 	uint32_t shard; /* 0: no private shard was free; use shard 0 */
 };
 
-static __thread struct claim claims[MAX_CLAIMS];
-static __thread unsigned n_claims;
+/* initial-exec, as rtm__tls: rtm's thread-local data is static TLS
+ * already, and this keeps __tls_get_addr (and a dependency on ld.so) out
+ * of the preload. */
+static __thread struct claim claims[MAX_CLAIMS] __attribute__((tls_model("initial-exec")));
+static __thread unsigned n_claims __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-__thread bool rtm__holds_lock;
+__thread bool rtm__holds_lock __attribute__((tls_model("initial-exec")));
 
 void rtm__lock(struct rtm_segment *seg)
 {
