@@ -30,6 +30,11 @@ struct group {
 	uint32_t n;
 	uint32_t *members; /* metric indices */
 	bool allocator;    /* runtime.native.*: the allocator group */
+	/* A number group's encoded Metric, filled in place each cycle
+	 * (fill_template); NULL until first needed. */
+	uint8_t *tmpl;
+	size_t tmpl_len;
+	uint32_t *tmpl_off; /* 3 per member: rd_pb_metric_template() */
 };
 
 struct enc_cache {
@@ -98,6 +103,10 @@ void rd_encode_cache_free(struct rd_source *s)
 	free(c->attrs);
 	free(c->kv_store);
 	free(c->any_store);
+	for (uint32_t g = 0; c->groups && g < c->n_groups; g++) {
+		free(c->groups[g].tmpl);
+		free(c->groups[g].tmpl_off);
+	}
 	free(c->groups);
 	free(c->member_store);
 	free(c);
@@ -289,10 +298,8 @@ static void append_wire(struct rd_batch *b)
 	b->wire_len += n;
 }
 
-/* Adds a finished ResourceMetrics and serialises it at once, while its
- * tree is still in cache (a cycle's whole model is tens of megabytes at a
- * thousand producers; serialising it afterwards re-read it all). */
-static void push_rm(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_from)
+/* Adds a finished ResourceMetrics just serialised into b->sizer. */
+static void push_packed(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_from)
 {
 	if (b->n_rms == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
@@ -305,8 +312,6 @@ static void push_rm(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_
 		b->wire_off = o;
 		b->cap = cap;
 	}
-	if (rd_pb_rm_field_size(&b->sizer, rm) == SIZE_MAX)
-		abort(); /* out of memory */
 	b->wire_off[b->n_rms] = b->wire_len;
 	append_wire(b);
 	if (b->wire_only && rd_pb_len(&b->sizer) <= b->max_bytes) {
@@ -315,6 +320,16 @@ static void push_rm(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_
 	}
 	b->rms[b->n_rms++] = rm;
 	b->wire_off[b->n_rms] = b->wire_len;
+}
+
+/* Adds a finished ResourceMetrics and serialises it at once, while its
+ * tree is still in cache (a cycle's whole model is tens of megabytes at a
+ * thousand producers; serialising it afterwards re-read it all). */
+static void push_rm(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_from)
+{
+	if (rd_pb_rm_field_size(&b->sizer, rm) == SIZE_MAX)
+		abort(); /* out of memory */
+	push_packed(b, rm, built_from);
 }
 
 static otlp_rm *new_rm(struct rd_batch *b, otlp_resource *res, size_t n_metrics)
@@ -467,15 +482,76 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 	return n ? m : NULL;
 }
 
-void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
-		      struct rd_source *s, bool no_value, uint64_t now)
+/*
+ * A number group's Metric straight from its template: when only protobuf
+ * leaves, cumulative, a group of counters, up-down counters or a gauge
+ * whose points all hold valid values has the same bytes every cycle but
+ * for three fixed64s per point (start time, time, value), so the model
+ * and its serialisation are built once and then filled in place (~10x
+ * less work per series than building and packing the tree; tests check
+ * the bytes equal the tree's).  *out: the bytes.  false: take the tree
+ * (a histogram, a value left out, no time).
+ */
+static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct group *g,
+			  struct rd_source *s, uint64_t now, struct rd_pb_bytes *out)
+{
+	if (g->first->kind == RTM_SHM_KIND_HISTOGRAM || !now)
+		return false;
+	for (uint32_t i = 0; i < g->n; i++)
+		if (invalid_value(&s->seg.metrics[g->members[i]], &s->snap.values[g->members[i]]))
+			return false;
+	if (!g->tmpl) {
+		struct rd_arena_mark mark = rd_arena_mark(&b->arena);
+		otlp_metric *m = encode_group(b, c, g, s, false, now);
+		struct rd_pb pb = { 0 };
+		uint32_t *off = malloc(3 * (size_t)g->n * sizeof *off);
+		size_t n;
+
+		b->points -= g->n; /* counted below, as every cycle */
+		if (!off || !m || (n = rd_pb_metric_template(&pb, m, off)) == SIZE_MAX ||
+		    !(g->tmpl = malloc(n)))
+			abort(); /* out of memory */
+		memcpy(g->tmpl, rd_pb_data(&pb), n);
+		g->tmpl_len = n;
+		g->tmpl_off = off;
+		rd_pb_free(&pb);
+		rd_arena_rewind(&b->arena, mark);
+	}
+	for (uint32_t i = 0; i < g->n; i++) {
+		const struct rd_metric *m = &s->seg.metrics[g->members[i]];
+		const struct rd_value *v = &s->snap.values[g->members[i]];
+		const uint32_t *off = &g->tmpl_off[3 * (size_t)i];
+		/* As fill_ndp(): a start after the point's time is clamped. */
+		uint64_t start = m->start_unix_nano < now ? m->start_unix_nano : now;
+
+		if (off[0] != UINT32_MAX)
+			memcpy(g->tmpl + off[0], &start, 8);
+		memcpy(g->tmpl + off[1], &now, 8);
+		if (m->value_type == RTM_SHM_VALUE_INT)
+			memcpy(g->tmpl + off[2], &v->i, 8);
+		else
+			memcpy(g->tmpl + off[2], &v->d, 8);
+	}
+	b->points += g->n;
+	*out = (struct rd_pb_bytes){ g->tmpl, g->tmpl_len };
+	return true;
+}
+
+/* templates: fill_template() where it can. */
+static void encode_source(struct rd_batch *b, const struct rd_encode_env *env,
+			  struct rd_source *s, bool no_value, uint64_t now, bool templates)
 {
 	struct rd_arena_mark mark = rd_arena_mark(&b->arena);
 	struct enc_cache *c = cache_for(s, env);
 	otlp_rm *rm = new_rm(b, &c->resource, c->n_groups);
 	otlp_sm *sm = rm->scope_metrics[0];
+	struct rd_pb_bytes *raw = NULL;
+	size_t points = b->points;
+	uint64_t invalid = s->invalid_points;
 	otlp_sm *proc;
 
+	if (templates && b->wire_only && b->temporality == RD_TEMP_CUMULATIVE && !no_value)
+		raw = rd_arena_raw(&b->arena, (c->n_groups + 1) * sizeof *raw);
 	for (uint32_t g = 0; g < c->n_groups; g++) {
 		otlp_metric *m;
 
@@ -483,6 +559,10 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 		if (!no_value && !(env->groups_due & (1u << RD_GROUP_ALLOCATOR)) &&
 		    c->groups[g].allocator)
 			continue;
+		if (raw && fill_template(b, c, &c->groups[g], s, now, &raw[sm->n_metrics])) {
+			sm->metrics[sm->n_metrics++] = NULL; /* the bytes are raw[] */
+			continue;
+		}
 		m = encode_group(b, c, &c->groups[g], s, no_value, now);
 		if (m) /* NULL: every point of it was left out */
 			sm->metrics[sm->n_metrics++] = m;
@@ -501,7 +581,27 @@ void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 		rm->n_scope_metrics = 2;
 	}
 	rd_delta_apply(&s->delta, rm, &b->arena, b->temporality, b->epoch, b->since_ns);
-	push_rm(b, rm, mark);
+	if (!raw) {
+		push_rm(b, rm, mark);
+		return;
+	}
+	if (rd_pb_rm_field_size_raw(&b->sizer, rm, sm, raw) == SIZE_MAX)
+		abort(); /* out of memory */
+	if (rd_pb_len(&b->sizer) <= b->max_bytes) {
+		push_packed(b, rm, mark); /* frees the tree: no one reads it */
+		return;
+	}
+	/* Larger than a request: splitting it needs the whole tree. */
+	rd_arena_rewind(&b->arena, mark);
+	b->points = points;
+	s->invalid_points = invalid;
+	encode_source(b, env, s, no_value, now, false);
+}
+
+void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
+		      struct rd_source *s, bool no_value, uint64_t now)
+{
+	encode_source(b, env, s, no_value, now, true);
 }
 
 /* ---- the reader's own metrics ---- */

@@ -11,6 +11,12 @@ enum { VARINT = 0, I64 = 1, LEN = 2 };
 struct ctx {
 	uint8_t *buf, *pos, *end; /* output is [pos, end) */
 	jmp_buf oom;              /* allocation failure unwinds the pack */
+	/* rd_pb_metric_template(): where each number point's start time,
+	 * time and value went, as used() right after each was written. */
+	uint32_t *rec;
+	/* rd_pb_rm_field_size_raw(): the scope whose NULL metrics are raw[i]. */
+	const otlp_sm *raw_sm;
+	const struct rd_pb_bytes *raw;
 };
 
 static inline size_t used(const struct ctx *c)
@@ -153,19 +159,36 @@ static void key_values(struct ctx *c, unsigned field, otlp_kv *const *kv, size_t
 	}
 }
 
-static void ndp(struct ctx *c, const otlp_ndp *p)
+/* Notes where the 8-byte payload just written (before its tag) is: its
+ * distance from the end, turned into an offset once the template's length
+ * is known. */
+static inline void note(struct ctx *c, uint32_t *slot)
+{
+	if (slot)
+		*slot = (uint32_t)(used(c) - 1); /* less the one-byte tag */
+}
+
+/* rec: this point's three slots (start, time, value), or NULL. */
+static void ndp(struct ctx *c, const otlp_ndp *p, uint32_t *rec)
 {
 	if (p->flags)
 		uvarint_field(c, 8, p->flags);
 	key_values(c, 7, p->attributes, p->n_attributes);
-	if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT)
+	if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT) {
 		fixed64(c, 6, (uint64_t)p->as_int);
-	else if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE)
+		note(c, rec ? &rec[2] : NULL);
+	} else if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE) {
 		dbl(c, 4, p->as_double);
-	if (p->time_unix_nano)
+		note(c, rec ? &rec[2] : NULL);
+	}
+	if (p->time_unix_nano) {
 		fixed64(c, 3, p->time_unix_nano);
-	if (p->start_time_unix_nano)
+		note(c, rec ? &rec[1] : NULL);
+	}
+	if (p->start_time_unix_nano) {
 		fixed64(c, 2, p->start_time_unix_nano);
+		note(c, rec ? &rec[0] : NULL);
+	}
 }
 
 static void packed64(struct ctx *c, unsigned field, const void *v, size_t n)
@@ -205,7 +228,7 @@ static void ndps(struct ctx *c, otlp_ndp *const *p, size_t n)
 	for (size_t i = n; i-- > 0;) {
 		size_t end = used(c);
 
-		ndp(c, p[i]);
+		ndp(c, p[i], c->rec ? &c->rec[3 * i] : NULL);
 		close_len(c, 1, end);
 	}
 }
@@ -273,6 +296,13 @@ static void rm_field(struct ctx *c, const otlp_rm *rm)
 		for (size_t m = sm->n_metrics; m-- > 0;) {
 			size_t mend = used(c);
 
+			if (!sm->metrics[m] && sm == c->raw_sm) {
+				/* Already a whole field 2: a filled template. */
+				room(c, c->raw[m].n);
+				c->pos -= c->raw[m].n;
+				memcpy(c->pos, c->raw[m].p, c->raw[m].n);
+				continue;
+			}
 			metric(c, sm->metrics[m]);
 			close_len(c, 2, mend);
 		}
@@ -293,6 +323,9 @@ static void rm_field(struct ctx *c, const otlp_rm *rm)
 
 static void start(struct ctx *c, const struct rd_pb *w)
 {
+	c->rec = NULL;
+	c->raw_sm = NULL;
+	c->raw = NULL;
 	c->buf = w->buf;
 	/* No buffer yet: NULL + 0 is undefined behaviour in C. */
 	c->end = w->buf ? w->buf + w->cap : NULL;
@@ -321,11 +354,14 @@ int rd_pb_pack_request(struct rd_pb *w, const otlp_req *req)
 	return 0;
 }
 
-size_t rd_pb_rm_field_size(struct rd_pb *w, const otlp_rm *rm)
+size_t rd_pb_rm_field_size_raw(struct rd_pb *w, const otlp_rm *rm, const otlp_sm *raw_sm,
+			       const struct rd_pb_bytes *raw)
 {
 	struct ctx c;
 
 	start(&c, w);
+	c.raw_sm = raw_sm;
+	c.raw = raw;
 	if (setjmp(c.oom)) {
 		finish(&c, w);
 		return SIZE_MAX;
@@ -333,6 +369,39 @@ size_t rd_pb_rm_field_size(struct rd_pb *w, const otlp_rm *rm)
 	rm_field(&c, rm);
 	finish(&c, w);
 	return used(&c);
+}
+
+size_t rd_pb_rm_field_size(struct rd_pb *w, const otlp_rm *rm)
+{
+	return rd_pb_rm_field_size_raw(w, rm, NULL, NULL);
+}
+
+size_t rd_pb_metric_template(struct rd_pb *w, const otlp_metric *m, uint32_t *off)
+{
+	size_t n = m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM ?
+			   m->sum->n_data_points :
+		   m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE ?
+			   m->gauge->n_data_points : 0;
+	size_t total;
+	struct ctx c;
+
+	for (size_t i = 0; i < 3 * n; i++)
+		off[i] = UINT32_MAX;
+	start(&c, w);
+	c.rec = off;
+	if (setjmp(c.oom)) {
+		finish(&c, w);
+		return SIZE_MAX;
+	}
+	metric(&c, m);
+	close_len(&c, 2, 0);
+	finish(&c, w);
+	total = used(&c);
+	/* Distances from the end, into offsets from the start. */
+	for (size_t i = 0; i < 3 * n; i++)
+		if (off[i] != UINT32_MAX)
+			off[i] = (uint32_t)(total - off[i]);
+	return total;
 }
 
 void rd_pb_free(struct rd_pb *w)

@@ -27,9 +27,35 @@ struct rd_pb {
  * until the next call.  Returns 0 or -ENOMEM. */
 int rd_pb_pack_request(struct rd_pb *w, const otlp_req *req);
 
-/* Encoded size of one ResourceMetrics as a request field (tag + length +
- * message): what it adds to a request body. */
+/* Encodes one ResourceMetrics as a request field (tag + length +
+ * message): what it adds to a request body.  Returns its size (the bytes
+ * are rd_pb_data(w)), or SIZE_MAX when out of memory. */
 size_t rd_pb_rm_field_size(struct rd_pb *w, const otlp_rm *rm);
+
+/* Bytes encoded elsewhere. */
+struct rd_pb_bytes {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* As rd_pb_rm_field_size(), where raw_sm (one of rm's scopes) may hold
+ * NULL metrics: for each, raw[i] is that metric already encoded as a
+ * ScopeMetrics field 2 (tag, length, message), as rd_pb_metric_template()
+ * writes it.  The bytes are copied as they are. */
+size_t rd_pb_rm_field_size_raw(struct rd_pb *w, const otlp_rm *rm, const otlp_sm *raw_sm,
+			       const struct rd_pb_bytes *raw);
+
+/*
+ * Encodes m as a ScopeMetrics field 2, to serve as a template: a Sum or
+ * Gauge whose points keep their layout from cycle to cycle (no flags, the
+ * same value type, start time present or not) changes only in three
+ * fixed64 payloads per point.  For point i, off[3 i], off[3 i + 1] and
+ * off[3 i + 2] receive the offsets in the output of the 8 bytes of its
+ * start time, time and value (UINT32_MAX when the field is absent); off
+ * holds 3 per point.  Returns the size (bytes at rd_pb_data(w)), or
+ * SIZE_MAX when out of memory.
+ */
+size_t rd_pb_metric_template(struct rd_pb *w, const otlp_metric *m, uint32_t *off);
 
 static inline const uint8_t *rd_pb_data(const struct rd_pb *w) { return w->pos; }
 static inline size_t rd_pb_len(const struct rd_pb *w)

@@ -145,6 +145,75 @@ static void a_segment_that_grows_between_cycles_is_encoded_whole(void **state)
 	tu_rmdir(dir);
 }
 
+/* When only protobuf leaves, number metrics come from per-group
+ * templates filled in place: the bytes must be the tree's, cycle after
+ * cycle, whatever the values do, with histograms, a value left out (a
+ * counter past INT64_MAX) and the allocator group on and off mixed in. */
+static void templates_encode_what_the_tree_does(void **state)
+{
+	char *dir = tu_mkdir();
+	struct rd_source *s = make_source(dir, 60);
+	struct rtm_segment *seg = tu_open(dir, "tmpl");
+	struct rd_source *t;
+	rtm_counter_t big, many[3], alloc;
+	rtm_gauge_t g;
+	struct rd_encode_env env;
+
+	(void)state;
+	rd_encode_env_init(&env, false);
+	rtm_counter_create(seg, &big, &(struct rtm_metric_def){ .name = "tmpl.big" });
+	for (int i = 0; i < 3; i++) /* one metric of three points */
+		rtm_counter_create(seg, &many[i], &(struct rtm_metric_def){ .name = "tmpl.many",
+			.attrs = (struct rtm_attr[]){ { "i", i == 0 ? "0" : i == 1 ? "1" : "2" } },
+			.n_attrs = 1 });
+	rtm_counter_create(seg, &alloc, &(struct rtm_metric_def){
+		.name = "runtime.native.mem.alloc.mallocs" });
+	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){ .name = "tmpl.gauge", .is_double = 1 });
+	assert_int_equal(rd_source_open(&t, AT_FDCWD, rtm_segment_path(seg), false), 0);
+	t->stat_ok = true;
+	for (int cycle = 0; cycle < 6; cycle++) {
+		struct rd_batch tree = { 0 }, tmpl = { .wire_only = true, .max_bytes = 4u << 20 };
+		uint64_t now = 1000 + (uint64_t)cycle * 977, invalid = 0;
+
+		/* Cycle 2 pushes tmpl.big past INT64_MAX (left out in cycles 2
+		 * and 3), cycle 4 back to a valid value by wrapping. */
+		rtm_counter_add(&big, cycle == 2 ? UINT64_MAX / 2 + 7 : cycle == 4 ? UINT64_MAX / 2 : 3);
+		for (int i = 0; i < 3; i++)
+			rtm_counter_add(&many[i], (uint64_t)(cycle * 10 + i));
+		rtm_counter_add(&alloc, 5);
+		rtm_gauge_set_f64(&g, cycle * -1.25);
+		assert_int_equal(rd_source_collect(s), 0);
+		assert_int_equal(rd_source_collect(t), 0);
+		env.groups_due = cycle % 3 ? ~0u : ~(1u << RD_GROUP_ALLOCATOR);
+		for (int k = 0; k < 2; k++) {
+			struct rd_batch *b = k ? &tmpl : &tree;
+
+			/* Both batches start from the same count of left-out
+			 * points, which each reports. */
+			if (k == 0)
+				invalid = t->invalid_points;
+			t->invalid_points = invalid;
+			rd_encode_source(b, &env, s, false, now);
+			rd_encode_source(b, &env, t, false, now);
+			rd_encode_source(b, &env, t, false, now + 1);
+		}
+		assert_int_equal(tmpl.points, tree.points);
+		assert_int_equal(tmpl.wire_len, tree.wire_len);
+		assert_memory_equal(tmpl.wire, tree.wire, tree.wire_len);
+		/* The tree was freed for the templated batch, kept for the other. */
+		assert_null(tmpl.rms[0]);
+		assert_non_null(tree.rms[0]);
+		rd_batch_free(&tree);
+		rd_batch_free(&tmpl);
+	}
+	assert_int_equal(t->invalid_points, 4); /* tmpl.big in cycles 2 and 3, twice each */
+	rd_source_free(t);
+	rtm_segment_close(seg);
+	unlink(s->seg.path);
+	rd_source_free(s);
+	tu_rmdir(dir);
+}
+
 struct count_ctx {
 	int requests;
 	size_t max;
@@ -203,6 +272,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fast_writer_matches_protobuf_c_byte_for_byte),
 		cmocka_unit_test(a_segment_that_grows_between_cycles_is_encoded_whole),
+		cmocka_unit_test(templates_encode_what_the_tree_does),
 		cmocka_unit_test(splitting_keeps_every_point_once_under_the_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
