@@ -30,11 +30,11 @@ struct group {
 	uint32_t n;
 	uint32_t *members; /* metric indices */
 	bool allocator;    /* runtime.native.*: the allocator group */
-	/* A number group's encoded Metric, filled in place each cycle
+	/* The group's encoded Metric, filled in place each cycle
 	 * (fill_template); NULL until first needed. */
 	uint8_t *tmpl;
 	size_t tmpl_len;
-	uint32_t *tmpl_off; /* 3 per member: rd_pb_metric_template() */
+	uint32_t *tmpl_off; /* 3 or 7 per member: rd_pb_metric_template() */
 };
 
 struct enc_cache {
@@ -483,28 +483,35 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 }
 
 /*
- * A number group's Metric straight from its template: when only protobuf
- * leaves, cumulative, a group of counters, up-down counters or a gauge
- * whose points all hold valid values has the same bytes every cycle but
- * for three fixed64s per point (start time, time, value), so the model
- * and its serialisation are built once and then filled in place (~10x
- * less work per series than building and packing the tree; tests check
- * the bytes equal the tree's).  *out: the bytes.  false: take the tree
- * (a histogram, a value left out, no time).
+ * A group's Metric straight from its template: when only protobuf leaves,
+ * cumulative, a group whose points all hold valid values (and, for a
+ * histogram, at least one observation each, so that count, min and max
+ * are present) has the same bytes every cycle but for its fixed-size
+ * payloads: start time, time and value of a number point; start time,
+ * time, count, sum, bucket counts, min and max of a histogram point.  So
+ * the tree and its serialisation are built once and then filled in place
+ * (tests check the bytes equal the tree's).  *out: the bytes.  false: take
+ * the tree this cycle.
  */
 static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct group *g,
 			  struct rd_source *s, uint64_t now, struct rd_pb_bytes *out)
 {
-	if (g->first->kind == RTM_SHM_KIND_HISTOGRAM || !now)
+	bool hist = g->first->kind == RTM_SHM_KIND_HISTOGRAM;
+	size_t per = hist ? 7 : 3;
+
+	if (!now)
 		return false;
-	for (uint32_t i = 0; i < g->n; i++)
-		if (invalid_value(&s->seg.metrics[g->members[i]], &s->snap.values[g->members[i]]))
+	for (uint32_t i = 0; i < g->n; i++) {
+		const struct rd_value *v = &s->snap.values[g->members[i]];
+
+		if (invalid_value(&s->seg.metrics[g->members[i]], v) || (hist && !v->count))
 			return false;
+	}
 	if (!g->tmpl) {
 		struct rd_arena_mark mark = rd_arena_mark(&b->arena);
 		otlp_metric *m = encode_group(b, c, g, s, false, now);
 		struct rd_pb pb = { 0 };
-		uint32_t *off = malloc(3 * (size_t)g->n * sizeof *off);
+		uint32_t *off = malloc(per * g->n * sizeof *off);
 		size_t n;
 
 		b->points -= g->n; /* counted below, as every cycle */
@@ -520,17 +527,26 @@ static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct 
 	for (uint32_t i = 0; i < g->n; i++) {
 		const struct rd_metric *m = &s->seg.metrics[g->members[i]];
 		const struct rd_value *v = &s->snap.values[g->members[i]];
-		const uint32_t *off = &g->tmpl_off[3 * (size_t)i];
-		/* As fill_ndp(): a start after the point's time is clamped. */
+		const uint32_t *off = &g->tmpl_off[per * i];
+		/* As fill_ndp() and fill_hdp(): a start after the point's time
+		 * is clamped to it. */
 		uint64_t start = m->start_unix_nano < now ? m->start_unix_nano : now;
+		uint8_t *t = g->tmpl;
 
 		if (off[0] != UINT32_MAX)
-			memcpy(g->tmpl + off[0], &start, 8);
-		memcpy(g->tmpl + off[1], &now, 8);
-		if (m->value_type == RTM_SHM_VALUE_INT)
-			memcpy(g->tmpl + off[2], &v->i, 8);
-		else
-			memcpy(g->tmpl + off[2], &v->d, 8);
+			memcpy(t + off[0], &start, 8);
+		memcpy(t + off[1], &now, 8);
+		if (hist) {
+			memcpy(t + off[2], &v->count, 8);
+			memcpy(t + off[3], &v->sum, 8);
+			memcpy(t + off[4], v->buckets, ((size_t)m->n_bounds + 1) * 8);
+			memcpy(t + off[5], &v->min, 8);
+			memcpy(t + off[6], &v->max, 8);
+		} else if (m->value_type == RTM_SHM_VALUE_INT) {
+			memcpy(t + off[2], &v->i, 8);
+		} else {
+			memcpy(t + off[2], &v->d, 8);
+		}
 	}
 	b->points += g->n;
 	*out = (struct rd_pb_bytes){ g->tmpl, g->tmpl_len };

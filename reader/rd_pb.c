@@ -159,13 +159,13 @@ static void key_values(struct ctx *c, unsigned field, otlp_kv *const *kv, size_t
 	}
 }
 
-/* Notes where the 8-byte payload just written (before its tag) is: its
- * distance from the end, turned into an offset once the template's length
- * is known. */
-static inline void note(struct ctx *c, uint32_t *slot)
+/* Notes where a payload just written is, followed by `prefix` bytes
+ * written since (its tag, its length): its distance from the end, turned
+ * into an offset once the template's length is known. */
+static inline void note(struct ctx *c, uint32_t *slot, size_t prefix)
 {
 	if (slot)
-		*slot = (uint32_t)(used(c) - 1); /* less the one-byte tag */
+		*slot = (uint32_t)(used(c) - prefix);
 }
 
 /* rec: this point's three slots (start, time, value), or NULL. */
@@ -176,18 +176,18 @@ static void ndp(struct ctx *c, const otlp_ndp *p, uint32_t *rec)
 	key_values(c, 7, p->attributes, p->n_attributes);
 	if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT) {
 		fixed64(c, 6, (uint64_t)p->as_int);
-		note(c, rec ? &rec[2] : NULL);
+		note(c, rec ? &rec[2] : NULL, 1);
 	} else if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE) {
 		dbl(c, 4, p->as_double);
-		note(c, rec ? &rec[2] : NULL);
+		note(c, rec ? &rec[2] : NULL, 1);
 	}
 	if (p->time_unix_nano) {
 		fixed64(c, 3, p->time_unix_nano);
-		note(c, rec ? &rec[1] : NULL);
+		note(c, rec ? &rec[1] : NULL, 1);
 	}
 	if (p->start_time_unix_nano) {
 		fixed64(c, 2, p->start_time_unix_nano);
-		note(c, rec ? &rec[0] : NULL);
+		note(c, rec ? &rec[0] : NULL, 1);
 	}
 }
 
@@ -202,25 +202,44 @@ static void packed64(struct ctx *c, unsigned field, const void *v, size_t n)
 	tag(c, field, LEN);
 }
 
-static void hdp(struct ctx *c, const otlp_hdp *p)
+/* rec: this point's seven slots (start, time, count, sum, bucket counts,
+ * min, max), or NULL. */
+static void hdp(struct ctx *c, const otlp_hdp *p, uint32_t *rec)
 {
-	if (p->_max_case)
+	size_t before;
+
+	if (p->_max_case) {
 		dbl(c, 12, p->max);
-	if (p->_min_case)
+		note(c, rec ? &rec[6] : NULL, 1);
+	}
+	if (p->_min_case) {
 		dbl(c, 11, p->min);
+		note(c, rec ? &rec[5] : NULL, 1);
+	}
 	if (p->flags)
 		uvarint_field(c, 10, p->flags);
 	key_values(c, 9, p->attributes, p->n_attributes);
 	packed64(c, 7, p->explicit_bounds, p->n_explicit_bounds);
+	before = used(c);
 	packed64(c, 6, p->bucket_counts, p->n_bucket_counts);
-	if (p->_sum_case)
+	if (p->n_bucket_counts) /* the counts' 8-byte words follow tag and length */
+		note(c, rec ? &rec[4] : NULL, used(c) - before - p->n_bucket_counts * 8);
+	if (p->_sum_case) {
 		dbl(c, 5, p->sum);
-	if (p->count)
+		note(c, rec ? &rec[3] : NULL, 1);
+	}
+	if (p->count) {
 		fixed64(c, 4, p->count);
-	if (p->time_unix_nano)
+		note(c, rec ? &rec[2] : NULL, 1);
+	}
+	if (p->time_unix_nano) {
 		fixed64(c, 3, p->time_unix_nano);
-	if (p->start_time_unix_nano)
+		note(c, rec ? &rec[1] : NULL, 1);
+	}
+	if (p->start_time_unix_nano) {
 		fixed64(c, 2, p->start_time_unix_nano);
+		note(c, rec ? &rec[0] : NULL, 1);
+	}
 }
 
 static void ndps(struct ctx *c, otlp_ndp *const *p, size_t n)
@@ -258,7 +277,7 @@ static void metric(struct ctx *c, const otlp_metric *m)
 		for (size_t i = m->histogram->n_data_points; i-- > 0;) {
 			size_t pend = used(c);
 
-			hdp(c, m->histogram->data_points[i]);
+			hdp(c, m->histogram->data_points[i], c->rec ? &c->rec[7 * i] : NULL);
 			close_len(c, 1, pend);
 		}
 		close_len(c, 9, end);
@@ -379,13 +398,15 @@ size_t rd_pb_rm_field_size(struct rd_pb *w, const otlp_rm *rm)
 size_t rd_pb_metric_template(struct rd_pb *w, const otlp_metric *m, uint32_t *off)
 {
 	size_t n = m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM ?
-			   m->sum->n_data_points :
+			   3 * m->sum->n_data_points :
 		   m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE ?
-			   m->gauge->n_data_points : 0;
+			   3 * m->gauge->n_data_points :
+		   m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM ?
+			   7 * m->histogram->n_data_points : 0;
 	size_t total;
 	struct ctx c;
 
-	for (size_t i = 0; i < 3 * n; i++)
+	for (size_t i = 0; i < n; i++)
 		off[i] = UINT32_MAX;
 	start(&c, w);
 	c.rec = off;
@@ -398,7 +419,7 @@ size_t rd_pb_metric_template(struct rd_pb *w, const otlp_metric *m, uint32_t *of
 	finish(&c, w);
 	total = used(&c);
 	/* Distances from the end, into offsets from the start. */
-	for (size_t i = 0; i < 3 * n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (off[i] != UINT32_MAX)
 			off[i] = (uint32_t)(total - off[i]);
 	return total;

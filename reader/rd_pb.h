@@ -46,14 +46,16 @@ size_t rd_pb_rm_field_size_raw(struct rd_pb *w, const otlp_rm *rm, const otlp_sm
 			       const struct rd_pb_bytes *raw);
 
 /*
- * Encodes m as a ScopeMetrics field 2, to serve as a template: a Sum or
- * Gauge whose points keep their layout from cycle to cycle (no flags, the
- * same value type, start time present or not) changes only in three
- * fixed64 payloads per point.  For point i, off[3 i], off[3 i + 1] and
- * off[3 i + 2] receive the offsets in the output of the 8 bytes of its
- * start time, time and value (UINT32_MAX when the field is absent); off
- * holds 3 per point.  Returns the size (bytes at rd_pb_data(w)), or
- * SIZE_MAX when out of memory.
+ * Encodes m as a ScopeMetrics field 2, to serve as a template: a metric
+ * whose points keep their layout from cycle to cycle (no flags, the same
+ * value type, the same fields present) changes only in fixed-size
+ * payloads.  off receives, per point, the offsets in the output where
+ * they begin (UINT32_MAX for a field that is absent):
+ *   Sum, Gauge  3 per point: start time, time, value (8 bytes each);
+ *   Histogram   7 per point: start time, time, count, sum, the bucket
+ *               counts (8 bytes each), min, max (8 bytes each).
+ * Returns the size (bytes at rd_pb_data(w)), or SIZE_MAX when out of
+ * memory.
  */
 size_t rd_pb_metric_template(struct rd_pb *w, const otlp_metric *m, uint32_t *off);
 

@@ -145,17 +145,19 @@ static void a_segment_that_grows_between_cycles_is_encoded_whole(void **state)
 	tu_rmdir(dir);
 }
 
-/* When only protobuf leaves, number metrics come from per-group
- * templates filled in place: the bytes must be the tree's, cycle after
- * cycle, whatever the values do, with histograms, a value left out (a
- * counter past INT64_MAX) and the allocator group on and off mixed in. */
+/* When only protobuf leaves, metrics come from per-group templates filled
+ * in place: the bytes must be the tree's, cycle after cycle, whatever the
+ * values do, with a value left out (a counter past INT64_MAX), an empty
+ * histogram that later fills, and the allocator group on and off. */
 static void templates_encode_what_the_tree_does(void **state)
 {
 	char *dir = tu_mkdir();
 	struct rd_source *s = make_source(dir, 60);
 	struct rtm_segment *seg = tu_open(dir, "tmpl");
 	struct rd_source *t;
+	const double bounds[] = { 0.5, 1, 10 };
 	rtm_counter_t big, many[3], alloc;
+	rtm_hist_t h, late;
 	rtm_gauge_t g;
 	struct rd_encode_env env;
 
@@ -169,6 +171,9 @@ static void templates_encode_what_the_tree_does(void **state)
 	rtm_counter_create(seg, &alloc, &(struct rtm_metric_def){
 		.name = "runtime.native.mem.alloc.mallocs" });
 	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){ .name = "tmpl.gauge", .is_double = 1 });
+	rtm_hist_create(seg, &h, &(struct rtm_metric_def){ .name = "tmpl.hist", .bounds = bounds,
+		.n_bounds = 3, .attrs = (struct rtm_attr[]){ { "k", "v" } }, .n_attrs = 1 });
+	rtm_hist_create(seg, &late, &(struct rtm_metric_def){ .name = "tmpl.late" });
 	assert_int_equal(rd_source_open(&t, AT_FDCWD, rtm_segment_path(seg), false), 0);
 	t->stat_ok = true;
 	for (int cycle = 0; cycle < 6; cycle++) {
@@ -182,6 +187,10 @@ static void templates_encode_what_the_tree_does(void **state)
 			rtm_counter_add(&many[i], (uint64_t)(cycle * 10 + i));
 		rtm_counter_add(&alloc, 5);
 		rtm_gauge_set_f64(&g, cycle * -1.25);
+		for (int r = 0; r <= cycle; r++)
+			rtm_hist_record(&h, r * 3.3 - cycle);
+		if (cycle >= 3) /* empty (no count, min or max) until cycle 3 */
+			rtm_hist_record(&late, cycle * 100.0);
 		assert_int_equal(rd_source_collect(s), 0);
 		assert_int_equal(rd_source_collect(t), 0);
 		env.groups_due = cycle % 3 ? ~0u : ~(1u << RD_GROUP_ALLOCATOR);
