@@ -30,11 +30,14 @@ struct group {
 	uint32_t n;
 	uint32_t *members; /* metric indices */
 	bool allocator;    /* runtime.native.*: the allocator group */
-	/* The group's encoded Metric, filled in place each cycle
-	 * (fill_template); NULL until first needed. */
+	/* The group's encoded data (its Sum, Gauge or Histogram field),
+	 * filled in place each cycle (fill_template); NULL until first
+	 * needed.  One allocation: the offsets (3 or 7 per member, as
+	 * rd_pb_metric_template() gives them), then tmpl_len bytes. */
+	uint32_t *tmpl_off;
 	uint8_t *tmpl;
 	size_t tmpl_len;
-	uint32_t *tmpl_off; /* 3 or 7 per member: rd_pb_metric_template() */
+	bool seen; /* encoded once: a template pays from the second time */
 };
 
 struct enc_cache {
@@ -103,10 +106,8 @@ void rd_encode_cache_free(struct rd_source *s)
 	free(c->attrs);
 	free(c->kv_store);
 	free(c->any_store);
-	for (uint32_t g = 0; c->groups && g < c->n_groups; g++) {
-		free(c->groups[g].tmpl);
+	for (uint32_t g = 0; c->groups && g < c->n_groups; g++)
 		free(c->groups[g].tmpl_off);
-	}
 	free(c->groups);
 	free(c->member_store);
 	free(c);
@@ -494,7 +495,7 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
  * the tree this cycle.
  */
 static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct group *g,
-			  struct rd_source *s, uint64_t now, struct rd_pb_bytes *out)
+			  struct rd_source *s, uint64_t now, struct rd_pb_raw_metric *out)
 {
 	bool hist = g->first->kind == RTM_SHM_KIND_HISTOGRAM;
 	size_t per = hist ? 7 : 3;
@@ -507,20 +508,27 @@ static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct 
 		if (invalid_value(&s->seg.metrics[g->members[i]], v) || (hist && !v->count))
 			return false;
 	}
+	if (!g->tmpl && !g->seen) {
+		/* A short-lived producer is exported once or twice (and a
+		 * --once run once): the tree, without a template to build. */
+		g->seen = true;
+		return false;
+	}
 	if (!g->tmpl) {
 		struct rd_arena_mark mark = rd_arena_mark(&b->arena);
 		otlp_metric *m = encode_group(b, c, g, s, false, now);
+		size_t offs = per * g->n * sizeof *g->tmpl_off, n;
+		uint32_t *off = rd_arena_raw(&b->arena, offs);
 		struct rd_pb pb = { 0 };
-		uint32_t *off = malloc(per * g->n * sizeof *off);
-		size_t n;
 
 		b->points -= g->n; /* counted below, as every cycle */
-		if (!off || !m || (n = rd_pb_metric_template(&pb, m, off)) == SIZE_MAX ||
-		    !(g->tmpl = malloc(n)))
+		if (!m || (n = rd_pb_metric_template(&pb, m, off)) == SIZE_MAX ||
+		    !(g->tmpl_off = malloc(offs + n)))
 			abort(); /* out of memory */
+		memcpy(g->tmpl_off, off, offs);
+		g->tmpl = (uint8_t *)g->tmpl_off + offs;
 		memcpy(g->tmpl, rd_pb_data(&pb), n);
 		g->tmpl_len = n;
-		g->tmpl_off = off;
 		rd_pb_free(&pb);
 		rd_arena_rewind(&b->arena, mark);
 	}
@@ -549,7 +557,8 @@ static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct 
 		}
 	}
 	b->points += g->n;
-	*out = (struct rd_pb_bytes){ g->tmpl, g->tmpl_len };
+	*out = (struct rd_pb_raw_metric){ g->first->name, g->first->description, g->first->unit,
+					  g->tmpl, g->tmpl_len };
 	return true;
 }
 
@@ -561,13 +570,12 @@ static void encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	struct enc_cache *c = cache_for(s, env);
 	otlp_rm *rm = new_rm(b, &c->resource, c->n_groups);
 	otlp_sm *sm = rm->scope_metrics[0];
-	struct rd_pb_bytes *raw = NULL;
+	struct rd_pb_raw_metric *raw = NULL, filled;
 	size_t points = b->points;
 	uint64_t invalid = s->invalid_points;
 	otlp_sm *proc;
 
-	if (templates && b->wire_only && b->temporality == RD_TEMP_CUMULATIVE && !no_value)
-		raw = rd_arena_raw(&b->arena, (c->n_groups + 1) * sizeof *raw);
+	templates = templates && b->wire_only && b->temporality == RD_TEMP_CUMULATIVE && !no_value;
 	for (uint32_t g = 0; g < c->n_groups; g++) {
 		otlp_metric *m;
 
@@ -575,8 +583,11 @@ static void encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 		if (!no_value && !(env->groups_due & (1u << RD_GROUP_ALLOCATOR)) &&
 		    c->groups[g].allocator)
 			continue;
-		if (raw && fill_template(b, c, &c->groups[g], s, now, &raw[sm->n_metrics])) {
-			sm->metrics[sm->n_metrics++] = NULL; /* the bytes are raw[] */
+		if (templates && fill_template(b, c, &c->groups[g], s, now, &filled)) {
+			if (!raw) /* raw[i] is read only where metrics[i] is NULL */
+				raw = rd_arena_raw(&b->arena, (c->n_groups + 1) * sizeof *raw);
+			raw[sm->n_metrics] = filled;
+			sm->metrics[sm->n_metrics++] = NULL;
 			continue;
 		}
 		m = encode_group(b, c, &c->groups[g], s, no_value, now);

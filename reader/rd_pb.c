@@ -16,7 +16,7 @@ struct ctx {
 	uint32_t *rec;
 	/* rd_pb_rm_field_size_raw(): the scope whose NULL metrics are raw[i]. */
 	const otlp_sm *raw_sm;
-	const struct rd_pb_bytes *raw;
+	const struct rd_pb_raw_metric *raw;
 };
 
 static inline size_t used(const struct ctx *c)
@@ -252,12 +252,12 @@ static void ndps(struct ctx *c, otlp_ndp *const *p, size_t n)
 	}
 }
 
-static void metric(struct ctx *c, const otlp_metric *m)
+/* A metric's Gauge, Sum or Histogram field (5, 7, 9): what a template
+ * holds. */
+static void metric_data(struct ctx *c, const otlp_metric *m)
 {
-	size_t end;
+	size_t end = used(c);
 
-	key_values(c, 12, m->metadata, m->n_metadata);
-	end = used(c);
 	switch (m->data_case) {
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
 		ndps(c, m->gauge->data_points, m->gauge->n_data_points);
@@ -285,6 +285,12 @@ static void metric(struct ctx *c, const otlp_metric *m)
 	default:
 		break;
 	}
+}
+
+static void metric(struct ctx *c, const otlp_metric *m)
+{
+	key_values(c, 12, m->metadata, m->n_metadata);
+	metric_data(c, m);
 	string(c, 3, m->unit);
 	string(c, 2, m->description);
 	string(c, 1, m->name);
@@ -316,13 +322,18 @@ static void rm_field(struct ctx *c, const otlp_rm *rm)
 			size_t mend = used(c);
 
 			if (!sm->metrics[m] && sm == c->raw_sm) {
-				/* Already a whole field 2: a filled template. */
-				room(c, c->raw[m].n);
-				c->pos -= c->raw[m].n;
-				memcpy(c->pos, c->raw[m].p, c->raw[m].n);
-				continue;
+				const struct rd_pb_raw_metric *r = &c->raw[m];
+
+				/* As metric(), its data a filled template. */
+				room(c, r->n);
+				c->pos -= r->n;
+				memcpy(c->pos, r->data, r->n);
+				string(c, 3, r->unit);
+				string(c, 2, r->description);
+				string(c, 1, r->name);
+			} else {
+				metric(c, sm->metrics[m]);
 			}
-			metric(c, sm->metrics[m]);
 			close_len(c, 2, mend);
 		}
 		if (sm->scope)
@@ -374,7 +385,7 @@ int rd_pb_pack_request(struct rd_pb *w, const otlp_req *req)
 }
 
 size_t rd_pb_rm_field_size_raw(struct rd_pb *w, const otlp_rm *rm, const otlp_sm *raw_sm,
-			       const struct rd_pb_bytes *raw)
+			       const struct rd_pb_raw_metric *raw)
 {
 	struct ctx c;
 
@@ -414,8 +425,7 @@ size_t rd_pb_metric_template(struct rd_pb *w, const otlp_metric *m, uint32_t *of
 		finish(&c, w);
 		return SIZE_MAX;
 	}
-	metric(&c, m);
-	close_len(&c, 2, 0);
+	metric_data(&c, m);
 	finish(&c, w);
 	total = used(&c);
 	/* Distances from the end, into offsets from the start. */

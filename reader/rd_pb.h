@@ -32,25 +32,27 @@ int rd_pb_pack_request(struct rd_pb *w, const otlp_req *req);
  * are rd_pb_data(w)), or SIZE_MAX when out of memory. */
 size_t rd_pb_rm_field_size(struct rd_pb *w, const otlp_rm *rm);
 
-/* Bytes encoded elsewhere. */
-struct rd_pb_bytes {
-	const uint8_t *p;
+/* A metric whose data (its Gauge, Sum or Histogram field, with tag and
+ * length) was encoded elsewhere: rd_pb_metric_template(), filled. */
+struct rd_pb_raw_metric {
+	const char *name, *description, *unit;
+	const uint8_t *data;
 	size_t n;
 };
 
 /* As rd_pb_rm_field_size(), where raw_sm (one of rm's scopes) may hold
- * NULL metrics: for each, raw[i] is that metric already encoded as a
- * ScopeMetrics field 2 (tag, length, message), as rd_pb_metric_template()
- * writes it.  The bytes are copied as they are. */
+ * NULL metrics: for each, raw[i] is that metric, its data copied as it
+ * is. */
 size_t rd_pb_rm_field_size_raw(struct rd_pb *w, const otlp_rm *rm, const otlp_sm *raw_sm,
-			       const struct rd_pb_bytes *raw);
+			       const struct rd_pb_raw_metric *raw);
 
 /*
- * Encodes m as a ScopeMetrics field 2, to serve as a template: a metric
- * whose points keep their layout from cycle to cycle (no flags, the same
- * value type, the same fields present) changes only in fixed-size
- * payloads.  off receives, per point, the offsets in the output where
- * they begin (UINT32_MAX for a field that is absent):
+ * Encodes m's data field (Gauge, Sum or Histogram, with tag and length;
+ * not its name, description, unit or metadata) to serve as a template: a
+ * metric whose points keep their layout from cycle to cycle (no flags,
+ * the same value type, the same fields present) changes only in
+ * fixed-size payloads.  off receives, per point, the offsets in the
+ * output where they begin (UINT32_MAX for a field that is absent):
  *   Sum, Gauge  3 per point: start time, time, value (8 bytes each);
  *   Histogram   7 per point: start time, time, count, sum, the bucket
  *               counts (8 bytes each), min, max (8 bytes each).
