@@ -68,9 +68,10 @@ static _Alignas(64) unsigned char boot[65536];
 static size_t boot_used;
 static int resolving;
 
-static bool in_boot(const void *p)
+/* One compare: below boot, the difference wraps past its size. */
+static inline bool in_boot(const void *p)
 {
-	return (const unsigned char *)p >= boot && (const unsigned char *)p < boot + sizeof boot;
+	return (uintptr_t)p - (uintptr_t)boot < sizeof boot;
 }
 
 static void *boot_alloc(size_t n, size_t align)
@@ -154,24 +155,28 @@ static inline bool resolved(void)
  * anyway.
  */
 
-
-/* A heap chunk's usable size from its size word (not for bit 1). */
-static inline size_t header_usable(size_t hdr)
+/* p's usable size from its chunk header into *n, where that is known: the
+ * layout is glibc's (another allocator's block may begin its mapping: no
+ * look before it otherwise) and p is a heap chunk.  false: ask the real
+ * malloc_usable_size(). */
+static inline bool header_usable(const void *p, size_t *n)
 {
-	return (hdr & ~(size_t)7) - sizeof(size_t);
+	size_t sz;
+
+	if (__builtin_expect(!real.header_sizes, 0))
+		return false;
+	sz = ((const size_t *)p)[-1];
+	if (__builtin_expect(sz & 2, 0))
+		return false;
+	*n = (sz & ~(size_t)7) - sizeof(size_t);
+	return true;
 }
 
 static inline size_t usable(void *p)
 {
-	/* Another allocator's block may begin its mapping: no look before
-	 * it unless the layout is glibc's. */
-	if (__builtin_expect(real.header_sizes, 1)) {
-		size_t sz = ((const size_t *)p)[-1];
+	size_t n;
 
-		if (__builtin_expect(!(sz & 2), 1))
-			return header_usable(sz);
-	}
-	return real.usable(p);
+	return header_usable(p, &n) ? n : real.usable(p);
 }
 
 /* Its allocations go straight to the real allocator (real.*). */
@@ -284,19 +289,16 @@ void *malloc(size_t n)
 	/* Acquire: as resolved(). */
 	void *(*m)(size_t) = __atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE);
 	uint64_t *w;
-	size_t hdr;
+	size_t sz;
 	void *p;
 
 	if (__builtin_expect(!m, 0))
 		return malloc_first(n);
 	p = m(n);
 	w = rtm__tls.alloc_words;
-	if (__builtin_expect(!p || rtm__tls.alloc_busy || !w || !real.header_sizes, 0))
+	if (__builtin_expect(!p || rtm__tls.alloc_busy || !w || !header_usable(p, &sz), 0))
 		return malloc_counted(p, n);
-	hdr = ((const size_t *)p)[-1]; /* as usable() */
-	if (__builtin_expect(hdr & 2, 0))
-		return malloc_counted(p, n);
-	if (__builtin_expect(rtm__alloc_words_alloc(w, n, (int64_t)header_usable(hdr)), 0))
+	if (__builtin_expect(rtm__alloc_words_alloc(w, n, (int64_t)sz), 0))
 		return malloc_look(p, w);
 	return p;
 }
@@ -318,22 +320,16 @@ static __attribute__((noinline, cold)) void free_look(void *p, uint64_t *w)
 void free(void *p)
 {
 	uint64_t *w;
-	size_t hdr;
+	size_t sz;
 
-	/* One compare for the bootstrap buffer's blocks, never freed. */
-	if (!p || (uintptr_t)p - (uintptr_t)boot < sizeof boot)
+	if (!p || in_boot(p)) /* the bootstrap buffer's blocks are never freed */
 		return;
 	w = rtm__tls.alloc_words;
-	if (__builtin_expect(!resolved() || rtm__tls.alloc_busy || !w || !real.header_sizes, 0)) {
+	if (__builtin_expect(!resolved() || rtm__tls.alloc_busy || !w || !header_usable(p, &sz), 0)) {
 		free_counted(p);
 		return;
 	}
-	hdr = ((const size_t *)p)[-1]; /* as usable() */
-	if (__builtin_expect(hdr & 2, 0)) {
-		free_counted(p);
-		return;
-	}
-	if (__builtin_expect(rtm__alloc_words_free(w, (int64_t)header_usable(hdr)), 0)) {
+	if (__builtin_expect(rtm__alloc_words_free(w, (int64_t)sz), 0)) {
 		free_look(p, w);
 		return;
 	}
