@@ -159,13 +159,14 @@ static void key_values(struct ctx *c, unsigned field, otlp_kv *const *kv, size_t
 	}
 }
 
-/* Notes where a payload just written is, followed by `prefix` bytes
- * written since (its tag, its length): its distance from the end, turned
- * into an offset once the template's length is known. */
-static inline void note(struct ctx *c, uint32_t *slot, size_t prefix)
+/* Notes in rec[slot] (when recording) where a payload just written is,
+ * followed by `prefix` bytes written since (its tag, its length): its
+ * distance from the end, turned into an offset once the template's length
+ * is known. */
+static inline void note(struct ctx *c, uint32_t *rec, unsigned slot, size_t prefix)
 {
-	if (slot)
-		*slot = (uint32_t)(used(c) - prefix);
+	if (rec)
+		rec[slot] = (uint32_t)(used(c) - prefix);
 }
 
 /* rec: this point's three slots (start, time, value), or NULL. */
@@ -176,18 +177,18 @@ static void ndp(struct ctx *c, const otlp_ndp *p, uint32_t *rec)
 	key_values(c, 7, p->attributes, p->n_attributes);
 	if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT) {
 		fixed64(c, 6, (uint64_t)p->as_int);
-		note(c, rec ? &rec[2] : NULL, 1);
+		note(c, rec, 2, 1);
 	} else if (p->value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE) {
 		dbl(c, 4, p->as_double);
-		note(c, rec ? &rec[2] : NULL, 1);
+		note(c, rec, 2, 1);
 	}
 	if (p->time_unix_nano) {
 		fixed64(c, 3, p->time_unix_nano);
-		note(c, rec ? &rec[1] : NULL, 1);
+		note(c, rec, 1, 1);
 	}
 	if (p->start_time_unix_nano) {
 		fixed64(c, 2, p->start_time_unix_nano);
-		note(c, rec ? &rec[0] : NULL, 1);
+		note(c, rec, 0, 1);
 	}
 }
 
@@ -210,11 +211,11 @@ static void hdp(struct ctx *c, const otlp_hdp *p, uint32_t *rec)
 
 	if (p->_max_case) {
 		dbl(c, 12, p->max);
-		note(c, rec ? &rec[6] : NULL, 1);
+		note(c, rec, 6, 1);
 	}
 	if (p->_min_case) {
 		dbl(c, 11, p->min);
-		note(c, rec ? &rec[5] : NULL, 1);
+		note(c, rec, 5, 1);
 	}
 	if (p->flags)
 		uvarint_field(c, 10, p->flags);
@@ -223,22 +224,22 @@ static void hdp(struct ctx *c, const otlp_hdp *p, uint32_t *rec)
 	before = used(c);
 	packed64(c, 6, p->bucket_counts, p->n_bucket_counts);
 	if (p->n_bucket_counts) /* the counts' 8-byte words follow tag and length */
-		note(c, rec ? &rec[4] : NULL, used(c) - before - p->n_bucket_counts * 8);
+		note(c, rec, 4, used(c) - before - p->n_bucket_counts * 8);
 	if (p->_sum_case) {
 		dbl(c, 5, p->sum);
-		note(c, rec ? &rec[3] : NULL, 1);
+		note(c, rec, 3, 1);
 	}
 	if (p->count) {
 		fixed64(c, 4, p->count);
-		note(c, rec ? &rec[2] : NULL, 1);
+		note(c, rec, 2, 1);
 	}
 	if (p->time_unix_nano) {
 		fixed64(c, 3, p->time_unix_nano);
-		note(c, rec ? &rec[1] : NULL, 1);
+		note(c, rec, 1, 1);
 	}
 	if (p->start_time_unix_nano) {
 		fixed64(c, 2, p->start_time_unix_nano);
-		note(c, rec ? &rec[0] : NULL, 1);
+		note(c, rec, 0, 1);
 	}
 }
 

@@ -64,6 +64,7 @@ bool rtm_shm_presence_attached(int dfd, const char *dir)
 	size_t n = strlen(dir);
 	uint64_t now, mtime;
 	bool attached;
+	uid_t uid;
 	int fd;
 
 	/* No stdio: a short command's first snprintf would cost ~10 us. */
@@ -72,7 +73,7 @@ bool rtm_shm_presence_attached(int dfd, const char *dir)
 	memcpy(path, dir, n);
 	memcpy(path + n, "/" RTM_SHM_READER_FILE, sizeof "/" RTM_SHM_READER_FILE);
 	/* The file first: without one (no reader), nothing else is asked. */
-	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) || !trusted(&st, geteuid()))
+	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) || !trusted(&st, uid = geteuid()))
 		return false;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -82,7 +83,7 @@ bool rtm_shm_presence_attached(int dfd, const char *dir)
 	fd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	attached = !rtm_shm_presence_read(fd, geteuid(), now, &p) && p.attached;
+	attached = !rtm_shm_presence_read(fd, uid, now, &p) && p.attached;
 	close(fd);
 	return attached;
 }
