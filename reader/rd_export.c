@@ -579,7 +579,12 @@ static int send_http(struct rd_exporter *e, const uint8_t *raw, size_t raw_len)
 			e->st.failed++;
 			return -EINVAL;
 		} else if (cc == CURLE_ABORTED_BY_CALLBACK) {
-			snprintf(why, sizeof why, "interrupted: the reader is stopping");
+			/* The reader's own stop, not the collector: no outage to
+			 * report (nor a recovery after the last collection's
+			 * flush), only what happened. */
+			rd_log("export to %s interrupted: the reader is stopping", e->cfg->endpoint);
+			e->st.failed++;
+			return -EAGAIN;
 		} else if (cc == CURLE_OPERATION_TIMEDOUT) {
 			snprintf(why, sizeof why, "no answer within %.3gs (timeout)",
 				 (double)e->cfg->timeout_ns / 1e9);
