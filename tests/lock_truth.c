@@ -11,10 +11,13 @@
  * usage: lock_truth N HOLD_MS M
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +34,34 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The round (from 1) whose lock call the waiter, the main thread, is
+ * about to make. */
+static int turn;
+
+/* Whether the waiter sleeps in round r's lock call: past its turn mark,
+ * in a futex wait (/proc shows the system call a task sleeps in).  true
+ * when /proc cannot tell. */
+static bool waiter_blocked(int r)
+{
+	char path[64], buf[64];
+	ssize_t len;
+	int fd;
+
+	/* Acquire: pairs with the waiter's release of its turn. */
+	if (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) != r)
+		return false;
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	len = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (len <= 0)
+		return true;
+	buf[len] = '\0';
+	return atoi(buf) == SYS_futex;
+}
+
 static void *holder(void *arg)
 {
 	struct timespec t = { hold_ms / 1000, (long)(hold_ms % 1000) * 1000000 };
@@ -42,6 +73,11 @@ static void *holder(void *arg)
 			pthread_mutex_lock(&mu);
 		pthread_barrier_wait(&go); /* the waiter starts waiting now */
 		nanosleep(&t, NULL);
+		/* Released only once the waiter sleeps on it (bounded): on a
+		 * slow machine it must not come late and find the lock free,
+		 * or the wait the tests count would not happen. */
+		for (int k = 0; k < 10000 && !waiter_blocked(i + 1 + (arg ? n : 0)); k++)
+			usleep(1000);
 		if (arg)
 			pthread_rwlock_unlock(&rw);
 		else
@@ -76,6 +112,8 @@ static uint64_t contend(int rwlock)
 
 		pthread_barrier_wait(&go);
 		usleep(1000); /* the holder surely holds it */
+		/* Release: pairs with the holder's acquire in waiter_blocked(). */
+		__atomic_store_n(&turn, i + 1 + (rwlock ? n : 0), __ATOMIC_RELEASE);
 		t0 = now_ns();
 		if (rwlock)
 			wait_for_rwlock();
