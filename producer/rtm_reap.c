@@ -63,6 +63,44 @@ uint64_t rtm__start_ticks(pid_t pid)
 	return ticks;
 }
 
+static uint64_t ns_inode(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : (uint64_t)st.st_ino;
+}
+
+void rtm__own_namespaces(struct rtm_shm_header *h)
+{
+	h->pidns_ino = ns_inode("/proc/self/ns/pid");
+	h->userns_ino = ns_inode("/proc/self/ns/user");
+}
+
+/* The pid namespace a segment's header names (0: not recorded, or
+ * unreadable). */
+static uint64_t pidns_of(int fd)
+{
+	uint64_t ns = 0;
+
+	if (pread(fd, &ns, sizeof ns, offsetof(struct rtm_shm_header, pidns_ino)) !=
+	    (ssize_t)sizeof ns)
+		return 0;
+	return ns;
+}
+
+/* Whether a segment's pids are ours to judge: a file of a producer in
+ * another pid namespace (a container sharing the directory with the host)
+ * names a pid our /proc cannot show, or shows as another process. */
+static bool same_pidns(int fd)
+{
+	static uint64_t own;
+	uint64_t ns = pidns_of(fd);
+
+	if (!own)
+		own = ns_inode("/proc/self/ns/pid");
+	return !ns || !own || ns == own;
+}
+
 /* Whether this process maps the file open at fd.  By device and inode,
  * not by name: a segment mapped before it was published (O_TMPFILE, then
  * linkat) is listed as "/dev/shm/rtm/#123 (deleted)", never by its name. */
@@ -119,7 +157,7 @@ void rtm__close_stale(int dfd, uint64_t start_ticks)
 		misses = 0;
 		/* Still mapped here: another copy of librtm in this image (a
 		 * preload library beside the app's own) owns it. */
-		if (state_of(fd) == RTM_SHM_STATE_LIVE && !mapped_here(fd)) {
+		if (state_of(fd) == RTM_SHM_STATE_LIVE && same_pidns(fd) && !mapped_here(fd)) {
 			now = rtm__now_ns(CLOCK_REALTIME);
 			pwrite(fd, &now, sizeof now, offsetof(struct rtm_shm_header, closed_unix_nano));
 			pwrite(fd, &closed, sizeof closed, offsetof(struct rtm_shm_header, state));
@@ -152,13 +190,17 @@ static bool reapable(int dfd, const char *name, uid_t me)
 	if (pid <= 0 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
 	    st.st_nlink != 1 || st.st_uid != me)
 		return false;
-	gone = temp ? !rtm__start_ticks(pid) : rtm__start_ticks(pid) != ticks;
-	if (gone || temp)
-		return gone;
+	/* A temporary's pid may be of another pid namespace, where it runs:
+	 * gone from here and a minute old (a producer builds one in
+	 * microseconds) is gone everywhere. */
+	if (temp)
+		return !rtm__start_ticks(pid) &&
+		       rtm__now_ns(CLOCK_REALTIME) / 1000000000u > (uint64_t)st.st_mtime + 60;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return false;
-	gone = state_of(fd) == RTM_SHM_STATE_CLOSED;
+	gone = state_of(fd) == RTM_SHM_STATE_CLOSED ||
+	       (same_pidns(fd) && rtm__start_ticks(pid) != ticks);
 	close(fd);
 	return gone;
 }

@@ -272,6 +272,8 @@ static void fill_header(struct rtm_segment *seg, const struct layout *l,
 	 * /proc access of a process costs ~15-30 us, which a short command
 	 * then pays only for a reader. */
 	h->pid_start_ticks = seg->deferred ? 0 : rtm__start_ticks(0);
+	if (!seg->deferred)
+		rtm__own_namespaces(h);
 	h->created_unix_nano = now;
 	h->created_boot_nano = rtm__now_ns(CLOCK_BOOTTIME);
 	h->heartbeat_unix_nano = now;
@@ -664,6 +666,7 @@ static int write_final(struct rtm_segment *seg)
 	if (dfd < 0)
 		return dfd;
 	seg->hdr->pid_start_ticks = rtm__start_ticks(0);
+	rtm__own_namespaces(seg->hdr);
 	fd = create_sized(dfd, seg->mode, seg->size, tmp, sizeof tmp);
 	if (fd < 0) {
 		close(dfd);

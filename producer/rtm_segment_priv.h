@@ -105,6 +105,9 @@ bool rtm__env_number(const char *name, unsigned long min, unsigned long max,
  * tells a process from a later one with its pid; 0 when it is gone (or
  * /proc is not mounted). */
 uint64_t rtm__start_ticks(pid_t pid);
+/* Records the pid and user namespaces the process lives in (format 1.2),
+ * so that a reader outside them finds it: 0 where /proc cannot tell. */
+void rtm__own_namespaces(struct rtm_shm_header *h);
 /* Marks CLOSED the segments an earlier image of this process (before an
  * exec) left LIVE; found by name, so the cost does not grow with the
  * directory. */

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rd_config.h"
 #include "rd_dir.h"
+#include "rd_limits.h"
 #include "rtm_shm_presence.h"
 #include "rd_log.h"
 #include "rd_proc.h"
@@ -29,6 +32,11 @@ struct rd_rejected {
 	struct timespec ctime;
 	bool finished; /* exported to the end and kept (--keep-dead) */
 	bool seen;
+	/* Valid, but its process cannot be found from here (a pid namespace
+	 * the proc root does not show, or not looked for yet): opened again
+	 * at retry (monotonic ns), never taken for dead. */
+	bool unresolved;
+	uint64_t retry;
 	struct rd_rejected *next;
 };
 
@@ -95,12 +103,58 @@ int rd_reader_dir_error(struct rd_reader *r)
 	return r->dirfd >= 0 ? 0 : open_dir(r);
 }
 
+/* With the host's /proc from a container, /proc/<pid>/cgroup names cgroups
+ * from the reader's own cgroup namespace: "/../../kubepods/...", whose
+ * limits cannot be found.  The host's namespace (its init's) names them
+ * whole; joining it needs CAP_SYS_ADMIN, and is done before any thread
+ * starts, so every thread is in it. */
+static void join_host_cgroupns(void)
+{
+	char path[384];
+	struct stat own, host;
+	int fd;
+
+	rd_proc_path(path, sizeof path, 1, "ns/cgroup");
+	if (stat("/proc/self/ns/cgroup", &own) || stat(path, &host) || own.st_ino == host.st_ino)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWCGROUP))
+		rd_log("cgroup namespace: cannot join the host's (%s): container limits are left out "
+		       "for processes outside the reader's own cgroup (give it CAP_SYS_ADMIN, or run it "
+		       "in the host's cgroup namespace)", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The proc root and cgroup root the configuration names, checked. */
+static int set_roots(const struct rd_config *cfg, char *err, size_t errlen)
+{
+	int rc = rd_proc_set_root(cfg->proc_root);
+
+	if (rc)
+		return rd_errorf(err, errlen, "%s %s: %s", cfg->proc_root_from ? cfg->proc_root_from :
+				 "proc root", cfg->proc_root,
+				 rc == -EMEDIUMTYPE ? "not a procfs mount" : strerror(-rc));
+	rc = rd_limits_set_cgroup_root(cfg->cgroup_root);
+	if (rc && cfg->cgroup_root_from)
+		return rd_errorf(err, errlen, "%s %s: %s", cfg->cgroup_root_from, cfg->cgroup_root,
+				 strerror(-rc));
+	if (strcmp(cfg->proc_root, "/proc"))
+		join_host_cgroupns();
+	return 0;
+}
+
 int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 		   size_t errlen)
 {
 	int rc;
 
 	memset(r, 0, sizeof *r);
+	r->dirfd = -1;
+	r->presence_fd = -1;
+	rc = set_roots(cfg, err, errlen);
+	if (rc)
+		return rc;
 	r->cfg = cfg;
 	r->dir = rd_dir_path(cfg->dir);
 	r->dirfd = -1;
@@ -264,6 +318,7 @@ static void reject(struct rd_reader *r, const char *name, const struct stat *st,
 	x->ino = st ? st->st_ino : 0;
 	x->ctime = st ? st->st_ctim : (struct timespec){ 0, 0 };
 	x->seen = true;
+	x->unresolved = false;
 	r->self.segments_rejected++;
 	/* One line per file for the first few in a minute; past that a
 	 * summary, so thousands of junk files cannot flood the log. */
@@ -300,7 +355,7 @@ static struct rd_source *find_source(struct rd_reader *r, const char *name, ino_
 static bool have_pid(const struct rd_reader *r, pid_t pid)
 {
 	for (const struct rd_source *s = r->sources; s; s = s->next)
-		if (s->seg.hdr.pid == pid && s->state == RD_SRC_LIVE)
+		if (s->seg.proc_pid == pid && s->state == RD_SRC_LIVE)
 			return true;
 	return false;
 }
@@ -326,7 +381,7 @@ static void scan_processes(struct rd_reader *r)
 
 	for (size_t i = 0; i < c->n_pids; i++)
 		add_process(r, c->pids[i]);
-	if (!c->has_match || !(d = opendir("/proc")))
+	if (!c->has_match || !(d = opendir(rd_proc_root())))
 		return;
 	while ((de = readdir(d))) {
 		char cmd[4096];
@@ -347,6 +402,31 @@ static void scan_processes(struct rd_reader *r)
 	closedir(d);
 }
 
+/* A valid segment whose process cannot be found from here: remembered
+ * (quietly, beside the refused) and opened again next cycle.  Said once
+ * when its pid namespace is not visible at all, which needs the operator. */
+static void keep_unresolved(struct rd_reader *r, const char *name, const struct stat *st,
+			    const struct rd_source *s)
+{
+	struct rd_rejected *x = find_rejected(r, name);
+
+	if (!x) {
+		x = calloc(1, sizeof *x);
+		if (!x)
+			return;
+		snprintf(x->name, sizeof x->name, "%s", name);
+		x->next = r->rejected;
+		r->rejected = x;
+	}
+	if ((!x->unresolved || x->ino != st->st_ino) && s->seg.liveness == RD_HIDDEN)
+		rd_log_limited(name, "segment %s/%s: %s", r->dir, name, s->seg.err);
+	x->ino = st->st_ino;
+	x->ctime = st->st_ctim;
+	x->seen = true;
+	x->unresolved = true;
+	x->retry = now_ns(CLOCK_MONOTONIC) + r->cfg->interval_ns / 2;
+}
+
 /* Looks at one file of the directory (st: its fstatat, not followed): a
  * new segment is validated and added (a bad one refused, once), a known one
  * marked seen. */
@@ -364,7 +444,8 @@ static void consider(struct rd_reader *r, const char *name, const struct stat *s
 	x = find_rejected(r, name);
 	if (x && x->ino == st->st_ino &&
 	    (x->finished || (x->ctime.tv_sec == st->st_ctim.tv_sec &&
-			     x->ctime.tv_nsec == st->st_ctim.tv_nsec))) {
+			     x->ctime.tv_nsec == st->st_ctim.tv_nsec)) &&
+	    (!x->unresolved || now_ns(CLOCK_MONOTONIC) < x->retry)) {
 		x->seen = true; /* unchanged since refused: stay quiet */
 		return;
 	}
@@ -373,13 +454,20 @@ static void consider(struct rd_reader *r, const char *name, const struct stat *s
 		rd_source_free(s); /* still initialising: look again later */
 		return;
 	}
+	if (rc == RD_ERR_NOT_VISIBLE) {
+		keep_unresolved(r, name, st, s);
+		rd_source_free(s);
+		return;
+	}
 	if (rc) {
 		reject(r, name, st, s ? s->seg.err : strerror(-rc));
 		rd_source_free(s);
 		return;
 	}
-	if (x)
+	if (x) {
 		x->ino = 0; /* fixed now; forget the refusal */
+		x->unresolved = false;
+	}
 	s->seen = true;
 	link_source(r, s);
 }
@@ -457,6 +545,27 @@ void rd_reader_dir_event(struct rd_reader *r, const char *name)
 	}
 }
 
+/* Segments whose process could not be found: looked for again once a
+ * cycle (a look at /proc is cached per namespace and made at most once a
+ * second, whatever they claim), and counted. */
+static void retry_unresolved(struct rd_reader *r, uint64_t mono)
+{
+	int64_t n = 0;
+
+	for (struct rd_rejected *x = r->rejected, *next; x; x = next) {
+		struct stat st;
+
+		next = x->next; /* consider() may drop x when the file changed */
+		if (!x->unresolved)
+			continue;
+		if (mono >= x->retry && !fstatat(r->dirfd, x->name, &st, AT_SYMLINK_NOFOLLOW))
+			consider(r, x->name, &st);
+	}
+	for (struct rd_rejected *x = r->rejected; x; x = x->next)
+		n += x->unresolved && x->ino;
+	r->self.segments_unresolved = n;
+}
+
 /* Temporaries (".rtm.<pid>.<anything>.tmp") whose producer is gone were
  * killed between creation and publication: remove them, with the care
  * taken for segments (a regular file, one link, not a symbolic link).  At
@@ -490,8 +599,11 @@ static void sweep_temporaries(struct rd_reader *r, uint64_t mono)
 			continue;
 		if (rd_proc_read((pid_t)pid, "stat", stat_buf, sizeof stat_buf) != -ESRCH)
 			continue; /* its producer may still be building it */
+		/* Its pid may be of a container's pid namespace, where it still
+		 * runs: gone from here and a minute old (a producer builds one
+		 * in microseconds) is gone everywhere. */
 		if (fstatat(r->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
-		    st.st_nlink != 1)
+		    st.st_nlink != 1 || now_ns(CLOCK_REALTIME) / 1000000000u < (uint64_t)st.st_mtime + 60)
 			continue;
 		if (!unlinkat(r->dirfd, de->d_name, 0))
 			removed++;
@@ -530,7 +642,7 @@ static void read_proc(struct rd_reader *r)
 		/* Limits change rarely (a cgroup edit, prlimit, taskset): read
 		 * when first seen and once a minute, not every cycle. */
 		if (s->stat_ok && (!s->limits_mono || mono - s->limits_mono >= LIMITS_EVERY_NS)) {
-			rd_limits_read(s->seg.hdr.pid, &s->limits);
+			rd_limits_read(s->seg.proc_pid, &s->limits);
 			s->limits_mono = mono;
 		}
 	}
@@ -712,8 +824,10 @@ int rd_reader_cycle(struct rd_reader *r)
 	 * safety net once a minute. */
 	if (!r->dir_watched || !r->last_full_scan || t0 - r->last_full_scan >= FULL_SCAN_NS)
 		rd_reader_scan(r);
-	if (r->dirfd >= 0)
+	if (r->dirfd >= 0) {
+		retry_unresolved(r, t0);
 		sweep_temporaries(r, t0);
+	}
 	/* Producers remove the segments of processes gone only while no
 	 * reader is attached; --once is not attached (nothing will come back
 	 * for the final values). */

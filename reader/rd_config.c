@@ -279,6 +279,10 @@ static void usage(void)
 	       "  --once                 run one collection cycle and exit\n"
 	       "  --pid PID              also collect this process from /proc (repeatable)\n"
 	       "  --match REGEX          also collect processes whose command line matches\n"
+	       "  --proc-root DIR        where the host's /proc is mounted (default /proc;\n"
+	       "                         a reader in a container: /host/proc)\n"
+	       "  --cgroup-root DIR      where the host's cgroup hierarchy is mounted\n"
+	       "                         (default /sys/fs/cgroup)\n"
 	       "  --config FILE          settings file ($RTM_CONFIG; default " RTM_DEFAULT_CONFIG "\n"
 	       "                         when present; see README)\n"
 	       "  --preset P             default or production ($RTM_PRESET)\n"
@@ -301,7 +305,7 @@ enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
 	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
-	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK, O_LIMIT, O_OUTPUT,
+	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK, O_LIMIT, O_OUTPUT, O_PROC_ROOT, O_CGROUP_ROOT,
 	O_VERSION, O_HELP,
 };
 
@@ -677,6 +681,8 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "leak", required_argument, NULL, O_LEAK },
 		{ "limit", required_argument, NULL, O_LIMIT },
 		{ "output", required_argument, NULL, O_OUTPUT },
+		{ "proc-root", required_argument, NULL, O_PROC_ROOT },
+		{ "cgroup-root", required_argument, NULL, O_CGROUP_ROOT },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
@@ -764,6 +770,15 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		return rc;
 	/* --interval and OTEL_METRIC_EXPORT_INTERVAL (load_misc) outrank it. */
 	c->interval_ns = c->settings.interval_ns;
+	/* The flags outrank the file's keys; rd_reader_init() checks them. */
+	c->proc_root = f.v[O_PROC_ROOT] ? f.v[O_PROC_ROOT] :
+		*c->settings.proc_root ? c->settings.proc_root : "/proc";
+	c->proc_root_from = f.v[O_PROC_ROOT] ? "--proc-root" :
+		*c->settings.proc_root ? "proc-root (config)" : NULL;
+	c->cgroup_root = f.v[O_CGROUP_ROOT] ? f.v[O_CGROUP_ROOT] :
+		*c->settings.cgroup_root ? c->settings.cgroup_root : "/sys/fs/cgroup";
+	c->cgroup_root_from = f.v[O_CGROUP_ROOT] ? "--cgroup-root" :
+		*c->settings.cgroup_root ? "cgroup-root (config)" : NULL;
 	if ((rc = load_misc(c, &f, err, n)) || (rc = load_exporter(c, &f, err, n)) ||
 	    (rc = load_prometheus(c, &f, err, n)) || (rc = load_otlp(c, &f, err, n)))
 		return rc;

@@ -32,6 +32,11 @@ struct rd_header {
 
 struct rd_config {
 	const char *dir;
+	/* Where the host's /proc and cgroup hierarchy are (a reader in a
+	 * container sees them through bind mounts), and which flag or key
+	 * said so (NULL: the default). */
+	const char *proc_root, *proc_root_from;
+	const char *cgroup_root, *cgroup_root_from;
 	uint64_t interval_ns;
 	enum rd_exporter_kind exporter;
 	bool console_too;          /* OTLP, and the console exporter beside it */

@@ -133,7 +133,7 @@ static void build_resource(struct enc_cache *c, const struct rd_encode_env *env,
 			   const struct rd_source *s)
 {
 	const struct rtm_shm_header *h = &s->seg.hdr;
-	size_t cap = s->seg.n_resource + 10, n = 0;
+	size_t cap = s->seg.n_resource + 12, n = 0;
 
 	c->res_kv = calloc(cap, sizeof *c->res_kv);
 	c->res_kv_store = calloc(cap, sizeof *c->res_kv_store);
@@ -153,6 +153,10 @@ static void build_resource(struct enc_cache *c, const struct rd_encode_env *env,
 		ADD_STR("process.command_line", s->command_line);
 	ADD_STR("host.name", env->host_name);
 	ADD_STR("process.runtime.name", runtime_name(h->producer));
+	if (*s->container.id)
+		ADD_STR("container.id", s->container.id);
+	if (*s->container.pod_uid)
+		ADD_STR("k8s.pod.uid", s->container.pod_uid);
 #undef ADD_STR
 	/* The producer's own attributes, unless they would override identity
 	 * attributes the reader derived itself. */
@@ -752,6 +756,9 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 	    RTM_SHM_KIND_UPDOWN, { .i = st->segments });
 	NUM("rtm.reader.segments.rejected", "{segment}", "Segments refused as invalid",
 	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->segments_rejected });
+	NUM("rtm.reader.segments.unresolved", "{segment}",
+	    "Segments kept but not exported: their process cannot be found under the proc root",
+	    RTM_SHM_KIND_UPDOWN, { .i = st->segments_unresolved });
 	NUM("rtm.reader.slots.torn", "{slot}", "Histogram shard reads that never settled",
 	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->torn_slots });
 	NUM("rtm.reader.exports", "{request}", "Export requests by outcome", RTM_SHM_KIND_COUNTER,

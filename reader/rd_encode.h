@@ -66,6 +66,7 @@ struct rd_self_stats {
 	uint64_t start_unix_nano;
 	int64_t segments;          /* being exported now */
 	uint64_t segments_rejected;
+	int64_t segments_unresolved; /* kept: their process cannot be found */
 	uint64_t torn_slots;
 	uint64_t exports_ok, exports_failed, retries, bytes_sent, points_rejected;
 	uint64_t points_invalid;   /* left out: values OTLP cannot carry */

@@ -278,6 +278,17 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 			snprintf(s->prometheus, sizeof s->prometheus, "%s", val);
 			continue;
 		}
+		if (!strcmp(key, "proc-root") || !strcmp(key, "cgroup-root")) {
+			char *to = key[0] == 'p' ? s->proc_root : s->cgroup_root;
+
+			if (val[0] != '/' || strlen(val) >= sizeof s->proc_root) {
+				rc = rd_errorf(err, n, "%s:%d: %s '%s' is not an absolute path", path,
+					   lineno, key, val);
+				goto out;
+			}
+			snprintf(to, sizeof s->proc_root, "%s", val);
+			continue;
+		}
 		if (!strncmp(key, "group.", 6) && (g = find_group(key + 6, strlen(key + 6))) >= 0) {
 			if (group_value(&s->groups[g], val)) {
 				rc = rd_errorf(err, n, "%s:%d: %s '%s' is not on, off or a duration", path,

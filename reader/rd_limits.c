@@ -4,16 +4,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rd_proc.h"
 
-#define CG "/sys/fs/cgroup"
+/* Where the cgroup hierarchies are mounted: set once at start-up. */
+static char cg_root[256] = "/sys/fs/cgroup";
 /* v1 writes "no limit" as the largest page-aligned counter. */
 #define UNLIMITED_ABOVE (1ull << 62)
 
@@ -106,10 +107,31 @@ static void walk(const char *root, const char *rel, bool v2, struct rd_limits *o
 	}
 }
 
+int rd_limits_set_cgroup_root(const char *root)
+{
+	struct stat st;
+	size_t n = strlen(root);
+
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (!n || n >= sizeof cg_root)
+		return -ENAMETOOLONG;
+	if (stat(root, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	memcpy(cg_root, root, n);
+	cg_root[n] = '\0';
+	return 0;
+}
+
 static void cgroups(pid_t pid, struct rd_limits *out)
 {
-	char text[4096], probe[64];
-	bool v2 = access(CG "/cgroup.controllers", F_OK) == 0;
+	char text[4096], probe[320], under[320];
+	bool v2;
+
+	snprintf(probe, sizeof probe, "%s/cgroup.controllers", cg_root);
+	v2 = access(probe, F_OK) == 0;
 
 	if (rd_proc_read(pid, "cgroup", text, sizeof text) <= 0)
 		return;
@@ -125,19 +147,20 @@ static void cgroups(pid_t pid, struct rd_limits *out)
 		ctrl = c1 + 1;
 		if (!*ctrl) {
 			if (v2)
-				walk(CG, c2 + 1, true, out, true, true);
+				walk(cg_root, c2 + 1, true, out, true, true);
 			continue;
 		}
 		if (v2)
 			continue; /* v1 lines on a v2 host: named hierarchies only */
 		if (!strcmp(ctrl, "memory")) {
-			walk(CG "/memory", c2 + 1, false, out, true, false);
+			snprintf(under, sizeof under, "%s/memory", cg_root);
+			walk(under, c2 + 1, false, out, true, false);
 		} else if (!strncmp(ctrl, "cpu", 3) && (!ctrl[3] || ctrl[3] == ',')) {
 			/* "cpu" or "cpu,cpuacct": mounted under either name. */
-			snprintf(probe, sizeof probe, CG "/%s", ctrl);
-			if (access(probe, F_OK))
-				snprintf(probe, sizeof probe, CG "/cpu");
-			walk(probe, c2 + 1, false, out, false, true);
+			snprintf(under, sizeof under, "%s/%s", cg_root, ctrl);
+			if (access(under, F_OK))
+				snprintf(under, sizeof under, "%s/cpu", cg_root);
+			walk(under, c2 + 1, false, out, false, true);
 		}
 	}
 }
@@ -145,17 +168,46 @@ static void cgroups(pid_t pid, struct rd_limits *out)
 void rd_limits_read(pid_t pid, struct rd_limits *out)
 {
 	char text[4096];
-	cpu_set_t set;
+	const char *allowed;
 	uint64_t as;
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	long online = sysconf(_SC_NPROCESSORS_ONLN), cpus;
 
 	*out = (struct rd_limits){ 0, 0 };
 	cgroups(pid, out);
 	if (rd_proc_read(pid, "limits", text, sizeof text) > 0 && rd_limits_parse_as(text, &as) == 0 &&
 	    as != UINT64_MAX)
 		tighter_u(&out->memory_bytes, as);
-	/* Fewer CPUs in the affinity mask than are online is a limit too. */
-	if (sched_getaffinity(pid, sizeof set, &set) == 0 && online > 0 &&
-	    CPU_COUNT(&set) < online)
-		tighter_d(&out->cpus, (double)CPU_COUNT(&set));
+	/* Fewer CPUs in the affinity mask than are online is a limit too.
+	 * From status, not sched_getaffinity(): pid is a pid under the proc
+	 * root, which may show another pid namespace than ours. */
+	if (rd_proc_read(pid, "status", text, sizeof text) > 0 &&
+	    (allowed = strstr(text, "\nCpus_allowed_list:")) &&
+	    (cpus = rd_limits_parse_cpu_list(allowed + 19)) > 0 && online > 0 && cpus < online)
+		tighter_d(&out->cpus, (double)cpus);
+}
+
+long rd_limits_parse_cpu_list(const char *text)
+{
+	long n = 0;
+	const char *p = text;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	while (*p >= '0' && *p <= '9') {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+
+		if (*end == '-') {
+			p = end + 1;
+			b = strtoul(p, &end, 10);
+			if (end == p || b < a)
+				return -1;
+		}
+		n += (long)(b - a + 1);
+		p = end;
+		if (*p != ',')
+			break;
+		p++;
+	}
+	return n ? n : -1;
 }

@@ -51,11 +51,11 @@ static char *read_cmdline(pid_t pid)
  * valid UTF-8 (file names are any bytes). */
 static void exe_name(pid_t pid, char *out, size_t n)
 {
-	char path[64], target[PATH_MAX];
+	char path[384], target[PATH_MAX];
 	const char *name = NULL;
 	ssize_t len;
 
-	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	rd_proc_path(path, sizeof path, pid, "exe");
 	len = readlink(path, target, sizeof target - 1);
 	if (len > 0) {
 		target[len] = '\0';
@@ -69,26 +69,33 @@ static void exe_name(pid_t pid, char *out, size_t n)
 		rtm_shm_utf8_repair(name, strlen(name), out, n);
 }
 
-/* Opens the /proc files read every cycle, and the process's names. */
+/* One file or directory of the process under the proc root. */
+static int open_in(pid_t pid, const char *file, int flags)
+{
+	char path[384];
+
+	rd_proc_path(path, sizeof path, pid, file);
+	return open(path, O_RDONLY | O_CLOEXEC | flags);
+}
+
+/* Opens the /proc files read every cycle, and the process's names and
+ * container. */
 static void open_proc(struct rd_source *s, pid_t pid, bool command_line)
 {
-	char path[64];
+	char cgroup[4096];
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	s->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	s->status_fd = open(path, O_RDONLY | O_CLOEXEC);
+	s->stat_fd = open_in(pid, "stat", 0);
+	s->status_fd = open_in(pid, "status", 0);
 	/* io and fd need the process's uid or CAP_SYS_PTRACE: without them
 	 * those metrics are simply absent. */
-	snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
-	s->io_fd = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	s->fd_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	s->task_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->io_fd = open_in(pid, "io", 0);
+	s->fd_dir_fd = open_in(pid, "fd", O_DIRECTORY);
+	s->task_dir_fd = open_in(pid, "task", O_DIRECTORY);
 	exe_name(pid, s->exe_name, sizeof s->exe_name);
 	if (command_line)
 		s->command_line = read_cmdline(pid);
+	if (rd_proc_read(pid, "cgroup", cgroup, sizeof cgroup) > 0)
+		rd_container_parse(cgroup, &s->container);
 }
 
 int rd_source_open(struct rd_source **out, int dirfd, const char *name,
@@ -115,8 +122,26 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 		 (unsigned long long)s->seg.hdr.pid_start_ticks,
 		 (unsigned long long)s->seg.hdr.created_unix_nano);
 	iso8601(s->seg.hdr.created_unix_nano, s->creation_time, sizeof s->creation_time);
-	if (rd_segment_liveness(&s->seg) == RD_ALIVE)
-		open_proc(s, s->seg.hdr.pid, command_line);
+	switch ((enum rd_liveness)s->seg.liveness) {
+	case RD_ALIVE:
+		open_proc(s, s->seg.proc_pid, command_line);
+		break;
+	case RD_HIDDEN:
+	case RD_UNKNOWN:
+		/* Whether it runs cannot be told from here: never taken for
+		 * dead (that would remove a live segment), nor exported
+		 * without the owner check its process allows. */
+		snprintf(s->seg.err, sizeof s->seg.err, s->seg.liveness == RD_HIDDEN ?
+			 "its process (pid %d of pid namespace %llu) is not visible under %s: kept, "
+			 "not exported (give the host's /proc with --proc-root)" :
+			 "its process (pid %d of pid namespace %llu) is not found yet under %s: kept, "
+			 "looked for again", s->seg.hdr.pid, (unsigned long long)s->seg.hdr.pidns_ino,
+			 rd_proc_root());
+		*out = s;
+		return RD_ERR_NOT_VISIBLE;
+	default:
+		break; /* gone: its final values, then the segment goes */
+	}
 	*out = s;
 	return 0;
 }
@@ -175,13 +200,15 @@ int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 	s->fd_count = -1;
 	/* A stand-in header: identity only, no metrics of its own. */
 	s->seg.hdr.pid = (int32_t)pid;
+	s->seg.proc_pid = pid;
+	s->seg.liveness = RD_ALIVE;
 	s->seg.hdr.pid_start_ticks = st.start_ticks;
 	s->seg.hdr.created_unix_nano = rd_boot_unix_nano() +
 		(uint64_t)st.start_ticks * (1000000000u / (uint64_t)sysconf(_SC_CLK_TCK));
 	open_proc(s, pid, command_line);
 	snprintf(s->seg.hdr.service_name, sizeof s->seg.hdr.service_name, "%.*s",
 		 (int)sizeof s->seg.hdr.service_name - 1, *s->exe_name ? s->exe_name : "unknown");
-	snprintf(s->seg.path, sizeof s->seg.path, "/proc/%d", (int)pid);
+	snprintf(s->seg.path, sizeof s->seg.path, "%s/%d", rd_proc_root(), (int)pid);
 	snprintf(s->instance_id, sizeof s->instance_id, "%d-%llu", (int)pid,
 		 (unsigned long long)st.start_ticks);
 	iso8601(s->seg.hdr.created_unix_nano, s->creation_time, sizeof s->creation_time);
@@ -414,7 +441,7 @@ static void read_threads(struct rd_source *s)
 	if (!s->threads_since_unix_nano)
 		s->threads_since_unix_nano = clock_ns(CLOCK_REALTIME);
 	if (s->stat.num_threads == 1) {
-		if (grow_tids(&now, n, &cap) && read_one_tid(s, s->seg.hdr.pid, true, &now[n]))
+		if (grow_tids(&now, n, &cap) && read_one_tid(s, s->seg.proc_pid, true, &now[n]))
 			add_sums(&sum, &now[n++].v);
 	} else if (lseek(s->task_dir_fd, 0, SEEK_SET) == 0) {
 		while ((got = syscall(SYS_getdents64, s->task_dir_fd, buf, sizeof buf)) > 0) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rd_container.h"
 #include "rd_leak.h"
 #include "rd_procio.h"
 #include "rd_proc.h"
@@ -84,6 +85,7 @@ struct rd_source {
 	char exe_name[256];
 	char creation_time[64];  /* ISO 8601, from the header */
 	char *command_line;
+	struct rd_container container; /* from its cgroup, when in one */
 
 	/* Encoder cache, rebuilt when seg.generation changes (rd_encode.c). */
 	void *enc_cache;
@@ -96,7 +98,10 @@ struct rd_source {
 	uint64_t limits_mono;    /* when they were read; 0: never */
 };
 
-/* Opens dir/name as a source.  Returns 0 or -errno with seg.err set. */
+/* Opens dir/name as a source, its process found under the proc root
+ * (seg.proc_pid).  Returns 0, RD_ERR_NOT_VISIBLE when whether its process
+ * runs cannot be told yet (*out is set: the caller reads seg.err, then
+ * frees), or -errno with seg.err set. */
 int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 		   bool command_line);
 void rd_source_free(struct rd_source *s);

@@ -7,7 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+
+/* Set once at start-up, before any reading thread exists. */
+static char proc_root[256] = "/proc";
 
 int rd_proc_parse_stat(const char *buf, size_t len, struct rd_proc_stat *o)
 {
@@ -58,13 +67,95 @@ int rd_proc_parse_uid(const char *buf, size_t len, uid_t *uid)
 	return 0;
 }
 
+int rd_proc_parse_uids(const char *buf, size_t len, uid_t *real, uid_t *eff, uid_t *saved)
+{
+	const char *p = memmem(buf, len, "\nUid:", 5);
+	unsigned long v[3];
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	p += 5;
+	for (int i = 0; i < 3; i++) {
+		v[i] = strtoul(p, &end, 10);
+		if (end == p)
+			return -EINVAL;
+		p = end;
+	}
+	*real = (uid_t)v[0];
+	*eff = (uid_t)v[1];
+	*saved = (uid_t)v[2];
+	return 0;
+}
+
+int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid)
+{
+	const char *p = memmem(buf, len, "\nNSpid:", 7), *end;
+	long last = 0;
+
+	if (!p)
+		return -EINVAL;
+	p += 7;
+	end = memchr(p, '\n', len - (size_t)(p - buf));
+	if (!end)
+		end = buf + len;
+	/* One number per pid namespace, outermost first: the last is the
+	 * process's own. */
+	while (p < end) {
+		char *q;
+		long v;
+
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p >= end)
+			break;
+		v = strtol(p, &q, 10);
+		if (q == p || v <= 0)
+			return -EINVAL;
+		last = v;
+		p = q;
+	}
+	if (!last)
+		return -EINVAL;
+	*pid = (pid_t)last;
+	return 0;
+}
+
+int rd_proc_set_root(const char *root)
+{
+	struct statfs fs;
+	size_t n = strlen(root);
+
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (!n || n >= sizeof proc_root)
+		return -ENAMETOOLONG;
+	if (statfs(root, &fs))
+		return -errno;
+	if (fs.f_type != PROC_SUPER_MAGIC)
+		return -EMEDIUMTYPE;
+	memcpy(proc_root, root, n);
+	proc_root[n] = '\0';
+	return 0;
+}
+
+const char *rd_proc_root(void)
+{
+	return proc_root;
+}
+
+int rd_proc_path(char *buf, size_t size, pid_t pid, const char *file)
+{
+	return snprintf(buf, size, "%s/%d/%s", proc_root, (int)pid, file);
+}
+
 ssize_t rd_proc_read(pid_t pid, const char *file, char *buf, size_t size)
 {
-	char path[64];
+	char path[384];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	rd_proc_path(path, sizeof path, pid, file);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;

@@ -41,7 +41,28 @@ int rd_proc_parse_schedstat(const char *buf, size_t len, uint64_t *wait_ns);
 /* Real uid from /proc/<pid>/status text.  Returns 0 or -EINVAL. */
 int rd_proc_parse_uid(const char *buf, size_t len, uid_t *uid);
 
-/* Reads /proc/<pid>/<file> into buf (NUL-terminated).  Returns the length,
+/* The three uids of the Uid: line of /proc/<pid>/status (as the reader's
+ * user namespace sees them).  Returns 0 or -EINVAL. */
+int rd_proc_parse_uids(const char *buf, size_t len, uid_t *real, uid_t *eff, uid_t *saved);
+
+/* The last number of the NSpid: line of /proc/<pid>/status: the pid as the
+ * process sees it in its own pid namespace.  Returns 0 or -EINVAL. */
+int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid);
+
+/*
+ * rd_proc_set_root - where procfs is mounted ("/proc" by default), for
+ * every /proc read of this library and the reader: a reader in a container
+ * reads the host's through a bind mount (--proc-root /host/proc).  Refuses
+ * a path that is not a procfs mount.  Call before reading segments, from
+ * one thread.  Returns 0 or -errno.
+ */
+int rd_proc_set_root(const char *root);
+const char *rd_proc_root(void);
+
+/* "<root>/<pid>/<file>" into buf.  Returns what snprintf() does. */
+int rd_proc_path(char *buf, size_t size, pid_t pid, const char *file);
+
+/* Reads <root>/<pid>/<file> into buf (NUL-terminated).  Returns the length,
  * -ESRCH when the process is gone, or -errno. */
 ssize_t rd_proc_read(pid_t pid, const char *file, char *buf, size_t size);
 

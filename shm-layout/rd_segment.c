@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rd_guard.h"
+#include "rd_pidns.h"
 #include "rd_proc.h"
 #include "rtm_shm_text.h"
 
@@ -449,6 +450,7 @@ int rd_segment_parse_mem(struct rd_segment *s, const void *buf, size_t len)
 
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
+	s->liveness = RD_UNKNOWN;
 	s->base = buf;
 	s->size = len;
 	snprintf(s->path, sizeof s->path, "(memory)");
@@ -458,33 +460,76 @@ int rd_segment_parse_mem(struct rd_segment *s, const void *buf, size_t len)
 	return rc;
 }
 
-/* The owner of the file must be the uid the header claims, and, while a
- * process with the pid it names runs, that process's real uid: another user
- * cannot plant metrics in someone else's name.  That holds for a segment
- * whose pid now belongs to a process started at another time too: it is a
- * stale segment of an earlier process only when the same user owns both,
- * else anyone could pass off a file as a dead predecessor of any live pid. */
+/* uid (in pid's user namespace) as the reader's user namespace sees it,
+ * through <root>/<pid>/uid_map; -1 when it maps to nothing here. */
+static long long map_uid(pid_t pid, uint32_t uid)
+{
+	char buf[4096], *save = NULL;
+	ssize_t n = rd_proc_read(pid, "uid_map", buf, sizeof buf);
+
+	if (n <= 0)
+		return -1;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long in, out, count;
+
+		if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 && uid >= in &&
+		    uid - in < count)
+			return (long long)(out + (uid - in));
+	}
+	return -1;
+}
+
+/* Who may publish for whom.  The file's owner is what the kernel attests;
+ * the header's uid must name the same user (in the producer's own user
+ * namespace, mapped out through the process's uid_map when that is not
+ * ours).  While a process with the identity the header claims runs, every
+ * uid it holds (real, effective, saved) must be the file's owner, and it
+ * must live in the pid and user namespaces the header names: no user, in a
+ * container or not, can plant metrics in the name of another user's
+ * process.  A pid now held by a process started at another time is a stale
+ * segment of an earlier process only when the same user owns both, else
+ * anyone could pass off a file as a dead predecessor of any live pid. */
 static int check_owner(struct rd_segment *s)
 {
+	const struct rtm_shm_header *h = &s->hdr;
+	bool own_userns = !h->userns_ino || h->userns_ino == rd_userns_self();
+	uid_t real, eff, saved;
 	char buf[4096];
 	ssize_t n;
-	uid_t uid;
 	enum rd_liveness l;
 
-	if (s->st.st_uid != s->hdr.uid)
+	if (own_userns && s->st.st_uid != h->uid)
 		return fail(s, -EPERM, "foreign owner: file uid %u, header claims uid %u",
-			    (unsigned)s->st.st_uid, s->hdr.uid);
+			    (unsigned)s->st.st_uid, h->uid);
 	l = rd_segment_liveness(s);
 	if (l != RD_ALIVE && l != RD_PID_REUSED)
 		return 0;
-	n = rd_proc_read(s->hdr.pid, "status", buf, sizeof buf);
-	if (n < 0 || rd_proc_parse_uid(buf, (size_t)n, &uid))
+	n = rd_proc_read(s->proc_pid, "status", buf, sizeof buf);
+	if (n < 0 || rd_proc_parse_uids(buf, (size_t)n, &real, &eff, &saved))
 		return 0; /* it exited meanwhile */
-	if (uid != s->st.st_uid)
+	if (real != s->st.st_uid || eff != s->st.st_uid || saved != s->st.st_uid)
 		return fail(s, -EPERM, l == RD_ALIVE ?
-			    "foreign owner: file uid %u, pid %d runs as uid %u" :
-			    "foreign owner: file uid %u names pid %d, now a process of uid %u started "
-			    "at another time", (unsigned)s->st.st_uid, s->hdr.pid, (unsigned)uid);
+			    "foreign owner: file uid %u, pid %d runs as uid %u (effective %u, saved %u)" :
+			    "foreign owner: file uid %u names pid %d, now a process of uid %u "
+			    "(effective %u, saved %u) started at another time",
+			    (unsigned)s->st.st_uid, h->pid, (unsigned)real, (unsigned)eff,
+			    (unsigned)saved);
+	if (l == RD_ALIVE && h->userns_ino) {
+		uint64_t there = rd_ns_inode(s->proc_pid, "user");
+
+		if (there != h->userns_ino)
+			return fail(s, -EPERM, "claims user namespace %llu, pid %d is in %llu",
+				    (unsigned long long)h->userns_ino, h->pid,
+				    (unsigned long long)there);
+	}
+	if (l == RD_ALIVE && !own_userns) {
+		long long mapped = map_uid(s->proc_pid, h->uid);
+
+		if (mapped != (long long)s->st.st_uid)
+			return fail(s, -EPERM, "foreign owner: header uid %u is uid %lld outside its "
+				    "user namespace, file uid %u", h->uid, mapped,
+				    (unsigned)s->st.st_uid);
+	}
 	return 0;
 }
 
@@ -496,6 +541,7 @@ int rd_segment_open(struct rd_segment *s, int dirfd, const char *name,
 
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
+	s->liveness = RD_UNKNOWN;
 	snprintf(s->path, sizeof s->path, "%s", name);
 	/* O_NONBLOCK: a FIFO planted under a segment name must not hang us. */
 	s->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
@@ -566,19 +612,17 @@ int rd_segment_refresh(struct rd_segment *s)
 	return rc ? rc : 1;
 }
 
-enum rd_liveness rd_segment_liveness(const struct rd_segment *s)
+enum rd_liveness rd_segment_liveness(struct rd_segment *s)
 {
-	struct rd_proc_stat st;
-	char buf[1024];
-	ssize_t n = rd_proc_read(s->hdr.pid, "stat", buf, sizeof buf);
+	pid_t pid;
+	enum rd_liveness l = rd_pidns_find(s->hdr.pidns_ino, s->hdr.pid, s->hdr.pid_start_ticks,
+					   &pid);
 
-	if (n == -ESRCH)
-		return RD_EXITED;
-	if (n < 0 || rd_proc_parse_stat(buf, (size_t)n, &st))
-		return RD_UNKNOWN;
-	if (st.state == 'Z' || st.state == 'X')
-		return RD_EXITED;
-	return st.start_ticks == s->hdr.pid_start_ticks ? RD_ALIVE : RD_PID_REUSED;
+	if ((l == RD_HIDDEN || l == RD_UNKNOWN) && s->hdr.state == RTM_SHM_STATE_CLOSED)
+		l = RD_EXITED;
+	s->proc_pid = pid;
+	s->liveness = (int)l;
+	return l;
 }
 
 const char *rd_liveness_name(enum rd_liveness l)
@@ -587,6 +631,7 @@ const char *rd_liveness_name(enum rd_liveness l)
 	case RD_ALIVE: return "alive";
 	case RD_EXITED: return "exited";
 	case RD_PID_REUSED: return "pid-reused";
+	case RD_HIDDEN: return "not-visible";
 	case RD_UNKNOWN: break;
 	}
 	return "unknown";

@@ -14,6 +14,7 @@
 #ifndef RD_SEGMENT_H
 #define RD_SEGMENT_H
 
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -93,6 +94,8 @@ struct rd_segment {
 	struct rd_attr *resource;
 	uint32_t n_left_out;       /* series past the limits, not parsed */
 	uint64_t string_bytes;     /* of the parsed descriptors */
+	pid_t proc_pid;            /* its process under the proc root; 0: not found */
+	int liveness;              /* enum rd_liveness as the owner check found it */
 	char err[256];
 };
 
@@ -114,8 +117,14 @@ enum rd_liveness {
 	RD_ALIVE,      /* same pid, same start time */
 	RD_EXITED,     /* no such process */
 	RD_PID_REUSED, /* a different process now has the pid */
-	RD_UNKNOWN,    /* /proc not readable */
+	RD_UNKNOWN,    /* /proc not readable, or not looked at yet */
+	RD_HIDDEN,     /* in a pid namespace the proc root does not show */
 };
+
+/* rd_source_open()'s and rd_segment_open()'s answer for a live segment
+ * whose process cannot be found from here (RD_HIDDEN, or not yet looked
+ * for): keep it, export nothing of it, ask again later. */
+#define RD_ERR_NOT_VISIBLE (-EREMOTE)
 
 /* Reason codes beyond -errno. */
 #define RD_FLAG_NO_OWNER_CHECK 1u /* tests: skip the /proc owner check */
@@ -124,9 +133,13 @@ enum rd_liveness {
  * rd_segment_open - open, check and parse the segment at dirfd/name
  * (dirfd may be AT_FDCWD).  Refuses symlinks, non-regular files, files with
  * more than one hard link, files whose owner differs from the uid in the
- * header or from the owner of the live process it names, and any structural
- * error.  On failure seg->err holds a one-line reason and nothing needs
- * closing.  Returns 0 or -errno.
+ * header (mapped through the process's user namespace when it is another
+ * than ours) or from any of the real, effective and saved uids of the live
+ * process it names, a process whose pid or user namespace is not the one
+ * the header claims, and any structural error.  The process is looked for
+ * across pid namespaces (rd_pidns.h): seg->proc_pid and seg->liveness say
+ * what was found.  On failure seg->err holds a one-line reason and nothing
+ * needs closing.  Returns 0 or -errno.
  */
 int rd_segment_open(struct rd_segment *seg, int dirfd, const char *name,
 		    unsigned flags);
@@ -153,9 +166,11 @@ int rd_segment_refresh(struct rd_segment *seg);
 int rd_segment_snapshot(struct rd_segment *seg, struct rd_snapshot *snap);
 void rd_snapshot_free(struct rd_snapshot *snap);
 
-/* rd_segment_liveness - compare the header's pid and start time with
- * /proc.  Reads /proc/<pid>/stat. */
-enum rd_liveness rd_segment_liveness(const struct rd_segment *seg);
+/* rd_segment_liveness - find the header's process (its pid namespace,
+ * pid and start time) under the proc root, and set seg->proc_pid.  A
+ * segment closed at birth (written whole at exit) whose process cannot be
+ * seen counts as exited: it needs none. */
+enum rd_liveness rd_segment_liveness(struct rd_segment *seg);
 const char *rd_liveness_name(enum rd_liveness l);
 
 /* One entry of a segment's lock-site table (FORMAT.md, "Lock sites"). */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rtm_shm.h - the rtm shared-memory segment format, layout 1.1.
+ * rtm_shm.h - the rtm shared-memory segment format, layout 1.2.
  *
  * This header is the whole contract between a producer (which writes a
  * segment) and a reader (which maps it read-only).  FORMAT.md beside it
@@ -52,7 +52,7 @@
  * minor: a minor may only add fields in reserved (zero) space and grow
  * header_size/desc_size, never move or reinterpret a 1.0 field. */
 #define RTM_SHM_MAJOR 1
-#define RTM_SHM_MINOR 1
+#define RTM_SHM_MINOR 2
 
 /* incompat_features: a reader refuses a segment with a bit it does not
  * know.  compat_features: a reader ignores bits it does not know. */
@@ -147,7 +147,12 @@ struct rtm_shm_header {
 	uint32_t sites_sample;        /* 296  4  P/atomic: 0 unused, N: 1 in N waits */
 	uint32_t reserved3;           /* 300  4  zero */
 	uint64_t sites_dropped;       /* 304  8  P/atomic: sampled waits with no free entry */
-	uint8_t reserved2[200];       /* 312 200 zero */
+	/* 1.2: who the producer is outside its namespaces (0: not recorded).
+	 * pid, uid and pid_start_ticks are as the producer sees them; these
+	 * let a reader in another pid or user namespace find and check it. */
+	uint64_t pidns_ino;           /* 312  8  P/once: inode of /proc/self/ns/pid */
+	uint64_t userns_ino;          /* 320  8  P/once: inode of /proc/self/ns/user */
+	uint8_t reserved2[184];       /* 328 184 zero */
 };
 
 /*
@@ -242,6 +247,8 @@ RTM_SHM_STATIC_ASSERT(offsetof(struct rtm_shm_header, service_name) == 160,
 		      "service_name at 160");
 RTM_SHM_STATIC_ASSERT(offsetof(struct rtm_shm_header, heartbeat_unix_nano) ==
 			      128, "heartbeat at 128");
+RTM_SHM_STATIC_ASSERT(offsetof(struct rtm_shm_header, pidns_ino) == 312,
+		      "pidns_ino at 312");
 RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_desc) == RTM_SHM_DESC_SIZE,
 		      "descriptor is 128 bytes");
 RTM_SHM_STATIC_ASSERT(offsetof(struct rtm_shm_desc, start_unix_nano) == 56,

@@ -33,6 +33,8 @@ static void header_fields_sit_where_format_md_says(void **state)
 	assert_int_equal(offsetof(struct rtm_shm_header, sites_capacity), 292);
 	assert_int_equal(offsetof(struct rtm_shm_header, sites_sample), 296);
 	assert_int_equal(offsetof(struct rtm_shm_header, sites_dropped), 304);
+	assert_int_equal(offsetof(struct rtm_shm_header, pidns_ino), 312);
+	assert_int_equal(offsetof(struct rtm_shm_header, userns_ino), 320);
 	assert_int_equal(sizeof(struct rtm_shm_header), 512);
 	assert_int_equal(offsetof(struct rtm_shm_lock_site, contentions), 8);
 	assert_int_equal(offsetof(struct rtm_shm_lock_site, wait_ns), 16);
@@ -56,7 +58,7 @@ static void magic_reveals_byte_order(void **state)
 }
 
 /* Every fixture holds the same series and values (gen_fixture.c); minor
- * 1 adds the lock-site table. */
+ * 1 adds the lock-site table, minor 2 the namespaces. */
 static void fixture_parses_forever(int minor)
 {
 	char path[4096];
@@ -101,6 +103,13 @@ static void fixture_parses_forever(int minor)
 	assert_true(s.values[i].min == 0.05);
 	assert_true(s.values[i].max == 50);
 	assert_int_equal(s.torn, 0);
+	if (minor >= 2) {
+		/* Written in the machine's own (initial) namespaces. */
+		assert_true(rd.hdr.pidns_ino == 0xEFFFFFFCull);
+		assert_true(rd.hdr.userns_ino == 0xEFFFFFFDull);
+	} else {
+		assert_true(rd.hdr.pidns_ino == 0 && rd.hdr.userns_ino == 0);
+	}
 	assert_int_equal(rd_segment_lock_sites(&rd, &l), 0);
 	if (minor == 0) {
 		assert_int_equal(l.n, 0);
@@ -139,6 +148,12 @@ static void layout_1_1_fixture_parses_forever(void **state)
 	fixture_parses_forever(1);
 }
 
+static void layout_1_2_fixture_parses_forever(void **state)
+{
+	(void)state;
+	fixture_parses_forever(2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,6 +161,7 @@ int main(void)
 		cmocka_unit_test(magic_reveals_byte_order),
 		cmocka_unit_test(layout_1_0_fixture_parses_forever),
 		cmocka_unit_test(layout_1_1_fixture_parses_forever),
+		cmocka_unit_test(layout_1_2_fixture_parses_forever),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

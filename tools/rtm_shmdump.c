@@ -148,7 +148,10 @@ static void summary_json(struct rd_json *j, const char *path, const struct rd_se
 	rd_json_str(j, "path", path);
 	rd_json_str(j, "service_name", seg->hdr.service_name);
 	rd_json_int(j, "pid", seg->hdr.pid);
-	rd_json_str(j, "process", rd_liveness_name(rd_segment_liveness(seg)));
+	/* The same process under our /proc, where its pid namespace is
+	 * another (a container): 0 when it was not found. */
+	rd_json_int(j, "host_pid", seg->proc_pid);
+	rd_json_str(j, "process", rd_liveness_name((enum rd_liveness)seg->liveness));
 	rd_json_str(j, "state", state_name(snap->state));
 	rd_json_uint(j, "metric_count", seg->n_metrics);
 	rd_json_uint_str(j, "size", seg->hdr.segment_size);
@@ -223,7 +226,7 @@ static int list_segments(const struct opts *o)
 		} else {
 			printf("%-20.20s %8d %-10s %-6s %7u %8lluK %8lluK %8.1fs  %s\n",
 			       vis(seg.hdr.service_name), seg.hdr.pid,
-			       rd_liveness_name(rd_segment_liveness(&seg)),
+			       rd_liveness_name((enum rd_liveness)seg.liveness),
 			       state_name(snap.state), seg.n_metrics,
 			       (unsigned long long)seg.hdr.segment_size / 1024,
 			       (unsigned long long)seg.st.st_blocks / 2,
@@ -382,10 +385,14 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 {
 	const struct rtm_shm_header *h = &seg->hdr;
 
-	printf("%s  service=%s%s%s pid=%d process=%s state=%s layout=%u.%u metrics=%u"
+	char host[32] = "";
+
+	if (seg->proc_pid && seg->proc_pid != h->pid)
+		snprintf(host, sizeof host, " host_pid=%d", (int)seg->proc_pid);
+	printf("%s  service=%s%s%s pid=%d%s process=%s state=%s layout=%u.%u metrics=%u"
 	       " heartbeat=%.1fs ago dropped=%u torn=%u\n",
 	       vis(seg->path), vis(h->service_name), *h->service_version ? "@" : "",
-	       vis(h->service_version), h->pid, rd_liveness_name(rd_segment_liveness(seg)),
+	       vis(h->service_version), h->pid, host, rd_liveness_name((enum rd_liveness)seg->liveness),
 	       state_name(snap->state), h->major, h->minor, seg->n_metrics,
 	       age_s(snap->heartbeat_unix_nano), snap->dropped_metrics, snap->torn);
 	for (uint32_t i = 0; i < seg->n_resource; i++)
@@ -552,10 +559,12 @@ static int scan_pid(const char *dir, long pid, struct target **out)
 	for (int i = 0; t && i < n; i++) {
 		struct rd_segment seg;
 
-		/* Only the header's pid matters here; errors are reported when
-		 * the matching segment is dumped. */
+		/* Only the pid matters here, the header's or, for a producer in
+		 * another pid namespace, the one /proc shows; errors are
+		 * reported when the matching segment is dumped. */
 		if (rd_segment_open(&seg, dfd, names[i], RD_FLAG_NO_OWNER_CHECK) == 0 &&
-		    seg.hdr.pid == pid) {
+		    (seg.hdr.pid == pid ||
+		     (seg.hdr.pidns_ino && (rd_segment_liveness(&seg), seg.proc_pid == pid)))) {
 			t[count].dfd = AT_FDCWD; /* full path: it is what users see */
 			snprintf(t[count].name, sizeof t[count].name, "%s/%s", dir, names[i]);
 			count++;

@@ -263,7 +263,7 @@ int locks_dump(const char *path, bool json, bool quiet_if_none)
 	}
 	alive = rd_segment_liveness(&seg) == RD_ALIVE;
 	if (alive && l.n)
-		d = open_process(seg.hdr.pid);
+		d = open_process(seg.proc_pid);
 	w = calloc(l.n ? l.n : 1, sizeof *w);
 	if (!w) {
 		fprintf(stderr, "rtm-shmdump: out of memory\n");

@@ -139,7 +139,7 @@ void top_segment(const struct rd_segment *seg, const struct rd_snapshot *snap,
 	     rtm_shm_text_visible(seg->hdr.service_name, (char[128]){ 0 }, 128),
 	     *seg->hdr.service_version ? "@" : "",
 	     rtm_shm_text_visible(seg->hdr.service_version, (char[64]){ 0 }, 64), seg->hdr.pid,
-	     rd_liveness_name(rd_segment_liveness(seg)), every, now);
+	     rd_liveness_name((enum rd_liveness)seg->liveness), every, now);
 	line(cols, "%u series  memory %s  dropped %u  torn %u", seg->n_metrics, mem,
 	     snap->dropped_metrics, snap->torn);
 	line(cols, "%-*s %10s %11s %8s %8s %8s", name_w, "SERIES", "VALUE", "RATE", "P50", "P90",

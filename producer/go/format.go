@@ -2,13 +2,14 @@
 
 package rtm
 
-// The segment format, layout 1.0, as shm-layout/FORMAT.md defines it.
+// The segment format, layout 1.2, as shm-layout/FORMAT.md defines it
+// (without the optional lock-site table of 1.1).
 // Offsets are byte offsets into the header (§4) and a descriptor (§5).
 
 const (
 	magic       = 0x52544D53
 	layoutMajor = 1
-	layoutMinor = 0
+	layoutMinor = 2
 
 	headerSize = 512
 	descSize   = 128
@@ -77,6 +78,8 @@ const (
 	hServiceName    = 160
 	hServiceVersion = 224
 	hProducer       = 256
+	hPidNS          = 312 // 1.2
+	hUserNS         = 320 // 1.2
 )
 
 // Descriptor fields (§5).

@@ -171,6 +171,10 @@ func Open(o Options) (*Segment, error) {
 	s.put32(hPid, uint32(pid))
 	s.put32(hUid, uint32(os.Getuid()))
 	s.put64(hPidStartTicks, startTicks)
+	// Who the process is outside its namespaces (a container), so a
+	// reader there finds it (FORMAT.md §4, 1.2).
+	s.put64(hPidNS, nsInode("/proc/self/ns/pid"))
+	s.put64(hUserNS, nsInode("/proc/self/ns/user"))
 	s.put64(hCreatedUnix, now)
 	s.put64(hCreatedBoot, bootNanos())
 	s.put64(hHeartbeat, now)
@@ -363,6 +367,16 @@ func selfStartTicks() uint64 {
 	}
 	v, _ := strconv.ParseUint(f[19], 10, 64)
 	return v
+}
+
+// nsInode is the inode of a /proc/self/ns link's namespace: 0 when /proc
+// cannot tell.
+func nsInode(path string) uint64 {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return 0
+	}
+	return st.Ino
 }
 
 func bootNanos() uint64 {
