@@ -17,30 +17,21 @@
 /* A full look at /proc at most this often: a hostile segment naming a
  * namespace that does not exist costs the reader one look a second. */
 #define RESCAN_NS 1000000000ull
-/* Namespaces asked about that a look at /proc gathers processes of. */
-#define WANT_MAX 256
 
+/* One process of the last look: its namespace, its pid under the proc
+ * root, and its pid in its namespace once asked for (0: not read yet). */
 struct ns_proc {
 	uint64_t ns;
-	pid_t ns_pid, proc_pid;
-};
-
-struct ns_want {
-	uint64_t ns;
-	uint64_t asked;    /* monotonic ns, for replacing the least recent */
-	uint64_t scan;     /* the look that last gathered it (0: none yet) */
-	bool seen;         /* that look found a process in it */
+	pid_t proc_pid, ns_pid;
 };
 
 static struct {
 	char root[256];           /* the proc root the rest was learnt under */
 	uint64_t root_ns;
-	struct ns_proc *procs;
+	struct ns_proc *procs;    /* sorted by namespace */
 	size_t n_procs, cap_procs;
-	struct ns_want wants[WANT_MAX];
-	size_t n_wants;
-	uint64_t scans;           /* looks made: the id of the last one */
-	uint64_t scan_mono;       /* when it began */
+	uint64_t scans;           /* looks made */
+	uint64_t scan_mono;       /* when the last began */
 	uint64_t scan_ticks;      /* the same, in clock ticks since boot */
 } c;
 
@@ -149,59 +140,58 @@ static enum rd_liveness at_pid(pid_t pid, uint64_t start_ticks)
 	return st.start_ticks == start_ticks ? RD_ALIVE : RD_PID_REUSED;
 }
 
-static struct ns_want *want(uint64_t ns)
+static int cmp_proc(const void *a, const void *b)
 {
-	struct ns_want *w = NULL;
+	const struct ns_proc *x = a, *y = b;
 
-	for (size_t i = 0; i < c.n_wants; i++)
-		if (c.wants[i].ns == ns)
-			w = &c.wants[i];
-	if (!w && c.n_wants < WANT_MAX) {
-		w = &c.wants[c.n_wants++];
-		*w = (struct ns_want){ .ns = ns };
-	} else if (!w) {
-		w = &c.wants[0];
-		for (size_t i = 1; i < c.n_wants; i++)
-			if (c.wants[i].asked < w->asked)
-				w = &c.wants[i];
-		*w = (struct ns_want){ .ns = ns };
+	return x->ns != y->ns ? (x->ns > y->ns) - (x->ns < y->ns) :
+				(x->proc_pid > y->proc_pid) - (x->proc_pid < y->proc_pid);
+}
+
+/* The last look's processes in namespace ns: [*first, return). */
+static size_t in_ns(uint64_t ns, size_t *first)
+{
+	size_t lo = 0, hi = c.n_procs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c.procs[mid].ns < ns)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	w->asked = mono_ns(CLOCK_MONOTONIC);
-	return w;
+	*first = lo;
+	while (hi < c.n_procs && c.procs[hi].ns == ns)
+		hi++;
+	return lo < c.n_procs && c.procs[lo].ns == ns ? hi : lo;
 }
 
-static struct ns_want *wanted(uint64_t ns)
+/* Among them, the one that calls itself ns_pid (reading NSpid: of each
+ * only once, when first asked). */
+static struct ns_proc *lookup(uint64_t ns, pid_t ns_pid)
 {
-	for (size_t i = 0; i < c.n_wants; i++)
-		if (c.wants[i].ns == ns)
-			return &c.wants[i];
-	return NULL;
-}
+	size_t first, end = in_ns(ns, &first);
 
-static const struct ns_proc *lookup(uint64_t ns, pid_t ns_pid)
-{
-	for (size_t i = 0; i < c.n_procs; i++)
-		if (c.procs[i].ns == ns && c.procs[i].ns_pid == ns_pid)
-			return &c.procs[i];
-	return NULL;
-}
+	for (size_t i = first; i < end; i++) {
+		struct ns_proc *p = &c.procs[i];
 
-static void add_proc(uint64_t ns, pid_t ns_pid, pid_t proc_pid)
-{
-	if (c.n_procs == c.cap_procs) {
-		size_t cap = c.cap_procs ? c.cap_procs * 2 : 64;
-		struct ns_proc *p = realloc(c.procs, cap * sizeof *p);
+		if (!p->ns_pid) {
+			char buf[4096];
+			ssize_t n = rd_proc_read(p->proc_pid, "status", buf, sizeof buf);
 
-		if (!p)
-			return;
-		c.procs = p;
-		c.cap_procs = cap;
+			if (n <= 0 || rd_proc_parse_nspid(buf, (size_t)n, &p->ns_pid))
+				p->ns_pid = -1; /* gone, or unreadable */
+		}
+		if (p->ns_pid == ns_pid)
+			return p;
 	}
-	c.procs[c.n_procs++] = (struct ns_proc){ ns, ns_pid, proc_pid };
+	return NULL;
 }
 
 /* One look at every process under the proc root: which namespace each
- * lives in, and, for the namespaces asked about, its pid there. */
+ * lives in (a stat of its ns/pid, nothing read); their pids there are read
+ * only for the namespaces segments name. */
 static void scan(void)
 {
 	struct dirent *de;
@@ -211,35 +201,35 @@ static void scan(void)
 	c.scan_mono = mono_ns(CLOCK_MONOTONIC);
 	c.scan_ticks = boot_ticks();
 	c.n_procs = 0;
-	for (size_t i = 0; i < c.n_wants; i++) {
-		c.wants[i].scan = c.scans;
-		c.wants[i].seen = false;
-	}
 	while (d && (de = readdir(d))) {
-		char buf[4096];
-		struct ns_want *w;
-		pid_t pid = (pid_t)atoi(de->d_name), ns_pid;
+		pid_t pid = (pid_t)atoi(de->d_name);
 		uint64_t ns;
-		ssize_t n;
 
-		if (pid <= 0 || !(ns = rd_ns_inode(pid, "pid")) || !(w = wanted(ns)))
+		if (pid <= 0 || !(ns = rd_ns_inode(pid, "pid")) || ns == c.root_ns)
 			continue;
-		w->seen = true;
-		n = rd_proc_read(pid, "status", buf, sizeof buf);
-		if (n > 0 && !rd_proc_parse_nspid(buf, (size_t)n, &ns_pid))
-			add_proc(ns, ns_pid, pid);
+		if (c.n_procs == c.cap_procs) {
+			size_t cap = c.cap_procs ? c.cap_procs * 2 : 256;
+			struct ns_proc *p = realloc(c.procs, cap * sizeof *p);
+
+			if (!p)
+				break;
+			c.procs = p;
+			c.cap_procs = cap;
+		}
+		c.procs[c.n_procs++] = (struct ns_proc){ ns, pid, 0 };
 	}
 	if (d)
 		closedir(d);
+	qsort(c.procs, c.n_procs, sizeof *c.procs, cmp_proc);
 }
 
 enum rd_liveness rd_pidns_find(uint64_t ns, pid_t ns_pid, uint64_t start_ticks,
 			       pid_t *proc_pid)
 {
 	uint64_t root = rd_pidns_root();
-	const struct ns_proc *p;
-	struct ns_want *w;
+	struct ns_proc *p;
 	enum rd_liveness l;
+	size_t first;
 
 	*proc_pid = 0;
 	if (!ns || ns == root) {
@@ -259,28 +249,30 @@ enum rd_liveness rd_pidns_find(uint64_t ns, pid_t ns_pid, uint64_t start_ticks,
 	/* A start in the future names no process that can exist. */
 	if (start_ticks > boot_ticks() + 100)
 		return RD_EXITED;
-	w = want(ns);
 	p = lookup(ns, ns_pid);
 	if (p && at_pid(p->proc_pid, start_ticks) == RD_ALIVE &&
 	    rd_ns_inode(p->proc_pid, "pid") == ns) {
 		*proc_pid = p->proc_pid;
 		return RD_ALIVE;
 	}
-	/* What the last look says is final only if it gathered this
-	 * namespace and began after the process did. */
-	if (w->scan != c.scans || !c.scans || c.scan_ticks <= start_ticks) {
+	/* What the last look says is final only if it began after the
+	 * process did: else look again (at most once a second). */
+	if (!c.scans || c.scan_ticks <= start_ticks) {
 		if (c.scans && mono_ns(CLOCK_MONOTONIC) - c.scan_mono < RESCAN_NS)
 			return RD_UNKNOWN; /* looked a moment ago: ask again later */
 		scan();
+		p = lookup(ns, ns_pid);
 	}
-	p = lookup(ns, ns_pid);
 	if (p) {
 		l = at_pid(p->proc_pid, start_ticks);
 		if (l == RD_ALIVE || l == RD_PID_REUSED)
 			*proc_pid = p->proc_pid;
+		if (l == RD_ALIVE && rd_ns_inode(p->proc_pid, "pid") != ns)
+			l = RD_EXITED; /* its pid went to another namespace's process */
 		return l;
 	}
-	return w->seen || root == RD_PIDNS_INITIAL ? RD_EXITED : RD_HIDDEN;
+	/* None of that pid: gone, if its namespace is there to be seen. */
+	return in_ns(ns, &first) > first || root == RD_PIDNS_INITIAL ? RD_EXITED : RD_HIDDEN;
 }
 
 uint64_t rd_pidns_scans(void)
