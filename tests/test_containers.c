@@ -818,6 +818,162 @@ static void a_containers_cgroup_gives_its_id_and_limits(void **state)
 	tu_rmdir(dir);
 }
 
+/* Replaces every mount path of the manifest in text by where the test has
+ * it (pairs of from, to; NULL-terminated). */
+static char *remap(const char *text, const char *const *map)
+{
+	char *out = strdup(text);
+
+	for (const char *const *m = map; *m; m += 2) {
+		size_t from = strlen(m[0]), to = strlen(m[1]), pos = 0;
+		char *at;
+
+		/* Past each replacement: the new text may hold the old path. */
+		while ((at = strstr(out + pos, m[0]))) {
+			char *next;
+
+			pos = (size_t)(at - out) + to;
+			if (asprintf(&next, "%.*s%s%s", (int)(at - out), out, m[1], at + from) < 0)
+				fail();
+			free(out);
+			out = next;
+		}
+	}
+	return out;
+}
+
+/* The DaemonSet of deploy/kubernetes/ as a pod runs it: its exact
+ * arguments and environment (kubelet's $(NODE_NAME) given), its ConfigMap as
+ * the settings file, in pid and mount namespaces of its own with the host's
+ * /proc bind-mounted where the manifest mounts it (under a test root: the
+ * machine has no /host), one cycle to the console.  A host producer is
+ * exported with its process metrics and the reader says which node it is.
+ * The examples share the directory the way the guide says. */
+static void the_daemonset_runs_as_its_manifest_says(void **state)
+{
+	char *dir = tu_mkdir(), cmd[8192], root[] = "/tmp/rtm-k8s.XXXXXX", path[4200], out[4200];
+	char *demo[] = { (char *)tu_prog("RTM_DEMO"), "--service", "on-the-node", NULL };
+	char *json, *argv[32], *conf, *text, proc_to[4200];
+	const char *map[12];
+	json_object *m, *v;
+	struct ns_proc reader;
+	size_t n = 0;
+	int st;
+	pid_t host;
+
+	(void)state;
+	NEED_ROOT();
+	if (access("/usr/bin/python3", X_OK))
+		skip(); /* tools/run-tests installs python3-yaml */
+	snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/k8s_manifests.py %s/deploy/kubernetes",
+		 tu_prog("RTM_SOURCE_ROOT"), tu_prog("RTM_SOURCE_ROOT"));
+	json = tu_run(cmd, &st, NULL);
+	if (st)
+		fail_msg("%s: exit %d: %s", cmd, st, json);
+	m = json_tokener_parse(json);
+	assert_non_null(m);
+	assert_true(json_object_get_boolean(tu_json_get(m, "host_network")));
+	assert_true(json_object_get_boolean(tu_json_get(m, "workload_shares_the_node_dir")));
+	assert_true(json_object_get_boolean(tu_json_get(m, "sidecar_shares_a_memory_dir")));
+	assert_string_equal(json_object_get_string(tu_json_get(m, "service_scrape")), "true");
+
+	/* Where each mount is here. */
+	assert_non_null(mkdtemp(root));
+	snprintf(path, sizeof path, "%s/host", root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/host/proc", root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(proc_to, sizeof proc_to, "%s/host/proc", root);
+	{
+		static char etc_to[4200];
+		size_t k = 0;
+
+		snprintf(etc_to, sizeof etc_to, "%s/etc/rtm", root);
+		v = tu_json_get(m, "mounts");
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			json_object *mt = json_object_array_get_idx(v, i);
+			const char *at = json_object_get_string(tu_json_get(mt, "path"));
+			const char *host_path = json_object_get_string(tu_json_get(mt, "host"));
+
+			map[k++] = at;
+			if (tu_json_get(mt, "configmap") && json_object_get_string(tu_json_get(mt, "configmap")))
+				map[k++] = etc_to;
+			else if (!strcmp(host_path, "/proc"))
+				map[k++] = proc_to;
+			else if (!strcmp(host_path, "/dev/shm/rtm"))
+				map[k++] = dir;
+			else
+				map[k++] = host_path; /* read-only views of the host's own */
+			assert_true(k < 10);
+		}
+		map[k] = NULL;
+	}
+	snprintf(path, sizeof path, "%s/etc", root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/etc/rtm", root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	conf = remap(json_object_get_string(tu_json_get(m, "reader_conf")), map);
+	snprintf(path, sizeof path, "%s/etc/rtm/reader.conf", root);
+	assert_true(tu_write_file(path, conf));
+
+	argv[n++] = (char *)tu_prog("RTM_READER");
+	v = tu_json_get(m, "args");
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		argv[n++] = remap(json_object_get_string(json_object_array_get_idx(v, i)), map);
+	argv[n++] = "--exporter";
+	argv[n++] = "console";
+	argv[n++] = "--once";
+	argv[n] = NULL;
+	json_object_object_foreach(tu_json_get(m, "env"), key, val) {
+		char *value = remap(json_object_get_string(val),
+				    (const char *[]){ "$(NODE_NAME)", "test-node", NULL });
+
+		setenv(key, value, 1);
+		free(value);
+	}
+
+	host = fork();
+	assert_true(host >= 0);
+	if (host == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setenv("RTM_DIR", dir, 1);
+		execv(demo[0], demo);
+		_exit(127);
+	}
+	free(await_segment(dir));
+	snprintf(out, sizeof out, "%s/out", root);
+	ns_spawn(&reader, CLONE_NEWPID | CLONE_NEWNS, dir, proc_to, out, argv);
+	assert_int_equal(waitpid(reader.keeper, &st, 0), reader.keeper);
+	text = slurp_maybe(out);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("the DaemonSet's reader exited %d: %s", st, text);
+	{
+		json_object *rm = resource_of(text, "on-the-node"), *self = resource_of(text, "rtm-reader");
+
+		if (!rm || !has_metric(rm, "process.cpu.time"))
+			fail_msg("the node's producer was not exported with its process: %s", text);
+		assert_int_equal(int_attr(rm, "process.pid"), host);
+		assert_string_equal(res_attr(self, "k8s.node.name"), "test-node");
+		json_object_put(rm);
+		json_object_put(self);
+	}
+	free(text);
+	kill(host, SIGTERM);
+	waitpid(host, NULL, 0);
+	for (size_t i = 1; argv[i] && strcmp(argv[i], "--exporter"); i++)
+		free(argv[i]);
+	unlink(out);
+	unlink(path);
+	snprintf(path, sizeof path, "rm -r '%s'", root);
+	assert_int_equal(system(path), 0);
+	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+	free(conf);
+	free(json);
+	json_object_put(m);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -828,6 +984,7 @@ int main(void)
 		cmocka_unit_test(a_reader_in_a_container_reads_the_host_proc_through_proc_root),
 		cmocka_unit_test(forged_namespace_identities_are_refused),
 		cmocka_unit_test(a_containers_cgroup_gives_its_id_and_limits),
+		cmocka_unit_test(the_daemonset_runs_as_its_manifest_says),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
