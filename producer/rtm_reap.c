@@ -76,16 +76,14 @@ void rtm__own_namespaces(struct rtm_shm_header *h)
 	h->userns_ino = ns_inode("/proc/self/ns/user");
 }
 
-/* The pid namespace a segment's header names (0: not recorded, or
- * unreadable). */
-static uint64_t pidns_of(int fd)
+/* A header field of the segment open at fd: 0 when it cannot be read. */
+static uint64_t header_field(int fd, size_t off, size_t size)
 {
-	uint64_t ns = 0;
+	uint64_t v = 0; /* little-endian: a narrower field reads into its low bytes */
 
-	if (pread(fd, &ns, sizeof ns, offsetof(struct rtm_shm_header, pidns_ino)) !=
-	    (ssize_t)sizeof ns)
+	if (pread(fd, &v, size, (off_t)off) != (ssize_t)size)
 		return 0;
-	return ns;
+	return v;
 }
 
 /* Whether a segment's pids are ours to judge: a file of a producer in
@@ -94,7 +92,7 @@ static uint64_t pidns_of(int fd)
 static bool same_pidns(int fd)
 {
 	static uint64_t own;
-	uint64_t ns = pidns_of(fd);
+	uint64_t ns = header_field(fd, offsetof(struct rtm_shm_header, pidns_ino), 8);
 
 	if (!own)
 		own = ns_inode("/proc/self/ns/pid");
@@ -130,12 +128,7 @@ static bool mapped_here(int fd)
 
 static uint32_t state_of(int fd)
 {
-	uint32_t state = 0;
-
-	if (pread(fd, &state, sizeof state, offsetof(struct rtm_shm_header, state)) !=
-	    (ssize_t)sizeof state)
-		return 0;
-	return state;
+	return (uint32_t)header_field(fd, offsetof(struct rtm_shm_header, state), 4);
 }
 
 void rtm__close_stale(int dfd, uint64_t start_ticks)

@@ -36,7 +36,7 @@ struct rd_rejected {
 	 * the proc root does not show, or not looked for yet): opened again
 	 * at retry (monotonic ns), never taken for dead. */
 	bool unresolved;
-	uint64_t retry;
+	uint64_t retry, retry_gap;
 	struct rd_rejected *next;
 };
 
@@ -302,19 +302,30 @@ static struct rd_rejected *find_rejected(struct rd_reader *r, const char *name)
 	return NULL;
 }
 
-static void reject(struct rd_reader *r, const char *name, const struct stat *st,
-		   const char *why)
+/* The entry for name among the refused, made when there is none (NULL
+ * without memory). */
+static struct rd_rejected *rejected_entry(struct rd_reader *r, const char *name)
 {
 	struct rd_rejected *x = find_rejected(r, name);
 
 	if (!x) {
 		x = calloc(1, sizeof *x);
 		if (!x)
-			return;
+			return NULL;
 		snprintf(x->name, sizeof x->name, "%s", name);
 		x->next = r->rejected;
 		r->rejected = x;
 	}
+	return x;
+}
+
+static void reject(struct rd_reader *r, const char *name, const struct stat *st,
+		   const char *why)
+{
+	struct rd_rejected *x = rejected_entry(r, name);
+
+	if (!x)
+		return;
 	x->ino = st ? st->st_ino : 0;
 	x->ctime = st ? st->st_ctim : (struct timespec){ 0, 0 };
 	x->seen = true;
@@ -408,23 +419,27 @@ static void scan_processes(struct rd_reader *r)
 static void keep_unresolved(struct rd_reader *r, const char *name, const struct stat *st,
 			    const struct rd_source *s)
 {
-	struct rd_rejected *x = find_rejected(r, name);
+	struct rd_rejected *x = rejected_entry(r, name);
+	bool fresh;
 
-	if (!x) {
-		x = calloc(1, sizeof *x);
-		if (!x)
-			return;
-		snprintf(x->name, sizeof x->name, "%s", name);
-		x->next = r->rejected;
-		r->rejected = x;
-	}
-	if ((!x->unresolved || x->ino != st->st_ino) && s->seg.liveness == RD_HIDDEN)
+	if (!x)
+		return;
+	fresh = !x->unresolved || x->ino != st->st_ino;
+
+	if (fresh && s->seg.liveness == RD_HIDDEN)
 		rd_log_limited(name, "segment %s/%s: %s", r->dir, name, s->seg.err);
+	/* Not looked for yet: next cycle.  Not visible: a namespace stays
+	 * out of sight, so every look costs a parse for nothing; ever more
+	 * seldom, up to once a minute, whatever a user plants. */
+	if (fresh || s->seg.liveness != RD_HIDDEN || !x->retry_gap)
+		x->retry_gap = r->cfg->interval_ns / 2;
+	else if (x->retry_gap < 60000000000ull)
+		x->retry_gap *= 2;
 	x->ino = st->st_ino;
 	x->ctime = st->st_ctim;
 	x->seen = true;
 	x->unresolved = true;
-	x->retry = now_ns(CLOCK_MONOTONIC) + r->cfg->interval_ns / 2;
+	x->retry = now_ns(CLOCK_MONOTONIC) + x->retry_gap;
 }
 
 /* Looks at one file of the directory (st: its fstatat, not followed): a
@@ -778,15 +793,12 @@ static void reap_ended(struct rd_reader *r, uint64_t delivered)
 		if (r->cfg->keep_dead && !s->no_segment) {
 			/* Kept on disk: remember it so it is not exported
 			 * again while it stays. */
-			struct rd_rejected *x = calloc(1, sizeof *x);
+			struct rd_rejected *x = rejected_entry(r, s->name);
 
 			if (x) {
-				snprintf(x->name, sizeof x->name, "%s", s->name);
 				x->ino = s->ino;
 				x->finished = true;
 				x->seen = true;
-				x->next = r->rejected;
-				r->rejected = x;
 			}
 		}
 		drop_source(r, pp);

@@ -461,14 +461,15 @@ int rd_segment_parse_mem(struct rd_segment *s, const void *buf, size_t len)
 }
 
 /* uid (in pid's user namespace) as the reader's user namespace sees it,
- * through <root>/<pid>/uid_map; -1 when it maps to nothing here. */
+ * through <root>/<pid>/uid_map; -1 when it maps to nothing here, -2 when
+ * the map cannot be read (the process is exiting). */
 static long long map_uid(pid_t pid, uint32_t uid)
 {
 	char buf[4096], *save = NULL;
 	ssize_t n = rd_proc_read(pid, "uid_map", buf, sizeof buf);
 
 	if (n <= 0)
-		return -1;
+		return -2;
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long long in, out, count;
 
@@ -514,10 +515,13 @@ static int check_owner(struct rd_segment *s)
 			    "(effective %u, saved %u) started at another time",
 			    (unsigned)s->st.st_uid, h->pid, (unsigned)real, (unsigned)eff,
 			    (unsigned)saved);
+	/* A process that is exiting has no namespaces left to show (its
+	 * links vanish before it does): then it is an ended producer's file,
+	 * like one whose status could not be read above. */
 	if (l == RD_ALIVE && h->userns_ino) {
 		uint64_t there = rd_ns_inode(s->proc_pid, "user");
 
-		if (there != h->userns_ino)
+		if (there && there != h->userns_ino)
 			return fail(s, -EPERM, "claims user namespace %llu, pid %d is in %llu",
 				    (unsigned long long)h->userns_ino, h->pid,
 				    (unsigned long long)there);
@@ -525,7 +529,7 @@ static int check_owner(struct rd_segment *s)
 	if (l == RD_ALIVE && !own_userns) {
 		long long mapped = map_uid(s->proc_pid, h->uid);
 
-		if (mapped != (long long)s->st.st_uid)
+		if (mapped != -2 && mapped != (long long)s->st.st_uid)
 			return fail(s, -EPERM, "foreign owner: header uid %u is uid %lld outside its "
 				    "user namespace, file uid %u", h->uid, mapped,
 				    (unsigned)s->st.st_uid);

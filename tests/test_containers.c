@@ -108,6 +108,30 @@ static void proc_field_parsers_take_what_the_kernel_writes(void **state)
 	assert_int_equal(rd_limits_parse_cpu_list(""), -1);
 }
 
+/* A proc root that is not procfs, a cgroup root that is not a directory, a
+ * relative path in the settings file: one line naming the input, exit 2;
+ * rtm-shmdump alike. */
+static void bad_roots_are_one_line_errors(void **state)
+{
+	char line[512], conf[] = "/tmp/rtm-roots.XXXXXX", cmd[600];
+	int fd = mkstemp(conf);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "proc-root = relative\n", 21), 21);
+	close(fd);
+	assert_int_equal(tu_reader_fails("", "--once --proc-root /tmp", line, sizeof line), 2);
+	assert_string_equal(line, "rtm-reader: --proc-root /tmp: not a procfs mount\n");
+	assert_int_equal(tu_reader_fails("", "--once --cgroup-root /etc/passwd", line, sizeof line), 2);
+	assert_string_equal(line, "rtm-reader: --cgroup-root /etc/passwd: Not a directory\n");
+	snprintf(cmd, sizeof cmd, "--once --config %s", conf);
+	assert_int_equal(tu_reader_fails("", cmd, line, sizeof line), 2);
+	assert_non_null(strstr(line, ":1: proc-root 'relative' is not an absolute path"));
+	snprintf(cmd, sizeof cmd, "%s --proc-root /tmp 2>&1", tu_prog("RTM_SHMDUMP"));
+	tu_run_says(cmd, 2, "rtm-shmdump: --proc-root: /tmp: not a procfs mount");
+	unlink(conf);
+}
+
 /* --- real namespaces ----------------------------------------------------- */
 
 /* Skips unless root (the namespace tests make cgroups and user maps). */
@@ -273,6 +297,20 @@ static char *slurp_maybe(const char *path)
 	return access(path, F_OK) ? NULL : tu_slurp(path, &len);
 }
 
+/* rd_segment_open(), again while it answers that it has not looked for
+ * the process yet (it looks at /proc at most once a second). */
+static int open_resolved(struct rd_segment *rd, const char *path)
+{
+	int rc = rd_segment_open(rd, AT_FDCWD, path, 0);
+
+	for (int i = 0; i < 50 && rc == 0 && rd->liveness == RD_UNKNOWN; i++) {
+		rd_segment_close(rd);
+		usleep(100000);
+		rc = rd_segment_open(rd, AT_FDCWD, path, 0);
+	}
+	return rc;
+}
+
 static bool exists_in(const char *dir, const char *name)
 {
 	char path[4096];
@@ -385,6 +423,19 @@ static bool streams_ended(struct tu_reader *r, const char *service)
 	return ended;
 }
 
+/* An ended producer's last act, as the reader does it: its final values
+ * and the ends of its streams exported, then its segment removed (30 s at
+ * most); the reader then stops cleanly. */
+static void await_final_export(struct tu_reader *r, const char *dir, const char *seg,
+			       const char *service)
+{
+	for (int i = 0; i < 3000 && exists_in(dir, seg); i++)
+		usleep(10000);
+	assert_false(exists_in(dir, seg));
+	assert_true(streams_ended(r, service));
+	assert_int_equal(tu_reader_stop(r), 0);
+}
+
 static int64_t int_attr(json_object *rm, const char *key)
 {
 	const char *v = res_attr(rm, key);
@@ -448,11 +499,7 @@ static void a_producer_in_a_pid_namespace_is_exported_as_a_host_one(void **state
 	/* SIGKILL: no clean close; the reader sees the process go. */
 	kill(host_pid, SIGKILL);
 	waitpid(unshare_pid, NULL, 0);
-	for (int i = 0; i < 3000 && exists_in(dir, seg); i++)
-		usleep(10000);
-	assert_false(exists_in(dir, seg));
-	assert_true(streams_ended(&r, "ns-demo"));
-	assert_int_equal(tu_reader_stop(&r), 0);
+	await_final_export(&r, dir, seg, "ns-demo");
 	free(seg);
 	tu_rmdir(dir);
 }
@@ -481,7 +528,7 @@ static void a_producer_in_a_user_namespace_is_mapped_to_its_host_uid(void **stat
 	snprintf(path, sizeof path, "%s/%s", dir, seg);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_uid, USERNS_BASE);
-	assert_int_equal(rd_segment_open(&rd, AT_FDCWD, path, 0), 0);
+	assert_int_equal(open_resolved(&rd, path), 0);
 	assert_int_equal(rd.hdr.uid, 0);
 	assert_int_equal(rd.hdr.pid, 1);
 	assert_int_equal(rd.liveness, RD_ALIVE);
@@ -492,13 +539,79 @@ static void a_producer_in_a_user_namespace_is_mapped_to_its_host_uid(void **stat
 	assert_int_equal(int_attr(rm, "process.pid"), 1);
 	json_object_put(rm);
 	ns_stop(&p, SIGTERM);
-	for (int i = 0; i < 3000 && exists_in(dir, seg); i++)
-		usleep(10000);
-	assert_false(exists_in(dir, seg));
-	assert_true(streams_ended(&r, "userns-demo"));
-	assert_int_equal(tu_reader_stop(&r), 0);
+	await_final_export(&r, dir, seg, "userns-demo");
 	free(seg);
 	tu_rmdir(dir);
+}
+
+/* Runs argv (with LD_PRELOAD=preload when given) as pid 1 of a pid namespace
+ * of its own, publishing into a fresh directory, and checks every segment
+ * it publishes: the header names the namespace /proc shows for the
+ * process, and the reading library finds it there. */
+static void publishes_from_a_pid_namespace(char *const argv[], const char *preload)
+{
+	char *dir = tu_mkdir(), **names = NULL;
+	struct ns_proc p;
+	int n = 0;
+
+	if (preload)
+		setenv("LD_PRELOAD", preload, 1);
+	ns_spawn(&p, CLONE_NEWPID, dir, NULL, NULL, argv);
+	unsetenv("LD_PRELOAD");
+	for (int i = 0; i < 3000 && n <= 0; i++) {
+		n = rd_dir_list_path(dir, &names);
+		if (n <= 0) {
+			if (n == 0)
+				rd_dir_names_free(names);
+			usleep(10000);
+		}
+	}
+	if (n <= 0)
+		fail_msg("%s published nothing from its pid namespace", argv[0]);
+	for (int i = 0; i < n; i++) {
+		char path[4200];
+		struct rd_segment rd;
+
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		assert_int_equal(open_resolved(&rd, path), 0);
+		if (rd.hdr.pid != 1 || rd.hdr.pidns_ino != rd_ns_inode(p.host_pid, "pid") ||
+		    rd.hdr.userns_ino != rd_ns_inode(p.host_pid, "user") || rd.liveness != RD_ALIVE ||
+		    rd.proc_pid != p.host_pid)
+			fail_msg("%s (%s): pid %d, pid namespace %llu, found %s at %d (host pid %d)", argv[0],
+				 rd.hdr.producer, rd.hdr.pid, (unsigned long long)rd.hdr.pidns_ino,
+				 rd_liveness_name((enum rd_liveness)rd.liveness), (int)rd.proc_pid,
+				 (int)p.host_pid);
+		rd_segment_close(&rd);
+	}
+	rd_dir_names_free(names);
+	ns_stop(&p, SIGTERM);
+	tu_rmdir(dir);
+}
+
+/* The C producer, the preload (which publishes once its process outlives
+ * RTM_PUBLISH_DELAY_MS: a program that keeps allocating) and the Go
+ * producer all record their namespaces. */
+static void every_producer_records_its_namespaces(void **state)
+{
+	char *c[] = { (char *)tu_prog("RTM_DEMO"), "--service", "c", NULL };
+	char *preloaded[] = { (char *)tu_prog("RTM_LEAKER"), "heap", "1000000", NULL };
+	const char *go = getenv("RTM_GO_DEMO"), *san = getenv("RTM_SANITIZED");
+
+	(void)state;
+	NEED_ROOT();
+	publishes_from_a_pid_namespace(c, NULL);
+	/* A sanitizer's runtime owns malloc: the preload cannot go in. */
+	if (!san || strcmp(san, "1"))
+		publishes_from_a_pid_namespace(preloaded, tu_prog("RTM_PRELOAD"));
+	else
+		printf("sanitized build: the preload's namespaces not checked\n");
+	if (go && *go) {
+		char *g[] = { (char *)go, "--service", "go", "--interval", "200ms", NULL };
+
+		publishes_from_a_pid_namespace(g, NULL);
+	} else {
+		printf("no Go toolchain: the Go producer's namespaces not checked\n");
+	}
 }
 
 /* A reader in its own pid namespace, as in a DaemonSet's pod: with its own
@@ -656,15 +769,8 @@ static uint64_t start_of(pid_t pid)
 static void assert_refused(const char *path, const char *why)
 {
 	struct rd_segment rd;
-	int rc = rd_segment_open(&rd, AT_FDCWD, path, 0);
+	int rc = open_resolved(&rd, path);
 
-	/* A namespace not looked at within the last second is looked for
-	 * again a moment later (RD_UNKNOWN until then). */
-	for (int i = 0; i < 50 && rc == 0 && rd.liveness == RD_UNKNOWN; i++) {
-		rd_segment_close(&rd);
-		usleep(100000);
-		rc = rd_segment_open(&rd, AT_FDCWD, path, 0);
-	}
 	if (rc != -EPERM || !strstr(rd.err, why))
 		fail_msg("%s: rc %d (%s), expected -EPERM with '%s'", path, rc, rd.err, why);
 	rd_segment_close(&rd);
@@ -694,7 +800,7 @@ static void forged_namespace_identities_are_refused(void **state)
 	assert_true(victim_ns != 0 && victim_ns != rd_pidns_root());
 
 	/* The genuine one is accepted and found. */
-	assert_int_equal(rd_segment_open(&rd, AT_FDCWD, src, 0), 0);
+	assert_int_equal(open_resolved(&rd, src), 0);
 	assert_int_equal(rd.liveness, RD_ALIVE);
 	assert_int_equal(rd.proc_pid, victim.host_pid);
 	rd_segment_close(&rd);
@@ -711,7 +817,7 @@ static void forged_namespace_identities_are_refused(void **state)
 	snprintf(dst, sizeof dst, "%s/rtm.%d.%llu.8.rtm", dir, (int)victim.host_pid,
 		 (unsigned long long)victim_start);
 	forge(src, dst, 4242, victim.host_pid, rd_pidns_root(), 0, 4242, victim_start);
-	assert_int_equal(rd_segment_open(&rd, AT_FDCWD, dst, 0), -EPERM);
+	assert_int_equal(open_resolved(&rd, dst), -EPERM);
 	assert_non_null(strstr(rd.err, "started at another time"));
 	rd_segment_close(&rd);
 	unlink(dst);
@@ -979,8 +1085,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(each_runtimes_cgroup_path_names_its_container),
 		cmocka_unit_test(proc_field_parsers_take_what_the_kernel_writes),
+		cmocka_unit_test(bad_roots_are_one_line_errors),
 		cmocka_unit_test(a_producer_in_a_pid_namespace_is_exported_as_a_host_one),
 		cmocka_unit_test(a_producer_in_a_user_namespace_is_mapped_to_its_host_uid),
+		cmocka_unit_test(every_producer_records_its_namespaces),
 		cmocka_unit_test(a_reader_in_a_container_reads_the_host_proc_through_proc_root),
 		cmocka_unit_test(forged_namespace_identities_are_refused),
 		cmocka_unit_test(a_containers_cgroup_gives_its_id_and_limits),

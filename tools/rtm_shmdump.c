@@ -20,6 +20,7 @@
 
 #include "rd_dir.h"
 #include "rd_json.h"
+#include "rd_proc.h"
 #include "rtm_shm_presence.h"
 #include "rd_segment.h"
 #include "rtm_shm_text.h"
@@ -98,7 +99,8 @@ static void usage(FILE *f)
 		"  --locks           where the process waited for locks: its contended call\n"
 		"                    sites, resolved to function and line, most wait first\n"
 		"  --check           validate; exit 1 with the reason if corrupt\n"
-		"  --prune           remove segments of ended processes (when no reader runs)\n",
+		"  --prune           remove segments of ended processes (when no reader runs)\n"
+		"  --proc-root DIR   the host's /proc, mounted at DIR (inside a container)\n",
 		RD_DEFAULT_DIR);
 }
 
@@ -480,11 +482,11 @@ static int scan_pid(const char *dir, long pid, struct target **out);
  * no segment yet, which is worth saying. */
 static bool preloaded(long pid)
 {
-	char path[64], line[4096];
+	char path[384], line[4096];
 	bool found = false;
 	FILE *f;
 
-	snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+	rd_proc_path(path, sizeof path, (pid_t)pid, "maps");
 	f = fopen(path, "re");
 	if (!f)
 		return false;
@@ -849,6 +851,7 @@ int main(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'W' },
 		{ "prune", no_argument, NULL, 'P' },
 		{ "locks", no_argument, NULL, 'L' },
+		{ "proc-root", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -867,6 +870,16 @@ int main(int argc, char **argv)
 		case 'c': o.check = true; break;
 		case 'P': o.prune = true; break;
 		case 'L': o.locks = true; break;
+		case 'R': {
+			int err = rd_proc_set_root(optarg);
+
+			if (err) {
+				fprintf(stderr, "rtm-shmdump: --proc-root: %s: %s\n", optarg,
+					err == -EMEDIUMTYPE ? "not a procfs mount" : strerror(-err));
+				return 2;
+			}
+			break;
+		}
 		case 'W': {
 			char *end;
 
