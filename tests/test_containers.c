@@ -34,6 +34,39 @@
  * map a rootless or userns-remapped container). */
 #define USERNS_BASE 100000
 
+/* This program, which is also the producer the namespace tests run
+ * (--produce SERVICE): the C producer in every build, sanitizers included. */
+static char self_exe[PATH_MAX];
+static volatile sig_atomic_t stop_producing;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_producing = 1;
+}
+
+/* A producer: one counter, counting until SIGTERM, then a clean close. */
+static int produce(const char *service)
+{
+	struct rtm_segment *seg;
+	rtm_counter_t c;
+	int rc;
+
+	signal(SIGTERM, on_term);
+	rc = rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = service });
+	if (rc) {
+		fprintf(stderr, "test_containers --produce: %s\n", strerror(-rc));
+		return 1;
+	}
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "ns.requests" });
+	while (!stop_producing) {
+		rtm_counter_add(&c, 1);
+		usleep(10000);
+	}
+	rtm_segment_close(seg);
+	return 0;
+}
+
 /* --- cgroup paths ------------------------------------------------------ */
 
 static void expect(const char *cgroup, const char *id, const char *pod)
@@ -468,8 +501,8 @@ static void a_producer_in_a_pid_namespace_is_exported_as_a_host_one(void **state
 	if (unshare_pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setenv("RTM_DIR", dir, 1);
-		execlp("unshare", "unshare", "--pid", "--fork", "--mount-proc", tu_prog("RTM_DEMO"),
-		       "--service", "ns-demo", (char *)NULL);
+		execlp("unshare", "unshare", "--pid", "--fork", "--mount-proc", self_exe,
+		       "--produce", "ns-demo", (char *)NULL);
 		_exit(127);
 	}
 	seg = await_segment(dir);
@@ -479,7 +512,7 @@ static void a_producer_in_a_pid_namespace_is_exported_as_a_host_one(void **state
 	pid_attr = int_attr(rm, "process.pid");
 	assert_int_equal(pid_attr, 1);
 	assert_true(has_metric(rm, "process.memory.usage"));
-	assert_true(has_metric(rm, "demo.requests"));
+	assert_true(has_metric(rm, "ns.requests"));
 	json_object_put(rm);
 	/* Its host pid: unshare's one child. */
 	{
@@ -511,7 +544,7 @@ static void a_producer_in_a_pid_namespace_is_exported_as_a_host_one(void **state
 static void a_producer_in_a_user_namespace_is_mapped_to_its_host_uid(void **state)
 {
 	char *dir = tu_mkdir(), *seg, path[4096];
-	char *argv[] = { (char *)tu_prog("RTM_DEMO"), "--service", "userns-demo", NULL };
+	char *argv[] = { self_exe, "--produce", "userns-demo", NULL };
 	const char *args[] = { "--interval", "200ms", "--exporter", "console", NULL };
 	struct tu_reader r;
 	struct ns_proc p;
@@ -593,7 +626,7 @@ static void publishes_from_a_pid_namespace(char *const argv[], const char *prelo
  * producer all record their namespaces. */
 static void every_producer_records_its_namespaces(void **state)
 {
-	char *c[] = { (char *)tu_prog("RTM_DEMO"), "--service", "c", NULL };
+	char *c[] = { self_exe, "--produce", "c", NULL };
 	char *preloaded[] = { (char *)tu_prog("RTM_LEAKER"), "heap", "1000000", NULL };
 	const char *go = getenv("RTM_GO_DEMO"), *san = getenv("RTM_SANITIZED");
 
@@ -621,8 +654,8 @@ static void every_producer_records_its_namespaces(void **state)
 static void a_reader_in_a_container_reads_the_host_proc_through_proc_root(void **state)
 {
 	char *dir = tu_mkdir(), *seg, hostproc[4096], out[4096], cfg[4096];
-	char *demo[] = { (char *)tu_prog("RTM_DEMO"), "--service", "host-demo", NULL };
-	char *nsdemo[] = { (char *)tu_prog("RTM_DEMO"), "--service", "third-ns", NULL };
+	char *demo[] = { self_exe, "--produce", "host-demo", NULL };
+	char *nsdemo[] = { self_exe, "--produce", "third-ns", NULL };
 	char reader_root[] = "--proc-root", *rootv;
 	struct ns_proc rd_ns, third;
 	json_object *rm;
@@ -784,7 +817,7 @@ static void assert_refused(const char *path, const char *why)
 static void forged_namespace_identities_are_refused(void **state)
 {
 	char *dir = tu_mkdir(), *seg, src[4096], dst[4096];
-	char *root_demo[] = { (char *)tu_prog("RTM_DEMO"), "--service", "victim", NULL };
+	char *root_demo[] = { self_exe, "--produce", "victim", NULL };
 	struct ns_proc victim, userns;
 	struct rd_segment rd;
 	uint64_t victim_ns, victim_start;
@@ -826,7 +859,7 @@ static void forged_namespace_identities_are_refused(void **state)
 	 * USERNS_BASE: files of USERNS_BASE may speak for it, but only in the
 	 * user namespace it is in and only under the uid its map gives. */
 	{
-		char *argv[] = { (char *)tu_prog("RTM_DEMO"), "--service", "userns-victim", NULL };
+		char *argv[] = { self_exe, "--produce", "userns-victim", NULL };
 		char *useg = NULL, usrc[4096];
 		uint64_t uns, pns, ustart;
 
@@ -875,7 +908,7 @@ static void forged_namespace_identities_are_refused(void **state)
 static void a_containers_cgroup_gives_its_id_and_limits(void **state)
 {
 	char *dir = tu_mkdir(), cg[512], path[600], *seg;
-	char *argv[] = { (char *)tu_prog("RTM_DEMO"), "--service", "in-cgroup", NULL };
+	char *argv[] = { self_exe, "--produce", "in-cgroup", NULL };
 	const char *args[] = { "--interval", "200ms", "--exporter", "console", NULL };
 	const char *hier = NULL;
 	struct tu_reader r;
@@ -958,7 +991,7 @@ static char *remap(const char *text, const char *const *map)
 static void the_daemonset_runs_as_its_manifest_says(void **state)
 {
 	char *dir = tu_mkdir(), cmd[8192], root[] = "/tmp/rtm-k8s.XXXXXX", path[4200], out[4200];
-	char *demo[] = { (char *)tu_prog("RTM_DEMO"), "--service", "on-the-node", NULL };
+	char *demo[] = { self_exe, "--produce", "on-the-node", NULL };
 	char *json, *argv[32], *conf, *text, proc_to[4200];
 	const char *map[12];
 	json_object *m, *v;
@@ -1080,8 +1113,15 @@ static void the_daemonset_runs_as_its_manifest_says(void **state)
 	tu_rmdir(dir);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+
+	if (n <= 0)
+		return 1;
+	self_exe[n] = '\0';
+	if (argc == 3 && !strcmp(argv[1], "--produce"))
+		return produce(argv[2]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(each_runtimes_cgroup_path_names_its_container),
 		cmocka_unit_test(proc_field_parsers_take_what_the_kernel_writes),
