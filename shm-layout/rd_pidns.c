@@ -220,7 +220,8 @@ static void scan(void)
 	}
 	if (d)
 		closedir(d);
-	qsort(c.procs, c.n_procs, sizeof *c.procs, cmp_proc);
+	if (c.n_procs)
+		qsort(c.procs, c.n_procs, sizeof *c.procs, cmp_proc);
 }
 
 enum rd_liveness rd_pidns_find(uint64_t ns, pid_t ns_pid, uint64_t start_ticks,
