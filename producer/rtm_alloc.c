@@ -65,6 +65,7 @@ static int64_t early_live;
 
 static pthread_t sampler;
 static int sampler_stop;
+static struct rtm_segment *sampled; /* whose heartbeat each sample beats */
 static unsigned interval_ms;
 
 /* How the heap is sampled (see the top of this file). */
@@ -95,6 +96,7 @@ static pid_t owner;      /* a forked child's copy never opens, and a vfork
 			  * child shares this memory: both are told by pid */
 static uint64_t open_due_ns; /* CLOCK_MONOTONIC; 0 until the first look */
 static unsigned open_delay_ms;
+int rtm__alloc_idle_watch;
 
 /* A segment no thread ever caches (cache ways start NULL, so NULL
  * would match) until the fast path is valid. */
@@ -210,6 +212,9 @@ static void take_sample(bool arenas)
 		last[i] = now[i];
 	}
 	idle_and_trim(now[0], now[1], &trim_above, &trim_since);
+	/* A sample is a sign of life: HEARTBEAT in rtm-shmdump is its age. */
+	if (sampled)
+		rtm_segment_heartbeat(sampled);
 }
 
 /* One sample, unless another thread is taking one. */
@@ -309,6 +314,8 @@ void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how))
 	open_delay_ms = delay_ms;
 	rtm__tls.alloc_words = early_words;
 	__atomic_store_n(&deferred, 1, __ATOMIC_RELAXED);
+	/* Relaxed: read by the blocking-call hooks of this one thread. */
+	__atomic_store_n(&rtm__alloc_idle_watch, 1, __ATOMIC_RELAXED);
 }
 
 void rtm__alloc_before_exec(void)
@@ -379,6 +386,8 @@ void rtm__alloc_threads_begin(void)
 {
 	int m = SAMPLE_INLINE;
 
+	/* Relaxed: nothing is left for the blocking-call hooks to start. */
+	__atomic_store_n(&rtm__alloc_idle_watch, 0, __ATOMIC_RELAXED);
 	/* Relaxed: once per process, before the program's first thread;
 	 * the exchange alone decides who starts ours. */
 	if (__atomic_exchange_n(&threads_begun, 1, __ATOMIC_RELAXED))
@@ -395,6 +404,45 @@ void rtm__alloc_threads_begin(void)
 	if (__atomic_compare_exchange_n(&mode, &m, SAMPLE_THREAD, false, __ATOMIC_RELAXED,
 					__ATOMIC_RELAXED))
 		start_thread();
+}
+
+void rtm__alloc_may_idle(uint64_t timeout_ns)
+{
+	uint64_t now = rtm__now_ns(CLOCK_MONOTONIC), *w;
+	uint64_t until = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+	int was;
+
+	/* The program's one thread (a forked child's copy opens nothing):
+	 * open_due_ns and next_due_ns are its own, as in rtm__alloc_look(). */
+	if (__atomic_load_n(&deferred, __ATOMIC_RELAXED)) {
+		if (not_owner())
+			return;
+		if (!open_due_ns)
+			open_due_ns = now + (uint64_t)open_delay_ms * 1000000u;
+		/* Back before it is due: maybe still a short command.  Else it
+		 * opens now, and samples the heap as it does: the heap cannot
+		 * change while its only thread waits. */
+		if (until >= open_due_ns)
+			open_deferred(RTM__OPEN_LIVE);
+		return;
+	}
+	/* Sampled inline: the sample the wait would delay, now.  The
+	 * program keeps its one thread (and glibc malloc its fast path). */
+	if (__atomic_load_n(&mode, __ATOMIC_RELAXED) != SAMPLE_INLINE) {
+		/* Relaxed: a sampler thread, or none wanted: nothing to do. */
+		__atomic_store_n(&rtm__alloc_idle_watch, 0, __ATOMIC_RELAXED);
+		return;
+	}
+	w = rtm__tls.alloc_words;
+	if (until < next_due_ns || !w || w == early_words || !sampling_begin())
+		return;
+	was = rtm__alloc_guard(1); /* a sample's own allocations are rtm's */
+	take_sample(false);
+	next_due_ns = now + (uint64_t)interval_ms * 1000000u;
+	/* Relaxed: this thread's own word. */
+	arm_band(w, __atomic_load_n(&w[3], __ATOMIC_RELAXED));
+	rtm__alloc_guard(was);
+	sampling_end();
 }
 
 /* RTM_TRIM_IDLE_RATIO, a ratio in (0, 1); anything else is said once on
@@ -460,6 +508,7 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 	if (rc)
 		return -ENOSPC;
 	trim_ratio = trim_setting();
+	sampled = seg;
 	rtm__alloc_off = c_mallocs.off;
 	rtm__alloc_way = c_mallocs.way;
 	if (c_frees.off == rtm__alloc_off + 8 && c_bytes.off == rtm__alloc_off + 16 &&
@@ -495,6 +544,8 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 		start_thread();
 	} else if (every_ms != RTM_ALLOC_SAMPLE_NO_THREAD) {
 		__atomic_store_n(&mode, SAMPLE_INLINE, __ATOMIC_RELAXED);
+		/* Relaxed: the hooks' hint that an idle wait needs the thread. */
+		__atomic_store_n(&rtm__alloc_idle_watch, 1, __ATOMIC_RELAXED);
 	}
 	/* Lock contention comes with the interposers (a full segment only
 	 * leaves it out). */

@@ -36,6 +36,21 @@ void rtm__alloc_look(uint64_t *w);
  * stop sampling. */
 void rtm__alloc_threads_begin(void);
 
+/* Non-zero while the program's one thread is all that would open a
+ * deferred segment or sample the heap (before its segment opens, or while
+ * the heap is sampled inline): the blocking-call interposers then call
+ * rtm__alloc_may_idle().  Relaxed loads; a stale value only costs a call. */
+extern int rtm__alloc_idle_watch;
+
+/* The program's one thread is about to wait up to timeout_ns (UINT64_MAX:
+ * with no limit) in a blocking call (rtm_idle_hooks.c).  An idle program
+ * makes no allocator call that would open its deferred segment or sample
+ * its heap, so if the wait may outlast the delay, the segment opens now,
+ * and if it may outlast the next inline sample, the heap is sampled now:
+ * while its only thread waits, the heap cannot change, so its gauges stay
+ * current, and the program keeps its one thread. */
+void rtm__alloc_may_idle(uint64_t timeout_ns);
+
 /* The preload's lazy start: no segment yet; the program's one thread
  * counts into process memory through the same fast path, and open(how)
  * is called — to open the segment and rtm_alloc_metrics_start() it, which

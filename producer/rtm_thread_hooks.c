@@ -26,7 +26,10 @@ void *rtm__next_symbol(void **cache, const char *name)
 	void *sym = __atomic_load_n(cache, __ATOMIC_RELAXED);
 
 	if (!sym) {
+		int was = rtm__alloc_guard(1); /* what dlsym allocates is rtm's */
+
 		sym = dlsym(RTLD_NEXT, name);
+		rtm__alloc_guard(was);
 		__atomic_store_n(cache, sym, __ATOMIC_RELAXED);
 	}
 	return sym;

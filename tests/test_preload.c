@@ -271,8 +271,9 @@ static int64_t mallocs_above(const char *dir, int64_t above)
 
 /*
  * RTM_PUBLISH_DELAY_MS: a process gets its file once it has run for the
- * delay (seen by its own allocator calls), or before its first thread;
- * one that does neither has none.  Published, its updates land in the
+ * delay (seen by its own allocator calls), before its first thread, or as
+ * it starts a wait that would outlast the delay; one that does none of
+ * these has none.  Published, its updates land in the
  * file: the mapping was swapped under the running program.
  */
 static void a_deferred_segment_is_published_when_it_pays(void **state)
@@ -297,7 +298,8 @@ static void a_deferred_segment_is_published_when_it_pays(void **state)
 	waitpid(pid, NULL, 0);
 	tu_rmdir(dir);
 
-	/* An hour's delay: a program that holds its heap never publishes... */
+	/* An hour's delay: a program that holds its heap never publishes
+	 * (its waits, 100 ms each, end long before it is due)... */
 	dir = tu_mkdir();
 	setenv("RTM_PUBLISH_DELAY_MS", "3600000", 1);
 	pid = start_leaker(dir, "10000", NULL, "steady", "100000", "ready");
@@ -687,7 +689,16 @@ static pid_t start_leaker(const char *dir, const char *ms, const char *trim, con
 		setenv("RTM_SAMPLE_INTERVAL_MS", ms, 1);
 		if (trim)
 			setenv("RTM_TRIM_IDLE_RATIO", trim, 1);
-		execl(tu_prog("RTM_LEAKER"), "leaker", mode, arg, (char *)NULL);
+		{
+			/* "BYTES MS": the modes that take two. */
+			char args[64], *second;
+
+			snprintf(args, sizeof args, "%s", arg);
+			second = strchr(args, ' ');
+			if (second)
+				*second++ = '\0';
+			execl(tu_prog("RTM_LEAKER"), "leaker", mode, args, second, (char *)NULL);
+		}
 		_exit(127);
 	}
 	close(p[1]);
@@ -987,6 +998,165 @@ static void own_calls_sample_a_single_threaded_heap(void **state)
 	}
 }
 
+/* Starts cmd (a shell command line) under the preload with the
+ * environment env, publishing into dir; returns the shell's pid, which
+ * execs the command (one process). */
+static pid_t start_preloaded(const char *dir, const char *env, const char *cmd)
+{
+	char line[4096];
+	pid_t pid;
+
+	snprintf(line, sizeof line, "exec env RTM_DIR=%s LD_PRELOAD=%s %s %s", dir,
+		 tu_prog("RTM_PRELOAD"), env, cmd);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The one segment of pid in dir, once it is there (30 s at most, while pid
+ * runs); fails the test naming what when there is none. */
+static void segment_of(const char *dir, pid_t pid, const char *what, struct rd_segment *rd)
+{
+	for (int i = 0; i < 3000; i++) {
+		struct seg_info si[4];
+		int n = segments_in(dir, si, 4);
+
+		for (int k = 0; k < n; k++)
+			if (si[k].pid == pid) {
+				char path[4200];
+				int dfd = open(dir, O_RDONLY | O_DIRECTORY), m;
+				char **names;
+
+				m = rd_dir_list(dfd, &names);
+				for (int j = 0; j < m; j++) {
+					snprintf(path, sizeof path, "%s/%s", dir, names[j]);
+					if (!rd_segment_open(rd, AT_FDCWD, path, 0) && rd->hdr.pid == pid)
+						break;
+					rd_segment_close(rd);
+				}
+				rd_dir_names_free(names);
+				close(dfd);
+				return;
+			}
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	fail_msg("%s: no segment while it ran", what);
+}
+
+/*
+ * Issue 23's cases, as a user runs them: a Python program that builds a
+ * 20 MB heap, then sleeps, and sleep(1) under prlimit, which allocates
+ * nothing after its start.  Each has its segment while it sleeps (it would
+ * never make another allocator call), with and without a reader attached;
+ * Python's live heap is there, and with a reader it is exported.
+ */
+static void an_idle_process_is_published_while_it_waits(void **state)
+{
+	static const char env[] = "RTM_PUBLISH_DELAY_MS=300 RTM_SAMPLE_INTERVAL_MS=1000";
+	char py[512];
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	snprintf(py, sizeof py, "/usr/bin/python3 -c 'x=[bytearray(1000) for _ in range(20000)]; "
+		 "import time; time.sleep(30)'");
+	for (int with_reader = 0; with_reader < 2; with_reader++) {
+		char *dir = tu_mkdir();
+		struct tu_reader r;
+		struct rd_segment rd;
+		struct rd_snapshot s = { 0 };
+		pid_t pid;
+
+		if (with_reader)
+			tu_reader_start(&r, dir, (const char *[]){ "--exporter", "stdout", "--interval",
+								   "200ms", "--prometheus", "off", NULL });
+		if (!access("/usr/bin/python3", X_OK)) {
+			pid = start_preloaded(dir, env, py);
+			segment_of(dir, pid, "an idle python3", &rd);
+			/* 20000 blocks of 1000 bytes, live (the segment may open
+			 * while Python builds them). */
+			for (int i = 0; i < 3000 &&
+			     value(&rd, &s, "runtime.native.mem.heap.alloc") < 20000 * 1000; i++) {
+				usleep(10000);
+				assert_true(rd_segment_refresh(&rd) >= 0);
+			}
+			assert_true(value(&rd, &s, "runtime.native.mem.heap.alloc") >= 20000 * 1000);
+			assert_int_equal(thread_count(pid), 1);
+			rd_snapshot_free(&s);
+			rd_segment_close(&rd);
+			if (with_reader) {
+				char *out = NULL;
+
+				for (int i = 0; i < 3000; i++) {
+					free(out);
+					out = tu_reader_stdout(&r);
+					if (strstr(out, "\"stringValue\":\"python3\"") &&
+					    strstr(out, "runtime.native.mem.heap.alloc"))
+						break;
+					usleep(10000);
+				}
+				assert_non_null(strstr(out, "\"stringValue\":\"python3\""));
+				free(out);
+			}
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		} else {
+			printf("no /usr/bin/python3: the idle Python case not run\n");
+		}
+		pid = start_preloaded(dir, env, "prlimit --as=4000000000 sleep 30");
+		segment_of(dir, pid, "sleep under prlimit", &rd);
+		assert_int_equal(rd.liveness, RD_ALIVE);
+		rd_segment_close(&rd);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		if (with_reader)
+			assert_int_equal(tu_reader_stop(&r), 0);
+		tu_rmdir(dir);
+	}
+}
+
+/* An idle program's heap gauges are current to a sampling interval: what
+ * it allocated before it went to wait is sampled by the wait that would
+ * outlast the next sample, on the program's own thread (it keeps one). */
+static void an_idle_heap_is_sampled_as_the_wait_begins(void **state)
+{
+	char *dir;
+	struct rd_segment rd;
+	struct rd_snapshot s = { 0 };
+	int64_t inuse = 0, before;
+	pid_t pid;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	/* After 500 ms, 512 KiB in 1000-byte blocks (inside the 1 MiB band
+	 * that would sample by itself), then 100 ms waits and no allocator
+	 * call: sampled on its own thread within a sampling interval (1 s). */
+	pid = start_leaker(dir, "1000", NULL, "once", "524288 500", "ready");
+	only_segment(dir, &rd);
+	before = value(&rd, &s, "runtime.native.mem.heap.inuse");
+	for (int i = 0; i < 3000 && inuse - before < 512000; i++) {
+		usleep(10000);
+		assert_true(rd_segment_refresh(&rd) >= 0);
+		inuse = value(&rd, &s, "runtime.native.mem.heap.inuse");
+	}
+	if (inuse - before < 512000)
+		fail_msg("heap.inuse %lld -> %lld after the program allocated 512 KiB and waited",
+			 (long long)before, (long long)inuse);
+	assert_int_equal(thread_count(pid), 1);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	rd_snapshot_free(&s);
+	rd_segment_close(&rd);
+	tu_rmdir(dir);
+}
+
 /* A C++ site prints as C++ (demangled), as perf and gdb print it. */
 static void cxx_call_sites_are_demangled(void **state)
 {
@@ -1132,6 +1302,8 @@ int main(void)
 		cmocka_unit_test(an_apps_own_segment_lives_beside_the_preloads),
 		cmocka_unit_test(cxx_call_sites_are_demangled),
 		cmocka_unit_test(a_single_threaded_program_stays_so),
+		cmocka_unit_test(an_idle_process_is_published_while_it_waits),
+		cmocka_unit_test(an_idle_heap_is_sampled_as_the_wait_begins),
 		cmocka_unit_test(own_calls_sample_a_single_threaded_heap),
 		cmocka_unit_test(unmodified_programs_run_unharmed),
 		cmocka_unit_test(an_exec_chain_leaves_one_live_segment),

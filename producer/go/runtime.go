@@ -231,6 +231,8 @@ func mergeBounds(edges []float64) ([]float64, []int) {
 func (rm *RuntimeMetrics) Publish() {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
+	// A sign of life each publication: HEARTBEAT in rtm-shmdump is its age.
+	defer rm.seg.Heartbeat()
 	metrics.Read(rm.samples)
 	for i := range rm.pubs {
 		rm.pubs[i].publish(rm.samples[i].Value)
