@@ -199,7 +199,17 @@ int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
 	s->fd_count = -1;
 	/* A stand-in header: identity only, no metrics of its own. */
-	s->seg.hdr.pid = (int32_t)pid;
+	/* process.pid as the process sees itself (in a container, its pid
+	 * there), as for a producer's; the proc root's is how it is read. */
+	{
+		char status[4096];
+		pid_t own = pid;
+		ssize_t m = rd_proc_read(pid, "status", status, sizeof status);
+
+		if (m <= 0 || rd_proc_parse_nspid(status, (size_t)m, &own))
+			own = pid;
+		s->seg.hdr.pid = (int32_t)own;
+	}
 	s->seg.proc_pid = pid;
 	s->seg.liveness = RD_ALIVE;
 	s->seg.hdr.pid_start_ticks = st.start_ticks;

@@ -278,6 +278,21 @@ static void ns_spawn(struct ns_proc *p, int flags, const char *dir, const char *
 	ns_spawn_in(p, flags, dir, host_proc, out, NULL, argv);
 }
 
+/* Runs argv in our own namespaces, publishing into dir: its pid. */
+static pid_t start_host_producer(const char *dir, char *const argv[])
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setenv("RTM_DIR", dir, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 /* Ends the program (signal sig, SIGKILL if it will not) and its keeper. */
 static void ns_stop(struct ns_proc *p, int sig)
 {
@@ -666,14 +681,7 @@ static void a_reader_in_a_container_reads_the_host_proc_through_proc_root(void *
 	NEED_ROOT();
 	snprintf(hostproc, sizeof hostproc, "%s.hostproc", dir);
 	assert_int_equal(mkdir(hostproc, 0755), 0);
-	host = fork();
-	assert_true(host >= 0);
-	if (host == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setenv("RTM_DIR", dir, 1);
-		execv(demo[0], demo);
-		_exit(127);
-	}
+	host = start_host_producer(dir, demo);
 	seg = await_segment(dir);
 
 	/* Without the host's /proc: kept, counted, said once, not exported. */
@@ -1071,14 +1079,7 @@ static void the_daemonset_runs_as_its_manifest_says(void **state)
 		free(value);
 	}
 
-	host = fork();
-	assert_true(host >= 0);
-	if (host == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setenv("RTM_DIR", dir, 1);
-		execv(demo[0], demo);
-		_exit(127);
-	}
+	host = start_host_producer(dir, demo);
 	free(await_segment(dir));
 	snprintf(out, sizeof out, "%s/out", root);
 	ns_spawn(&reader, CLONE_NEWPID | CLONE_NEWNS, dir, proc_to, out, argv);
