@@ -412,6 +412,64 @@ static void planted_names_do_not_block_producers(void **state)
 	tu_rmdir(dir);
 }
 
+/* A process its user started as a setuid-root program (real uid theirs,
+ * effective and saved uid 0) is not theirs: its /proc (disk I/O, the maps
+ * --locks reads) is root's.  A segment of that user naming it, with its
+ * exact pid and start time, is refused, by the reader and by rtm-shmdump. */
+static void a_setuid_process_is_not_its_users(void **state)
+{
+	char *dir = tu_mkdir(), paths[2][4096], cmd[8400], buf[1024];
+	struct rd_segment rd;
+	struct rd_proc_stat st;
+	pid_t victim, mine;
+	ssize_t n;
+	int fd, go[2];
+
+	(void)state;
+	if (geteuid() != 0) {
+		tu_rmdir(dir);
+		skip(); /* needs a second uid */
+	}
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_equal(pipe(go), 0);
+	victim = fork();
+	assert_true(victim >= 0);
+	if (victim == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* What the kernel makes of a setuid-root binary nobody runs. */
+		if (setresgid(NOBODY, 0, 0) || setresuid(NOBODY, 0, 0))
+			_exit(1);
+		close(go[0]);
+		write(go[1], "r", 1);
+		for (;;)
+			pause();
+	}
+	close(go[1]);
+	assert_int_equal(read(go[0], buf, 1), 1);
+	close(go[0]);
+	mine = sleeper(NOBODY);
+	planted_segments(dir, NOBODY, (pid_t[]){ victim, mine }, paths);
+	/* The victim's true start time: the segment names it exactly. */
+	n = rd_proc_read(victim, "stat", buf, sizeof buf);
+	assert_true(n > 0);
+	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
+	fd = open(paths[0], O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &st.start_ticks, 8, 104), 8);
+	close(fd);
+	assert_int_equal(rd_segment_open(&rd, AT_FDCWD, paths[0], 0), -EPERM);
+	if (!strstr(rd.err, "runs as uid 65534 (effective 0, saved 0)"))
+		fail_msg("refused for another reason: %s", rd.err);
+	rd_segment_close(&rd);
+	snprintf(cmd, sizeof cmd, "%s --locks %s 2>&1", tu_prog("RTM_SHMDUMP"), paths[0]);
+	tu_run_says(cmd, 1, "(effective 0, saved 0)");
+	kill(victim, SIGKILL);
+	kill(mine, SIGKILL);
+	waitpid(victim, NULL, 0);
+	waitpid(mine, NULL, 0);
+	tu_rmdir(dir);
+}
+
 /* Temporaries of producers killed before publishing are removed once their
  * pid is gone and they are a minute old; a live producer's are left alone,
  * and so is a young one whose pid is gone here (it may be a pid of a
@@ -1098,6 +1156,7 @@ int main(void)
 		cmocka_unit_test(once_fails_without_a_directory_to_read),
 		cmocka_unit_test(unsafe_directory_is_reported),
 		cmocka_unit_test(reused_pid_of_another_user_is_refused),
+		cmocka_unit_test(a_setuid_process_is_not_its_users),
 		cmocka_unit_test(producers_refuse_unsafe_directories),
 		cmocka_unit_test(planted_names_do_not_block_producers),
 		cmocka_unit_test(orphaned_temporaries_are_swept),
