@@ -265,11 +265,13 @@ enum rd_liveness rd_pidns_find(uint64_t ns, pid_t ns_pid, uint64_t start_ticks,
 		p = lookup(ns, ns_pid);
 	}
 	if (p) {
+		/* That pid no longer a process of the namespace (gone, or
+		 * reused by another's): the one the look found has ended. */
+		if (rd_ns_inode(p->proc_pid, "pid") != ns)
+			return RD_EXITED;
 		l = at_pid(p->proc_pid, start_ticks);
 		if (l == RD_ALIVE || l == RD_PID_REUSED)
 			*proc_pid = p->proc_pid;
-		if (l == RD_ALIVE && rd_ns_inode(p->proc_pid, "pid") != ns)
-			l = RD_EXITED; /* its pid went to another namespace's process */
 		return l;
 	}
 	/* None of that pid: gone, if its namespace is there to be seen. */

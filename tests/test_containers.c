@@ -671,9 +671,7 @@ static void a_reader_in_a_container_reads_the_host_proc_through_proc_root(void *
 	char *dir = tu_mkdir(), *seg, hostproc[4096], out[4096], cfg[4096];
 	char *demo[] = { self_exe, "--produce", "host-demo", NULL };
 	char *nsdemo[] = { self_exe, "--produce", "third-ns", NULL };
-	char reader_root[] = "--proc-root", *rootv;
 	struct ns_proc rd_ns, third;
-	json_object *rm;
 	char *text;
 	pid_t host;
 
@@ -724,12 +722,10 @@ static void a_reader_in_a_container_reads_the_host_proc_through_proc_root(void *
 		snprintf(line, sizeof line, "proc-root = %s\n", hostproc);
 		assert_true(tu_write_file(cfg, line));
 	}
-	rootv = cfg;
-	(void)reader_root;
 	ns_spawn(&third, CLONE_NEWPID, dir, NULL, NULL, nsdemo);
 	{
 		char *argv[] = { (char *)tu_prog("RTM_READER"), "--dir", dir, "--interval", "200ms",
-				 "--exporter", "console", "--config", rootv, NULL };
+				 "--exporter", "console", "--config", cfg, NULL };
 
 		ns_spawn(&rd_ns, CLONE_NEWPID | CLONE_NEWNS, dir, hostproc, out, argv);
 	}
@@ -756,7 +752,6 @@ static void a_reader_in_a_container_reads_the_host_proc_through_proc_root(void *
 	if (!text)
 		fail_msg("the reader never exported both producers: %s", (text = slurp_maybe(out)));
 	free(text);
-	(void)rm;
 	ns_stop(&rd_ns, SIGTERM);
 	ns_stop(&third, SIGTERM);
 	kill(host, SIGTERM);
