@@ -263,8 +263,8 @@ static void usage(void)
 	       "                         server (default http://localhost:4317)\n"
 	       "  --protocol P           http/protobuf (default), http/json or grpc\n"
 	       "  --compression C        gzip or none\n"
-	       "  --timeout DURATION     per request (default 10s; OTEL_..._TIMEOUT in ms,\n"
-	       "                         0 for no limit)\n"
+	       "  --timeout DURATION     per request, 0 for no limit (default 10s;\n"
+	       "                         OTEL_..._TIMEOUT in ms, 0 for no limit too)\n"
 	       "  --headers K=V,...      extra request headers\n"
 	       "  --certificate FILE     CA bundle for https\n"
 	       "  --client-key FILE      client key for mTLS\n"
@@ -403,9 +403,11 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 	}
 
 	if ((v = f->v[O_TIMEOUT])) {
-		/* Below 1 ms libcurl would round it to 0, "no timeout". */
-		if (rd_parse_duration(v, &ns) || ns < 1000000)
-			return rd_errorf(err, n, "--timeout: '%s' is not a duration of at least 1ms", v);
+		/* 0: no limit, as the variables have it.  Between 0 and 1 ms
+		 * libcurl would round it to 0 too: refused, not taken for that. */
+		if (rd_parse_duration(v, &ns) || (ns && ns < 1000000))
+			return rd_errorf(err, n, "--timeout: '%s' is not 0 (no limit) or a duration of "
+					 "at least 1ms", v);
 		c->timeout_ns = ns;
 	} else if ((v = otel_env("TIMEOUT", &which))) {
 		unsigned long long ms;

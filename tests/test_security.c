@@ -102,7 +102,9 @@ static void numbers_and_options_are_strict(void **state)
 		{ "OTEL_METRIC_EXPORT_INTERVAL=+5000", "--once", "OTEL_METRIC_EXPORT_INTERVAL: '+5000' is not", 1 },
 		{ "OTEL_EXPORTER_OTLP_TIMEOUT=0x10", "--once", "OTEL_EXPORTER_OTLP_TIMEOUT: '0x10' is not", 1 },
 		/* below 1 ms libcurl would round a timeout to "none" */
-		{ "", "--timeout 0.5ms", "--timeout: '0.5ms' is not a duration of at least 1ms", 2 },
+		{ "", "--timeout 0.5ms", "--timeout: '0.5ms' is not 0 (no limit) or a duration of at least 1ms", 2 },
+		/* 0 is no limit, as --help says (and the variables have it). */
+		{ "", "--once --timeout 0", "--once: nothing to collect", 1 },
 		{ "", "--retry-initial 500us", "--retry-initial: '500us'", 2 },
 	};
 

@@ -596,9 +596,38 @@ static void locks_prints_the_table_or_says_why_not(void **state)
 	free(seg10);
 }
 
+/* A directory not made yet holds no segments: exit 0 in text and JSON
+ * alike (the JSON says it does not exist); a path that is not a
+ * directory is an error in both. */
+static void a_missing_directory_is_no_segments_in_every_form(void **state)
+{
+	char cmd[600];
+	json_object *o;
+	char *out;
+	int st;
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "%s --dir /nonexistent/rtm 2>&1", tu_prog("RTM_SHMDUMP"));
+	tu_run_says(cmd, 0, "no segments: /nonexistent/rtm does not exist");
+	snprintf(cmd, sizeof cmd, "%s --dir /nonexistent/rtm --json", tu_prog("RTM_SHMDUMP"));
+	out = tu_run(cmd, &st, NULL);
+	assert_int_equal(st, 0);
+	o = json_tokener_parse(out);
+	assert_non_null(o);
+	assert_false(json_object_get_boolean(tu_json_get(o, "exists")));
+	assert_int_equal(json_object_array_length(tu_json_get(o, "segments")), 0);
+	json_object_put(o);
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s --dir /etc/passwd 2>&1", tu_prog("RTM_SHMDUMP"));
+	tu_run_says(cmd, 1, "/etc/passwd: Not a directory");
+	snprintf(cmd, sizeof cmd, "%s --dir /etc/passwd --json 2>&1", tu_prog("RTM_SHMDUMP"));
+	tu_run_says(cmd, 1, "/etc/passwd: Not a directory");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_missing_directory_is_no_segments_in_every_form),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(every_kind_and_attribute_round_trips_through_json),
 		T(filter_selects_metrics_by_glob),

@@ -169,11 +169,28 @@ static int list_segments(const struct opts *o)
 	int dfd, n, bad = 0;
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		if (errno == ENOENT && !o->json) {
+	/* No directory yet is no segments, in either form (exit 0): no
+	 * producer has run, no reader has made it. */
+	if (dfd < 0 && errno == ENOENT) {
+		if (!o->json) {
 			printf("no segments: %s does not exist\n", vis(dir));
 			return 0;
 		}
+		rd_json_obj_open(&j, NULL);
+		rd_json_str(&j, "schema", LIST_SCHEMA);
+		rd_json_str(&j, "dir", dir);
+		rd_json_bool(&j, "exists", false);
+		rd_json_obj_open(&j, "reader");
+		rd_json_bool(&j, "attached", false);
+		rd_json_obj_close(&j);
+		rd_json_arr_open(&j, "segments");
+		rd_json_arr_close(&j);
+		rd_json_obj_close(&j);
+		printf("%s\n", j.buf);
+		rd_json_free(&j);
+		return 0;
+	}
+	if (dfd < 0) {
 		fprintf(stderr, "rtm-shmdump: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
