@@ -99,14 +99,21 @@ int rd_dir_presence_touch(int dirfd, int *fd, uint64_t interval_ns)
 			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 
 		if (f >= 0) {
+			int err;
+
 			fchmod(f, 0644); /* whatever the umask: producers read it */
+			errno = 0;
 			if (dprintf(f, "rtm-reader %d %llu\n", (int)getpid(),
-				    (unsigned long long)interval_ns) < 0) {
-				close(f);
-				return -EIO;
+				    (unsigned long long)interval_ns) >= 0) {
+				*fd = f;
+				return 0;
 			}
-			*fd = f;
-			return 0;
+			/* A full tmpfs says ENOSPC: say that, and leave no
+			 * empty announcement behind. */
+			err = errno ? errno : EIO;
+			close(f);
+			unlinkat(dirfd, RTM_SHM_READER_FILE, 0);
+			return -err;
 		}
 		/* An earlier reader's file, or one someone planted: replace
 		 * it (in a sticky directory only its owner or root can). */

@@ -25,6 +25,7 @@
 #include "rd_limits.h"
 #include "rd_pidns.h"
 #include "rd_proc.h"
+#include "rtm_shm_presence.h"
 #include "test_util.h"
 
 #define ID64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -163,6 +164,45 @@ static void bad_roots_are_one_line_errors(void **state)
 	snprintf(cmd, sizeof cmd, "%s --proc-root /tmp 2>&1", tu_prog("RTM_SHMDUMP"));
 	tu_run_says(cmd, 2, "rtm-shmdump: --proc-root: /tmp: not a procfs mount");
 	unlink(conf);
+}
+
+/* A reader on a full tmpfs (a real one, in a mount namespace of its own)
+ * says ENOSPC when it cannot announce itself, not EIO, and leaves no empty
+ * announcement behind for producers to misread. */
+static void a_full_tmpfs_is_reported_as_such(void **state)
+{
+	char dir[] = "/tmp/rtm-full.XXXXXX";
+	pid_t pid;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char fill[64], ann[64];
+		static char block[4096];
+		int fd, pfd = -1, rc;
+
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=16k,mode=1777"))
+			_exit(77);
+		snprintf(fill, sizeof fill, "%s/fill", dir);
+		fd = open(fill, O_WRONLY | O_CREAT, 0600);
+		while (fd >= 0 && write(fd, block, sizeof block) > 0)
+			;
+		fd = open(dir, O_RDONLY | O_DIRECTORY);
+		rc = rd_dir_presence_touch(fd, &pfd, 10000000000ull);
+		snprintf(ann, sizeof ann, "%s/%s", dir, RTM_SHM_READER_FILE);
+		_exit(rc == -ENOSPC && access(ann, F_OK) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	rmdir(dir);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		skip(); /* no mount namespace or tmpfs here */
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 /* --- real namespaces ----------------------------------------------------- */
@@ -1122,6 +1162,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(each_runtimes_cgroup_path_names_its_container),
 		cmocka_unit_test(proc_field_parsers_take_what_the_kernel_writes),
 		cmocka_unit_test(bad_roots_are_one_line_errors),
+		cmocka_unit_test(a_full_tmpfs_is_reported_as_such),
 		cmocka_unit_test(a_producer_in_a_pid_namespace_is_exported_as_a_host_one),
 		cmocka_unit_test(a_producer_in_a_user_namespace_is_mapped_to_its_host_uid),
 		cmocka_unit_test(every_producer_records_its_namespaces),
