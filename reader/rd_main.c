@@ -331,14 +331,16 @@ int main(int argc, char **argv)
 	if (rd_reader_cycle(&r))
 		l.failures++;
 	rd_reader_log_rejections(&r, mono_ns(), true);
-	rd_log("stopped");
 	if (l.uring)
 		io_uring_queue_exit(&l.ring);
 	if (l.inofd >= 0)
 		close(l.inofd);
 	if (l.sigfd >= 0)
 		close(l.sigfd);
+	/* The export thread's last lines (an export the stop interrupted)
+	 * come out of rd_reader_fini(): "stopped" is said after them. */
 	rd_reader_fini(&r);
+	rd_log("stopped");
 	rd_config_free(&cfg);
 	return rc ? 1 : 0;
 }

@@ -739,8 +739,20 @@ static double stop_latency(const char *dir, const char *endpoint, bool once)
 	t0 = mono_s();
 	kill(r.pid, SIGTERM);
 	waitpid(r.pid, NULL, 0);
+	t0 = mono_s() - t0;
+	{
+		/* The daemon's "stopped" is its last word, after any export
+		 * the stop interrupted (--once says neither). */
+		static const char last[] = "rtm-reader: stopped\n";
+		char *log = tu_reader_log(&r);
+		size_t n = strlen(log);
+
+		if (!once && (n < sizeof last - 1 || strcmp(log + n - (sizeof last - 1), last)))
+			fail_msg("the reader's log does not end with 'stopped':\n%s", log);
+		free(log);
+	}
 	unlink(r.log);
-	return mono_s() - t0;
+	return t0;
 }
 
 static void sigterm_ends_the_reader_promptly_whatever_the_collector_does(void **state)
