@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *st
 #endif
 
 #include "rd_json.h"
+#include "rd_proc.h"
 #include "rd_segment.h"
 #include "rtm_shm_text.h"
 
@@ -43,6 +45,50 @@ struct where {
 };
 
 #ifdef RTM_HAVE_LIBDW
+/* The process's executable mappings: an address outside all of them is
+ * not code (a forged or stale site), whatever module libdwfl's ranges,
+ * which span the gaps between a module's segments, would name. */
+static struct xrange {
+	uint64_t lo, hi;
+} *xr;
+static size_t n_xr;
+
+static void load_exec_ranges(int pid)
+{
+	char path[384], line[4096];
+	size_t cap = 0;
+	FILE *f;
+
+	n_xr = 0;
+	rd_proc_path(path, sizeof path, (pid_t)pid, "maps");
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%llx-%llx %7s", &lo, &hi, perms) != 3 || !strchr(perms, 'x'))
+			continue;
+		if (n_xr == cap) {
+			struct xrange *p = realloc(xr, (cap = cap ? cap * 2 : 64) * sizeof *p);
+
+			if (!p)
+				break;
+			xr = p;
+		}
+		xr[n_xr++] = (struct xrange){ lo, hi };
+	}
+	if (f)
+		fclose(f);
+}
+
+static bool is_code(uint64_t pc)
+{
+	for (size_t i = 0; i < n_xr; i++)
+		if (pc >= xr[i].lo && pc < xr[i].hi)
+			return true;
+	return false;
+}
+
 static Dwfl *open_process(int pid)
 {
 	static char *debuginfo_path;
@@ -55,6 +101,7 @@ static Dwfl *open_process(int pid)
 
 	if (!d)
 		return NULL;
+	load_exec_ranges(pid);
 	dwfl_report_begin(d);
 	if (dwfl_linux_proc_report(d, pid) || dwfl_report_end(d, NULL, NULL)) {
 		dwfl_end(d);
@@ -76,7 +123,7 @@ static void base_name(char *out, size_t n, const char *path)
 static void resolve(Dwfl *d, uint64_t addr, struct where *w)
 {
 	Dwarf_Addr pc = addr - 1;
-	Dwfl_Module *m = d ? dwfl_addrmodule(d, pc) : NULL;
+	Dwfl_Module *m = d && is_code(pc) ? dwfl_addrmodule(d, pc) : NULL;
 	const char *name, *mainfile = NULL;
 	GElf_Off off = 0;
 	GElf_Sym sym;
