@@ -406,6 +406,10 @@ void rtm__alloc_threads_begin(void)
 		start_thread();
 }
 
+/* The program's thread's counts at its last sample taken for a wait
+ * (rtm__alloc_may_idle: the one thread's). */
+static uint64_t idle_mallocs = UINT64_MAX, idle_frees;
+
 void rtm__alloc_may_idle(uint64_t timeout_ns)
 {
 	uint64_t now = rtm__now_ns(CLOCK_MONOTONIC), *w;
@@ -434,11 +438,20 @@ void rtm__alloc_may_idle(uint64_t timeout_ns)
 		return;
 	}
 	w = rtm__tls.alloc_words;
-	if (until < next_due_ns || !w || w == early_words || !sampling_begin())
+	if (until < next_due_ns || !w || w == early_words)
+		return;
+	/* Relaxed: this thread's own words.  No allocator call since the last
+	 * wait's sample (a shell reaping child after child): nothing new. */
+	if (__atomic_load_n(&w[0], __ATOMIC_RELAXED) == idle_mallocs &&
+	    __atomic_load_n(&w[1], __ATOMIC_RELAXED) == idle_frees)
+		return;
+	if (!sampling_begin())
 		return;
 	was = rtm__alloc_guard(1); /* a sample's own allocations are rtm's */
 	take_sample(false);
 	next_due_ns = now + (uint64_t)interval_ms * 1000000u;
+	idle_mallocs = __atomic_load_n(&w[0], __ATOMIC_RELAXED);
+	idle_frees = __atomic_load_n(&w[1], __ATOMIC_RELAXED);
 	/* Relaxed: this thread's own word. */
 	arm_band(w, __atomic_load_n(&w[3], __ATOMIC_RELAXED));
 	rtm__alloc_guard(was);
