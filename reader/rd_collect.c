@@ -157,8 +157,6 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 		return rc;
 	r->cfg = cfg;
 	r->dir = rd_dir_path(cfg->dir);
-	r->dirfd = -1;
-	r->presence_fd = -1;
 	r->self.start_unix_nano = now_ns(CLOCK_REALTIME);
 	r->self.cycle_min = 1e300;
 	r->self.cycle_max = -1e300;
