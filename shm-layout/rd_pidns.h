@@ -4,12 +4,13 @@
  *
  * A producer in a container records its pid as it sees it and the inode of
  * its pid namespace (header 1.2).  A reader whose /proc shows another
- * namespace (the host's) finds that process by looking, once, at which
- * processes under the proc root live in that namespace (the stat of
- * <root>/<pid>/ns/pid) and what they call themselves there (NSpid: of
- * their status).  What it found is cached per namespace, so a full look at
- * /proc happens only when a segment names a process the cache does not
- * know, and then at most once a second — never once per cycle.
+ * namespace (the host's) finds that process by looking at which namespace
+ * each process under the proc root lives in (a stat of <root>/<pid>/ns/pid:
+ * one look serves every namespace) and, for the namespaces segments name,
+ * what those processes call themselves there (NSpid: of their status, read
+ * once each).  What it found is kept, so a full look at /proc happens only
+ * when a segment names a process not found yet, and then at most once a
+ * second — never once per cycle.
  *
  * Not thread-safe: the reader's collecting thread and rtm-shmdump call it.
  */
