@@ -206,7 +206,7 @@ int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 		pid_t own = pid;
 		ssize_t m = rd_proc_read(pid, "status", status, sizeof status);
 
-		if (m <= 0 || rd_proc_parse_nspid(status, (size_t)m, &own))
+		if (m <= 0 || rd_proc_parse_nspid(status, (size_t)m, &own, NULL))
 			own = pid;
 		s->seg.hdr.pid = (int32_t)own;
 	}

@@ -4,7 +4,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +78,10 @@ void rd_pidns_forget(void)
 
 uint64_t rd_pidns_root(void)
 {
-	char path[384], buf[4096];
-	struct stat st;
+	char buf[4096];
+	pid_t self;
 	ssize_t n;
-	int fd;
+	int levels;
 
 	if (*c.root && !strcmp(c.root, rd_proc_root()))
 		return c.root_ns;
@@ -94,33 +93,9 @@ uint64_t rd_pidns_root(void)
 	c.root_ns = rd_ns_inode(1, "pid");
 	if (c.root_ns)
 		return c.root_ns;
-	snprintf(path, sizeof path, "%s/self/status", c.root);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	{
-		const char *p = strstr(buf, "\nNSpid:");
-		int fields = 0;
-
-		for (p = p ? p + 7 : NULL; p && *p && *p != '\n';) {
-			while (*p == ' ' || *p == '\t')
-				p++;
-			if (*p >= '0' && *p <= '9')
-				fields++;
-			while (*p >= '0' && *p <= '9')
-				p++;
-			if (*p != ' ' && *p != '\t')
-				break;
-		}
-		snprintf(path, sizeof path, "%s/self/ns/pid", c.root);
-		if (fields == 1 && !stat(path, &st))
-			c.root_ns = (uint64_t)st.st_ino;
-	}
+	n = rd_proc_read(0, "status", buf, sizeof buf);
+	if (n > 0 && !rd_proc_parse_nspid(buf, (size_t)n, &self, &levels) && levels == 1)
+		c.root_ns = rd_ns_inode(0, "pid");
 	return c.root_ns;
 }
 
@@ -180,7 +155,7 @@ static struct ns_proc *lookup(uint64_t ns, pid_t ns_pid)
 			char buf[4096];
 			ssize_t n = rd_proc_read(p->proc_pid, "status", buf, sizeof buf);
 
-			if (n <= 0 || rd_proc_parse_nspid(buf, (size_t)n, &p->ns_pid))
+			if (n <= 0 || rd_proc_parse_nspid(buf, (size_t)n, &p->ns_pid, NULL))
 				p->ns_pid = -1; /* gone, or unreadable */
 		}
 		if (p->ns_pid == ns_pid)

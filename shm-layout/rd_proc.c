@@ -57,16 +57,6 @@ int rd_proc_parse_stat(const char *buf, size_t len, struct rd_proc_stat *o)
 	return 0;
 }
 
-int rd_proc_parse_uid(const char *buf, size_t len, uid_t *uid)
-{
-	const char *p = memmem(buf, len, "\nUid:", 5);
-
-	if (!p)
-		return -EINVAL;
-	*uid = (uid_t)strtoul(p + 5, NULL, 10);
-	return 0;
-}
-
 int rd_proc_parse_uids(const char *buf, size_t len, uid_t *real, uid_t *eff, uid_t *saved)
 {
 	const char *p = memmem(buf, len, "\nUid:", 5);
@@ -88,10 +78,11 @@ int rd_proc_parse_uids(const char *buf, size_t len, uid_t *real, uid_t *eff, uid
 	return 0;
 }
 
-int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid)
+int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid, int *levels)
 {
 	const char *p = memmem(buf, len, "\nNSpid:", 7), *end;
 	long last = 0;
+	int n = 0;
 
 	if (!p)
 		return -EINVAL;
@@ -113,11 +104,14 @@ int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid)
 		if (q == p || v <= 0)
 			return -EINVAL;
 		last = v;
+		n++;
 		p = q;
 	}
 	if (!last)
 		return -EINVAL;
 	*pid = (pid_t)last;
+	if (levels)
+		*levels = n;
 	return 0;
 }
 
@@ -146,6 +140,8 @@ const char *rd_proc_root(void)
 
 int rd_proc_path(char *buf, size_t size, pid_t pid, const char *file)
 {
+	if (!pid)
+		return snprintf(buf, size, "%s/self/%s", proc_root, file);
 	return snprintf(buf, size, "%s/%d/%s", proc_root, (int)pid, file);
 }
 

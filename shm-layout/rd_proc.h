@@ -38,16 +38,15 @@ int rd_proc_parse_io(const char *buf, size_t len, uint64_t *read_bytes,
  * task spent runnable, waiting for a CPU.  Returns 0 or -EINVAL. */
 int rd_proc_parse_schedstat(const char *buf, size_t len, uint64_t *wait_ns);
 
-/* Real uid from /proc/<pid>/status text.  Returns 0 or -EINVAL. */
-int rd_proc_parse_uid(const char *buf, size_t len, uid_t *uid);
-
 /* The three uids of the Uid: line of /proc/<pid>/status (as the reader's
  * user namespace sees them).  Returns 0 or -EINVAL. */
 int rd_proc_parse_uids(const char *buf, size_t len, uid_t *real, uid_t *eff, uid_t *saved);
 
 /* The last number of the NSpid: line of /proc/<pid>/status: the pid as the
- * process sees it in its own pid namespace.  Returns 0 or -EINVAL. */
-int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid);
+ * process sees it in its own pid namespace; *levels (may be NULL) the count
+ * of numbers, 1 when the proc mount shows the process's own namespace.
+ * Returns 0 or -EINVAL. */
+int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid, int *levels);
 
 /*
  * rd_proc_set_root - where procfs is mounted ("/proc" by default), for
@@ -59,10 +58,12 @@ int rd_proc_parse_nspid(const char *buf, size_t len, pid_t *pid);
 int rd_proc_set_root(const char *root);
 const char *rd_proc_root(void);
 
-/* "<root>/<pid>/<file>" into buf.  Returns what snprintf() does. */
+/* "<root>/<pid>/<file>" into buf ("<root>/self/<file>" for pid 0: the
+ * caller as the proc root's namespace sees it).  Returns what snprintf()
+ * does. */
 int rd_proc_path(char *buf, size_t size, pid_t pid, const char *file);
 
-/* Reads <root>/<pid>/<file> into buf (NUL-terminated).  Returns the length,
+/* Reads <root>/<pid>/<file> into buf (NUL-terminated; pid 0: self).  Returns the length,
  * -ESRCH when the process is gone, or -errno. */
 ssize_t rd_proc_read(pid_t pid, const char *file, char *buf, size_t size);
 
