@@ -129,13 +129,16 @@ static void proc_field_parsers_take_what_the_kernel_writes(void **state)
 	pid_t p;
 
 	(void)state;
-	assert_int_equal(rd_proc_parse_nspid(status, sizeof status - 1, &p), 0);
+	int levels;
+
+	assert_int_equal(rd_proc_parse_nspid(status, sizeof status - 1, &p, &levels), 0);
 	assert_int_equal(p, 1);
+	assert_int_equal(levels, 3);
 	assert_int_equal(rd_proc_parse_uids(status, sizeof status - 1, &r, &e, &s), 0);
 	assert_int_equal(r, 1000);
 	assert_int_equal(e, 0);
 	assert_int_equal(s, 1000);
-	assert_int_equal(rd_proc_parse_nspid("\nNSpid:\t0\n", 10, &p), -EINVAL);
+	assert_int_equal(rd_proc_parse_nspid("\nNSpid:\t0\n", 10, &p, NULL), -EINVAL);
 	assert_int_equal(rd_limits_parse_cpu_list("0-3,8,10-11\n"), 7);
 	assert_int_equal(rd_limits_parse_cpu_list("5"), 1);
 	assert_int_equal(rd_limits_parse_cpu_list("3-1"), -1);
@@ -830,17 +833,6 @@ static void forge(const char *src, const char *dst, uid_t uid, int32_t pid, uint
 	free(img);
 }
 
-static uint64_t start_of(pid_t pid)
-{
-	char buf[1024];
-	struct rd_proc_stat st;
-	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
-
-	assert_true(n > 0);
-	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
-	return st.start_ticks;
-}
-
 /* rd_segment_open's answer for a forged file: refused, with a reason. */
 static void assert_refused(const char *path, const char *why)
 {
@@ -872,7 +864,7 @@ static void forged_namespace_identities_are_refused(void **state)
 	seg = await_segment(dir);
 	snprintf(src, sizeof src, "%s/%s", dir, seg);
 	victim_ns = rd_ns_inode(victim.host_pid, "pid");
-	victim_start = start_of(victim.host_pid);
+	victim_start = tu_proc_stat(victim.host_pid).start_ticks;
 	assert_true(victim_ns != 0 && victim_ns != rd_pidns_root());
 
 	/* The genuine one is accepted and found. */
@@ -923,7 +915,7 @@ static void forged_namespace_identities_are_refused(void **state)
 		snprintf(usrc, sizeof usrc, "%s/%s", dir, useg);
 		uns = rd_ns_inode(userns.host_pid, "user");
 		pns = rd_ns_inode(userns.host_pid, "pid");
-		ustart = start_of(userns.host_pid);
+		ustart = tu_proc_stat(userns.host_pid).start_ticks;
 		/* Header uid 5 of that namespace is host uid USERNS_BASE + 5. */
 		snprintf(dst, sizeof dst, "%s/rtm.1.%llu.9.rtm", dir, (unsigned long long)ustart);
 		forge(usrc, dst, USERNS_BASE, 1, pns, uns, 5, ustart);

@@ -51,13 +51,7 @@ static int64_t value(struct rd_segment *rd, struct rd_snapshot *s, const char *n
 /* Threads of pid, from /proc. */
 static long thread_count(pid_t pid)
 {
-	char stat[1024];
-	struct rd_proc_stat st;
-	ssize_t n = rd_proc_read(pid, "stat", stat, sizeof stat);
-
-	assert_true(n > 0);
-	assert_int_equal(rd_proc_parse_stat(stat, (size_t)n, &st), 0);
-	return st.num_threads;
+	return tu_proc_stat(pid).num_threads;
 }
 
 /* alloc_truth's N blocks of M bytes (usable size U each), K of them

@@ -358,18 +358,6 @@ static void producers_refuse_unsafe_directories(void **state)
 
 /* Names planted for a producer's next segments do not stop it: it never
  * builds under a guessable name, and a taken final name moves it on. */
-/* pid's /proc/<pid>/stat, parsed by the reader's own parser. */
-static struct rd_proc_stat proc_stat(pid_t pid)
-{
-	struct rd_proc_stat st;
-	char buf[1024];
-	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
-
-	assert_true(n > 0);
-	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
-	return st;
-}
-
 static void planted_names_do_not_block_producers(void **state)
 {
 	char *dir = tu_mkdir(), path[4096] = "";
@@ -396,7 +384,7 @@ static void planted_names_do_not_block_producers(void **state)
 		pause();
 		_exit(0);
 	}
-	ticks = proc_stat(child).start_ticks;
+	ticks = tu_proc_stat(child).start_ticks;
 	/* Every name it could take first, and old-style temporaries. */
 	for (int n = 0; n < 4; n++) {
 		char name[300];
@@ -424,7 +412,6 @@ static void a_setuid_process_is_not_its_users(void **state)
 	struct rd_segment rd;
 	struct rd_proc_stat st;
 	pid_t victim, mine;
-	ssize_t n;
 	int fd, go[2];
 
 	(void)state;
@@ -452,9 +439,7 @@ static void a_setuid_process_is_not_its_users(void **state)
 	mine = sleeper(NOBODY);
 	planted_segments(dir, NOBODY, (pid_t[]){ victim, mine }, paths);
 	/* The victim's true start time: the segment names it exactly. */
-	n = rd_proc_read(victim, "stat", buf, sizeof buf);
-	assert_true(n > 0);
-	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
+	st = tu_proc_stat(victim);
 	fd = open(paths[0], O_WRONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, &st.start_ticks, 8, 104), 8);
@@ -790,7 +775,7 @@ static void sigterm_ends_the_reader_promptly_whatever_the_collector_does(void **
 
 static long cpu_ticks(pid_t pid)
 {
-	struct rd_proc_stat st = proc_stat(pid);
+	struct rd_proc_stat st = tu_proc_stat(pid);
 
 	return (long)(st.utime + st.stime);
 }

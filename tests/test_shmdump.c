@@ -517,19 +517,16 @@ static void prune_removes_segments_of_ended_processes(void **state)
  * this process's mappings.  Returns the copy's path (malloc'd). */
 static char *fixture_as_ours(const char *dir, const char *name)
 {
-	char path[4096], buf[1024], *img, *out;
+	char path[4096], *img, *out;
 	struct rtm_shm_header *h;
 	struct rd_proc_stat st;
-	ssize_t n;
 	size_t len;
 	int fd;
 
 	snprintf(path, sizeof path, "%s/%s", tu_prog("RTM_FIXTURES"), name);
 	img = tu_slurp(path, &len);
 	assert_non_null(img);
-	n = rd_proc_read(getpid(), "stat", buf, sizeof buf);
-	assert_true(n > 0);
-	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
+	st = tu_proc_stat(getpid());
 	h = (struct rtm_shm_header *)(void *)img;
 	h->uid = (uint32_t)getuid();
 	h->pid = (int32_t)getpid();

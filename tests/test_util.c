@@ -429,6 +429,17 @@ void tu_produce_known(struct rtm_segment *seg, int k)
 		rtm_hist_record(&h, 2.0);
 }
 
+struct rd_proc_stat tu_proc_stat(pid_t pid)
+{
+	struct rd_proc_stat st;
+	char buf[1024];
+	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
+
+	assert_true(n > 0);
+	assert_int_equal(rd_proc_parse_stat(buf, (size_t)n, &st), 0);
+	return st;
+}
+
 char *tu_run(const char *cmd, int *status, size_t *len)
 {
 	FILE *p = popen(cmd, "r");

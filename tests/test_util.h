@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "rd_proc.h"
 #include "rd_segment.h"
 #include "rtm.h"
 
@@ -125,6 +126,10 @@ void tu_http_free(struct tu_http *h);
  * app.ratio = 0.25k (unit 1), app.latency (s, bounds 0.01, 0.1, 1): 0.005,
  * 0.5 and k times 2.0. */
 void tu_produce_known(struct rtm_segment *seg, int k);
+
+/* pid's /proc/<pid>/stat, parsed by the reader's own parser (the test
+ * fails when it cannot be read). */
+struct rd_proc_stat tu_proc_stat(pid_t pid);
 
 /* Runs a shell command line: its whole stdout (malloc'd, NUL-terminated),
  * its length in *len and its exit status (128 when it did not exit) in
