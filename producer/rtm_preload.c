@@ -150,10 +150,11 @@ static int open_now(int how)
 	}
 	/* The user asked for metrics: an unsafe directory is worth one line
 	 * (other failures, a full tmpfs say, stay as quiet as the program). */
-	if (rc == -EPERM || rc == -ELOOP)
-		fprintf(stderr, "librtm-preload: not publishing: the segment directory is %s\n",
-			rc == -ELOOP ? "a symbolic link" :
-			"writable by other users but not sticky (chmod +t it)");
+	if (rc == -EPERM || rc == -ELOOP || rc == -ENOENT)
+		fprintf(stderr, "librtm-preload: not publishing: the segment directory %s %s\n", opts.dir,
+			rc == -ELOOP ? "is a symbolic link" :
+			rc == -ENOENT ? "does not exist (rtm-reader or systemd-tmpfiles creates it)" :
+			"is writable by other users but not sticky (chmod +t it)");
 	return rc;
 }
 

@@ -152,7 +152,11 @@ static int open_dir(const char *dir)
 	/* O_NOFOLLOW refuses a symbolic link (ELOOP, or ENOTDIR where the
 	 * link leads to a file); it exists in all but the first process. */
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	/* Only root creates a missing directory: whoever owns the shared
+	 * directory can remove or rename every segment in it, so it must be
+	 * root's (FORMAT.md §1).  Anyone else waits for rtm-reader or
+	 * systemd-tmpfiles to create it. */
+	if (fd < 0 && errno == ENOENT && geteuid() == 0) {
 		if (mkdir(dir, 0777) == 0)
 			chmod(dir, 01777); /* shared like /tmp: sticky, any user */
 		else if (errno != EEXIST)

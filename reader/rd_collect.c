@@ -60,6 +60,15 @@ static void check_dir(struct rd_reader *r)
 	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
 		rd_log("segment directory %s is writable by every user but not sticky: any user can "
 		       "remove or replace others' segments (chmod +t %s)", r->dir, r->dir);
+	/* The shared directory is root's (FORMAT.md §1): one a user made
+	 * before the reader or systemd-tmpfiles did is taken back, as
+	 * systemd-tmpfiles would. */
+	if (st.st_uid != 0 && geteuid() == 0 && !strcmp(r->dir, RD_DEFAULT_DIR) &&
+	    !fchown(r->dirfd, 0, 0) && !fchmod(r->dirfd, 01777)) {
+		rd_log("segment directory %s belonged to uid %u, who could remove or rename any "
+		       "segment in it: it is root's now (1777)", r->dir, (unsigned)st.st_uid);
+		return;
+	}
 	if (st.st_uid != 0 && st.st_uid != geteuid())
 		rd_log("segment directory %s belongs to uid %u, who can remove or rename any segment in it",
 		       r->dir, (unsigned)st.st_uid);
@@ -144,6 +153,12 @@ static int set_roots(const struct rd_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+static void log_conflict(void *ctx, const char *line)
+{
+	(void)ctx;
+	rd_log("%s", line);
+}
+
 int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 		   size_t errlen)
 {
@@ -187,6 +202,7 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 			return rc;
 		}
 		r->prom_r = rd_prom_renderer_new();
+		rd_prom_renderer_on_conflict(r->prom_r, log_conflict, NULL);
 	}
 	/* Only protobuf bytes leave: no tree needs to outlive its producer. */
 	r->batch.wire_only = !r->prom && !cfg->console_too &&
@@ -223,6 +239,7 @@ static void index_put(struct rd_reader *r, struct rd_source *s)
  * short; aborts without memory, like the arena). */
 static void link_source(struct rd_reader *r, struct rd_source *s)
 {
+	s->seq = ++r->sources_found;
 	s->next = r->sources;
 	r->sources = s;
 	if (++r->n_sources > r->n_buckets) {
@@ -749,8 +766,10 @@ static void publish_prom(struct rd_reader *r, const struct rd_batch *b, bool mus
 		if (!(wanted & (1u << f)))
 			continue;
 		rd_prom_server_spare(r->prom, (enum rd_prom_format)f, &body[f]);
-		rd_prom_render(r->prom_r, b->rms, b->n_rms, (enum rd_prom_format)f, &body[f],
-			       &r->prom_stats);
+		rd_prom_render(r->prom_r, b->rms, b->owners, b->n_rms, (enum rd_prom_format)f,
+			       &body[f], &r->prom_stats);
+		r->self.prom_renamed = (int64_t)r->prom_stats.renamed;
+		r->self.prom_dropped = (int64_t)r->prom_stats.dropped;
 	}
 	rd_prom_server_publish(r->prom, body, now);
 }

@@ -304,19 +304,23 @@ static void append_wire(struct rd_batch *b)
 }
 
 /* Adds a finished ResourceMetrics just serialised into b->sizer. */
-static void push_packed(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_from)
+static void push_packed(struct rd_batch *b, otlp_rm *rm, const struct rd_rm_owner *owner,
+			struct rd_arena_mark built_from)
 {
 	if (b->n_rms == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
 		otlp_rm **p = realloc(b->rms, cap * sizeof *p);
 		size_t *o = p ? realloc(b->wire_off, (cap + 1) * sizeof *o) : NULL;
+		struct rd_rm_owner *w = o ? realloc(b->owners, cap * sizeof *w) : NULL;
 
-		if (!o)
+		if (!w)
 			abort();
 		b->rms = p;
 		b->wire_off = o;
+		b->owners = w;
 		b->cap = cap;
 	}
+	b->owners[b->n_rms] = *owner;
 	b->wire_off[b->n_rms] = b->wire_len;
 	append_wire(b);
 	if (b->wire_only && rd_pb_len(&b->sizer) <= b->max_bytes) {
@@ -330,11 +334,12 @@ static void push_packed(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark bu
 /* Adds a finished ResourceMetrics and serialises it at once, while its
  * tree is still in cache (a cycle's whole model is tens of megabytes at a
  * thousand producers; serialising it afterwards re-read it all). */
-static void push_rm(struct rd_batch *b, otlp_rm *rm, struct rd_arena_mark built_from)
+static void push_rm(struct rd_batch *b, otlp_rm *rm, const struct rd_rm_owner *owner,
+		    struct rd_arena_mark built_from)
 {
 	if (rd_pb_rm_field_size(&b->sizer, rm) == SIZE_MAX)
 		abort(); /* out of memory */
-	push_packed(b, rm, built_from);
+	push_packed(b, rm, owner, built_from);
 }
 
 static otlp_rm *new_rm(struct rd_batch *b, otlp_resource *res, size_t n_metrics)
@@ -578,6 +583,8 @@ static void encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	size_t points = b->points;
 	uint64_t invalid = s->invalid_points;
 	otlp_sm *proc;
+	struct rd_rm_owner owner = { .uid = s->seg.st.st_uid, .seq = s->seq };
+	bool seg_scope;
 
 	templates = templates && b->wire_only && b->temporality == RD_TEMP_CUMULATIVE && !no_value;
 	for (uint32_t g = 0; g < c->n_groups; g++) {
@@ -611,15 +618,20 @@ static void encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 		rm->scope_metrics = two;
 		rm->n_scope_metrics = 2;
 	}
+	/* The segment's scope is first when there is one; the delta may
+	 * replace it with a copy. */
+	seg_scope = rm->scope_metrics[0] == sm;
 	rd_delta_apply(&s->delta, rm, &b->arena, b->temporality, b->epoch, b->since_ns);
+	if (seg_scope)
+		owner.own = rm->scope_metrics[0];
 	if (!raw) {
-		push_rm(b, rm, mark);
+		push_rm(b, rm, &owner, mark);
 		return;
 	}
 	if (rd_pb_rm_field_size_raw(&b->sizer, rm, sm, raw) == SIZE_MAX)
 		abort(); /* out of memory */
 	if (rd_pb_len(&b->sizer) <= b->max_bytes) {
-		push_packed(b, rm, mark); /* frees the tree: no one reads it */
+		push_packed(b, rm, &owner, mark); /* frees the tree: no one reads it */
 		return;
 	}
 	/* Larger than a request: splitting it needs the whole tree. */
@@ -746,7 +758,7 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		res->attributes[i] = &kvs[i];
 	res->n_attributes = k;
 
-	rm = new_rm(b, res, 10);
+	rm = new_rm(b, res, 11);
 	sm = rm->scope_metrics[0];
 #define NUM(name, unit, desc, kind, ...)                                        \
 	rd_encode_numbers(b, sm, name, unit, desc, kind, t0, now, false,            \
@@ -773,6 +785,11 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 	NUM("rtm.reader.points.invalid", "{point}",
 	    "Points left out for values OTLP cannot carry (negative counters, non-finite sums)",
 	    RTM_SHM_KIND_COUNTER, { .i = (int64_t)st->points_invalid });
+	NUM("rtm.reader.prometheus.conflicts", "{metric}",
+	    "Producers' metrics whose name another family has on the last /metrics page: "
+	    "renamed name__uid<N>, or left out",
+	    RTM_SHM_KIND_GAUGE, { .i = st->prom_renamed, .key = "outcome", .val = "renamed" },
+	    { .i = st->prom_dropped, .key = "outcome", .val = "dropped" });
 #undef NUM
 	{
 		/* Cycle duration: a histogram with the default seconds bounds. */
@@ -809,7 +826,7 @@ void rd_encode_self(struct rd_batch *b, const struct rd_encode_env *env,
 		b->points++;
 	}
 	rd_delta_apply(&b->self_delta, rm, &b->arena, b->temporality, b->epoch, b->since_ns);
-	push_rm(b, rm, mark);
+	push_rm(b, rm, &(struct rd_rm_owner){ .uid = (uint32_t)geteuid(), .reader = true }, mark);
 }
 
 /* ---- requests ---- */
@@ -924,6 +941,7 @@ void rd_batch_free(struct rd_batch *b)
 	free(b->wire);
 	free(b->wire_off);
 	free(b->rms);
+	free(b->owners);
 	rd_delta_free(b->self_delta);
 	memset(b, 0, sizeof *b);
 }

@@ -27,6 +27,7 @@ struct rd_config;
 struct rd_batch {
 	struct rd_arena arena;
 	otlp_rm **rms;
+	struct rd_rm_owner *owners; /* [n_rms]: who wrote rms[i] */
 	size_t *wire_off;   /* rms[i]'s bytes: wire[wire_off[i], wire_off[i + 1]) */
 	size_t n_rms, cap;
 	size_t points;
@@ -70,6 +71,7 @@ struct rd_self_stats {
 	uint64_t torn_slots;
 	uint64_t exports_ok, exports_failed, retries, bytes_sent, points_rejected;
 	uint64_t points_invalid;   /* left out: values OTLP cannot carry */
+	int64_t prom_renamed, prom_dropped; /* on the last /metrics page (rd_prom.h) */
 	uint64_t cycle_buckets[8]; /* cycle duration histogram, default bounds */
 	double cycle_sum, cycle_min, cycle_max;
 	uint64_t cycles;

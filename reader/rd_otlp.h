@@ -3,6 +3,9 @@
 #ifndef RD_OTLP_H
 #define RD_OTLP_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "otlp_common.pb-c.h"
 #include "otlp_metrics.pb-c.h"
 #include "otlp_metrics_service.pb-c.h"
@@ -22,6 +25,17 @@ typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint otlp_ndp;
 typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint otlp_hdp;
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest otlp_req;
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceResponse otlp_resp;
+
+/* Who wrote one ResourceMetrics of a cycle's model, beside it (struct
+ * rd_batch): what /metrics needs so one user's families cannot displace
+ * another's (rd_prom.h). */
+struct rd_rm_owner {
+	uint32_t uid;       /* the producer's user: its segment's owner */
+	bool reader;        /* the reader's own resource */
+	const otlp_sm *own; /* the scope its producer wrote (NULL: none); every
+			     * other scope is the reader's (from /proc) */
+	uint64_t seq;       /* the order the reader found producers in */
+};
 
 #define OTLP_CUMULATIVE \
 	OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE

@@ -4,8 +4,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rd_prom_name.h"
 #include "rtm_shm_text.h"
@@ -31,6 +33,9 @@ struct pfam {
 	const char *help;
 	uint64_t hash;
 	struct heads h;
+	/* The last scope that put series in it: two metrics of one scope in
+	 * one family would repeat its series. */
+	uint64_t scope_stamp;
 };
 
 /* OTel (name, unit, type) -> Prometheus family: the name mapping runs once
@@ -39,7 +44,16 @@ struct ofam {
 	const char *name, *unit;
 	uint64_t hash;
 	enum rd_prom_type type;
-	uint32_t pf;
+	uint32_t pf;           /* its family under its own name, or NONE */
+	uint32_t name_off, name_len, unit_off, unit_len; /* Prometheus name, unit word: in r->names */
+	bool readers;          /* rtm_reader_*: only the reader's own may have it */
+	bool blocked;          /* its name is another family's, or reserved */
+};
+
+/* A name some family puts on the page (or a reserved one). */
+struct taken {
+	uint64_t hash;
+	uint32_t off, len; /* in r->taken_s; len 0: a free slot */
 };
 
 /* One attribute of the point being rendered, with its label name. */
@@ -67,6 +81,16 @@ struct rd_prom_renderer {
 	struct le_str *le;   /* kept across renderings: bounds rarely change */
 	uint32_t le_mask, n_le;
 	struct rd_buf les;
+	struct taken *taken; /* every name on the page so far */
+	uint32_t taken_mask, n_taken;
+	struct rd_buf taken_s;
+	uint32_t *order;     /* producers in the order they claim names */
+	size_t cap_order;
+	void (*on_conflict)(void *ctx, const char *line);
+	void *on_conflict_ctx;
+	uint64_t *logged;    /* conflicts told (first_report) */
+	uint32_t n_logged;
+	uint64_t stamp;      /* counts the scopes rendered */
 };
 
 static uint64_t hash_str(uint64_t h, const char *s)
@@ -110,6 +134,10 @@ void rd_prom_renderer_free(struct rd_prom_renderer *r)
 	rd_buf_free(&r->pt);
 	rd_buf_free(&r->les);
 	free(r->le);
+	free(r->taken);
+	rd_buf_free(&r->taken_s);
+	free(r->order);
+	free(r->logged);
 	free(r);
 }
 
@@ -334,6 +362,13 @@ static void put_attrs(struct rd_prom_renderer *r, otlp_kv *const *kv, size_t n,
 
 /* ---- families ---- */
 
+/* Whom a scope's metrics are rendered for: when two families want one
+ * name, this decides which keeps it (rd_prom.h, "Name conflicts"). */
+struct claim {
+	bool reader;  /* the reader's own resource, or a scope it built */
+	uint32_t uid; /* else the producer's user */
+};
+
 static void make_heads(struct heads *h, const char *name, size_t len)
 {
 	static const char *const suffix[H_N] = { "{", "_total{", "_created{", "_bucket{", "_sum{",
@@ -361,21 +396,125 @@ static enum rd_prom_type type_of(const otlp_metric *m)
 	}
 }
 
+static uint64_t hash_mem(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
+/* The names a family of this type puts on the page in either format: the
+ * family's own (OpenMetrics' TYPE line, a gauge's samples) and those of
+ * its samples.  Checking all of them in both formats keeps the rule the
+ * same whichever format a scraper asks for. */
+static size_t page_suffixes(enum rd_prom_type type, const char *const **out)
+{
+	static const char *const counter[] = { "", "_total", "_created" };
+	static const char *const gauge[] = { "" };
+	static const char *const histogram[] = { "", "_bucket", "_sum", "_count", "_created" };
+
+	switch (type) {
+	case RD_PROM_COUNTER:
+		*out = counter;
+		return 3;
+	case RD_PROM_HISTOGRAM:
+		*out = histogram;
+		return 5;
+	default:
+		*out = gauge;
+		return 1;
+	}
+}
+
+/* Names the reader puts on the page itself or Prometheus adds to every
+ * target when it scrapes: no producer's family may take them. */
+static const char *const reserved_names[] = {
+	"target", "target_info", "up", "scrape_duration_seconds", "scrape_samples_scraped",
+	"scrape_samples_post_metric_relabeling", "scrape_series_added",
+};
+
+/* Slot of name in the taken-names table: its entry, or the free one. */
+static struct taken *taken_slot(struct rd_prom_renderer *r, const char *name, size_t len,
+				uint64_t h)
+{
+	struct taken *t;
+
+	for (uint32_t slot = (uint32_t)h & r->taken_mask;; slot = (slot + 1) & r->taken_mask) {
+		t = &r->taken[slot];
+		if (!t->len || (t->hash == h && t->len == len &&
+				!memcmp(r->taken_s.p + t->off, name, len)))
+			return t;
+	}
+}
+
+static void take(struct rd_prom_renderer *r, const char *name, size_t len)
+{
+	uint64_t h = hash_mem(1469598103934665603ull, name, len);
+	struct taken *t;
+
+	if (r->n_taken * 2 >= r->taken_mask) {
+		struct taken *old = r->taken;
+		uint32_t old_mask = r->taken_mask;
+
+		r->taken_mask = old_mask * 2 + 1;
+		r->taken = calloc((size_t)r->taken_mask + 1, sizeof *r->taken);
+		if (!r->taken)
+			abort();
+		for (uint32_t i = 0; i <= old_mask; i++)
+			if (old[i].len)
+				*taken_slot(r, r->taken_s.p + old[i].off, old[i].len, old[i].hash) = old[i];
+		free(old);
+	}
+	t = taken_slot(r, name, len, h);
+	if (t->len)
+		return;
+	*t = (struct taken){ .hash = h, .off = (uint32_t)r->taken_s.len, .len = (uint32_t)len };
+	rd_buf_put(&r->taken_s, name, len);
+	r->n_taken++;
+}
+
+/* Whether every name a family (name, type) puts on the page is free; with
+ * claim, takes them. */
+static bool page_names(struct rd_prom_renderer *r, const char *name, size_t len,
+		       enum rd_prom_type type, bool claim)
+{
+	const char *const *suffix;
+	size_t n = page_suffixes(type, &suffix);
+	char buf[RD_PROM_NAME_MAX + 16];
+
+	memcpy(buf, name, len);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(suffix[i]);
+
+		memcpy(buf + len, suffix[i], k);
+		if (claim)
+			take(r, buf, len + k);
+		else if (taken_slot(r, buf, len + k,
+				    hash_mem(1469598103934665603ull, buf, len + k))->len)
+			return false;
+	}
+	return true;
+}
+
 /* Both hash tables start small and double at half full: their size
  * follows the number of distinct metrics, not of series. */
 static void reset_tables(struct rd_prom_renderer *r)
 {
 	if (!r->of) {
-		r->of_mask = r->pf_mask = 255;
+		r->of_mask = r->pf_mask = r->taken_mask = 255;
 		r->of = calloc(r->of_mask + 1, sizeof *r->of);
 		r->pf_slots = malloc((r->pf_mask + 1) * sizeof *r->pf_slots);
-		if (!r->of || !r->pf_slots)
+		r->taken = calloc(r->taken_mask + 1, sizeof *r->taken);
+		if (!r->of || !r->pf_slots || !r->taken)
 			abort();
 	}
 	memset(r->of, 0, (r->of_mask + 1) * sizeof *r->of);
 	memset(r->pf_slots, 0xff, (r->pf_mask + 1) * sizeof *r->pf_slots);
-	r->n_pf = r->n_of = 0;
-	r->names.len = 0;
+	memset(r->taken, 0, (r->taken_mask + 1) * sizeof *r->taken);
+	r->n_pf = r->n_of = r->n_taken = 0;
+	r->names.len = r->taken_s.len = 0;
+	for (size_t i = 0; i < sizeof reserved_names / sizeof reserved_names[0]; i++)
+		take(r, reserved_names[i], strlen(reserved_names[i]));
 }
 
 static void grow_of(struct rd_prom_renderer *r)
@@ -419,26 +558,28 @@ static void grow_pf(struct rd_prom_renderer *r)
 	r->pf_mask = mask;
 }
 
-/* The Prometheus family of a new OTel (name, unit, type), or NONE when the
- * name is taken by a family of another type. */
-static uint32_t prom_family(struct rd_prom_renderer *r, const otlp_metric *m,
-			    enum rd_prom_type type)
+/* The family (name, type) on the page: the one there, else a new one when
+ * none of its names is taken, else NONE.  name must not point into
+ * r->names (a new family's name is appended there). */
+static uint32_t admit(struct rd_prom_renderer *r, const char *name, size_t len,
+		      uint32_t unit_off, enum rd_prom_type type)
 {
-	char name[RD_PROM_NAME_MAX], unit[RD_PROM_NAME_MAX];
-	size_t len = rd_prom_family_name(m->name, m->unit, type, name, unit);
-	uint64_t h = hash_str(1469598103934665603ull, name);
+	uint64_t h = hash_mem(1469598103934665603ull ^ type, name, len);
 	uint32_t slot;
 	struct pfam *f;
 
 	if (r->n_pf * 2 >= r->pf_mask)
 		grow_pf(r);
 	slot = (uint32_t)h & r->pf_mask;
-
 	for (; r->pf_slots[slot] != NONE; slot = (slot + 1) & r->pf_mask) {
 		f = &r->pf[r->pf_slots[slot]];
-		if (f->hash == h && f->name_len == len && !memcmp(r->names.p + f->name_off, name, len))
-			return f->type == type ? r->pf_slots[slot] : NONE;
+		if (f->hash == h && f->type == type && f->name_len == len &&
+		    !memcmp(r->names.p + f->name_off, name, len))
+			return r->pf_slots[slot];
 	}
+	if (!page_names(r, name, len, type, false))
+		return NONE;
+	page_names(r, name, len, type, true);
 	if (r->n_pf == r->cap_pf) {
 		uint32_t cap = r->cap_pf ? r->cap_pf * 2 : 64;
 
@@ -448,36 +589,165 @@ static uint32_t prom_family(struct rd_prom_renderer *r, const otlp_metric *m,
 		r->cap_pf = cap;
 	}
 	f = &r->pf[r->n_pf];
-	*f = (struct pfam){ .type = type, .hash = h, .name_len = (uint32_t)len };
+	*f = (struct pfam){ .type = type, .hash = h, .name_len = (uint32_t)len,
+			    .unit_off = unit_off };
 	make_heads(&f->h, name, len);
 	r->lines[r->n_pf].len = 0;
 	f->name_off = (uint32_t)r->names.len;
-	rd_buf_put(&r->names, name, len + 1);
-	f->unit_off = (uint32_t)r->names.len;
-	rd_buf_put(&r->names, unit, strlen(unit) + 1);
+	rd_buf_put(&r->names, name, len);
+	rd_buf_putc(&r->names, '\0');
 	r->pf_slots[slot] = r->n_pf;
 	return r->n_pf++;
 }
 
-static uint32_t family_of(struct rd_prom_renderer *r, const otlp_metric *m)
+/* The OTel (name, unit, type) with its Prometheus name, mapped once per
+ * rendering whatever the number of producers. */
+static struct ofam *ofam_of(struct rd_prom_renderer *r, const otlp_metric *m)
 {
 	enum rd_prom_type type = type_of(m);
 	uint64_t h = hash_str(hash_str(1469598103934665603ull ^ type, m->name), m->unit ? m->unit : "");
+	char name[RD_PROM_NAME_MAX], unit[RD_PROM_NAME_MAX];
 	uint32_t slot;
 	struct ofam *o;
+	size_t len;
 
 	if (r->n_of * 2 >= r->of_mask)
 		grow_of(r);
 	slot = (uint32_t)h & r->of_mask;
-
 	for (; (o = &r->of[slot])->name; slot = (slot + 1) & r->of_mask)
 		if (o->hash == h && o->type == type && !strcmp(o->name, m->name) &&
 		    !strcmp(o->unit, m->unit ? m->unit : ""))
-			return o->pf;
+			return o;
+	len = rd_prom_family_name(m->name, m->unit, type, name, unit);
 	*o = (struct ofam){ .name = m->name, .unit = m->unit ? m->unit : "", .hash = h,
-			    .type = type, .pf = prom_family(r, m, type) };
+			    .type = type, .pf = NONE, .name_len = (uint32_t)len,
+			    .unit_len = (uint32_t)strlen(unit),
+			    .readers = len >= 11 && !memcmp(name, "rtm_reader_", 11) };
+	o->name_off = (uint32_t)r->names.len;
+	rd_buf_put(&r->names, name, len + 1);
+	o->unit_off = (uint32_t)r->names.len;
+	rd_buf_put(&r->names, unit, o->unit_len + 1);
 	r->n_of++;
-	return o->pf;
+	return o;
+}
+
+/* Conflicts already logged: a set of hashes, kept across renderings and
+ * never emptied, so a conflict is told once for the reader's life; full at
+ * 3/4 of CONFLICTS_LOGGED, after which they are only counted. */
+#define CONFLICTS_LOGGED 4096
+
+static bool first_report(struct rd_prom_renderer *r, uint64_t h)
+{
+	uint32_t slot;
+
+	if (!r->logged) {
+		r->logged = calloc(CONFLICTS_LOGGED, sizeof *r->logged);
+		if (!r->logged)
+			abort();
+	}
+	h |= 1; /* 0 marks a free slot */
+	for (slot = (uint32_t)h & (CONFLICTS_LOGGED - 1); r->logged[slot];
+	     slot = (slot + 1) & (CONFLICTS_LOGGED - 1))
+		if (r->logged[slot] == h)
+			return false;
+	if (r->n_logged >= CONFLICTS_LOGGED / 4 * 3)
+		return false;
+	r->logged[slot] = h;
+	r->n_logged++;
+	return true;
+}
+
+static void report(struct rd_prom_renderer *r, const struct ofam *o, const struct claim *c,
+		   uint32_t pf, bool alias)
+{
+	static const char *const types[] = { "counter", "gauge", "histogram" };
+	const char *name = r->names.p + o->name_off;
+	uint64_t h = hash_mem(hash_str(hash_str(1469598103934665603ull ^ o->type, o->name), o->unit),
+			      (const char *)&c->uid, sizeof c->uid);
+	char line[2 * RD_PROM_NAME_MAX + 200];
+
+	if (!r->on_conflict ||
+	    !first_report(r, h ^ (pf == NONE ? 0x9e3779b97f4a7c15ull : 0) ^ (alias ? 0xbf58476d1ce4e5b9ull : 0)))
+		return;
+	if (alias)
+		snprintf(line, sizeof line,
+			 "/metrics: %s %s (from %s) of %s%u: another metric of the same producer has "
+			 "that name; left out of the page (OTLP still carries it)",
+			 types[o->type], name, o->name, c->reader ? "the reader, euid " : "uid ", c->uid);
+	else if (pf == NONE)
+		snprintf(line, sizeof line,
+			 "/metrics: %s %s of %s%u wants a name the reader keeps or another family has; "
+			 "left out of the page (OTLP still carries it)",
+			 types[o->type], name, c->reader ? "the reader, euid " : "uid ", c->uid);
+	else
+		snprintf(line, sizeof line,
+			 "/metrics: %s %s of uid %u wants a name the reader keeps or another family has; "
+			 "shown as %s",
+			 types[o->type], name, c->uid, r->names.p + r->pf[pf].name_off);
+	r->on_conflict(r->on_conflict_ctx, line);
+}
+
+/* The family a metric's series go to for this claim: its own name when
+ * that is free or its family is already there; else, for a producer, its
+ * name tagged with its uid ("__uid<N>" before the unit: no OTel name maps
+ * to a name with "__" in it, so only this uid's own families can take
+ * that one); else NONE (left out, counted). */
+static uint32_t resolve(struct rd_prom_renderer *r, struct ofam *o, const struct claim *c,
+			struct rd_prom_stats *st)
+{
+	bool may = c->reader || !o->readers;
+	char name[RD_PROM_NAME_MAX + 32];
+	uint32_t pf = NONE;
+	size_t len = o->name_len, base;
+
+	if (may && o->pf != NONE)
+		return o->pf;
+	memcpy(name, r->names.p + o->name_off, len);
+	if (may && !o->blocked) {
+		o->pf = admit(r, name, len, o->unit_off, o->type);
+		if (o->pf != NONE)
+			return o->pf;
+		o->blocked = true;
+	}
+	if (!c->reader) {
+		/* OpenMetrics wants the unit last: the tag goes before it. */
+		base = o->unit_len && len > o->unit_len ? len - o->unit_len - 1 : len;
+		len = base + (size_t)snprintf(name + base, sizeof name - base, "__uid%u", c->uid);
+		if (o->unit_len) {
+			name[len++] = '_';
+			memcpy(name + len, r->names.p + o->unit_off, o->unit_len);
+			len += o->unit_len;
+		}
+		pf = admit(r, name, len, o->unit_off, o->type);
+	}
+	if (pf == NONE)
+		st->dropped++;
+	else
+		st->renamed++;
+	report(r, o, c, pf, false);
+	return pf;
+}
+
+/* resolve(), and then: another metric of the same scope already in that
+ * family (two OTel names that map to one, "a.total" and "a" counters, or
+ * one name twice) would repeat its series, so the later is left out. */
+static uint32_t family_of(struct rd_prom_renderer *r, const otlp_metric *m, const struct claim *c,
+			  struct rd_prom_stats *st)
+{
+	struct ofam *o = ofam_of(r, m);
+	uint32_t pf = resolve(r, o, c, st);
+	struct pfam *f;
+
+	if (pf == NONE)
+		return NONE;
+	f = &r->pf[pf];
+	if (f->scope_stamp == r->stamp) {
+		st->dropped++;
+		report(r, o, c, NONE, true);
+		return NONE;
+	}
+	f->scope_stamp = r->stamp;
+	return pf;
 }
 
 /* ---- histogram bounds ---- */
@@ -699,15 +969,14 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 }
 
 /* One producer's metric, into its family's lines. */
-static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m)
+static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m,
+		   const struct claim *c)
 {
-	uint32_t pf = family_of(r, m);
+	uint32_t pf = family_of(r, m, c, o->st);
 	struct pfam *f;
 
-	if (pf == NONE) {
-		o->st->dropped++;
+	if (pf == NONE)
 		return;
-	}
 	f = &r->pf[pf];
 	if (!f->help && m->description && *m->description)
 		f->help = m->description;
@@ -751,34 +1020,77 @@ static void target_info(struct rd_prom_renderer *r, struct out *o, otlp_rm *cons
 	}
 }
 
-void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms, size_t n,
-		    enum rd_prom_format fmt, struct rd_buf *out, struct rd_prom_stats *st)
+/* One scope's metrics, with its producer's and its own labels. */
+static void render_scope(struct rd_prom_renderer *r, struct out *o, const otlp_rm *rm,
+			 const otlp_sm *sm, const struct claim *c)
+{
+	r->stamp++;
+	/* job, instance and scope: the same for all its metrics. */
+	r->prefix.len = 0;
+	put_identity(&r->prefix, rm->resource);
+	if (sm->scope && sm->scope->name && *sm->scope->name) {
+		rd_buf_puts(&r->prefix, ",otel_scope_name=\"");
+		put_escaped(&r->prefix, sm->scope->name, ESC_LABEL);
+		rd_buf_putc(&r->prefix, '"');
+	}
+	if (sm->scope && sm->scope->version && *sm->scope->version) {
+		rd_buf_puts(&r->prefix, ",otel_scope_version=\"");
+		put_escaped(&r->prefix, sm->scope->version, ESC_LABEL);
+		rd_buf_putc(&r->prefix, '"');
+	}
+	for (size_t m = 0; m < sm->n_metrics; m++)
+		metric(r, o, sm->metrics[m], c);
+}
+
+/* Producers claim names root's first, then in the order the reader
+ * found them: a later producer never displaces an earlier one. */
+static int cmp_claim(const void *a, const void *b, void *ctx)
+{
+	const struct rd_rm_owner *w = ctx, *x = &w[*(const uint32_t *)a],
+				 *y = &w[*(const uint32_t *)b];
+
+	if ((x->uid != 0) != (y->uid != 0))
+		return x->uid != 0 ? 1 : -1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void rd_prom_renderer_on_conflict(struct rd_prom_renderer *r,
+				  void (*fn)(void *ctx, const char *line), void *ctx)
+{
+	r->on_conflict = fn;
+	r->on_conflict_ctx = ctx;
+}
+
+void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
+		    const struct rd_rm_owner *owners, size_t n, enum rd_prom_format fmt,
+		    struct rd_buf *out, struct rd_prom_stats *st)
 {
 	static const char *const types[] = { "counter", "gauge", "histogram" };
 	struct out o = { .b = out, .fmt = fmt, .st = st };
+	const struct claim reader = { .reader = true, .uid = (uint32_t)geteuid() };
+	size_t k = 0;
 
 	memset(st, 0, sizeof *st);
 	reset_tables(r);
-	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; k < rms[i]->n_scope_metrics; k++) {
-			const otlp_sm *sm = rms[i]->scope_metrics[k];
+	/* What the reader says itself first, its names before any producer's. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t s = 0; s < rms[i]->n_scope_metrics; s++)
+			if (!owners || owners[i].reader ||
+			    rms[i]->scope_metrics[s] != owners[i].own)
+				render_scope(r, &o, rms[i], rms[i]->scope_metrics[s], &reader);
+	if (owners && n > r->cap_order) {
+		r->cap_order = n;
+		r->order = grow(r->order, n, sizeof *r->order);
+	}
+	for (size_t i = 0; owners && i < n; i++)
+		if (!owners[i].reader && owners[i].own)
+			r->order[k++] = (uint32_t)i;
+	if (k > 1)
+		qsort_r(r->order, k, sizeof *r->order, cmp_claim, (void *)owners);
+	for (size_t j = 0; j < k; j++) {
+		const struct rd_rm_owner *w = &owners[r->order[j]];
 
-			/* job, instance and scope: the same for all its metrics. */
-			r->prefix.len = 0;
-			put_identity(&r->prefix, rms[i]->resource);
-			if (sm->scope && sm->scope->name && *sm->scope->name) {
-				rd_buf_puts(&r->prefix, ",otel_scope_name=\"");
-				put_escaped(&r->prefix, sm->scope->name, ESC_LABEL);
-				rd_buf_putc(&r->prefix, '"');
-			}
-			if (sm->scope && sm->scope->version && *sm->scope->version) {
-				rd_buf_puts(&r->prefix, ",otel_scope_version=\"");
-				put_escaped(&r->prefix, sm->scope->version, ESC_LABEL);
-				rd_buf_putc(&r->prefix, '"');
-			}
-			for (size_t m = 0; m < sm->n_metrics; m++)
-				metric(r, &o, sm->metrics[m]);
-		}
+		render_scope(r, &o, rms[r->order[j]], w->own, &(struct claim){ .uid = w->uid });
 	}
 	o.b = out;
 	target_info(r, &o, rms, n);

@@ -14,10 +14,28 @@
  *                          one target_info series per resource with the other
  *                          resource attributes as labels
  *   Scope               -> labels otel_scope_name, otel_scope_version
- * Names and units as rd_prom_name.h says.  Series of one Prometheus name are
- * rendered together under one TYPE line whichever producer they come from;
- * a metric whose name collides with a family of another type is left out
- * (counted in the stats).  Attribute keys that collide after sanitising are
+ * Names and units as rd_prom_name.h says.  Series of one Prometheus name and
+ * type are rendered together under one TYPE line whichever producer they
+ * come from.
+ *
+ * Name conflicts.  A family takes every name it puts on the page in either
+ * format (counter: name, name_total, name_created; histogram: name,
+ * name_bucket, _sum, _count, _created; gauge: name), and no two families
+ * share one, so the page is valid for any set of producers:
+ *   - the reader's own families (its resource, and the scopes it builds
+ *     from /proc for each producer) claim names first; target, target_info,
+ *     up and Prometheus's scrape_* names are reserved, and names starting
+ *     rtm_reader_ are the reader's;
+ *   - then producers owned by root, then every other, in the order the
+ *     reader found them: a family takes its name if that is free or the
+ *     same family (name and type) is already there;
+ *   - a producer's metric that cannot is shown as name__uid<N> (N its
+ *     owner's uid, before the unit: "x_bytes" -> "x__uid1000_bytes").
+ *     Names mapped from OTel never hold "__", so only uid N's own families
+ *     can take that name; when one has (two of its own families in
+ *     conflict), the later is left out.
+ * So no user's metric hides or displaces another user's, the reader's
+ * never move, and each conflict is counted and told once.  Attribute keys that collide after sanitising are
  * merged, their values joined with ';' in key order; an attribute named like
  * a label the mapping adds (job, instance, le, otel_scope_*) is renamed
  * exported_<key>.  Label values and HELP text are escaped for the format, and
@@ -39,7 +57,8 @@ enum rd_prom_format {
 
 struct rd_prom_stats {
 	size_t families, series; /* series: sample lines, target_info included */
-	size_t dropped;          /* metrics left out for a type conflict */
+	size_t renamed;          /* producers' metrics shown under a uid-tagged name */
+	size_t dropped;          /* metrics left out: both names taken */
 };
 
 /* Scratch space kept between renderings so a steady page allocates
@@ -50,11 +69,23 @@ struct rd_prom_renderer *rd_prom_renderer_new(void);
 void rd_prom_renderer_free(struct rd_prom_renderer *r);
 
 /*
- * rd_prom_render - appends the exposition of the n resources to out.
- * Points flagged NO_RECORDED_VALUE are left out.  Reads the model only;
- * call from the thread that owns it.
+ * rd_prom_renderer_on_conflict - fn gets one line for each name conflict
+ * (a producer's metric renamed or left out), the first time it is seen in
+ * the renderer's life; at most 3072 such lines (then they are only
+ * counted in the stats).
  */
-void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms, size_t n,
-		    enum rd_prom_format fmt, struct rd_buf *out, struct rd_prom_stats *st);
+void rd_prom_renderer_on_conflict(struct rd_prom_renderer *r,
+				  void (*fn)(void *ctx, const char *line), void *ctx);
+
+/*
+ * rd_prom_render - appends the exposition of the n resources to out.
+ * owners[i] says who wrote rms[i] and decides name conflicts (above); with
+ * owners NULL every scope is taken as the reader's own, and a metric whose
+ * name is taken is left out.  Points flagged NO_RECORDED_VALUE are left
+ * out.  Reads the model only; call from the thread that owns it.
+ */
+void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
+		    const struct rd_rm_owner *owners, size_t n, enum rd_prom_format fmt,
+		    struct rd_buf *out, struct rd_prom_stats *st);
 
 #endif /* RD_PROM_H */

@@ -143,7 +143,9 @@ size_t rd_prom_family_name(const char *name, const char *unit, enum rd_prom_type
 	}
 	unit_words(unit ? unit : "", type, unit_word);
 	if (*unit_word && !ends_with(out, len, unit_word) && len < RD_PROM_NAME_MAX - 1) {
-		out[len++] = '_';
+		/* A name of no valid character is "_": "_bytes", never "__". */
+		if (out[len - 1] != '_')
+			out[len++] = '_';
 		append_clean(out, &len, unit_word, strlen(unit_word));
 	}
 	return len;

@@ -72,6 +72,7 @@ struct rd_source {
 	uint32_t left_out_said;   /* seg.n_left_out when last logged */
 	uint64_t end_epoch;       /* cycle whose outbox ends its streams; 0: none */
 	uint64_t budget_gen;      /* descriptor generation last counted against its owner */
+	uint64_t seq;             /* the order the reader found it in (rd_collect.c) */
 	uint64_t torn_total;      /* torn shard reads over the source's life */
 	uint64_t invalid_points;  /* points left out for values OTLP cannot carry */
 

@@ -102,7 +102,7 @@ static void encode(struct rd_source *s)
 		struct rd_buf out = { 0 };
 		struct rd_prom_stats st = { 0 };
 
-		rd_prom_render(r, b.rms, b.n_rms, f ? RD_PROM_OPENMETRICS : RD_PROM_TEXT, &out, &st);
+		rd_prom_render(r, b.rms, b.owners, b.n_rms, f ? RD_PROM_OPENMETRICS : RD_PROM_TEXT, &out, &st);
 		must_be_text("Prometheus", out.p, out.len, true);
 		rd_buf_free(&out);
 		rd_prom_renderer_free(r);

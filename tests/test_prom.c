@@ -269,7 +269,7 @@ static char *render(struct model *md, size_t n, enum rd_prom_format fmt, struct 
 	size_t len;
 	char *s;
 
-	rd_prom_render(r, md->rms, n, fmt, &out, st);
+	rd_prom_render(r, md->rms, NULL, n, fmt, &out, st);
 	rd_buf_putc(&out, '\0');
 	s = rd_buf_take(&out, &len);
 	rd_prom_renderer_free(r);

@@ -221,8 +221,8 @@ static pid_t sleeper(uid_t uid)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
-		if (setgid(uid) || setuid(uid))
+		/* Never outlive a failed test (set after setuid, which clears it). */
+		if (setgid(uid) || setuid(uid) || prctl(PR_SET_PDEATHSIG, SIGKILL))
 			_exit(1);
 		for (;;)
 			pause();
@@ -326,6 +326,135 @@ static void reused_pid_of_another_user_is_refused(void **state)
 	tu_rmdir(dir);
 }
 
+/* ---- one user's names against another's on /metrics ---- */
+
+static void roots_names(struct rtm_segment *seg, int arg)
+{
+	rtm_counter_t c;
+	rtm_gauge_t g;
+
+	(void)arg;
+	rtm_counter_create(seg, &c, &(struct rtm_metric_def){ .name = "rel.count" });
+	rtm_counter_add(&c, 5);
+	rtm_gauge_create(seg, &g, &(struct rtm_metric_def){ .name = "target.info" });
+	rtm_gauge_set(&g, 3);
+}
+
+/* nobody's producer: a gauge named like root's counter, one named
+ * target_info and one in the reader's rtm_reader_ names; waits to be
+ * killed.  Returns its pid once its segment is open. */
+static pid_t nobodys_names(const char *dir)
+{
+	int fds[2];
+	pid_t child;
+	char ok;
+
+	assert_int_equal(pipe(fds), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct rtm_segment *seg;
+		rtm_gauge_t g[3];
+
+		if (setgid(NOBODY) || setuid(NOBODY) || prctl(PR_SET_PDEATHSIG, SIGKILL) ||
+		    rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "squatter",
+									.dir = dir }))
+			_exit(1);
+		rtm_gauge_create(seg, &g[0], &(struct rtm_metric_def){ .name = "rel.count" });
+		rtm_gauge_create(seg, &g[1], &(struct rtm_metric_def){ .name = "target.info" });
+		rtm_gauge_create(seg, &g[2], &(struct rtm_metric_def){ .name = "rtm.reader.segments" });
+		for (int i = 0; i < 3; i++)
+			rtm_gauge_set(&g[i], 9);
+		if (write(fds[1], "k", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &ok, 1), 1);
+	close(fds[0]);
+	return child;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A second user's gauge named like root's counter, and names the reader
+ * keeps: root's family keeps its name whoever started first, the page
+ * stays valid (one TYPE per name; promtool parses it), nobody's series are
+ * shown under uid-tagged names, and the reader says so once. */
+static void another_users_names_cannot_hide_roots(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* needs a second uid */
+	for (int order = 0; order < 2; order++) {
+		char *dir = tu_mkdir(), *log;
+		struct tu_producer root = { 0 };
+		struct tu_reader r;
+		struct tu_http h = { 0 };
+		pid_t squatter = 0;
+		bool done = false;
+
+		assert_int_equal(chmod(dir, 01777), 0);
+		if (order)
+			squatter = nobodys_names(dir);
+		tu_spawn(&root, dir, "owner", roots_names, 0, false);
+		if (!order)
+			squatter = nobodys_names(dir);
+		tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus",
+							   "127.0.0.1:0", "--interval", "100ms", NULL });
+		for (int i = 0; i < 100 && !done; i++) {
+			usleep(100000);
+			if (i)
+				tu_http_free(&h);
+			tu_http_get(r.url, "text/plain", false, &h);
+			done = h.body && strstr(h.body, "rel_count__uid65534{") &&
+			       strstr(h.body, "rel_count_total{job=\"owner\"");
+		}
+		assert_true(done);
+		assert_int_equal(count(h.body, "# TYPE rel_count"), 2);
+		assert_non_null(strstr(h.body, "# TYPE rel_count_total counter\n"));
+		assert_non_null(strstr(h.body, "# TYPE rel_count__uid65534 gauge\n"));
+		assert_non_null(strstr(h.body, "rel_count_total{job=\"owner\""));
+		assert_non_null(strstr(h.body, "rel_count__uid65534{job=\"squatter\""));
+		assert_int_equal(count(h.body, "# TYPE target_info "), 1);
+		assert_non_null(strstr(h.body, "target_info__uid0{job=\"owner\""));
+		assert_non_null(strstr(h.body, "target_info__uid65534{job=\"squatter\""));
+		assert_non_null(strstr(h.body, "rtm_reader_segments__uid65534{job=\"squatter\""));
+		assert_int_equal(count(h.body, "# TYPE rtm_reader_segments "), 1);
+		assert_int_equal(count(h.body, "\nrtm_reader_segments{"), 1);
+		assert_non_null(strstr(h.body, "rtm_reader_prometheus_conflicts{"));
+		tu_promtool_parses(h.body);
+		tu_http_free(&h);
+		/* OpenMetrics is rendered once asked for: the next cycle's page. */
+		for (int i = 0; i < 50; i++) {
+			tu_http_get(r.url, "application/openmetrics-text", false, &h);
+			if (h.body && strstr(h.body, "# TYPE rel_count__uid65534 gauge\n"))
+				break;
+			tu_http_free(&h);
+			usleep(100000);
+		}
+		assert_int_equal(count(h.body, "# TYPE rel_count counter\n"), 1);
+		assert_int_equal(count(h.body, "# TYPE rel_count__uid65534 gauge\n"), 1);
+		tu_http_free(&h);
+		log = tu_reader_log(&r);
+		tu_reader_stop(&r);
+		assert_int_equal(count(log, "shown as rel_count__uid65534"), 1);
+		free(log);
+		tu_reap(&root);
+		kill(squatter, SIGKILL);
+		waitpid(squatter, NULL, 0);
+		tu_rmdir(dir);
+	}
+}
+
 /* The producer's side of the directory model (FORMAT.md §1). */
 static void producers_refuse_unsafe_directories(void **state)
 {
@@ -354,6 +483,81 @@ static void producers_refuse_unsafe_directories(void **state)
 		assert_int_equal(system(cmd), 0);
 	}
 	tu_rmdir(dir);
+}
+
+/* Only root makes the shared directory (FORMAT.md §1): a producer of
+ * another user finding it missing does not publish and makes none; root's
+ * makes it root's, 1777; and a root reader takes back the default
+ * directory a user made first. */
+static void no_user_but_root_owns_the_directory(void **state)
+{
+	char *dir = tu_mkdir(), missing[300], *log;
+	struct rtm_segment *seg;
+	struct stat st;
+	pid_t child;
+	int status;
+
+	(void)state;
+	if (geteuid() != 0) {
+		tu_rmdir(dir);
+		skip(); /* needs a second uid */
+	}
+	assert_int_equal(chmod(dir, 01777), 0);
+	snprintf(missing, sizeof missing, "%s/rtm", dir);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		if (setgid(NOBODY) || setuid(NOBODY))
+			_exit(1);
+		_exit(rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "s",
+									   .dir = missing }) == -ENOENT ? 0 : 2);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(status, 0);
+	assert_int_equal(access(missing, F_OK), -1);
+	assert_int_equal(rtm_segment_open(&seg, &(struct rtm_segment_opts){ .service_name = "s",
+									      .dir = missing }), 0);
+	assert_int_equal(stat(missing, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 01777);
+	rtm_segment_close(seg);
+	{
+		char cmd[400];
+
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", missing);
+		assert_int_equal(system(cmd), 0);
+	}
+	tu_rmdir(dir);
+
+	/* The default directory, where this machine has none yet (a reader
+	 * or the package made it otherwise: nothing to take back). */
+	if (access("/dev/shm/rtm", F_OK) == 0)
+		return;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		if (setgid(NOBODY) || setuid(NOBODY) || mkdir("/dev/shm/rtm", 0777) ||
+		    chmod("/dev/shm/rtm", 01777))
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(status, 0);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof cmd, "env -u RTM_DIR %s --once --exporter none 2>&1",
+			 tu_prog("RTM_READER"));
+		log = tu_run(cmd, &status, NULL);
+	}
+	assert_int_equal(stat("/dev/shm/rtm", &st), 0);
+	rmdir("/dev/shm/rtm");
+	if (!strstr(log, "segment directory /dev/shm/rtm belonged to uid 65534, who could remove or "
+			 "rename any segment in it: it is root's now (1777)"))
+		fail_msg("rtm-reader said: %s", log);
+	free(log);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 01777);
 }
 
 /* Names planted for a producer's next segments do not stop it: it never
@@ -1156,6 +1360,8 @@ int main(void)
 		cmocka_unit_test(unsafe_directory_is_reported),
 		cmocka_unit_test(reused_pid_of_another_user_is_refused),
 		cmocka_unit_test(a_setuid_process_is_not_its_users),
+		cmocka_unit_test(another_users_names_cannot_hide_roots),
+		cmocka_unit_test(no_user_but_root_owns_the_directory),
 		cmocka_unit_test(producers_refuse_unsafe_directories),
 		cmocka_unit_test(planted_names_do_not_block_producers),
 		cmocka_unit_test(orphaned_temporaries_are_swept),

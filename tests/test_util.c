@@ -617,3 +617,23 @@ json_object *tu_recv_requests(struct tu_recv *r)
 		fclose(f);
 	return arr;
 }
+
+void tu_promtool_parses(const char *page)
+{
+	const char *promtool = getenv("RTM_PROMTOOL");
+	char path[] = "/tmp/rtm-page.XXXXXX", cmd[600], *out;
+	int fd, status;
+
+	if (!promtool || !*promtool)
+		return;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, page, strlen(page)), (ssize_t)strlen(page));
+	close(fd);
+	snprintf(cmd, sizeof cmd, "%s check metrics < %s 2>&1", promtool, path);
+	out = tu_run(cmd, &status, NULL);
+	unlink(path);
+	if (strstr(out, "parsing error") || strstr(out, "error while"))
+		fail_msg("promtool: %s\npage:\n%s", out, page);
+	free(out);
+}

@@ -143,6 +143,11 @@ void tu_run_says(const char *cmd, int status, const char *needle);
  * stdin): its exit status, and the first line it wrote to stderr. */
 int tu_reader_fails(const char *env, const char *args, char *line, size_t cap);
 
+/* Real promtool (RTM_PROMTOOL), when installed, parses a text-format
+ * page: the test fails on a parse error (lint findings, such as a family
+ * without HELP, are not). */
+void tu_promtool_parses(const char *page);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int tu_free_port(void);
 

@@ -279,7 +279,7 @@ int main(int argc, char **argv)
 		for (int f = 0; f < RD_PROM_FORMATS; f++) {
 			page.len = 0;
 			t = now_ns(CLOCK_MONOTONIC);
-			rd_prom_render(pr, batch.rms, batch.n_rms, (enum rd_prom_format)f, &page, &pst);
+			rd_prom_render(pr, batch.rms, batch.owners, batch.n_rms, (enum rd_prom_format)f, &page, &pst);
 			t = now_ns(CLOCK_MONOTONIC) - t;
 			if (t < prom_ns[f])
 				prom_ns[f] = t;

@@ -287,12 +287,16 @@ func (s *Segment) load32(off uint64) uint32     { return atomic.LoadUint32(s.p32
 
 // ---- helpers ----
 
-// checkDir creates the segment directory shared and sticky if missing and
-// refuses one that is a symbolic link, or writable by others without the
-// sticky bit (any user could remove or replace this process's segment).
+// checkDir creates the segment directory shared and sticky if missing,
+// only as root (whoever owns the shared directory can remove every segment
+// in it: FORMAT.md §1), and refuses one that is a symbolic link, or
+// writable by others without the sticky bit (any user could remove or
+// replace this process's segment).
 func checkDir(dir string) error {
-	if err := os.Mkdir(dir, 0o777); err == nil {
-		os.Chmod(dir, 0o777|os.ModeSticky) // shared by every user, like /tmp
+	if os.Geteuid() == 0 {
+		if err := os.Mkdir(dir, 0o777); err == nil {
+			os.Chmod(dir, 0o777|os.ModeSticky) // shared by every user, like /tmp
+		}
 	}
 	st, err := os.Lstat(dir)
 	switch {
