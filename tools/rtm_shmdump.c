@@ -391,6 +391,19 @@ static void heap_hint(const struct rd_segment *seg, const struct rd_snapshot *sn
 	       inuse = series_value(seg, snap, "runtime.native.mem.heap.inuse"),
 	       trims = series_value(seg, snap, "runtime.native.mem.heap.trims");
 
+	if (idle < 0 && inuse < 0) {
+		/* A Go producer: the runtime's own classes.  Released pages are
+		 * idle too (HeapIdle), but only the free ones can still go. */
+		double ratio = series_value(seg, snap, "runtime.native.mem.heap.idle_ratio"),
+		       free = series_value(seg, snap, "go.runtime.memory.classes.heap.free");
+
+		if (free < 16.0 * 1048576 || ratio <= 0.5 || trims > 0)
+			return;
+		printf("  hint: %.0f%% of the heap is idle: debug.FreeOSMemory() could return up to "
+		       "%.1f MiB to the system (RTM_TRIM_IDLE_RATIO=0.5 makes rtm-go do it)\n",
+		       100 * ratio, free / 1048576);
+		return;
+	}
 	if (idle < 16.0 * 1048576 || inuse < 0 || idle / (idle + inuse) <= 0.5 || trims > 0)
 		return;
 	printf("  hint: %.0f%% of the heap is idle: malloc_trim(0) could return up to %.1f MiB"

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #ifdef RTM_HAVE_LIBDW
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #endif
 
@@ -117,6 +118,29 @@ static void base_name(char *out, size_t n, const char *path)
 	snprintf(out, n, "%s", slash ? slash + 1 : path ? path : "");
 }
 
+/* The line of pc found by walking the compile units' own address ranges:
+ * libdw finds a unit through .debug_aranges, which Go binaries lack. */
+static void cu_line(Dwfl_Module *m, Dwarf_Addr pc, struct where *w)
+{
+	Dwarf_Addr bias;
+	Dwarf *dw = dwfl_module_getdwarf(m, &bias);
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+
+	while (dw && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		Dwarf_Line *l;
+
+		if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_haspc(&cu, pc - bias) > 0 &&
+		    (l = dwarf_getsrc_die(&cu, pc - bias))) {
+			base_name(w->file, sizeof w->file, dwarf_linesrc(l, NULL, NULL));
+			dwarf_lineno(l, &w->line);
+			return;
+		}
+		off = next;
+	}
+}
+
 /* addr is a return address: the call that waited is just before it, so
  * that byte is what is looked up (a call at the end of a function would
  * otherwise resolve to the next one). */
@@ -153,6 +177,8 @@ static void resolve(Dwfl *d, uint64_t addr, struct where *w)
 		const char *file = dwfl_lineinfo(line, NULL, &w->line, NULL, NULL, NULL);
 
 		base_name(w->file, sizeof w->file, file);
+	} else {
+		cu_line(m, pc, w);
 	}
 }
 #else
@@ -255,7 +281,7 @@ static void print_text(const struct rd_segment *seg, const struct rd_lock_sites 
 	       "kind", "call site");
 	for (unsigned i = 0; i < l->n; i++) {
 		const struct rd_lock_site *s = &l->sites[i];
-		char site[1200];
+		char site[1200], max[32];
 
 		if (*w[i].function)
 			snprintf(site, sizeof site, "%s+0x%" PRIx64 " (%s)",
@@ -269,10 +295,15 @@ static void print_text(const struct rd_segment *seg, const struct rd_lock_sites 
 		if (*w[i].file)
 			snprintf(site + strlen(site), sizeof site - strlen(site), " %s:%d",
 				 visible(w[i].file, buf[2], sizeof buf[2]), w[i].line);
-		printf("%12.6f %10" PRIu64 " %10.1f %10.1f  %-6s  %s\n", (double)s->wait_ns / 1e9,
+		/* A Go producer's profile keeps totals only: no longest wait. */
+		if (s->max_wait_ns)
+			snprintf(max, sizeof max, "%.1f", (double)s->max_wait_ns / 1e3);
+		else
+			snprintf(max, sizeof max, "-");
+		printf("%12.6f %10" PRIu64 " %10.1f %10s  %-6s  %s\n", (double)s->wait_ns / 1e9,
 		       s->contentions,
 		       s->contentions ? (double)s->wait_ns / (double)s->contentions / 1e3 : 0.0,
-		       (double)s->max_wait_ns / 1e3, kind_name(s->kind), site);
+		       max, kind_name(s->kind), site);
 	}
 }
 

@@ -3,7 +3,7 @@
 package rtm
 
 // The segment format, layout 1.2, as shm-layout/FORMAT.md defines it
-// (without the optional lock-site table of 1.1).
+// (the lock-site table of 1.1 only when lock profiling is on: profile.go).
 // Offsets are byte offsets into the header (§4) and a descriptor (§5).
 
 const (
@@ -78,8 +78,28 @@ const (
 	hServiceName    = 160
 	hServiceVersion = 224
 	hProducer       = 256
+	hCompat         = 16
+	hSitesOffset    = 288 // 1.1
+	hSitesCapacity  = 292
+	hSitesSample    = 296
+	hSitesDropped   = 304
 	hPidNS          = 312 // 1.2
 	hUserNS         = 320 // 1.2
+
+	compatSites = 1 // compat_features bit 0: a lock-site table
+)
+
+// Lock-site entries (§7, "Lock sites").
+const (
+	siteSize        = 64
+	siteAddress     = 0
+	siteContentions = 8
+	siteWaitNs      = 16
+	siteMaxWaitNs   = 24
+	siteKind        = 32
+
+	siteMutex  = 1
+	siteRWLock = 2
 )
 
 // Descriptor fields (§5).

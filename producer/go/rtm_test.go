@@ -348,3 +348,29 @@ func TestMergedBucketsKeepEveryCount(t *testing.T) {
 		}
 	}
 }
+
+// Lock profiling (profile.go): asked for, the segment has a lock-site table
+// (compat bit 0, inside the file, unused until the first fold); a bad
+// RTM_LOCK_SAMPLE is an error naming it; not asked for, no table.
+func TestLockSitesTable(t *testing.T) {
+	t.Setenv("RTM_LOCK_SAMPLE", "")
+	s := open(t, "plain")
+	if *s.p32(hCompat) != 0 || s.sitesCap != 0 {
+		t.Fatalf("a table without lock profiling")
+	}
+	s.Close()
+	t.Setenv("RTM_LOCK_SAMPLE", "often")
+	if _, err := Open(Options{ServiceName: "bad", Dir: t.TempDir()}); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "RTM_LOCK_SAMPLE") {
+		t.Fatalf("RTM_LOCK_SAMPLE=often: %v", err)
+	}
+	t.Setenv("RTM_LOCK_SAMPLE", "1")
+	s = open(t, "profiled")
+	defer s.Close()
+	size := *s.p64(hSegmentSize)
+	off, n := uint64(*s.p32(hSitesOffset)), uint64(*s.p32(hSitesCapacity))
+	if *s.p32(hCompat)&compatSites == 0 || n != 128 || off%64 != 0 || off+n*siteSize > size ||
+		*s.p32(hSitesSample) != 0 {
+		t.Fatalf("table at %d, %d entries, segment %d bytes", off, n, size)
+	}
+}

@@ -5,9 +5,11 @@ package rtm
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +42,14 @@ type RuntimeMetrics struct {
 	cpuAll  int
 	lastCPU [2]float64
 	idx     map[string]int
+
+	// The seed's heap hint (FAQ Q2): the idle share of the heap, and
+	// debug.FreeOSMemory() above RTM_TRIM_IDLE_RATIO, as for C programs.
+	idleRatio Gauge
+	trims     Counter
+	trimAt    float64 // 0: off
+	above     int     // samples in a row above trimAt
+	sites     *lockSites
 
 	mu   sync.Mutex
 	stop chan struct{}
@@ -152,6 +162,22 @@ func StartRuntimeMetrics(seg *Segment, every time.Duration) (*RuntimeMetrics, er
 	if i, ok := rm.idx["/cpu/classes/gc/total:cpu-seconds"]; ok {
 		rm.cpuGC, rm.cpuAll = i, rm.idx["/cpu/classes/total:cpu-seconds"]
 	}
+	// The names the C producer uses: one alert and one dashboard panel
+	// serve both (no OTel convention names it).
+	if rm.idleRatio, err = seg.Gauge(Def{Name: "runtime.native.mem.heap.idle_ratio", Unit: "1",
+		Float: true, Description: "Idle share of the heap: (free + released) / all heap memory " +
+			"(MemStats HeapIdle / HeapSys); above 0.5 with much free, debug.FreeOSMemory() " +
+			"could give memory back"}); err != nil {
+		return nil, err
+	}
+	if rm.trims, err = seg.Counter(Def{Name: "runtime.native.mem.heap.trims", Unit: "{trim}",
+		Description: "debug.FreeOSMemory() calls made because of RTM_TRIM_IDLE_RATIO"}); err != nil {
+		return nil, err
+	}
+	if rm.trimAt, err = trimSetting(); err != nil {
+		return nil, err
+	}
+	rm.sites = startLockSites(seg)
 	rm.Publish()
 	go rm.loop(every)
 	return rm, nil
@@ -238,6 +264,10 @@ func (rm *RuntimeMetrics) Publish() {
 		rm.pubs[i].publish(rm.samples[i].Value)
 	}
 	rm.memoryUsed()
+	rm.heapIdle()
+	if rm.sites != nil {
+		rm.sites.fold()
+	}
 	if rm.limit.s != nil {
 		lim := debug.SetMemoryLimit(-1) // reads it; a negative value changes nothing
 		rm.limit.Add(lim - rm.lastLim)
@@ -275,6 +305,51 @@ func (rm *RuntimeMetrics) memoryUsed() {
 	for k := range now {
 		rm.used[k].Add(now[k] - rm.lastUse[k])
 		rm.lastUse[k] = now[k]
+	}
+}
+
+// trimMinFree is the free heap below which a FreeOSMemory (a full GC) is
+// not worth it; trimEvery the samples between two while the ratio stays
+// above the setting.
+const (
+	trimMinFree = 1 << 20
+	trimEvery   = 10
+)
+
+// trimSetting is RTM_TRIM_IDLE_RATIO, a ratio in (0, 1), or 0 when unset.
+func trimSetting() (float64, error) {
+	v := os.Getenv("RTM_TRIM_IDLE_RATIO")
+	if v == "" {
+		return 0, nil
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(r > 0 && r < 1) {
+		return 0, fmt.Errorf("%w: RTM_TRIM_IDLE_RATIO=%q is not a ratio between 0 and 1", ErrInvalid, v)
+	}
+	return r, nil
+}
+
+// heapIdle publishes the idle ratio and, with RTM_TRIM_IDLE_RATIO, gives
+// the free heap back once the ratio has stayed above it for two samples,
+// and again every trimEvery samples while it stays there (as C does).
+func (rm *RuntimeMetrics) heapIdle() {
+	free := rm.value("/memory/classes/heap/free:bytes")
+	released := rm.value("/memory/classes/heap/released:bytes")
+	all := free + released + rm.value("/memory/classes/heap/objects:bytes") +
+		rm.value("/memory/classes/heap/unused:bytes")
+	if all <= 0 {
+		return
+	}
+	ratio := float64(free+released) / float64(all)
+	rm.idleRatio.SetFloat(ratio)
+	if rm.trimAt == 0 || ratio <= rm.trimAt || free < trimMinFree {
+		rm.above = 0
+		return
+	}
+	rm.above++
+	if rm.above == 2 || (rm.above > 2 && (rm.above-2)%trimEvery == 0) {
+		debug.FreeOSMemory()
+		rm.trims.Add(1)
 	}
 }
 

@@ -51,6 +51,13 @@ type Options struct {
 	Stripes        int               // update stripes (private shards); default 2 x GOMAXPROCS, power of 2, <= 64
 	ShardBytes     int               // slot bytes per stripe; default 8192
 	StringBytes    int               // names, units, attributes, bounds; default 32768
+	// LockSample, when > 0, turns on the runtime's block and mutex
+	// profiles at that rate (runtime.SetBlockProfileRate,
+	// runtime.SetMutexProfileFraction) and gives the segment a lock-site
+	// table that StartRuntimeMetrics fills from the block profile
+	// (profile.go).  0: $RTM_LOCK_SAMPLE, as for C programs; unset: off.
+	LockSample int
+	LockSites  int // lock-site entries; default 128, at most 4096
 }
 
 // Errors returned by the cold paths.
@@ -70,6 +77,10 @@ type Segment struct {
 	shard   uintptr // shard size
 	mask    uintptr // stripes - 1
 	path    string
+
+	sitesOff   uint64 // the lock-site table (0: none) and its entries
+	sitesCap   int
+	lockSample int
 
 	mu          sync.Mutex // registration, close
 	f           *os.File
@@ -108,6 +119,18 @@ func Open(o Options) (*Segment, error) {
 	dataOff := align(strOff+strSize, page)
 	shardSize := align(uint64(shard), cacheLine)
 	size := align(dataOff+uint64(stripes+1)*shardSize, page)
+	sample, err := lockSample(o.LockSample)
+	if err != nil {
+		return nil, err
+	}
+	sitesOff, sitesCap := uint64(0), def(o.LockSites, 128)
+	if sitesCap > 4096 {
+		return nil, fmt.Errorf("%w: LockSites above 4096", ErrInvalid)
+	}
+	if sample > 0 {
+		sitesOff = size
+		size = align(size+uint64(sitesCap)*siteSize, page)
+	}
 	if size > segmentMax {
 		return nil, fmt.Errorf("%w: segment larger than 256 MiB", ErrInvalid)
 	}
@@ -123,7 +146,9 @@ func Open(o Options) (*Segment, error) {
 	}
 	n := atomic.AddUint32(&openSeq, 1) - 1
 	pid := os.Getpid()
-	fd, tmp, err := createTemp(dir)
+	var fd int
+	var tmp string
+	fd, tmp, err = createTemp(dir)
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: dir, Err: err}
 	}
@@ -150,6 +175,13 @@ func Open(o Options) (*Segment, error) {
 	s.shard = uintptr(shardSize)
 	s.mask = uintptr(stripes - 1)
 	s.stringsUsed = strOff
+	if sample > 0 {
+		// sites_sample stays 0 (unused) until the first fold stores it.
+		s.sitesOff, s.sitesCap, s.lockSample = sitesOff, sitesCap, sample
+		s.put32(hCompat, compatSites)
+		s.put32(hSitesOffset, uint32(sitesOff))
+		s.put32(hSitesCapacity, uint32(sitesCap))
+	}
 
 	startTicks := selfStartTicks()
 	now := uint64(time.Now().UnixNano())
