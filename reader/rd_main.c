@@ -299,7 +299,7 @@ int main(int argc, char **argv)
 	l.inofd = inotify_init1(IN_CLOEXEC);
 	watch_dir(&l);
 	l.uring = io_uring_queue_init(8, &l.ring, 0) == 0;
-	rd_log("started: %s every %.3gs, exporter %s%s%s%s%s, /proc I/O %s, event loop %s", r.dir,
+	rd_log("started: %s every %.3gs, exporter %s%s%s%s%s, /proc I/O %s (%s), event loop %s", r.dir,
 	       (double)cfg.interval_ns / 1e9,
 	       cfg.exporter == RD_EXPORT_OTLP ? (cfg.protocol == RD_PROTO_GRPC ? "otlp/grpc " :
 						cfg.protocol == RD_PROTO_JSON ? "otlp/http-json " : "otlp ") :
@@ -309,7 +309,7 @@ int main(int argc, char **argv)
 	       cfg.console_too ? " and console" : "",
 	       cfg.temporality == RD_TEMP_CUMULATIVE ? "" :
 	       cfg.temporality == RD_TEMP_DELTA ? ", delta temporality" : ", lowmemory temporality",
-	       rd_procio_mode(r.procio), l.uring ? "io_uring" : "poll");
+	       rd_procio_mode(r.procio), rd_procio_why(r.procio), l.uring ? "io_uring" : "poll");
 	if (r.prom)
 		rd_log("prometheus: serving %s", rd_prom_server_urls(r.prom));
 	l.next_cycle = mono_ns(); /* first cycle right away */

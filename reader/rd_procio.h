@@ -24,12 +24,16 @@ struct rd_procio_req {
 	ssize_t result; /* bytes read, or -errno (-ESRCH: process gone) */
 };
 
-/* Creates the batch reader.  RD_IO_AUTO prefers the faster measured path
- * and falls back to sync if a ring cannot be set up; RD_IO_URING fails
- * with -errno if it cannot.  Returns 0 or -errno. */
+/* Creates the batch reader.  RD_IO_AUTO measures both paths on the
+ * reader's own /proc files (a few ms) and keeps the one that costs less
+ * CPU (io_uring's workers included), sync when a ring
+ * cannot be set up; RD_IO_URING fails with -errno if it cannot.  Returns 0
+ * or -errno. */
 int rd_procio_open(struct rd_procio **out, enum rd_io_mode mode);
 void rd_procio_close(struct rd_procio *p);
+/* "io_uring" or "sync", and why: the flag, or the measurement. */
 const char *rd_procio_mode(const struct rd_procio *p);
+const char *rd_procio_why(const struct rd_procio *p);
 
 /* Reads every request; returns 0 or -errno for a ring failure (results of
  * individual files are in req[i].result). */

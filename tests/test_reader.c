@@ -1762,6 +1762,35 @@ static void limits_follow_cgroups(void **state)
 	tu_rmdir(dir);
 }
 
+/* --io auto measures both /proc paths at start, in CPU time, and keeps
+ * the cheaper, saying which and why; a chosen mode says so instead. */
+static void io_auto_keeps_the_path_that_costs_less(void **state)
+{
+	char *dir = tu_mkdir(), *log, mode[16] = "";
+	struct tu_reader r;
+	double uring = 0, sync = 0;
+	const char *p;
+
+	(void)state;
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", NULL });
+	log = tu_reader_await_log(&r, "/proc I/O ");
+	tu_reader_stop(&r);
+	p = strstr(log, "/proc I/O ");
+	if (!strstr(p, "auto: no io_uring here")) {
+		if (sscanf(p, "/proc I/O %15s (auto: 48 reads of /proc took %lf us of CPU by io_uring, "
+			      "%lf us by pread)", mode, &uring, &sync) != 3)
+			fail_msg("no measurement in: %.200s", p);
+		assert_string_equal(mode, uring < sync ? "io_uring" : "sync");
+	}
+	free(log);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--io", "sync", NULL });
+	log = tu_reader_await_log(&r, "/proc I/O ");
+	tu_reader_stop(&r);
+	assert_non_null(strstr(log, "/proc I/O sync (--io sync)"));
+	free(log);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1794,6 +1823,7 @@ int main(void)
 		cmocka_unit_test(bad_config_files_name_the_line),
 		cmocka_unit_test(preload_ground_truth_is_exported_exactly),
 		cmocka_unit_test(processes_without_a_segment_are_collected_on_request),
+		cmocka_unit_test(io_auto_keeps_the_path_that_costs_less),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
