@@ -80,6 +80,7 @@ static void every_rtm_metric_maps_as_the_readme_says(void **state)
 		{ "rtm.reader.export.retries", "{retry}", RD_PROM_COUNTER, "rtm_reader_export_retries", "" },
 		{ "rtm.reader.export.sent", "By", RD_PROM_COUNTER, "rtm_reader_export_sent_bytes", "bytes" },
 		{ "rtm.reader.points.rejected", "{point}", RD_PROM_COUNTER, "rtm_reader_points_rejected", "" },
+		{ "rtm.reader.prometheus.conflicts", "{metric}", RD_PROM_GAUGE, "rtm_reader_prometheus_conflicts", "" },
 		{ "rtm.reader.cycle.duration", "s", RD_PROM_HISTOGRAM, "rtm_reader_cycle_duration_seconds", "seconds" },
 	};
 
