@@ -61,6 +61,14 @@ void rtm__alloc_may_idle(uint64_t timeout_ns);
  * open returns 0, -ENOTCONN when it does not open for want of a reader
  * (asked again later), or another -errno (not asked again).  Never in a
  * forked child.  Call once, single-threaded, before main(). */
+/* What the program's one thread counted before its segment existed:
+ * mallocs, frees, bytes, live bytes, live objects (rtm_final.c). */
+void rtm__alloc_early(uint64_t out[5]);
+
+/* A short command's final values to the reader's socket (rtm_final.c):
+ * 0 when sent; else -errno, and they go the file's way. */
+int rtm__final_send(const char *dir, const char *service);
+
 #define RTM__OPEN_LIVE      0 /* a published segment, now */
 #define RTM__OPEN_IF_READER 1 /* the same, if a reader is attached */
 #define RTM__OPEN_FINAL     2 /* the process ends: for a reader only */

@@ -141,6 +141,9 @@ static int open_now(int how)
 	if (how != RTM__OPEN_LIVE &&
 	    !rtm_shm_presence_attached(AT_FDCWD, opts.dir))
 		return -ENOTCONN;
+	/* At exit, one datagram to the reader when it takes one. */
+	if (how == RTM__OPEN_FINAL && !rtm__final_send(opts.dir, opts.service_name))
+		return 0;
 	/* At exit, built in memory and written once, closed. */
 	rc = how == RTM__OPEN_FINAL ? rtm__segment_open_deferred(&seg, &opts) :
 				       rtm_segment_open(&seg, &opts);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "rd_collect.h"
+#include "rd_final.h"
 #include "rd_delta.h"
 
 #include <dirent.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +106,14 @@ static int open_dir(struct rd_reader *r)
 		return -err;
 	}
 	check_dir(r);
+	/* Short commands' final values by datagram; a reader that will not
+	 * come back for them (--once) takes none. */
+	if (!r->cfg->once) {
+		char why[300];
+
+		if (rd_final_listen(r->dirfd, r->dir, &r->final_fd, why, sizeof why))
+			rd_log("short commands' final values come as files: %s", why);
+	}
 	return 0;
 }
 
@@ -167,6 +177,7 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 	memset(r, 0, sizeof *r);
 	r->dirfd = -1;
 	r->presence_fd = -1;
+	r->final_fd = -1;
 	rc = set_roots(cfg, err, errlen);
 	if (rc)
 		return rc;
@@ -290,6 +301,7 @@ void rd_reader_fini(struct rd_reader *r)
 	rd_procio_close(r->procio);
 	rd_batch_free(&r->batch);
 	free(r->reqs);
+	rd_reader_final_stop(r);
 	if (r->dirfd >= 0)
 		close(r->dirfd);
 	/* The presence file stays: a restart within its grace keeps producers
@@ -575,6 +587,55 @@ void rd_reader_dir_event(struct rd_reader *r, const char *name)
 	}
 }
 
+/* At most this many datagram sources wait for delivery: past it the queue
+ * fills and senders write files (and meet the per-file limits). */
+#define FINAL_SOURCES_MAX 4096
+
+void rd_reader_final_drain(struct rd_reader *r)
+{
+	struct rtm_shm_final rec[2]; /* room to tell a longer datagram */
+
+	while (r->final_fd >= 0 && r->final_sources < FINAL_SOURCES_MAX) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(struct ucred))];
+		} ctl;
+		struct iovec iov = { rec, sizeof rec };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				     .msg_controllen = sizeof ctl.buf };
+		struct ucred cred = { .pid = 0 };
+		struct rd_source *s;
+		struct cmsghdr *c;
+		char why[200];
+		ssize_t n = recvmsg(r->final_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0)
+			return; /* EAGAIN: all taken */
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+			    c->cmsg_len == CMSG_LEN(sizeof cred))
+				memcpy(&cred, CMSG_DATA(c), sizeof cred);
+		if (rd_final_source(&s, rec, (mh.msg_flags & MSG_TRUNC) ? sizeof rec : (size_t)n,
+				    cred.pid, cred.uid, why, sizeof why)) {
+			r->self.segments_rejected++;
+			rd_log_limited("final", "%s/%s: refused %s", r->dir, RTM_SHM_FINAL_SOCKET, why);
+			continue;
+		}
+		link_source(r, s);
+		r->final_sources++;
+	}
+}
+
+void rd_reader_final_stop(struct rd_reader *r)
+{
+	if (r->final_fd < 0)
+		return;
+	rd_final_unlink(r->dirfd);
+	rd_reader_final_drain(r);
+	close(r->final_fd);
+	r->final_fd = -1;
+}
+
 /* Segments whose process could not be found: looked for again once a
  * cycle (a look at /proc is cached per namespace and made at most once a
  * second, whatever they claim), and counted. */
@@ -807,7 +868,9 @@ static void reap_ended(struct rd_reader *r, uint64_t delivered)
 			continue;
 		}
 		remove_segment(r, s);
-		if (r->cfg->keep_dead && !s->no_segment) {
+		if (s->datagram)
+			r->final_sources--;
+		if (r->cfg->keep_dead && !s->no_segment && !s->datagram) {
 			/* Kept on disk: remember it so it is not exported
 			 * again while it stays. */
 			struct rd_rejected *x = rejected_entry(r, s->name);
@@ -848,6 +911,7 @@ int rd_reader_cycle(struct rd_reader *r)
 
 	r->env.groups_due = groups_due(r, t0);
 	rd_reader_log_rejections(r, t0, false);
+	rd_reader_final_drain(r);
 	/* With the directory watched, events keep the list current; a full
 	 * scan is the fallback without a watch (or after lost events) and a
 	 * safety net once a minute. */

@@ -46,6 +46,8 @@ struct rd_reader {
 	struct rd_leak_cfg leak; /* the settings', window at least 4 cycles */
 	uint64_t last_sweep;     /* monotonic ns of the last temporaries sweep */
 	int presence_fd;         /* RTM_SHM_READER_FILE, touched every cycle */
+	int final_fd;            /* RTM_SHM_FINAL_SOCKET (rd_final.h), or -1 */
+	size_t final_sources;    /* from datagrams, not yet delivered */
 	bool dir_watched;        /* inotify reports every change (rd_main.c) */
 	uint64_t last_full_scan; /* monotonic ns */
 	/* Rejections logged in the current minute, and those summarised. */
@@ -70,6 +72,15 @@ void rd_reader_scan(struct rd_reader *r);
  * the directory holds under that name now decides.  O(1) files looked at,
  * whatever the directory holds. */
 void rd_reader_dir_event(struct rd_reader *r, const char *name);
+
+/* Takes the final-values datagrams waiting on the socket (rd_final.h) as
+ * sources, up to a bound; the cycle exports them.  O(datagrams). */
+void rd_reader_final_drain(struct rd_reader *r);
+
+/* Stops taking datagrams: the socket goes first (senders fall back to
+ * files), then what is queued is drained, then it closes.  Before the
+ * last cycle, so nothing sent is lost to a stop or a restart. */
+void rd_reader_final_stop(struct rd_reader *r);
 
 /* Logs how many rejections went unlogged, once a minute (or now). */
 void rd_reader_log_rejections(struct rd_reader *r, uint64_t mono_ns, bool now);

@@ -146,7 +146,8 @@ static void build_resource(struct enc_cache *c, const struct rd_encode_env *env,
 		ADD_STR("service.version", h->service_version);
 	ADD_STR("service.instance.id", s->instance_id);
 	rd_kv_int(&c->res_kv_store[n], &c->res_any_store[n], "process.pid", h->pid), n++;
-	ADD_STR("process.creation.time", s->creation_time);
+	if (*s->creation_time) /* a final-values datagram has none */
+		ADD_STR("process.creation.time", s->creation_time);
 	if (*s->exe_name)
 		ADD_STR("process.executable.name", s->exe_name);
 	if (env->command_line && s->command_line)

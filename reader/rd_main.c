@@ -26,7 +26,7 @@
 #include "rd_log.h"
 #include "rtm.h"
 
-enum { EV_SIGNAL = 1, EV_INOTIFY, EV_TIMER };
+enum { EV_SIGNAL = 1, EV_INOTIFY, EV_TIMER, EV_FINAL };
 
 /* The last collection and flush on SIGTERM/SIGINT gets this long. */
 #define FINAL_FLUSH_NS (2 * 1000000000ull)
@@ -36,6 +36,7 @@ struct loop {
 	const struct rd_config *cfg;
 	int sigfd, inofd, wd;
 	bool uring;
+	bool final_armed; /* a poll on the final-values socket is queued */
 	struct io_uring ring;
 	struct signalfd_siginfo si;
 	char ino_buf[4096] __attribute__((aligned(8)));
@@ -168,6 +169,20 @@ static void arm_signal(struct loop *l)
 	io_uring_sqe_set_data64(sqe, EV_SIGNAL);
 }
 
+/* Final-values datagrams are taken as they come (rd_final.h), so the
+ * socket's queue stays short whatever the interval. */
+static void arm_final(struct loop *l)
+{
+	struct io_uring_sqe *sqe;
+
+	if (l->final_armed || l->r->final_fd < 0)
+		return;
+	sqe = io_uring_get_sqe(&l->ring);
+	io_uring_prep_poll_add(sqe, l->r->final_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, EV_FINAL);
+	l->final_armed = true;
+}
+
 static int loop_uring(struct loop *l)
 {
 	arm_signal(l);
@@ -176,7 +191,10 @@ static int loop_uring(struct loop *l)
 	arm_timer(l);
 	while (!l->stop) {
 		struct io_uring_cqe *cqe;
-		int rc = io_uring_submit_and_wait(&l->ring, 1);
+		int rc;
+
+		arm_final(l);
+		rc = io_uring_submit_and_wait(&l->ring, 1);
 
 		if (rc < 0 && rc != -EINTR)
 			return rc;
@@ -193,6 +211,9 @@ static int loop_uring(struct loop *l)
 				if (res > 0)
 					on_inotify(l, res);
 				arm_read(l, l->inofd, l->ino_buf, sizeof l->ino_buf, EV_INOTIFY);
+			} else if (tag == EV_FINAL) {
+				l->final_armed = false;
+				rd_reader_final_drain(l->r);
 			} else if (tag == EV_TIMER) {
 				if (!l->stop)
 					run_cycle(l);
@@ -206,10 +227,12 @@ static int loop_uring(struct loop *l)
 static int loop_poll(struct loop *l)
 {
 	while (!l->stop) {
-		struct pollfd pfd[2] = { { l->sigfd, POLLIN, 0 }, { l->inofd, POLLIN, 0 } };
+		struct pollfd pfd[3] = { { l->sigfd, POLLIN, 0 }, { l->inofd, POLLIN, 0 },
+					 { l->r->final_fd, POLLIN, 0 } };
 		uint64_t now = mono_ns();
 		int ms = l->next_cycle > now ? (int)((l->next_cycle - now + 999999) / 1000000) : 0;
-		int rc = poll(pfd, l->inofd >= 0 ? 2 : 1, ms);
+		/* A negative fd is skipped by poll(). */
+		int rc = poll(pfd, 3, ms);
 
 		if (rc < 0 && errno != EINTR)
 			return -errno;
@@ -221,6 +244,8 @@ static int loop_poll(struct loop *l)
 			if (n > 0)
 				on_inotify(l, n);
 		}
+		if (rc > 0 && (pfd[2].revents & POLLIN))
+			rd_reader_final_drain(l->r);
 		if (!l->stop && mono_ns() >= l->next_cycle)
 			run_cycle(l);
 	}
@@ -328,6 +353,8 @@ int main(int argc, char **argv)
 	}
 	/* Bounded: a collector that never answers must not hold shutdown. */
 	rd_exporter_set_deadline(r.exporter, mono_ns() + FINAL_FLUSH_NS);
+	/* No final values may wait in a socket nobody will read again. */
+	rd_reader_final_stop(&r);
 	if (rd_reader_cycle(&r))
 		l.failures++;
 	rd_reader_log_rejections(&r, mono_ns(), true);

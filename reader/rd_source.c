@@ -534,6 +534,8 @@ int rd_source_collect(struct rd_source *s)
 			s->state = RD_SRC_DEAD;
 		return 0;
 	}
+	if (s->datagram)
+		return 0; /* dead from birth, its values in place */
 	rc = rd_segment_refresh(&s->seg);
 
 	if (rc < 0)

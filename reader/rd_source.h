@@ -33,6 +33,7 @@ struct rd_source {
 	enum rd_source_state state;
 	bool seen;               /* found by this cycle's directory scan */
 	bool no_segment;         /* a process collected from /proc alone (--pid, --match) */
+	bool datagram;           /* final values from a datagram (rd_final.h): no file */
 
 	/* /proc/<pid>/stat through a kept fd: liveness each cycle. */
 	int stat_fd;

@@ -18,6 +18,7 @@
 #include "rd_dir.h"
 #include "rtm_shm_presence.h"
 #include "rd_proc.h"
+#include "rtm_shm_final.h"
 #include "test_util.h"
 
 /* The one segment in dir, opened with the reader library. */
@@ -189,7 +190,7 @@ static int files_in(const char *dir)
 	assert_non_null(d);
 	while ((de = readdir(d)))
 		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		     strcmp(de->d_name, RTM_SHM_READER_FILE);
+		     strcmp(de->d_name, RTM_SHM_READER_FILE) && strcmp(de->d_name, RTM_SHM_FINAL_SOCKET);
 	closedir(d);
 	return n;
 }
@@ -468,6 +469,52 @@ static void short_commands_are_all_exported_with_a_reader(void **state)
 	if (distinct != 500)
 		fail_msg("%d of 500 short commands exported (%d resources)", distinct, points);
 	tu_rmdir(dir);
+}
+
+/* Short commands hand their final values to the reader's socket, no file
+ * made (a reader keeping dead producers' files shows none), with their
+ * allocation counts; with the socket gone they write files instead, and
+ * every one is still exported. */
+#define TRUE_50 "sh -c 'i=0; while [ $i -lt 50 ]; do /bin/true; i=$((i+1)); done'"
+#define LS_50 "sh -c 'i=0; while [ $i -lt 50 ]; do ls / >/dev/null; i=$((i+1)); done'"
+static void short_commands_send_final_values_by_datagram(void **state)
+{
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	for (int socket_gone = 0; socket_gone < 2; socket_gone++) {
+		struct tu_reader r;
+		char *dir = tu_mkdir(), *out, path[300];
+		int n_true = 0, n_ls = 0, points;
+
+		tu_reader_start(&r, dir, (const char *[]){ "--exporter", "stdout", "--interval", "100ms",
+							   "--prometheus", "off", "--keep-dead", NULL });
+		snprintf(path, sizeof path, "%s/%s", dir, RTM_SHM_FINAL_SOCKET);
+		for (int i = 0; i < 3000 && access(path, F_OK); i++)
+			usleep(10000);
+		assert_int_equal(access(path, F_OK), 0);
+		if (socket_gone)
+			assert_int_equal(unlink(path), 0);
+		assert_int_equal(run_preloaded(dir, TRUE_50), 0);
+		assert_int_equal(run_preloaded(dir, LS_50), 0);
+		for (int i = 0; i < 300 && (n_true < 50 || n_ls < 50); i++) {
+			usleep(50000);
+			out = tu_reader_stdout(&r);
+			n_true = pids_of(out, "true", &points);
+			n_ls = pids_of(out, "ls", &points);
+			free(out);
+		}
+		out = tu_reader_stdout(&r);
+		assert_int_equal(tu_reader_stop(&r), 0);
+		if (n_true != 50 || n_ls != 50)
+			fail_msg("%d of 50 true, %d of 50 ls exported", n_true, n_ls);
+		/* Kept dead producers' files: none by datagram, one each else. */
+		assert_int_equal(files_in(dir), socket_gone ? 100 : 0);
+		/* ls allocates: its counts and heap came in the record. */
+		assert_non_null(strstr(out, "\"runtime.native.mem.heap.idle_ratio\""));
+		assert_non_null(strstr(out, "\"runtime.native.mem.alloc.mallocs\""));
+		free(out);
+		tu_rmdir(dir);
+	}
 }
 
 /* Starts cmd (a shell command line) under the preload with the
@@ -1313,6 +1360,7 @@ int main(void)
 		cmocka_unit_test(rtm_publish_chooses_the_processes_that_publish),
 		cmocka_unit_test(short_commands_leave_nothing_behind_without_a_reader),
 		cmocka_unit_test(short_commands_are_all_exported_with_a_reader),
+		cmocka_unit_test(short_commands_send_final_values_by_datagram),
 		cmocka_unit_test(a_deferred_segment_is_published_when_it_pays),
 		cmocka_unit_test(a_deferred_segment_reaches_a_reader_through_exec_and_fork),
 		cmocka_unit_test(the_stress_program_balances),

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Short commands' final values by datagram (rtm_shm_final.h, FORMAT.md
+ * §11): the reader's socket, and each record turned into a source that is
+ * already dead, exported once like a final segment and then forgotten.
+ */
+#define _GNU_SOURCE
+#include "rd_final.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rd_proc.h"
+#include "rtm_shm_text.h"
+
+int rd_final_listen(int dirfd, const char *dir, int *out, char *why, size_t whylen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t n = strlen(dir);
+	struct stat st;
+	int fd, one = 1, rcvbuf = 1 << 20;
+
+	*out = -1;
+	if (n + sizeof "/" RTM_SHM_FINAL_SOCKET > sizeof a.sun_path) {
+		snprintf(why, whylen, "the directory's path is too long for a socket");
+		return -ENAMETOOLONG;
+	}
+	memcpy(a.sun_path, dir, n);
+	memcpy(a.sun_path + n, "/" RTM_SHM_FINAL_SOCKET, sizeof "/" RTM_SHM_FINAL_SOCKET);
+	/* A socket left by an earlier reader of ours goes; anything else
+	 * (another user's file: the directory is sticky) stays, and short
+	 * commands then write files as before. */
+	if (!fstatat(dirfd, RTM_SHM_FINAL_SOCKET, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+			snprintf(why, whylen, "%s/%s exists and is not this user's socket", dir,
+				 RTM_SHM_FINAL_SOCKET);
+			return -EEXIST;
+		}
+		unlinkat(dirfd, RTM_SHM_FINAL_SOCKET, 0);
+	}
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) ||
+	    /* Every user's short commands send; the sticky directory keeps
+	     * them from removing it. */
+	    fchmodat(dirfd, RTM_SHM_FINAL_SOCKET, 0666, 0) ||
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one)) {
+		int err = errno;
+
+		snprintf(why, whylen, "%s/%s: %s", dir, RTM_SHM_FINAL_SOCKET, strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	/* Room for bursts between two drains; a full queue sends the rest
+	 * the file's way, never blocks a sender. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	*out = fd;
+	return 0;
+}
+
+void rd_final_unlink(int dirfd)
+{
+	struct stat st;
+
+	if (dirfd >= 0 && !fstatat(dirfd, RTM_SHM_FINAL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) &&
+	    S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
+		unlinkat(dirfd, RTM_SHM_FINAL_SOCKET, 0);
+}
+
+/* What the preload registers (rtm_alloc.c), as the record carries it. */
+enum { F_MALLOCS, F_FREES, F_BYTES, F_LIVE, F_OBJECTS, F_INUSE, F_IDLE, F_RELEASABLE,
+       F_MMAPPED, F_ARENAS, F_RATIO, F_TRIMS, F_N };
+
+static const struct {
+	const char *name, *unit, *desc;
+	uint8_t kind;
+} series[F_N] = {
+	[F_MALLOCS] = { "runtime.native.mem.alloc.mallocs", "{allocation}",
+			"Cumulative count of heap allocations", RTM_SHM_KIND_COUNTER },
+	[F_FREES] = { "runtime.native.mem.alloc.frees", "{allocation}",
+		      "Cumulative count of heap frees", RTM_SHM_KIND_COUNTER },
+	[F_BYTES] = { "runtime.native.mem.alloc.total", "By",
+		      "Cumulative bytes requested from the heap allocator", RTM_SHM_KIND_COUNTER },
+	[F_LIVE] = { "runtime.native.mem.heap.alloc", "By", "Bytes of live heap objects (usable size)",
+		     RTM_SHM_KIND_UPDOWN },
+	[F_OBJECTS] = { "runtime.native.mem.heap.objects", "{object}", "Live heap objects",
+			RTM_SHM_KIND_UPDOWN },
+	[F_INUSE] = { "runtime.native.mem.heap.inuse", "By",
+		      "Bytes in use in malloc arenas (mallinfo2 uordblks)", RTM_SHM_KIND_UPDOWN },
+	[F_IDLE] = { "runtime.native.mem.heap.idle", "By",
+		     "Free bytes held in malloc arenas (mallinfo2 fordblks)", RTM_SHM_KIND_UPDOWN },
+	[F_RELEASABLE] = { "runtime.native.mem.heap.releasable", "By",
+			   "Releasable free space at the top of the heap (mallinfo2 keepcost)",
+			   RTM_SHM_KIND_UPDOWN },
+	[F_MMAPPED] = { "runtime.native.mem.heap.mmapped", "By",
+			"Bytes in chunks allocated with mmap (mallinfo2 hblkhd)", RTM_SHM_KIND_UPDOWN },
+	[F_ARENAS] = { "runtime.native.mem.heap.arenas", "{arena}", "malloc arenas",
+		       RTM_SHM_KIND_UPDOWN },
+	[F_RATIO] = { "runtime.native.mem.heap.idle_ratio", "1",
+		      "Idle share of the heap: idle / (in use + idle); above 0.5 with much idle, "
+		      "malloc_trim(0) could give memory back", RTM_SHM_KIND_GAUGE },
+	[F_TRIMS] = { "runtime.native.mem.heap.trims", "{trim}",
+		      "malloc_trim(0) calls made because of RTM_TRIM_IDLE_RATIO", RTM_SHM_KIND_COUNTER },
+};
+
+/* A text field of the record: NUL-terminated inside it, UTF-8. */
+static bool field_ok(const char *f, size_t cap, bool may_be_empty)
+{
+	const char *nul = memchr(f, '\0', cap);
+
+	return nul && (nul > f || may_be_empty) && rtm_shm_utf8_valid(f, (size_t)(nul - f));
+}
+
+/* The record's own pid when the kernel's view of the sender (pid, in the
+ * reader's namespace) says it is that process in its own namespace. */
+static int32_t own_pid(const struct rtm_shm_final *rec, pid_t pid)
+{
+	char buf[4096];
+	ssize_t n;
+	pid_t inner;
+	int levels;
+
+	if (rec->pid == pid)
+		return pid;
+	n = rd_proc_read(pid, "status", buf, sizeof buf);
+	if (n > 0 && !rd_proc_parse_nspid(buf, (size_t)n, &inner, &levels) && inner == rec->pid)
+		return rec->pid;
+	return pid;
+}
+
+int rd_final_source(struct rd_source **out, const void *buf, size_t len, pid_t pid, uid_t uid,
+		    char *why, size_t whylen)
+{
+	const struct rtm_shm_final *rec = buf;
+	struct rd_source *s;
+	uint32_t n;
+
+	*out = NULL;
+	if (len != sizeof *rec || rec->magic != RTM_SHM_FINAL_MAGIC ||
+	    rec->version != RTM_SHM_FINAL_VERSION || rec->size != sizeof *rec) {
+		snprintf(why, whylen, "a final-values datagram of %zu bytes that is not version %d",
+			 len, RTM_SHM_FINAL_VERSION);
+		return -EINVAL;
+	}
+	if (pid <= 0 || !field_ok(rec->service_name, sizeof rec->service_name, false) ||
+	    !field_ok(rec->executable, sizeof rec->executable, true)) {
+		snprintf(why, whylen, "a final-values datagram from pid %d with a bad service name, "
+			 "executable or sender", (int)pid);
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	n = rec->flags & RTM_SHM_FINAL_HEAP ? F_N : F_OBJECTS + 1;
+	s->seg.metrics = calloc(n, sizeof *s->seg.metrics);
+	s->snap.values = calloc(n, sizeof *s->snap.values);
+	if (!s->seg.metrics || !s->snap.values) {
+		rd_source_free(s);
+		return -ENOMEM;
+	}
+	s->datagram = true;
+	s->state = RD_SRC_DEAD;
+	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
+	s->fd_count = -1;
+	s->budget_gen = UINT64_MAX;
+	s->seg.fd = -1;
+	s->seg.st.st_uid = uid;
+	s->seg.proc_pid = pid;
+	s->seg.liveness = RD_EXITED;
+	s->seg.generation = 1;
+	s->seg.hdr.pid = own_pid(rec, pid);
+	s->seg.hdr.uid = uid;
+	s->seg.hdr.created_unix_nano = rec->exit_unix_nano;
+	s->seg.hdr.closed_unix_nano = rec->exit_unix_nano;
+	s->seg.hdr.state = RTM_SHM_STATE_CLOSED;
+	memcpy(s->seg.hdr.service_name, rec->service_name, sizeof rec->service_name);
+	snprintf(s->seg.hdr.producer, sizeof s->seg.hdr.producer, "rtm-c/");
+	snprintf(s->exe_name, sizeof s->exe_name, "%s", rec->executable);
+	snprintf(s->name, sizeof s->name, "final datagram of pid %d", (int)pid);
+	/* Its own streams: the pid and the moment it ended (the record has no
+	 * start time: reading it would cost the command a /proc look). */
+	snprintf(s->instance_id, sizeof s->instance_id, "%d-0-%llu", s->seg.hdr.pid,
+		 (unsigned long long)rec->exit_unix_nano);
+	{
+		int64_t v[F_N] = { (int64_t)rec->mallocs, (int64_t)rec->frees, (int64_t)rec->bytes,
+				   rec->live_bytes, rec->live_objects, rec->heap_inuse,
+				   rec->heap_idle, rec->heap_releasable, rec->heap_mmapped,
+				   rec->heap_arenas, 0, 0 };
+
+		for (uint32_t i = 0; i < n; i++) {
+			struct rd_metric *m = &s->seg.metrics[i];
+
+			m->name = strdup(series[i].name);
+			m->unit = strdup(series[i].unit);
+			m->description = strdup(series[i].desc);
+			if (!m->name || !m->unit || !m->description) {
+				s->seg.n_metrics = i + 1;
+				rd_source_free(s);
+				return -ENOMEM;
+			}
+			m->kind = series[i].kind;
+			m->value_type = i == F_RATIO ? RTM_SHM_VALUE_DOUBLE : RTM_SHM_VALUE_INT;
+			m->start_unix_nano = rec->exit_unix_nano;
+			if (i == F_RATIO)
+				s->snap.values[i].d = rec->heap_inuse + rec->heap_idle > 0 ?
+					(double)rec->heap_idle /
+					(double)(rec->heap_inuse + rec->heap_idle) : 0;
+			else
+				s->snap.values[i].i = v[i];
+		}
+	}
+	s->seg.n_metrics = n;
+	s->snap.n = n;
+	s->snap.generation = 1;
+	s->snap.state = RTM_SHM_STATE_CLOSED;
+	s->snap.heartbeat_unix_nano = rec->exit_unix_nano;
+	s->snap.closed_unix_nano = rec->exit_unix_nano;
+	*out = s;
+	return 0;
+}
