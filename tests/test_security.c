@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "rd_config.h"
 #include "rd_proc.h"
 #include "rd_source.h"
+#include "rtm_shm_final.h"
 #include "rtm_shm_text.h"
 #include "test_util.h"
 
@@ -453,6 +455,151 @@ static void another_users_names_cannot_hide_roots(void **state)
 		waitpid(squatter, NULL, 0);
 		tu_rmdir(dir);
 	}
+}
+
+/* ---- final values by datagram (FORMAT.md §11) ---- */
+
+/* Sends one datagram of len bytes to dir's reader socket as uid. */
+static void send_as(uid_t uid, const char *dir, const void *buf, size_t len)
+{
+	pid_t child = fork();
+	int status;
+
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		int fd;
+
+		snprintf(a.sun_path, sizeof a.sun_path, "%s/%s", dir, RTM_SHM_FINAL_SOCKET);
+		if (setgid(uid) || setuid(uid) || (fd = socket(AF_UNIX, SOCK_DGRAM, 0)) < 0 ||
+		    sendto(fd, buf, len, 0, (struct sockaddr *)&a, sizeof a) != (ssize_t)len)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(status, 0);
+}
+
+/* The kernel names a datagram's sender: a record from nobody that claims
+ * to be pid 1 is exported as nobody's own process; malformed ones are
+ * refused, counted and logged, and the reader goes on. */
+static void final_datagrams_speak_only_for_their_sender(void **state)
+{
+	char *dir = tu_mkdir(), path[300], *out, *log, bad[600];
+	struct rtm_shm_final rec = { .magic = RTM_SHM_FINAL_MAGIC, .version = RTM_SHM_FINAL_VERSION,
+				     .size = sizeof rec, .pid = 1, .mallocs = 7, .exit_unix_nano = 1 };
+	struct tu_reader r;
+	bool seen = false;
+
+	(void)state;
+	if (geteuid() != 0) {
+		tu_rmdir(dir);
+		skip(); /* needs a second uid */
+	}
+	assert_int_equal(chmod(dir, 01777), 0);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "stdout", "--interval", "100ms",
+						   "--prometheus", "off", NULL });
+	snprintf(path, sizeof path, "%s/%s", dir, RTM_SHM_FINAL_SOCKET);
+	for (int i = 0; i < 3000 && access(path, F_OK); i++)
+		usleep(10000);
+	snprintf(rec.service_name, sizeof rec.service_name, "impostor");
+	send_as(NOBODY, dir, &rec, sizeof rec);
+	/* Malformed: short, long, another magic, a service that is not UTF-8. */
+	memset(bad, 'x', sizeof bad);
+	send_as(NOBODY, dir, &rec, 100);
+	send_as(NOBODY, dir, bad, sizeof bad);
+	{
+		struct rtm_shm_final b = rec;
+
+		b.magic = 0;
+		send_as(NOBODY, dir, &b, sizeof b);
+		b = rec;
+		memcpy(b.service_name, "\xff\xfe", 3);
+		send_as(NOBODY, dir, &b, sizeof b);
+	}
+	for (int i = 0; i < 100 && !seen; i++) {
+		usleep(100000);
+		out = tu_reader_stdout(&r);
+		seen = strstr(out, "\"impostor\"") != NULL;
+		if (seen) {
+			/* Its pid is the sender's, never the 1 it claimed. */
+			const char *res = strstr(out, "\"impostor\"");
+			const char *pid = strstr(res, "\"process.pid\",\"value\":{\"intValue\":\"");
+
+			assert_non_null(pid);
+			assert_true(atoi(pid + strlen("\"process.pid\",\"value\":{\"intValue\":\"")) > 1);
+		}
+		free(out);
+	}
+	assert_true(seen);
+	log = tu_reader_await_log(&r, "refused a final-values datagram");
+	assert_non_null(strstr(log, "of 100 bytes that is not version 1"));
+	free(log);
+	assert_int_equal(tu_reader_stop(&r), 0);
+	tu_rmdir(dir);
+}
+
+/* A socket another user planted where the reader's goes is left alone,
+ * and no other user's short command sends it anything: their final
+ * values come as files. */
+static void a_planted_socket_gets_nothing(void **state)
+{
+	char *dir, *log, cmd[4400];
+	int go[2], got[2], n = -1, status;
+	struct tu_reader r;
+	pid_t child;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED(); /* runs a program under the preload */
+	dir = tu_mkdir();
+	if (geteuid() != 0) {
+		tu_rmdir(dir);
+		skip(); /* needs a second uid */
+	}
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(got), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		char buf[512], c;
+		int fd, k = 0;
+
+		snprintf(a.sun_path, sizeof a.sun_path, "%s/%s", dir, RTM_SHM_FINAL_SOCKET);
+		if (setgid(NOBODY) || setuid(NOBODY) || prctl(PR_SET_PDEATHSIG, SIGKILL) ||
+		    (fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0)) < 0 ||
+		    bind(fd, (struct sockaddr *)&a, sizeof a) || chmod(a.sun_path, 0666) ||
+		    write(got[1], "b", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		while (recv(fd, buf, sizeof buf, 0) > 0)
+			k++;
+		_exit(k);
+	}
+	assert_int_equal(read(got[0], cmd, 1), 1);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--interval", "100ms",
+						   "--prometheus", "off", "--keep-dead", NULL });
+	log = tu_reader_await_log(&r, "short commands' final values come as files");
+	free(log);
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s LD_PRELOAD=%s /bin/true", dir, tu_prog("RTM_PRELOAD"));
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	n = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	assert_int_equal(n, 0);
+	/* root's true wrote its file instead, kept (--keep-dead). */
+	{
+		char pattern[4400];
+		int st2;
+		char *ls;
+
+		snprintf(pattern, sizeof pattern, "ls %s | grep -c '^rtm\\..*\\.rtm$'", dir);
+		ls = tu_run(pattern, &st2, NULL);
+		assert_int_equal(atoi(ls), 1);
+		free(ls);
+	}
+	tu_reader_stop(&r);
+	tu_rmdir(dir);
 }
 
 /* The producer's side of the directory model (FORMAT.md §1). */
@@ -1362,6 +1509,8 @@ int main(void)
 		cmocka_unit_test(a_setuid_process_is_not_its_users),
 		cmocka_unit_test(another_users_names_cannot_hide_roots),
 		cmocka_unit_test(no_user_but_root_owns_the_directory),
+		cmocka_unit_test(final_datagrams_speak_only_for_their_sender),
+		cmocka_unit_test(a_planted_socket_gets_nothing),
 		cmocka_unit_test(producers_refuse_unsafe_directories),
 		cmocka_unit_test(planted_names_do_not_block_producers),
 		cmocka_unit_test(orphaned_temporaries_are_swept),
