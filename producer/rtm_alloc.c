@@ -318,10 +318,11 @@ void rtm__alloc_defer(unsigned delay_ms, int (*open)(int how))
 	__atomic_store_n(&rtm__alloc_idle_watch, 1, __ATOMIC_RELAXED);
 }
 
-void rtm__alloc_early(uint64_t out[5])
+pid_t rtm__alloc_early(uint64_t out[5])
 {
 	/* Read by the program's one thread, which wrote them. */
 	memcpy(out, early_words, sizeof early_words);
+	return owner;
 }
 
 void rtm__alloc_before_exec(void)

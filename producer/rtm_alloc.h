@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rtm.h"
 
@@ -62,8 +63,9 @@ void rtm__alloc_may_idle(uint64_t timeout_ns);
  * (asked again later), or another -errno (not asked again).  Never in a
  * forked child.  Call once, single-threaded, before main(). */
 /* What the program's one thread counted before its segment existed:
- * mallocs, frees, bytes, live bytes, live objects (rtm_final.c). */
-void rtm__alloc_early(uint64_t out[5]);
+ * mallocs, frees, bytes, live bytes, live objects (rtm_final.c).  Returns
+ * the pid that counted them (the caller's: a forked child never asks). */
+pid_t rtm__alloc_early(uint64_t out[5]);
 
 /* A short command's final values to the reader's socket (rtm_final.c):
  * 0 when sent; else -errno, and they go the file's way. */

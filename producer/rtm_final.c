@@ -64,8 +64,7 @@ int rtm__final_send(const char *dir, const char *service)
 	if (fstatat(AT_FDCWD, a.sun_path, &st, AT_SYMLINK_NOFOLLOW) || !S_ISSOCK(st.st_mode) ||
 	    (st.st_uid != 0 && st.st_uid != geteuid()))
 		return -ENOTCONN;
-	rtm__alloc_early(w);
-	rec.pid = (int32_t)rtm__pid_now();
+	rec.pid = (int32_t)rtm__alloc_early(w);
 	rec.mallocs = w[0], rec.frees = w[1], rec.bytes = w[2];
 	rec.live_bytes = (int64_t)w[3], rec.live_objects = (int64_t)w[4];
 	/* The heap as it ends, when there is one: malloc set itself up at
@@ -89,6 +88,9 @@ int rtm__final_send(const char *dir, const char *service)
 	if (sendto(fd, &rec, sizeof rec, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a,
 		   sizeof a) != (ssize_t)sizeof rec)
 		rc = -errno;
-	close(fd);
+	/* Sent or not, the process is ending: its exit closes the socket,
+	 * one system call fewer; a failure closes it for the file's way. */
+	if (rc)
+		close(fd);
 	return rc;
 }

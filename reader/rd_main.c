@@ -26,7 +26,12 @@
 #include "rd_log.h"
 #include "rtm.h"
 
-enum { EV_SIGNAL = 1, EV_INOTIFY, EV_TIMER, EV_FINAL };
+enum { EV_SIGNAL = 1, EV_INOTIFY, EV_TIMER, EV_FINAL, EV_FINAL_WAIT };
+
+/* Between two takes of final-values datagrams (rd_final.h): short enough
+ * that the socket's queue (net.unix.max_dgram_qlen, 10 by default) rarely
+ * fills meanwhile — a sender then writes a file, nothing is lost. */
+#define FINAL_PAUSE_NS 5000000
 
 /* The last collection and flush on SIGTERM/SIGINT gets this long. */
 #define FINAL_FLUSH_NS (2 * 1000000000ull)
@@ -36,7 +41,8 @@ struct loop {
 	const struct rd_config *cfg;
 	int sigfd, inofd, wd;
 	bool uring;
-	bool final_armed; /* a poll on the final-values socket is queued */
+	bool final_armed; /* a poll on the final-values socket, or its pause, is queued */
+	struct __kernel_timespec final_pause;
 	struct io_uring ring;
 	struct signalfd_siginfo si;
 	char ino_buf[4096] __attribute__((aligned(8)));
@@ -212,8 +218,16 @@ static int loop_uring(struct loop *l)
 					on_inotify(l, res);
 				arm_read(l, l->inofd, l->ino_buf, sizeof l->ino_buf, EV_INOTIFY);
 			} else if (tag == EV_FINAL) {
-				l->final_armed = false;
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
 				rd_reader_final_drain(l->r);
+				/* A pause before the next poll: a burst wakes the
+				 * reader once per pause, not once per command. */
+				l->final_pause = (struct __kernel_timespec){ .tv_nsec = FINAL_PAUSE_NS };
+				io_uring_prep_timeout(sqe, &l->final_pause, 0, 0);
+				io_uring_sqe_set_data64(sqe, EV_FINAL_WAIT);
+			} else if (tag == EV_FINAL_WAIT) {
+				l->final_armed = false;
 			} else if (tag == EV_TIMER) {
 				if (!l->stop)
 					run_cycle(l);
