@@ -944,14 +944,17 @@ int rd_reader_cycle(struct rd_reader *r)
 			drop_source(r, pp);
 			continue;
 		}
-		if (s->seg.generation != s->budget_gen) {
+		/* Datagram sources are bounded apart (FINAL_SOURCES_MAX); a
+		 * look over every source for each of them would make a burst
+		 * of short commands quadratic. */
+		if (!s->datagram && s->seg.generation != s->budget_gen) {
 			/* One user's segments together: a user cannot make the
 			 * reader hold more than limit.user-series of theirs. */
 			uint64_t mine = 0;
 
 			s->budget_gen = s->seg.generation;
 			for (struct rd_source *o = r->sources; o; o = o->next)
-				if (!o->no_segment && o->seg.st.st_uid == s->seg.st.st_uid)
+				if (!o->no_segment && !o->datagram && o->seg.st.st_uid == s->seg.st.st_uid)
 					mine += o->seg.n_metrics;
 			if (mine > r->cfg->settings.limit_user_series) {
 				char why[200];

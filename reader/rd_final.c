@@ -198,14 +198,11 @@ int rd_final_source(struct rd_source **out, const void *buf, size_t len, pid_t p
 		for (uint32_t i = 0; i < n; i++) {
 			struct rd_metric *m = &s->seg.metrics[i];
 
-			m->name = strdup(series[i].name);
-			m->unit = strdup(series[i].unit);
-			m->description = strdup(series[i].desc);
-			if (!m->name || !m->unit || !m->description) {
-				s->seg.n_metrics = i + 1;
-				rd_source_free(s);
-				return -ENOMEM;
-			}
+			/* The table's own strings: rd_source_free() frees only
+			 * the array of a datagram source. */
+			m->name = (char *)series[i].name;
+			m->unit = (char *)series[i].unit;
+			m->description = (char *)series[i].desc;
 			m->kind = series[i].kind;
 			m->value_type = i == F_RATIO ? RTM_SHM_VALUE_DOUBLE : RTM_SHM_VALUE_INT;
 			m->start_unix_nano = rec->exit_unix_nano;

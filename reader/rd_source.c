@@ -243,6 +243,12 @@ void rd_source_free(struct rd_source *s)
 	rd_encode_cache_free(s);
 	rd_delta_free(s->delta);
 	rd_snapshot_free(&s->snap);
+	if (s->datagram) {
+		/* Its series name rd_final.c's table: not the segment's to free. */
+		free(s->seg.metrics);
+		s->seg.metrics = NULL;
+		s->seg.n_metrics = 0;
+	}
 	rd_segment_close(&s->seg);
 	free(s->command_line);
 	free(s);
