@@ -40,6 +40,7 @@
 
 #include "rtm.h"
 #include "rtm_alloc.h"
+#include "rtm_shm_final.h"
 #include "rtm_sync.h"
 #include "rtm_segment_priv.h"
 
@@ -484,12 +485,15 @@ static double trim_setting(void)
 	return r;
 }
 
-static int def(struct rtm_segment *seg, int kind, rtm_counter_t *h, const char *name,
-	       const char *unit, const char *desc)
+/* Series i of the shared table (rtm_shm_final.h), a counter or an
+ * up-down counter as the table says. */
+static int def(struct rtm_segment *seg, rtm_counter_t *h, enum rtm_shm_alloc_series i)
 {
-	struct rtm_metric_def d = { .name = name, .unit = unit, .description = desc };
+	const struct rtm_shm_series_def *s = &rtm_shm_alloc_series[i];
+	struct rtm_metric_def d = { .name = s->name, .unit = s->unit, .description = s->desc };
 
-	return kind ? rtm_updown_create(seg, h, &d) : rtm_counter_create(seg, h, &d);
+	return s->kind == RTM_SHM_KIND_UPDOWN ? rtm_updown_create(seg, h, &d) :
+						rtm_counter_create(seg, h, &d);
 }
 
 int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
@@ -499,32 +503,23 @@ int rtm_alloc_metrics_start(struct rtm_segment *seg, unsigned every_ms)
 	/* Relaxed: only refuses a second start; the release below publishes. */
 	if (!seg || __atomic_load_n(&ready, __ATOMIC_RELAXED))
 		return -EINVAL;
-	rc |= def(seg, 0, &c_mallocs, "runtime.native.mem.alloc.mallocs", "{allocation}",
-		  "Cumulative count of heap allocations");
-	rc |= def(seg, 0, &c_frees, "runtime.native.mem.alloc.frees", "{allocation}",
-		  "Cumulative count of heap frees");
-	rc |= def(seg, 0, &c_bytes, "runtime.native.mem.alloc.total", "By",
-		  "Cumulative bytes requested from the heap allocator");
-	rc |= def(seg, 1, &u_live_bytes, "runtime.native.mem.heap.alloc", "By",
-		  "Bytes of live heap objects (usable size)");
-	rc |= def(seg, 1, &u_live_objects, "runtime.native.mem.heap.objects", "{object}",
-		  "Live heap objects");
-	rc |= def(seg, 1, &u_inuse, "runtime.native.mem.heap.inuse", "By",
-		  "Bytes in use in malloc arenas (mallinfo2 uordblks)");
-	rc |= def(seg, 1, &u_idle, "runtime.native.mem.heap.idle", "By",
-		  "Free bytes held in malloc arenas (mallinfo2 fordblks)");
-	rc |= def(seg, 1, &u_releasable, "runtime.native.mem.heap.releasable", "By",
-		  "Releasable free space at the top of the heap (mallinfo2 keepcost)");
-	rc |= def(seg, 1, &u_mmapped, "runtime.native.mem.heap.mmapped", "By",
-		  "Bytes in chunks allocated with mmap (mallinfo2 hblkhd)");
-	rc |= def(seg, 1, &u_arenas, "runtime.native.mem.heap.arenas", "{arena}",
-		  "malloc arenas");
-	rc |= rtm_gauge_create(seg, &g_idle_ratio, &(struct rtm_metric_def){
-		.name = "runtime.native.mem.heap.idle_ratio", .unit = "1", .is_double = 1,
-		.description = "Idle share of the heap: idle / (in use + idle); above 0.5 with "
-			       "much idle, malloc_trim(0) could give memory back" });
-	rc |= def(seg, 0, &c_trims, "runtime.native.mem.heap.trims", "{trim}",
-		  "malloc_trim(0) calls made because of RTM_TRIM_IDLE_RATIO");
+	rc |= def(seg, &c_mallocs, RTM_SHM_ALLOC_MALLOCS);
+	rc |= def(seg, &c_frees, RTM_SHM_ALLOC_FREES);
+	rc |= def(seg, &c_bytes, RTM_SHM_ALLOC_BYTES);
+	rc |= def(seg, &u_live_bytes, RTM_SHM_ALLOC_LIVE);
+	rc |= def(seg, &u_live_objects, RTM_SHM_ALLOC_OBJECTS);
+	rc |= def(seg, &u_inuse, RTM_SHM_ALLOC_INUSE);
+	rc |= def(seg, &u_idle, RTM_SHM_ALLOC_IDLE);
+	rc |= def(seg, &u_releasable, RTM_SHM_ALLOC_RELEASABLE);
+	rc |= def(seg, &u_mmapped, RTM_SHM_ALLOC_MMAPPED);
+	rc |= def(seg, &u_arenas, RTM_SHM_ALLOC_ARENAS);
+	{
+		const struct rtm_shm_series_def *r = &rtm_shm_alloc_series[RTM_SHM_ALLOC_IDLE_RATIO];
+
+		rc |= rtm_gauge_create(seg, &g_idle_ratio, &(struct rtm_metric_def){
+			.name = r->name, .unit = r->unit, .is_double = 1, .description = r->desc });
+	}
+	rc |= def(seg, &c_trims, RTM_SHM_ALLOC_TRIMS);
 	if (rc)
 		return -ENOSPC;
 	trim_ratio = trim_setting();

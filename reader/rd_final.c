@@ -75,42 +75,6 @@ void rd_final_unlink(int dirfd)
 		unlinkat(dirfd, RTM_SHM_FINAL_SOCKET, 0);
 }
 
-/* What the preload registers (rtm_alloc.c), as the record carries it. */
-enum { F_MALLOCS, F_FREES, F_BYTES, F_LIVE, F_OBJECTS, F_INUSE, F_IDLE, F_RELEASABLE,
-       F_MMAPPED, F_ARENAS, F_RATIO, F_TRIMS, F_N };
-
-static const struct {
-	const char *name, *unit, *desc;
-	uint8_t kind;
-} series[F_N] = {
-	[F_MALLOCS] = { "runtime.native.mem.alloc.mallocs", "{allocation}",
-			"Cumulative count of heap allocations", RTM_SHM_KIND_COUNTER },
-	[F_FREES] = { "runtime.native.mem.alloc.frees", "{allocation}",
-		      "Cumulative count of heap frees", RTM_SHM_KIND_COUNTER },
-	[F_BYTES] = { "runtime.native.mem.alloc.total", "By",
-		      "Cumulative bytes requested from the heap allocator", RTM_SHM_KIND_COUNTER },
-	[F_LIVE] = { "runtime.native.mem.heap.alloc", "By", "Bytes of live heap objects (usable size)",
-		     RTM_SHM_KIND_UPDOWN },
-	[F_OBJECTS] = { "runtime.native.mem.heap.objects", "{object}", "Live heap objects",
-			RTM_SHM_KIND_UPDOWN },
-	[F_INUSE] = { "runtime.native.mem.heap.inuse", "By",
-		      "Bytes in use in malloc arenas (mallinfo2 uordblks)", RTM_SHM_KIND_UPDOWN },
-	[F_IDLE] = { "runtime.native.mem.heap.idle", "By",
-		     "Free bytes held in malloc arenas (mallinfo2 fordblks)", RTM_SHM_KIND_UPDOWN },
-	[F_RELEASABLE] = { "runtime.native.mem.heap.releasable", "By",
-			   "Releasable free space at the top of the heap (mallinfo2 keepcost)",
-			   RTM_SHM_KIND_UPDOWN },
-	[F_MMAPPED] = { "runtime.native.mem.heap.mmapped", "By",
-			"Bytes in chunks allocated with mmap (mallinfo2 hblkhd)", RTM_SHM_KIND_UPDOWN },
-	[F_ARENAS] = { "runtime.native.mem.heap.arenas", "{arena}", "malloc arenas",
-		       RTM_SHM_KIND_UPDOWN },
-	[F_RATIO] = { "runtime.native.mem.heap.idle_ratio", "1",
-		      "Idle share of the heap: idle / (in use + idle); above 0.5 with much idle, "
-		      "malloc_trim(0) could give memory back", RTM_SHM_KIND_GAUGE },
-	[F_TRIMS] = { "runtime.native.mem.heap.trims", "{trim}",
-		      "malloc_trim(0) calls made because of RTM_TRIM_IDLE_RATIO", RTM_SHM_KIND_COUNTER },
-};
-
 /* A text field of the record: NUL-terminated inside it, UTF-8. */
 static bool field_ok(const char *f, size_t cap, bool may_be_empty)
 {
@@ -159,7 +123,7 @@ int rd_final_source(struct rd_source **out, const void *buf, size_t len, pid_t p
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	n = rec->flags & RTM_SHM_FINAL_HEAP ? F_N : F_OBJECTS + 1;
+	n = rec->flags & RTM_SHM_FINAL_HEAP ? RTM_SHM_ALLOC_N : RTM_SHM_ALLOC_OBJECTS + 1;
 	s->seg.metrics = calloc(n, sizeof *s->seg.metrics);
 	s->snap.values = calloc(n, sizeof *s->snap.values);
 	if (!s->seg.metrics || !s->snap.values) {
@@ -190,7 +154,7 @@ int rd_final_source(struct rd_source **out, const void *buf, size_t len, pid_t p
 	snprintf(s->instance_id, sizeof s->instance_id, "%d-0-%llu", s->seg.hdr.pid,
 		 (unsigned long long)rec->exit_unix_nano);
 	{
-		int64_t v[F_N] = { (int64_t)rec->mallocs, (int64_t)rec->frees, (int64_t)rec->bytes,
+		int64_t v[RTM_SHM_ALLOC_N] = { (int64_t)rec->mallocs, (int64_t)rec->frees, (int64_t)rec->bytes,
 				   rec->live_bytes, rec->live_objects, rec->heap_inuse,
 				   rec->heap_idle, rec->heap_releasable, rec->heap_mmapped,
 				   rec->heap_arenas, 0, 0 };
@@ -198,15 +162,18 @@ int rd_final_source(struct rd_source **out, const void *buf, size_t len, pid_t p
 		for (uint32_t i = 0; i < n; i++) {
 			struct rd_metric *m = &s->seg.metrics[i];
 
+			const struct rtm_shm_series_def *d = &rtm_shm_alloc_series[i];
+
 			/* The table's own strings: rd_source_free() frees only
 			 * the array of a datagram source. */
-			m->name = (char *)series[i].name;
-			m->unit = (char *)series[i].unit;
-			m->description = (char *)series[i].desc;
-			m->kind = series[i].kind;
-			m->value_type = i == F_RATIO ? RTM_SHM_VALUE_DOUBLE : RTM_SHM_VALUE_INT;
+			m->name = (char *)d->name;
+			m->unit = (char *)d->unit;
+			m->description = (char *)d->desc;
+			m->kind = d->kind;
+			m->value_type = i == RTM_SHM_ALLOC_IDLE_RATIO ? RTM_SHM_VALUE_DOUBLE :
+									 RTM_SHM_VALUE_INT;
 			m->start_unix_nano = rec->exit_unix_nano;
-			if (i == F_RATIO)
+			if (i == RTM_SHM_ALLOC_IDLE_RATIO)
 				s->snap.values[i].d = rec->heap_inuse + rec->heap_idle > 0 ?
 					(double)rec->heap_idle /
 					(double)(rec->heap_inuse + rec->heap_idle) : 0;

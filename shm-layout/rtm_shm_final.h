@@ -64,4 +64,21 @@ struct rtm_shm_final {
 
 _Static_assert(sizeof(struct rtm_shm_final) == 256, "rtm_shm_final is 256 bytes");
 
+/* The allocator series: what the producer registers (rtm_alloc.c) and what
+ * the reader exports of a record (rd_final.c), so both say the same.  The
+ * first five are the record's counts in order; the rest are its heap. */
+enum rtm_shm_alloc_series {
+	RTM_SHM_ALLOC_MALLOCS, RTM_SHM_ALLOC_FREES, RTM_SHM_ALLOC_BYTES, RTM_SHM_ALLOC_LIVE,
+	RTM_SHM_ALLOC_OBJECTS, RTM_SHM_ALLOC_INUSE, RTM_SHM_ALLOC_IDLE,
+	RTM_SHM_ALLOC_RELEASABLE, RTM_SHM_ALLOC_MMAPPED, RTM_SHM_ALLOC_ARENAS,
+	RTM_SHM_ALLOC_IDLE_RATIO, RTM_SHM_ALLOC_TRIMS, RTM_SHM_ALLOC_N
+};
+
+struct rtm_shm_series_def {
+	const char *name, *unit, *desc;
+	uint8_t kind; /* enum rtm_shm_kind */
+};
+
+extern const struct rtm_shm_series_def rtm_shm_alloc_series[RTM_SHM_ALLOC_N];
+
 #endif /* RTM_SHM_FINAL_H */
