@@ -42,6 +42,7 @@ struct loop {
 	int sigfd, inofd, wd;
 	bool uring;
 	bool final_armed; /* a poll on the final-values socket, or its pause, is queued */
+	uint64_t final_after; /* loop_poll(): the pause's end, monotonic ns */
 	struct __kernel_timespec final_pause;
 	struct io_uring ring;
 	struct signalfd_siginfo si;
@@ -175,8 +176,9 @@ static void arm_signal(struct loop *l)
 	io_uring_sqe_set_data64(sqe, EV_SIGNAL);
 }
 
-/* Final-values datagrams are taken as they come (rd_final.h), so the
- * socket's queue stays short whatever the interval. */
+/* Final-values datagrams are taken between cycles (rd_final.h), at most
+ * once per FINAL_PAUSE_NS, so the socket's queue stays short whatever the
+ * interval and a burst wakes the reader once per pause. */
 static void arm_final(struct loop *l)
 {
 	struct io_uring_sqe *sqe;
@@ -221,8 +223,6 @@ static int loop_uring(struct loop *l)
 				struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
 
 				rd_reader_final_drain(l->r);
-				/* A pause before the next poll: a burst wakes the
-				 * reader once per pause, not once per command. */
 				l->final_pause = (struct __kernel_timespec){ .tv_nsec = FINAL_PAUSE_NS };
 				io_uring_prep_timeout(sqe, &l->final_pause, 0, 0);
 				io_uring_sqe_set_data64(sqe, EV_FINAL_WAIT);
@@ -241,11 +241,14 @@ static int loop_uring(struct loop *l)
 static int loop_poll(struct loop *l)
 {
 	while (!l->stop) {
-		struct pollfd pfd[3] = { { l->sigfd, POLLIN, 0 }, { l->inofd, POLLIN, 0 },
-					 { l->r->final_fd, POLLIN, 0 } };
 		uint64_t now = mono_ns();
-		int ms = l->next_cycle > now ? (int)((l->next_cycle - now + 999999) / 1000000) : 0;
-		/* A negative fd is skipped by poll(). */
+		bool pausing = now < l->final_after;
+		/* A negative fd is skipped by poll(): the socket, while pausing. */
+		struct pollfd pfd[3] = { { l->sigfd, POLLIN, 0 }, { l->inofd, POLLIN, 0 },
+					 { pausing ? -1 : l->r->final_fd, POLLIN, 0 } };
+		uint64_t until = pausing && l->final_after < l->next_cycle ? l->final_after :
+									     l->next_cycle;
+		int ms = until > now ? (int)((until - now + 999999) / 1000000) : 0;
 		int rc = poll(pfd, 3, ms);
 
 		if (rc < 0 && errno != EINTR)
@@ -258,8 +261,10 @@ static int loop_poll(struct loop *l)
 			if (n > 0)
 				on_inotify(l, n);
 		}
-		if (rc > 0 && (pfd[2].revents & POLLIN))
+		if (rc > 0 && (pfd[2].revents & POLLIN)) {
 			rd_reader_final_drain(l->r);
+			l->final_after = mono_ns() + FINAL_PAUSE_NS;
+		}
 		if (!l->stop && mono_ns() >= l->next_cycle)
 			run_cycle(l);
 	}
