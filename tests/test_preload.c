@@ -536,18 +536,10 @@ static void short_commands_send_final_values_by_datagram(void **state)
 static pid_t start_preloaded(const char *dir, const char *env, const char *cmd)
 {
 	char line[4096];
-	pid_t pid;
 
 	snprintf(line, sizeof line, "exec env RTM_DIR=%s LD_PRELOAD=%s %s %s", dir,
 		 tu_prog("RTM_PRELOAD"), env, cmd);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return tu_start_shell(line);
 }
 
 static void an_exec_chain_leaves_one_live_segment(void **state)

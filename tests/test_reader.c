@@ -142,18 +142,10 @@ static pid_t daemon_start(const struct tu_recv *r, const char *dir, const char *
 			  const char *errf)
 {
 	char cmd[2048];
-	pid_t rd;
 
 	snprintf(cmd, sizeof cmd, "exec env RTM_DIR=%s %s %s %s 2>%s >/dev/null", dir,
 		 endpoint_env(r), tu_prog("RTM_READER"), flags, errf ? errf : "/dev/null");
-	rd = fork();
-	assert_true(rd >= 0);
-	if (rd == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	return rd;
+	return tu_start_shell(cmd);
 }
 
 /* Polls r up to tries times, step_us apart, until it holds want requests;

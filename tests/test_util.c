@@ -637,3 +637,16 @@ void tu_promtool_parses(const char *page)
 		fail_msg("promtool: %s\npage:\n%s", out, page);
 	free(out);
 }
+
+pid_t tu_start_shell(const char *cmd)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}

@@ -143,6 +143,10 @@ void tu_run_says(const char *cmd, int status, const char *needle);
  * stdin): its exit status, and the first line it wrote to stderr. */
 int tu_reader_fails(const char *env, const char *args, char *line, size_t cap);
 
+/* Starts `sh -c cmd` in a child that dies with the test; returns its pid
+ * (cmd usually starts with exec, so the pid is the command's). */
+pid_t tu_start_shell(const char *cmd);
+
 /* Real promtool (RTM_PROMTOOL), when installed, parses a text-format
  * page: the test fails on a parse error (lint findings, such as a family
  * without HELP, are not). */
