@@ -51,10 +51,10 @@ type lockSites struct {
 	entry map[uintptr]int // site -> entry index
 	// Each stack's site, found once: a fold then costs a map lookup per
 	// profile record (the runtime keeps one per distinct blocking stack).
-	siteOf map[[32]uintptr]stackSite
-	next   int     // first never-used entry
-	perSec float64 // the profile's cycles per second
-	recs   []runtime.BlockProfileRecord
+	byStack map[[32]uintptr]stackSite
+	next    int     // first never-used entry
+	perSec  float64 // the profile's cycles per second
+	recs    []runtime.BlockProfileRecord
 }
 
 type stackSite struct {
@@ -70,7 +70,7 @@ func startLockSites(seg *Segment) *lockSites {
 	}
 	runtime.SetBlockProfileRate(seg.lockSample)
 	runtime.SetMutexProfileFraction(seg.lockSample)
-	return &lockSites{seg: seg, entry: map[uintptr]int{}, siteOf: map[[32]uintptr]stackSite{},
+	return &lockSites{seg: seg, entry: map[uintptr]int{}, byStack: map[[32]uintptr]stackSite{},
 		perSec: cyclesPerSecond()}
 }
 
@@ -148,10 +148,10 @@ func (l *lockSites) fold() {
 	sites := map[uintptr]*total{}
 	for i := range l.recs[:n] {
 		r := &l.recs[i]
-		ss, ok := l.siteOf[r.Stack0]
+		ss, ok := l.byStack[r.Stack0]
 		if !ok {
 			ss.pc, ss.kind = siteOf(r.Stack())
-			l.siteOf[r.Stack0] = ss
+			l.byStack[r.Stack0] = ss
 		}
 		pc, kind := ss.pc, ss.kind
 		if pc == 0 {
