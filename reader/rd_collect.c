@@ -111,6 +111,7 @@ static int open_dir(struct rd_reader *r)
 	if (!r->cfg->once) {
 		char why[300];
 
+		r->final_qlen = rd_final_queue_len();
 		if (rd_final_listen(r->dirfd, r->dir, &r->final_fd, why, sizeof why))
 			rd_log("short commands' final values come as files: %s", why);
 	}
@@ -591,9 +592,10 @@ void rd_reader_dir_event(struct rd_reader *r, const char *name)
  * fills and senders write files (and meet the per-file limits). */
 #define FINAL_SOURCES_MAX 4096
 
-void rd_reader_final_drain(struct rd_reader *r)
+int rd_reader_final_drain(struct rd_reader *r)
 {
 	struct rtm_shm_final rec[2]; /* room to tell a longer datagram */
+	int taken = 0;
 
 	while (r->final_fd >= 0 && r->final_sources < FINAL_SOURCES_MAX) {
 		union {
@@ -610,7 +612,8 @@ void rd_reader_final_drain(struct rd_reader *r)
 		ssize_t n = recvmsg(r->final_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
 		if (n < 0)
-			return; /* EAGAIN: all taken */
+			return taken; /* EAGAIN: all taken */
+		taken++;
 		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
 			    c->cmsg_len == CMSG_LEN(sizeof cred))
@@ -624,6 +627,7 @@ void rd_reader_final_drain(struct rd_reader *r)
 		link_source(r, s);
 		r->final_sources++;
 	}
+	return taken;
 }
 
 void rd_reader_final_stop(struct rd_reader *r)

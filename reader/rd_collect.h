@@ -47,6 +47,7 @@ struct rd_reader {
 	uint64_t last_sweep;     /* monotonic ns of the last temporaries sweep */
 	int presence_fd;         /* RTM_SHM_READER_FILE, touched every cycle */
 	int final_fd;            /* RTM_SHM_FINAL_SOCKET (rd_final.h), or -1 */
+	int final_qlen;          /* its queue: rd_final_queue_len() */
 	size_t final_sources;    /* from datagrams, not yet delivered */
 	bool dir_watched;        /* inotify reports every change (rd_main.c) */
 	uint64_t last_full_scan; /* monotonic ns */
@@ -74,8 +75,9 @@ void rd_reader_scan(struct rd_reader *r);
 void rd_reader_dir_event(struct rd_reader *r, const char *name);
 
 /* Takes the final-values datagrams waiting on the socket (rd_final.h) as
- * sources, up to a bound; the cycle exports them.  O(datagrams). */
-void rd_reader_final_drain(struct rd_reader *r);
+ * sources, up to a bound; the cycle exports them.  O(datagrams).  Returns
+ * how many it took (refused ones count: they were waiting too). */
+int rd_reader_final_drain(struct rd_reader *r);
 
 /* Stops taking datagrams: the socket goes first (senders fall back to
  * files), then what is queued is drained, then it closes.  Before the

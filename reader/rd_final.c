@@ -66,6 +66,18 @@ int rd_final_listen(int dirfd, const char *dir, int *out, char *why, size_t whyl
 	return 0;
 }
 
+int rd_final_queue_len(void)
+{
+	char buf[32] = "";
+	int fd = open("/proc/sys/net/unix/max_dgram_qlen", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	long v = n > 0 ? strtol(buf, NULL, 10) : 0;
+
+	if (fd >= 0)
+		close(fd);
+	return v >= 1 && v <= 1 << 20 ? (int)v : 10;
+}
+
 void rd_final_unlink(int dirfd)
 {
 	struct stat st;

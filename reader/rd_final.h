@@ -22,6 +22,14 @@
  */
 int rd_final_listen(int dirfd, const char *dir, int *out, char *why, size_t whylen);
 
+/*
+ * rd_final_queue_len - how many datagrams a socket created now may hold
+ * before senders get EAGAIN: net.unix.max_dgram_qlen of the reader's
+ * network namespace, which the kernel copies into each new socket; 10
+ * (the kernel's default) when it cannot be read.
+ */
+int rd_final_queue_len(void);
+
 /* Removes the socket (this user's only): senders then write files. */
 void rd_final_unlink(int dirfd);
 
