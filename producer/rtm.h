@@ -33,6 +33,7 @@
 #include <sys/types.h>
 
 #include "rtm_shm.h"
+#include "rtm_shm_exp.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,11 +98,11 @@ typedef struct rtm_counter {
 typedef rtm_counter_t rtm_updown_t;
 typedef rtm_counter_t rtm_gauge_t;
 typedef struct rtm_hist {
-	struct rtm_segment *seg;
+	struct rtm_segment *seg; /* exponential: the segment's address + 1 */
 	uint32_t off;
-	uint16_t n_bounds;
+	uint16_t n_bounds;       /* exponential: buckets per sign */
 	uint16_t way;
-	const double *bounds; /* inside the segment's own mapping */
+	const double *bounds; /* inside the segment's own mapping; NULL: exponential */
 } rtm_hist_t;
 
 /*
@@ -165,6 +166,22 @@ int rtm_gauge_create(struct rtm_segment *seg, rtm_gauge_t *out,
 		     const struct rtm_metric_def *def);
 int rtm_hist_create(struct rtm_segment *seg, rtm_hist_t *out,
 		    const struct rtm_metric_def *def);
+
+/*
+ * rtm_exphist_create - register a base-2 exponential histogram (the
+ * OpenTelemetry data model: no bounds to choose).  It starts at max_scale
+ * (RTM_SHM_EXP_SCALE_MIN..RTM_SHM_EXP_SCALE_MAX, i.e. -10..8; 8 is finest,
+ * a bucket 0.27 % wide) and halves its resolution whenever the values'
+ * range needs more than max_size buckets per sign (4..1024).  0 for either
+ * means the default: scale 8, 160 buckets.  def->bounds must be NULL.
+ * rtm_hist_record() records into it; ±Inf and NaN are not recorded.
+ * rtm_hist_create() makes one too, with the defaults, for a definition
+ * without bounds when OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION
+ * is base2_exponential_bucket_histogram.  Returns as rtm_hist_create(),
+ * and -EINVAL for sizes or scales out of range.
+ */
+int rtm_exphist_create(struct rtm_segment *seg, rtm_hist_t *out,
+		       const struct rtm_metric_def *def, uint32_t max_size, int max_scale);
 
 /*
  * rtm_alloc_metrics_start - publish allocator and heap metrics
@@ -327,16 +344,81 @@ static inline uint32_t rtm__hist_bucket(const rtm_hist_t *h, double v)
 	return lo;
 }
 
+static inline void rtm__store64(uint64_t *w, uint64_t v)
+{
+	/* Relaxed: the seqlock orders the slot's stores for the reader. */
+	__atomic_store_n(w, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t rtm__load64(const uint64_t *w)
+{
+	return __atomic_load_n(w, __ATOMIC_RELAXED);
+}
+
+/* One value into an exponential slot whose writer this thread is (it
+ * holds the slot's seqlock).  mag: v's bits without the sign, finite. */
+static inline void rtm__exp_record_held(struct rtm_shm_exphist *s, uint32_t size, double v,
+					uint64_t mag)
+{
+	double sum = rtm_shm_bits_f64(rtm__load64(&s->sum_bits));
+
+	rtm__store64(&s->sum_bits, rtm_shm_f64_bits(sum + v));
+	if (v < rtm_shm_bits_f64(rtm__load64(&s->min_bits)))
+		rtm__store64(&s->min_bits, rtm_shm_f64_bits(v));
+	if (v > rtm_shm_bits_f64(rtm__load64(&s->max_bits)))
+		rtm__store64(&s->max_bits, rtm_shm_f64_bits(v));
+	rtm__store64(&s->count, rtm__load64(&s->count) + 1);
+	if (!mag) {
+		rtm__store64(&s->zero_count, rtm__load64(&s->zero_count) + 1);
+	} else {
+		int neg = v < 0;
+		int32_t i8 = rtm_shm_exp_index8(mag);
+		int32_t idx = rtm_shm_exp_rescale(i8, __atomic_load_n(&s->scale, __ATOMIC_RELAXED));
+		int32_t *base = neg ? &s->neg_base : &s->pos_base;
+		int32_t b = __atomic_load_n(base, __ATOMIC_RELAXED);
+		int32_t top = __atomic_load_n(base + 1, __ATOMIC_RELAXED);
+		uint32_t k = (uint32_t)idx - (uint32_t)b;
+
+		if (RTM_LIKELY(top >= b && k < size)) {
+			uint64_t *c = rtm_shm_exphist_counts(s, size, neg) + k;
+
+			rtm__store64(c, rtm__load64(c) + 1);
+			if (idx > top)
+				__atomic_store_n(base + 1, idx, __ATOMIC_RELAXED);
+		} else {
+			/* Outside the window: move it or coarsen the scale. */
+			rtm_shm_exp_add(s, size, neg, i8, RTM_SHM_EXP_SCALE_MAX, 1);
+		}
+	}
+}
+
 /*
  * rtm_hist_record - record one value (NaN is ignored).  Any thread.
  * The slot's fields change together under the shard's seqlock so a reader
- * sees sum, min, max and buckets from the same set of records.
+ * sees sum, min, max and buckets from the same set of records.  An
+ * exponential histogram finds its bucket from the value's bits
+ * (rtm_shm_exp.h) and, rarely, rescales in place (rtm_shm_exp_add).
  */
 static inline void rtm_hist_record(const rtm_hist_t *h, double v)
 {
 	const struct rtm__tls_way *t = rtm__way(h->way);
 
-	if (RTM_LIKELY(t->seg == h->seg && v == v)) {
+	if (RTM_UNLIKELY(!h->bounds)) {
+		uint64_t mag = rtm_shm_f64_bits(v) & ~(1ull << 63);
+
+		/* An exponential handle's seg is odd: code built before them
+		 * never matches it and takes the library's path. */
+		if (RTM_LIKELY((uintptr_t)t->seg + 1 == (uintptr_t)h->seg &&
+			       mag < 0x7ff0000000000000ull)) {
+			struct rtm_shm_exphist *s =
+				(struct rtm_shm_exphist *)(void *)(t->shard + h->off);
+
+			rtm_shm_seq_write_begin(&s->seq);
+			rtm__exp_record_held(s, h->n_bounds, v, mag);
+			rtm_shm_seq_write_end(&s->seq);
+			return;
+		}
+	} else if (RTM_LIKELY(t->seg == h->seg && v == v)) {
 		struct rtm_shm_hist *s =
 			(struct rtm_shm_hist *)(void *)(t->shard + h->off);
 		uint64_t *b = &rtm_shm_hist_buckets(s)[rtm__hist_bucket(h, v)];

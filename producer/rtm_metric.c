@@ -2,6 +2,7 @@
 /* Metric registration: descriptors, strings and slots. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,17 +139,33 @@ static int refuse(struct rtm_segment *s, int rc)
 /* Shards at or above the high-water mark, and shard 0 until it is used,
  * are unreserved holes: they get their slots initialised when they are
  * reserved (rtm__reserve_shard, rtm__reserve_shard0). */
-static void init_hist_slots(struct rtm_segment *s, uint32_t off)
+static void init_hist_slots(struct rtm_segment *s, uint32_t off, const struct rtm_shm_desc *e)
 {
 	const struct rtm_shm_header *h = s->hdr;
 
 	for (uint32_t i = s->shard0_ready ? 0 : 1; i < h->shard_hwm; i++)
-		rtm__hist_slot_init(rtm__shard_base(s, i) + off);
+		rtm__hist_slot_init(rtm__shard_base(s, i) + off, e);
 }
 
-/* Registers one series; the caller holds s->lock. */
+/* A handle to the histogram at off: an exponential one's seg is odd
+ * (rtm.h), so inline code built before them takes the library's path. */
+static void hist_handle(rtm_hist_t *out, struct rtm_segment *s, uint32_t off,
+			const struct rtm_shm_desc *e)
+{
+	bool x = e->flags & RTM_SHM_DESC_EXPONENTIAL;
+
+	out->seg = x ? (struct rtm_segment *)(void *)((char *)s + 1) : s;
+	out->off = off;
+	out->way = (uint16_t)s->way;
+	out->n_bounds = x ? e->exp_size : e->bound_count;
+	out->bounds = x ? NULL : (const double *)(const void *)(s->base + e->bounds_off);
+}
+
+/* Registers one series; the caller holds s->lock.  xsize: an exponential
+ * histogram's buckets per sign (0: explicit), xscale its scale. */
 static int create_locked(struct rtm_segment *s, uint8_t kind,
-			 const struct rtm_metric_def *d, rtm_hist_t *out)
+			 const struct rtm_metric_def *d, rtm_hist_t *out,
+			 uint32_t xsize, int xscale)
 {
 	struct rtm_shm_header *h = s->hdr;
 	const struct rtm_shm_desc *old;
@@ -159,7 +176,10 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	uint32_t slot_size, align, off, need, slot_end;
 	int rc;
 
-	if (kind == RTM_SHM_KIND_HISTOGRAM && (!bounds || !nb)) {
+	if (xsize) {
+		if (bounds || nb)
+			return -EINVAL;
+	} else if (kind == RTM_SHM_KIND_HISTOGRAM && (!bounds || !nb)) {
 		bounds = rtm_default_seconds_bounds;
 		nb = RTM_DEFAULT_SECONDS_BOUNDS_N;
 	} else if (kind != RTM_SHM_KIND_HISTOGRAM) {
@@ -178,13 +198,19 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 		    old->unit_len != b.unit_len ||
 		    memcmp(seg_str(s, old->unit_off), d->unit ? d->unit : "", b.unit_len) ||
 		    old->bound_count != nb ||
-		    (nb && memcmp(s->base + old->bounds_off, bounds, nb * 8)))
+		    (nb && memcmp(s->base + old->bounds_off, bounds, nb * 8)) ||
+		    !(old->flags & RTM_SHM_DESC_EXPONENTIAL) != !xsize ||
+		    (xsize && (old->exp_size != xsize || old->exp_max_scale != xscale)))
 			return -EEXIST;
-		out->off = old->slot_offset;
-		out->way = (uint16_t)s->way;
-		out->n_bounds = old->bound_count;
-		out->bounds = (const double *)(const void *)(s->base + old->bounds_off);
-		out->seg = s;
+		if (kind == RTM_SHM_KIND_HISTOGRAM) {
+			hist_handle(out, s, old->slot_offset, old);
+		} else {
+			out->off = old->slot_offset;
+			out->way = (uint16_t)s->way;
+			out->n_bounds = 0;
+			out->bounds = NULL;
+			out->seg = s;
+		}
 		return 0;
 	}
 	if (h->desc_count >= h->desc_capacity)
@@ -193,7 +219,10 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	       8 + (uint32_t)nb * 8;
 	if (s->strings_used + need > h->strings_offset + h->strings_size)
 		return refuse(s, -ENOSPC);
-	if (kind == RTM_SHM_KIND_HISTOGRAM) {
+	if (xsize) {
+		slot_size = RTM_SHM_EXPHIST_SLOT_SIZE(xsize);
+		align = RTM_SHM_CACHELINE;
+	} else if (kind == RTM_SHM_KIND_HISTOGRAM) {
 		slot_size = RTM_SHM_HIST_SLOT_SIZE(nb);
 		align = RTM_SHM_CACHELINE;
 	} else {
@@ -227,6 +256,11 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	e->value_type = d->is_double || kind == RTM_SHM_KIND_HISTOGRAM ?
 		RTM_SHM_VALUE_DOUBLE : RTM_SHM_VALUE_INT;
 	e->bound_count = (uint16_t)nb;
+	if (xsize) {
+		e->flags = RTM_SHM_DESC_EXPONENTIAL;
+		e->exp_size = (uint16_t)xsize;
+		e->exp_max_scale = (int8_t)xscale;
+	}
 	e->slot_offset = off;
 	e->slot_size = slot_size;
 	e->name_off = put_bytes(s, d->name, b.name_len + 1, 1);
@@ -242,7 +276,7 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	e->bounds_off = put_bytes(s, bounds, (uint32_t)nb * 8, 8);
 	e->start_unix_nano = rtm__now_ns(CLOCK_REALTIME);
 	if (kind == RTM_SHM_KIND_HISTOGRAM)
-		init_hist_slots(s, off);
+		init_hist_slots(s, off, e);
 
 	/* Relaxed: informational; the release store of desc_count below
 	 * publishes everything a reader relies on. */
@@ -256,16 +290,18 @@ static int create_locked(struct rtm_segment *s, uint8_t kind,
 	 * the new generation re-reads the table and finds the new entry. */
 	__atomic_fetch_add(&h->generation, 1, __ATOMIC_RELEASE);
 
-	out->seg = s;
-	out->off = off;
-	out->way = (uint16_t)s->way;
-	out->n_bounds = (uint16_t)nb;
-	out->bounds = (const double *)(const void *)(s->base + e->bounds_off);
+	if (kind == RTM_SHM_KIND_HISTOGRAM) {
+		hist_handle(out, s, off, e);
+	} else {
+		out->seg = s;
+		out->off = off;
+		out->way = (uint16_t)s->way;
+	}
 	return 0;
 }
 
 static int create(struct rtm_segment *s, uint8_t kind,
-		  const struct rtm_metric_def *d, rtm_hist_t *out)
+		  const struct rtm_metric_def *d, rtm_hist_t *out, uint32_t xsize, int xscale)
 {
 	int rc;
 
@@ -275,7 +311,7 @@ static int create(struct rtm_segment *s, uint8_t kind,
 	if (!s || s == &rtm__null_segment || !d)
 		return -EINVAL;
 	rtm__lock(s);
-	rc = s->closed ? -EINVAL : create_locked(s, kind, d, out);
+	rc = s->closed ? -EINVAL : create_locked(s, kind, d, out, xsize, xscale);
 	if (!s->closed)
 		rtm_segment_heartbeat(s);
 	rtm__unlock(s);
@@ -288,7 +324,7 @@ static int create_word(struct rtm_segment *s, uint8_t kind,
 		       const struct rtm_metric_def *d, rtm_counter_t *out)
 {
 	rtm_hist_t h;
-	int rc = create(s, kind, d, &h);
+	int rc = create(s, kind, d, &h, 0, 0);
 
 	if (out) {
 		out->seg = h.seg;
@@ -316,8 +352,37 @@ int rtm_gauge_create(struct rtm_segment *s, rtm_gauge_t *out,
 	return create_word(s, RTM_SHM_KIND_GAUGE, d, out);
 }
 
+/* OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION, as the OTel
+ * SDKs read it: histograms without bounds of their own become
+ * exponential.  Read at each create (a cold path). */
+static bool default_exponential(void)
+{
+	const char *v = rtm__env_get("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION");
+
+	return v && !strcmp(v, "base2_exponential_bucket_histogram");
+}
+
 int rtm_hist_create(struct rtm_segment *s, rtm_hist_t *out,
 		    const struct rtm_metric_def *d)
 {
-	return create(s, RTM_SHM_KIND_HISTOGRAM, d, out);
+	if (d && (!d->bounds || !d->n_bounds) && default_exponential())
+		return rtm_exphist_create(s, out, &(struct rtm_metric_def){
+			.name = d->name, .unit = d->unit, .description = d->description,
+			.attrs = d->attrs, .n_attrs = d->n_attrs }, 0, 0);
+	return create(s, RTM_SHM_KIND_HISTOGRAM, d, out, 0, 0);
+}
+
+int rtm_exphist_create(struct rtm_segment *s, rtm_hist_t *out,
+		       const struct rtm_metric_def *d, uint32_t max_size, int max_scale)
+{
+	uint32_t size = max_size ? max_size : RTM_SHM_EXP_SIZE_DEFAULT;
+	int scale = max_scale ? max_scale : RTM_SHM_EXP_SCALE_MAX;
+
+	if (size < 4 || size > RTM_SHM_EXP_SIZE_MAX || scale < RTM_SHM_EXP_SCALE_MIN ||
+	    scale > RTM_SHM_EXP_SCALE_MAX) {
+		if (out)
+			null_handle(out);
+		return -EINVAL;
+	}
+	return create(s, RTM_SHM_KIND_HISTOGRAM, d, out, size, scale);
 }

@@ -97,7 +97,7 @@ int rtm__reserve_shard(struct rtm_segment *seg, uint32_t i)
 			(seg->base + h->desc_offset + (size_t)d * h->desc_size);
 
 		if (e->kind == RTM_SHM_KIND_HISTOGRAM)
-			rtm__hist_slot_init(rtm__shard_base(seg, i) + e->slot_offset);
+			rtm__hist_slot_init(rtm__shard_base(seg, i) + e->slot_offset, e);
 	}
 	/* The claimed shard stands whatever shard 0 gets. */
 	if (i)

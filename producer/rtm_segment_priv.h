@@ -124,13 +124,24 @@ static inline unsigned char *rtm__shard_base(const struct rtm_segment *seg, uint
 
 /* An empty histogram slot: min +inf, max -inf (FORMAT.md), so the first
  * record sets both. */
-static inline void rtm__hist_slot_init(unsigned char *slot)
+static inline void rtm__hist_slot_init(unsigned char *slot, const struct rtm_shm_desc *e)
 {
 	struct rtm_shm_hist *h = (struct rtm_shm_hist *)(void *)slot;
 
 	h->min_bits = rtm_shm_f64_bits(__builtin_inf());
 	h->max_bits = rtm_shm_f64_bits(-__builtin_inf());
+	if (e->flags & RTM_SHM_DESC_EXPONENTIAL) {
+		struct rtm_shm_exphist *x = (struct rtm_shm_exphist *)(void *)slot;
+
+		/* Empty windows (top below base) at the finest scale asked. */
+		x->scale = e->exp_max_scale;
+		x->pos_base = x->neg_base = 0;
+		x->pos_top = x->neg_top = -1;
+	}
 }
+
+/* rtm_exphist.c: a record into shard 0's exponential slot. */
+void rtm__exp_record_shared(struct rtm_shm_exphist *s, uint32_t size, double v);
 
 /* rtm_reserve.c.  Each returns 0 or -errno (-ENOSPC on a full tmpfs);
  * callers hold seg->lock.  Taking data pages (rtm__reserve_data, and

@@ -8,6 +8,7 @@
  * adding to them, so totals never go backwards.
  */
 #define _GNU_SOURCE
+#include <math.h>
 #include <pthread.h>
 
 #include "rtm_segment_priv.h"
@@ -301,11 +302,14 @@ static void atomic_extreme_f64(uint64_t *w, double v, bool want_min)
 
 void rtm__hist_record_slow(const rtm_hist_t *h, double v)
 {
-	struct rtm_segment *seg = h->seg;
+	/* An exponential handle's seg is the segment's address + 1 (rtm.h). */
+	bool x = !h->bounds && h->n_bounds;
+	struct rtm_segment *seg = x ? (struct rtm_segment *)(void *)((char *)h->seg - 1) : h->seg;
 	struct rtm_shm_hist *s;
 	bool shared;
 
-	if (v != v)
+	/* What the inline path refuses, refused here too: never back to it. */
+	if (v != v || (x && isinf(v)))
 		return;
 	if (shard_for(seg, &shared)) {
 		rtm_hist_record(h, v);
@@ -313,6 +317,11 @@ void rtm__hist_record_slow(const rtm_hist_t *h, double v)
 	}
 	if (!shared)
 		return;
+	if (x) {
+		rtm__exp_record_shared((struct rtm_shm_exphist *)(void *)(seg->head.shard0 + h->off),
+				       h->n_bounds, v);
+		return;
+	}
 	/* Shard 0 takes no seqlock (it has many writers).  Each field is
 	 * updated atomically; count is derived from the buckets, so a reader
 	 * can see sum lag a bucket by one record, never a wrong count. */

@@ -5,7 +5,9 @@
 #include <string.h>
 
 
-/* One stream's values: a number point's, or a histogram's. */
+/* One stream's values: a number point's, or a histogram's.  An
+ * exponential one's buckets are its positive side's npos, then its
+ * negative side's. */
 struct val {
 	int64_t i;
 	double d;
@@ -13,6 +15,9 @@ struct val {
 	double sum;
 	size_t nb;
 	uint64_t *buckets;
+	int32_t scale, pos_off, neg_off;
+	size_t npos;
+	uint64_t zero;
 };
 
 struct stream {
@@ -229,6 +234,118 @@ static bool hist_points(struct rd_delta *d, const otlp_sm *sm, const otlp_metric
 	return keep > 0;
 }
 
+/* The exponential point cur less base (at base's scale, no finer than
+ * cur's), into out (cur's buckets' shape).  false: base does not fit
+ * inside cur, so the stream restarted. */
+static bool exp_minus(const struct val *cur, const struct val *base, uint64_t *out)
+{
+	int k = base->scale - cur->scale;
+
+	if (cur->count < base->count || cur->zero < base->zero || k < 0)
+		return false;
+	memcpy(out, cur->buckets, cur->nb * sizeof *out);
+	for (size_t i = 0; i < base->nb; i++) {
+		bool neg = i >= base->npos;
+		int64_t idx = ((int64_t)(neg ? base->neg_off : base->pos_off) +
+			       (int64_t)(neg ? i - base->npos : i)) >> k;
+		int64_t at = idx - (neg ? cur->neg_off : cur->pos_off);
+		size_t have = neg ? cur->nb - cur->npos : cur->npos;
+
+		if (!base->buckets[i])
+			continue;
+		if (at < 0 || (size_t)at >= have)
+			return false;
+		at += neg ? (int64_t)cur->npos : 0;
+		if (out[at] < base->buckets[i])
+			return false;
+		out[at] -= base->buckets[i];
+	}
+	return true;
+}
+
+/* A side of a delta point without its zero buckets at either end (a quiet
+ * interval sends none at all). */
+static void trim(otlp_ebuckets *b, uint64_t *c, size_t n)
+{
+	size_t lo = 0, hi = n;
+
+	if (!b)
+		return;
+	while (lo < hi && !c[lo])
+		lo++;
+	while (hi > lo && !c[hi - 1])
+		hi--;
+	b->offset += (int32_t)lo;
+	b->bucket_counts = c + lo;
+	b->n_bucket_counts = hi - lo;
+}
+
+static bool exp_points(struct rd_delta *d, const otlp_sm *sm, const otlp_metric *m,
+		       otlp_ehdp **p, size_t *n, struct rd_arena *a, uint64_t epoch, uint64_t since)
+{
+	size_t keep = 0;
+
+	for (size_t k = 0; k < *n; k++) {
+		otlp_ehdp *pt = p[k];
+		size_t np = pt->positive ? pt->positive->n_bucket_counts : 0;
+		size_t nn = pt->negative ? pt->negative->n_bucket_counts : 0;
+		uint64_t *flat = rd_arena_raw(a, (np + nn ? np + nn : 1) * sizeof *flat);
+		uint64_t *out = rd_arena_raw(a, (np + nn ? np + nn : 1) * sizeof *out);
+		struct val cur = { .count = pt->count, .sum = pt->sum, .nb = np + nn, .buckets = flat,
+				   .scale = pt->scale, .npos = np, .zero = pt->zero_count,
+				   .pos_off = np ? pt->positive->offset : 0,
+				   .neg_off = nn ? pt->negative->offset : 0 };
+		struct stream *st;
+
+		if (pt->flags & OTLP_NO_RECORDED_VALUE) {
+			p[keep++] = pt;
+			continue;
+		}
+		if (np)
+			memcpy(flat, pt->positive->bucket_counts, np * sizeof *flat);
+		if (nn)
+			memcpy(flat + np, pt->negative->bucket_counts, nn * sizeof *flat);
+		st = find(d, stream_key(sm, m, pt->attributes, pt->n_attributes));
+		if (!st->has_base) {
+			st->has_base = true;
+			if (pt->start_time_unix_nano < since) {
+				/* It existed before this reader: begin now. */
+				set_val(&st->base, &cur);
+				st->base_time = pt->time_unix_nano;
+				continue;
+			}
+			zero_val(&st->base, 0);
+			st->base.scale = cur.scale;
+			st->base_time = pt->start_time_unix_nano;
+		}
+		if (!exp_minus(&cur, &st->base, out)) {
+			/* Restarted: the whole cumulative value is the delta. */
+			zero_val(&st->base, 0);
+			st->base.scale = cur.scale;
+			st->base_time = pt->start_time_unix_nano;
+			memcpy(out, flat, cur.nb * sizeof *out);
+		}
+		set_val(&st->sent, &cur);
+		st->sent_time = pt->time_unix_nano;
+		st->sent_epoch = epoch;
+		st->has_sent = true;
+		pt->start_time_unix_nano = st->base_time < pt->time_unix_nano ? st->base_time :
+										 pt->time_unix_nano;
+		/* The buckets belong to the snapshot: the deltas are the arena's. */
+		trim(np ? pt->positive : NULL, out, np);
+		trim(nn ? pt->negative : NULL, out + np, nn);
+		pt->count -= st->base.count;
+		pt->sum -= st->base.sum;
+		pt->zero_count -= st->base.zero;
+		/* The interval's extremes are unknown: min and max are of all time. */
+		pt->_min_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MIN__NOT_SET;
+		pt->_max_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MAX__NOT_SET;
+		p[keep++] = pt;
+	}
+	*n = keep;
+	return keep > 0;
+}
+
 void rd_delta_apply(struct rd_delta **dp, otlp_rm *rm, struct rd_arena *a, enum rd_temporality t,
 		    uint64_t epoch, uint64_t since)
 {
@@ -260,6 +377,11 @@ void rd_delta_apply(struct rd_delta **dp, otlp_rm *rm, struct rd_arena *a, enum 
 					OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA;
 				any = hist_points(d, sm, m, m->histogram->data_points,
 						  &m->histogram->n_data_points, a, epoch, since);
+			} else if (m->data_case == OTLP_DATA_EXPHIST) {
+				m->exponential_histogram->aggregation_temporality =
+					OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA;
+				any = exp_points(d, sm, m, m->exponential_histogram->data_points,
+						 &m->exponential_histogram->n_data_points, a, epoch, since);
 			}
 			if (any)
 				sm->metrics[keep++] = m;

@@ -405,12 +405,54 @@ static void fill_hdp(otlp_hdp *p, const struct rd_metric *m,
 	p->explicit_bounds = m->bounds;
 }
 
+/* An exponential point: both sides point into the snapshot (valid until
+ * the next cycle), trimmed to the buckets in use. */
+static void fill_ehdp(struct rd_batch *b, otlp_ehdp *p, const struct rd_metric *m,
+		      const struct rd_value *v, bool no_value, uint64_t now)
+{
+	OTLP_INIT(p, OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__INIT);
+	p->time_unix_nano = now;
+	p->start_time_unix_nano = m->start_unix_nano < now ? m->start_unix_nano : now;
+	if (no_value) {
+		p->flags = OTLP_NO_RECORDED_VALUE;
+		return;
+	}
+	p->count = v->count;
+	p->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM;
+	p->sum = v->sum;
+	if (v->count) {
+		p->_min_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MIN_MIN;
+		p->min = v->min;
+		p->_max_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MAX_MAX;
+		p->max = v->max;
+	}
+	p->scale = v->exp->scale;
+	p->zero_count = v->exp->zero_count;
+	for (int neg = 0; neg < 2; neg++) {
+		int32_t base = neg ? v->exp->neg_base : v->exp->pos_base;
+		int32_t top = neg ? v->exp->neg_top : v->exp->pos_top;
+		otlp_ebuckets *e;
+
+		if (top < base)
+			continue;
+		e = rd_arena_raw(&b->arena, sizeof *e);
+		OTLP_INIT(e, OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__BUCKETS__INIT);
+		e->offset = base;
+		e->n_bucket_counts = (size_t)(top - base) + 1;
+		e->bucket_counts = rtm_shm_exphist_counts(v->exp, m->exp_size, neg);
+		if (neg)
+			p->negative = e;
+		else
+			p->positive = e;
+	}
+}
+
 /* Whether series idx holds a value OTLP must not carry (README "Hostile
  * values"): a monotonic sum below zero or not finite, a histogram whose sum
  * is not finite.  Such points are left out and counted. */
 static bool invalid_value(const struct rd_metric *m, const struct rd_value *v)
 {
-	if (m->kind == RTM_SHM_KIND_HISTOGRAM)
+	if (m->kind == RTM_SHM_KIND_HISTOGRAM || m->kind == RD_KIND_EXPHIST)
 		return !isfinite(v->sum);
 	if (m->kind != RTM_SHM_KIND_COUNTER)
 		return false;
@@ -452,6 +494,29 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		h->n_data_points = n;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
+	} else if (first->kind == RD_KIND_EXPHIST) {
+		otlp_ehist *h = rd_arena_raw(&b->arena, sizeof *h);
+		otlp_ehdp *pts = rd_arena_raw(&b->arena, g->n * sizeof *pts);
+
+		OTLP_INIT(h, OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM__INIT);
+		h->aggregation_temporality = OTLP_CUMULATIVE;
+		h->data_points = rd_arena_raw(&b->arena, g->n * sizeof *h->data_points);
+		for (uint32_t i = 0; i < g->n; i++) {
+			uint32_t idx = g->members[i];
+
+			if (!no_value && invalid_value(&s->seg.metrics[idx], &s->snap.values[idx])) {
+				s->invalid_points++;
+				continue;
+			}
+			fill_ehdp(b, &pts[n], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
+			pts[n].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[n].attributes = c->attrs[idx];
+			h->data_points[n] = &pts[n];
+			n++;
+		}
+		h->n_data_points = n;
+		m->data_case = OTLP_DATA_EXPHIST;
+		m->exponential_histogram = h;
 	} else {
 		otlp_ndp *pts = rd_arena_raw(&b->arena, g->n * sizeof *pts);
 		otlp_ndp **pp = rd_arena_raw(&b->arena, g->n * sizeof *pp);
@@ -510,7 +575,8 @@ static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct 
 	bool hist = g->first->kind == RTM_SHM_KIND_HISTOGRAM;
 	size_t per = hist ? 7 : 3;
 
-	if (!now)
+	/* An exponential point's size follows its buckets: no fixed template. */
+	if (!now || g->first->kind == RD_KIND_EXPHIST)
 		return false;
 	for (uint32_t i = 0; i < g->n; i++) {
 		const struct rd_value *v = &s->snap.values[g->members[i]];

@@ -23,6 +23,9 @@ typedef Opentelemetry__Proto__Metrics__V1__Gauge otlp_gauge;
 typedef Opentelemetry__Proto__Metrics__V1__Histogram otlp_hist;
 typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint otlp_ndp;
 typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint otlp_hdp;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogram otlp_ehist;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint otlp_ehdp;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets otlp_ebuckets;
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest otlp_req;
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceResponse otlp_resp;
 
@@ -36,6 +39,8 @@ struct rd_rm_owner {
 			     * other scope is the reader's (from /proc) */
 	uint64_t seq;       /* the order the reader found producers in */
 };
+
+#define OTLP_DATA_EXPHIST OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM
 
 #define OTLP_CUMULATIVE \
 	OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE

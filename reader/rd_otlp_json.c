@@ -93,6 +93,50 @@ static void histogram_points(struct rd_json *j, otlp_hdp *const *p, size_t n)
 	rd_json_arr_close(j);
 }
 
+static void ebuckets(struct rd_json *j, const char *name, const otlp_ebuckets *b)
+{
+	if (!b || !b->n_bucket_counts)
+		return;
+	rd_json_obj_open(j, name);
+	if (b->offset)
+		rd_json_int(j, "offset", b->offset);
+	rd_json_arr_open(j, "bucketCounts");
+	for (size_t i = 0; i < b->n_bucket_counts; i++)
+		rd_json_uint_str(j, NULL, b->bucket_counts[i]);
+	rd_json_arr_close(j);
+	rd_json_obj_close(j);
+}
+
+static void exponential_points(struct rd_json *j, otlp_ehdp *const *p, size_t n)
+{
+	rd_json_arr_open(j, "dataPoints");
+	for (size_t i = 0; i < n; i++) {
+		const otlp_ehdp *d = p[i];
+
+		rd_json_obj_open(j, NULL);
+		attributes(j, d->attributes, d->n_attributes);
+		rd_json_uint_str(j, "startTimeUnixNano", d->start_time_unix_nano);
+		rd_json_uint_str(j, "timeUnixNano", d->time_unix_nano);
+		rd_json_uint_str(j, "count", d->count);
+		if (d->_sum_case)
+			rd_json_double(j, "sum", d->sum);
+		if (d->scale)
+			rd_json_int(j, "scale", d->scale);
+		if (d->zero_count)
+			rd_json_uint_str(j, "zeroCount", d->zero_count);
+		ebuckets(j, "positive", d->positive);
+		ebuckets(j, "negative", d->negative);
+		if (d->_min_case)
+			rd_json_double(j, "min", d->min);
+		if (d->_max_case)
+			rd_json_double(j, "max", d->max);
+		if (d->flags)
+			rd_json_uint(j, "flags", d->flags);
+		rd_json_obj_close(j);
+	}
+	rd_json_arr_close(j);
+}
+
 static void metric(struct rd_json *j, const otlp_metric *m)
 {
 	rd_json_obj_open(j, NULL);
@@ -120,6 +164,14 @@ static void metric(struct rd_json *j, const otlp_metric *m)
 		histogram_points(j, m->histogram->data_points, m->histogram->n_data_points);
 		rd_json_uint(j, "aggregationTemporality",
 			     (uint64_t)m->histogram->aggregation_temporality);
+		rd_json_obj_close(j);
+		break;
+	case OTLP_DATA_EXPHIST:
+		rd_json_obj_open(j, "exponentialHistogram");
+		exponential_points(j, m->exponential_histogram->data_points,
+				   m->exponential_histogram->n_data_points);
+		rd_json_uint(j, "aggregationTemporality",
+			     (uint64_t)m->exponential_histogram->aggregation_temporality);
 		rd_json_obj_close(j);
 		break;
 	default:

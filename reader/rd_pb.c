@@ -243,6 +243,53 @@ static void hdp(struct ctx *c, const otlp_hdp *p, uint32_t *rec)
 	}
 }
 
+static void sint32_field(struct ctx *c, unsigned field, int32_t v)
+{
+	uvarint_field(c, field, (uint32_t)v << 1 ^ (uint32_t)(v >> 31)); /* zigzag */
+}
+
+/* One side of an exponential point (field 8 or 9): absent when empty. */
+static void ebuckets(struct ctx *c, unsigned field, const otlp_ebuckets *b)
+{
+	size_t end = used(c);
+
+	if (!b || !b->n_bucket_counts)
+		return;
+	for (size_t i = b->n_bucket_counts; i-- > 0;)
+		varint(c, b->bucket_counts[i]);
+	close_len(c, 2, end); /* packed repeated uint64 */
+	if (b->offset)
+		sint32_field(c, 1, b->offset);
+	close_len(c, field, end);
+}
+
+static void ehdp(struct ctx *c, const otlp_ehdp *p)
+{
+	if (p->zero_threshold != 0)
+		dbl(c, 14, p->zero_threshold);
+	if (p->_max_case)
+		dbl(c, 13, p->max);
+	if (p->_min_case)
+		dbl(c, 12, p->min);
+	if (p->flags)
+		uvarint_field(c, 10, p->flags);
+	ebuckets(c, 9, p->negative);
+	ebuckets(c, 8, p->positive);
+	if (p->zero_count)
+		fixed64(c, 7, p->zero_count);
+	if (p->scale)
+		sint32_field(c, 6, p->scale);
+	if (p->_sum_case)
+		dbl(c, 5, p->sum);
+	if (p->count)
+		fixed64(c, 4, p->count);
+	if (p->time_unix_nano)
+		fixed64(c, 3, p->time_unix_nano);
+	if (p->start_time_unix_nano)
+		fixed64(c, 2, p->start_time_unix_nano);
+	key_values(c, 1, p->attributes, p->n_attributes);
+}
+
 static void ndps(struct ctx *c, otlp_ndp *const *p, size_t n)
 {
 	for (size_t i = n; i-- > 0;) {
@@ -253,8 +300,8 @@ static void ndps(struct ctx *c, otlp_ndp *const *p, size_t n)
 	}
 }
 
-/* A metric's Gauge, Sum or Histogram field (5, 7, 9): what a template
- * holds. */
+/* A metric's Gauge, Sum, Histogram or ExponentialHistogram field (5, 7,
+ * 9, 10): what a template holds. */
 static void metric_data(struct ctx *c, const otlp_metric *m)
 {
 	size_t end = used(c);
@@ -282,6 +329,17 @@ static void metric_data(struct ctx *c, const otlp_metric *m)
 			close_len(c, 1, pend);
 		}
 		close_len(c, 9, end);
+		break;
+	case OTLP_DATA_EXPHIST:
+		if (m->exponential_histogram->aggregation_temporality)
+			uvarint_field(c, 2, (uint64_t)m->exponential_histogram->aggregation_temporality);
+		for (size_t i = m->exponential_histogram->n_data_points; i-- > 0;) {
+			size_t pend = used(c);
+
+			ehdp(c, m->exponential_histogram->data_points[i]);
+			close_len(c, 1, pend);
+		}
+		close_len(c, 10, end);
 		break;
 	default:
 		break;

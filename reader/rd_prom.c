@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "rd_prom.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -390,6 +391,7 @@ static enum rd_prom_type type_of(const otlp_metric *m)
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
 		return m->sum->is_monotonic ? RD_PROM_COUNTER : RD_PROM_GAUGE;
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+	case OTLP_DATA_EXPHIST:
 		return RD_PROM_HISTOGRAM;
 	default:
 		return RD_PROM_GAUGE;
@@ -968,6 +970,88 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 	}
 }
 
+/* One cumulative "le" line of an exponential histogram, when its bound
+ * is above the last one written (*last) and finite: at the coarsest
+ * scales a power of two can overflow to +Inf (the +Inf line has it) or
+ * underflow to 0. */
+static void le_line(struct rd_prom_renderer *r, struct out *o, const struct heads *h, double bound,
+		    uint64_t cum, double *last)
+{
+	const struct le_str *le;
+	char *w;
+
+	if (!(bound > *last) || isinf(bound))
+		return;
+	*last = bound;
+	le = le_of(r, bound);
+	w = open_line(o, h, H_BUCKET, &r->pt, 5 + le->len + 3 + 20 + 1);
+
+	memcpy(w, ",le=\"", 5);
+	memcpy(w + 5, r->les.p + le->off, le->len);
+	w += 5 + le->len;
+	memcpy(w, "\"} ", 3);
+	close_line(o, w + 3 + rd_fmt_u64(w + 3, cum));
+}
+
+/* The text formats have no exponential histogram: each becomes a classic
+ * one whose bounds are powers of two (its buckets at scale 0, or at its own
+ * scale when that is coarser), so the set of "le" values stays the same
+ * however the producer's scale moves (docs/prometheus.md).  A negative
+ * side's edges are approximate by the edge value itself: "le" includes
+ * it, an exponential bucket's lower edge does not. */
+static void exponential_points(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
+			       otlp_ehdp *const *pts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const otlp_ehdp *p = pts[i];
+		int32_t out = p->scale < 0 ? p->scale : 0, d = p->scale - out;
+		int mul = 1 << -out; /* an index at scale out, in octaves */
+		uint64_t cum = 0;
+		double last = -INFINITY;
+
+		if (p->flags & OTLP_NO_RECORDED_VALUE)
+			continue;
+		point_labels(r, p->attributes, p->n_attributes);
+		if (p->negative && p->negative->n_bucket_counts) {
+			const otlp_ebuckets *b = p->negative;
+			int32_t j = (b->offset + (int32_t)b->n_bucket_counts - 1) >> d;
+
+			for (size_t k = b->n_bucket_counts; k-- > 0;) {
+				int32_t at = (b->offset + (int32_t)k) >> d;
+
+				if (at != j) {
+					le_line(r, o, h, -ldexp(1, j * mul), cum, &last);
+					j = at;
+				}
+				cum += b->bucket_counts[k];
+			}
+			le_line(r, o, h, -ldexp(1, j * mul), cum, &last);
+		}
+		cum += p->zero_count;
+		if (cum)
+			le_line(r, o, h, 0, cum, &last);
+		if (p->positive && p->positive->n_bucket_counts) {
+			const otlp_ebuckets *b = p->positive;
+			int32_t j = b->offset >> d;
+
+			for (size_t k = 0; k < b->n_bucket_counts; k++) {
+				int32_t at = (b->offset + (int32_t)k) >> d;
+
+				if (at != j) {
+					le_line(r, o, h, ldexp(1, (j + 1) * mul), cum, &last);
+					j = at;
+				}
+				cum += b->bucket_counts[k];
+			}
+			le_line(r, o, h, ldexp(1, (j + 1) * mul), cum, &last);
+		}
+		int_line(o, h, H_BUCKET, &r->pt, ",le=\"+Inf\"", 10, (int64_t)p->count);
+		double_line(o, h, H_SUM, &r->pt, p->sum);
+		int_line(o, h, H_COUNT, &r->pt, "", 0, (int64_t)p->count);
+		created(o, h, &r->pt, p->start_time_unix_nano);
+	}
+}
+
 /* One producer's metric, into its family's lines. */
 static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m,
 		   const struct claim *c)
@@ -991,6 +1075,10 @@ static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric 
 		break;
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
 		histogram_points(r, o, &f->h, m->histogram->data_points, m->histogram->n_data_points);
+		break;
+	case OTLP_DATA_EXPHIST:
+		exponential_points(r, o, &f->h, m->exponential_histogram->data_points,
+				   m->exponential_histogram->n_data_points);
 		break;
 	default: /* rtm builds no other kinds */
 		break;

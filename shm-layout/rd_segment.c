@@ -39,6 +39,7 @@ const char *rd_kind_name(uint8_t kind)
 	case RTM_SHM_KIND_UPDOWN: return "updowncounter";
 	case RTM_SHM_KIND_GAUGE: return "gauge";
 	case RTM_SHM_KIND_HISTOGRAM: return "histogram";
+	case RD_KIND_EXPHIST: return "exponential_histogram";
 	}
 	return "unknown";
 }
@@ -193,7 +194,16 @@ static int parse_desc(struct rd_segment *s, uint32_t i, struct rd_metric *m)
 	if (d.value_type != RTM_SHM_VALUE_INT && d.value_type != RTM_SHM_VALUE_DOUBLE)
 		return fail(s, -EBADMSG, "metric %u: unknown value type %u", i,
 			    d.value_type);
-	if (d.kind == RTM_SHM_KIND_HISTOGRAM) {
+	if (d.kind == RTM_SHM_KIND_HISTOGRAM && (d.flags & RTM_SHM_DESC_EXPONENTIAL)) {
+		if (d.value_type != RTM_SHM_VALUE_DOUBLE || d.bound_count ||
+		    d.exp_size < 4 || d.exp_size > RTM_SHM_EXP_SIZE_MAX ||
+		    d.exp_max_scale < RTM_SHM_EXP_SCALE_MIN || d.exp_max_scale > RTM_SHM_EXP_SCALE_MAX)
+			return fail(s, -EBADMSG, "metric %u: exponential histogram with value type %u, "
+				    "%u bounds, %u buckets a sign and scale %d", i, d.value_type,
+				    d.bound_count, d.exp_size, d.exp_max_scale);
+		need = RTM_SHM_EXPHIST_SLOT_SIZE(d.exp_size);
+		align = RTM_SHM_CACHELINE;
+	} else if (d.kind == RTM_SHM_KIND_HISTOGRAM) {
 		if (d.value_type != RTM_SHM_VALUE_DOUBLE || d.bound_count > RTM_SHM_BOUNDS_MAX)
 			return fail(s, -EBADMSG, "metric %u: histogram with value type %u and %u bounds",
 				    i, d.value_type, d.bound_count);
@@ -226,7 +236,10 @@ static int parse_desc(struct rd_segment *s, uint32_t i, struct rd_metric *m)
 			return 1;
 		s->string_bytes += cost;
 	}
-	m->kind = d.kind;
+	m->kind = d.kind == RTM_SHM_KIND_HISTOGRAM && (d.flags & RTM_SHM_DESC_EXPONENTIAL) ?
+		RD_KIND_EXPHIST : d.kind;
+	m->exp_size = m->kind == RD_KIND_EXPHIST ? d.exp_size : 0;
+	m->exp_scale = m->kind == RD_KIND_EXPHIST ? d.exp_max_scale : 0;
 	m->value_type = d.value_type;
 	m->slot_offset = d.slot_offset;
 	m->start_unix_nano = d.start_unix_nano;

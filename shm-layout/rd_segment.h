@@ -28,13 +28,19 @@ struct rd_attr {
 	char *value;
 };
 
+/* rd_metric.kind of a histogram whose descriptor has
+ * RTM_SHM_DESC_EXPONENTIAL: not a kind of the format, the reader's own. */
+#define RD_KIND_EXPHIST 5
+
 /* One series, copied out of the segment and validated. */
 struct rd_metric {
 	char *name;
 	char *unit;
 	char *description;
-	uint8_t kind;       /* enum rtm_shm_kind */
+	uint8_t kind;       /* enum rtm_shm_kind, or RD_KIND_EXPHIST */
 	uint8_t value_type; /* enum rtm_shm_value_type */
+	int8_t exp_scale;   /* exponential: the scale it starts at */
+	uint16_t exp_size;  /* exponential: buckets per sign */
 	uint32_t n_attrs;
 	struct rd_attr *attrs;
 	uint32_t n_bounds;
@@ -52,6 +58,10 @@ struct rd_value {
 	uint64_t count;    /* histograms: sum of buckets */
 	double sum, min, max;
 	uint64_t *buckets; /* n_bounds + 1 entries, inside the snapshot */
+	/* Exponential histograms: the shards merged at one scale, inside the
+	 * snapshot (count is zero_count plus every bucket; exp->count is not
+	 * used).  Read with rtm_shm_exphist_counts(exp, exp_size, neg). */
+	struct rtm_shm_exphist *exp;
 	uint32_t torn;     /* shards whose seqlock never settled */
 };
 
@@ -61,7 +71,7 @@ struct rd_slot_plan {
 	uint32_t slot_offset;
 	uint8_t kind;
 	uint8_t value_type;
-	uint16_t n_bounds;
+	uint16_t n_bounds; /* exponential: buckets per sign */
 };
 
 struct rd_snapshot {
@@ -70,6 +80,7 @@ struct rd_snapshot {
 	struct rd_value *values; /* [n], parallel to seg->metrics */
 	uint64_t *bucket_store;
 	size_t n_buckets;        /* entries in bucket_store */
+	struct rtm_shm_exphist *exp_tmp; /* one shard's exponential slot, while merging */
 	uint64_t generation;     /* of the table the arrays were sized for */
 	uint32_t state;          /* enum rtm_shm_state at snapshot time */
 	uint64_t heartbeat_unix_nano;

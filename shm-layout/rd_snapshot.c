@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rd_guard.h"
+#include "rtm_shm_exp.h"
 
 /* A record is a few dozen instructions, so a running writer settles within
  * a few spins.  A writer preempted mid-record needs the CPU back: yield a few
@@ -115,6 +116,112 @@ static void sum_hist(const unsigned char *shard0, uint32_t stride,
 	}
 }
 
+/* One shard's exponential slot under its seqlock, into x (the fixed part
+ * and 2 * size counts).  Returns false if torn. */
+static bool read_exp_shard(const unsigned char *slot, uint32_t size, struct rtm_shm_exphist *x)
+{
+	const uint64_t *seq = (const uint64_t *)(const void *)slot;
+	uint64_t *c = rtm_shm_exphist_counts(x, size, 0);
+
+	for (int attempt = 0; attempt < SEQ_SPINS + SEQ_YIELDS; attempt++) {
+		uint64_t start = rtm_shm_seq_read_begin(seq);
+		uint64_t w;
+
+		x->sum_bits = load64(slot + 8);
+		x->min_bits = load64(slot + 16);
+		x->max_bits = load64(slot + 24);
+		x->zero_count = load64(slot + 40);
+		w = load64(slot + 48);
+		memcpy(&x->scale, &w, 8); /* scale and the reserved word */
+		w = load64(slot + 56);
+		memcpy(&x->pos_base, &w, 8);
+		w = load64(slot + 64);
+		memcpy(&x->neg_base, &w, 8);
+		for (uint32_t b = 0; b < 2 * size; b++)
+			c[b] = load64(slot + RTM_SHM_EXPHIST_FIXED + 8u * b);
+		if (!rtm_shm_seq_read_retry(seq, start))
+			return true;
+		if (attempt < SEQ_SPINS)
+			cpu_relax();
+		else
+			sched_yield();
+	}
+	return false;
+}
+
+/* Whether a shard's window is one a producer could have written: a scale
+ * in range, each side's used buckets inside its window. */
+static bool exp_shard_valid(const struct rtm_shm_exphist *x, uint32_t size)
+{
+	if (x->scale < RTM_SHM_EXP_SCALE_MIN || x->scale > RTM_SHM_EXP_SCALE_MAX)
+		return false;
+	for (int neg = 0; neg < 2; neg++) {
+		int32_t b = neg ? x->neg_base : x->pos_base, top = neg ? x->neg_top : x->pos_top;
+
+		if (top >= b && (int64_t)top - b >= (int64_t)size)
+			return false;
+	}
+	return true;
+}
+
+/* Merges the shards' exponential slots at the finest scale that holds
+ * them all in size buckets a side (rtm_shm_exp_add coarsens as needed).
+ * A shard that is torn or impossible is left out and counted as torn. */
+static void sum_exp(const unsigned char *shard0, uint32_t stride, uint32_t shards,
+		    const struct rd_slot_plan *m, struct rd_value *v, struct rtm_shm_exphist *tmp)
+{
+	uint32_t size = m->n_bounds;
+	struct rtm_shm_exphist *acc = v->exp;
+
+	memset(acc, 0, RTM_SHM_EXPHIST_FIXED + 16u * size);
+	acc->scale = RTM_SHM_EXP_SCALE_MAX;
+	acc->pos_top = acc->neg_top = -1;
+	v->count = 0;
+	v->sum = 0;
+	v->torn = 0;
+	v->min = INFINITY;
+	v->max = -INFINITY;
+	for (uint32_t s = 0; s < shards; s++) {
+		uint64_t n = 0;
+		bool bad = false;
+
+		if (!read_exp_shard(shard0 + (size_t)s * stride + m->slot_offset, size, tmp) ||
+		    !exp_shard_valid(tmp, size)) {
+			v->torn++;
+			continue;
+		}
+		for (int neg = 0; neg < 2 && !bad; neg++) {
+			const uint64_t *c = rtm_shm_exphist_counts(tmp, size, neg);
+			int32_t b = neg ? tmp->neg_base : tmp->pos_base;
+			int32_t top = neg ? tmp->neg_top : tmp->pos_top;
+
+			for (int32_t i = 0; top >= b && i <= top - b; i++) {
+				if (!c[i])
+					continue;
+				if (rtm_shm_exp_add(acc, size, neg, b + i, tmp->scale, c[i])) {
+					bad = true;
+					break;
+				}
+				n += c[i];
+			}
+		}
+		if (bad) {
+			v->torn++;
+			continue;
+		}
+		n += tmp->zero_count;
+		acc->zero_count += tmp->zero_count;
+		if (!n)
+			continue; /* an empty shard's sum/min/max say nothing */
+		v->count += n;
+		v->sum += rtm_shm_bits_f64(tmp->sum_bits);
+		if (rtm_shm_bits_f64(tmp->min_bits) < v->min)
+			v->min = rtm_shm_bits_f64(tmp->min_bits);
+		if (rtm_shm_bits_f64(tmp->max_bits) > v->max)
+			v->max = rtm_shm_bits_f64(tmp->max_bits);
+	}
+}
+
 static int snapshot(void *arg)
 {
 	struct snap_ctx *c = arg;
@@ -152,6 +259,9 @@ static int snapshot(void *arg)
 		if (m->kind == RTM_SHM_KIND_HISTOGRAM)
 			sum_hist(shard0 + (size_t)first * seg->hdr.shard_size,
 				 seg->hdr.shard_size, hwm - first, m, v);
+		else if (m->kind == RD_KIND_EXPHIST)
+			sum_exp(shard0 + (size_t)first * seg->hdr.shard_size,
+				seg->hdr.shard_size, hwm - first, m, v, snap->exp_tmp);
 		else if (m->kind == RTM_SHM_KIND_GAUGE)
 			sum_words(shard0, seg->hdr.shard_size, 1, m, v);
 		else
@@ -170,14 +280,24 @@ static int size_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
 	 * value it reports. */
 	if (snap->values && snap->n == seg->n_metrics && snap->generation == seg->generation)
 		return 0;
+	size_t xmax = 0;
+
+	/* An exponential histogram's merged slot: its fixed part, then both
+	 * sides; and one shard's copy, as large as the largest. */
 	for (uint32_t i = 0; i < seg->n_metrics; i++)
-		if (seg->metrics[i].kind == RTM_SHM_KIND_HISTOGRAM)
+		if (seg->metrics[i].kind == RTM_SHM_KIND_HISTOGRAM) {
 			nbuckets += seg->metrics[i].n_bounds + 1;
+		} else if (seg->metrics[i].kind == RD_KIND_EXPHIST) {
+			nbuckets += RTM_SHM_EXPHIST_FIXED / 8 + 2u * seg->metrics[i].exp_size;
+			if (seg->metrics[i].exp_size > xmax)
+				xmax = seg->metrics[i].exp_size;
+		}
 	rd_snapshot_free(snap);
 	snap->values = calloc(seg->n_metrics ? seg->n_metrics : 1, sizeof *snap->values);
 	snap->plan = calloc(seg->n_metrics ? seg->n_metrics : 1, sizeof *snap->plan);
 	snap->bucket_store = calloc(nbuckets ? nbuckets : 1, sizeof(uint64_t));
-	if (!snap->values || !snap->plan || !snap->bucket_store) {
+	snap->exp_tmp = xmax ? calloc(1, RTM_SHM_EXPHIST_FIXED + 16 * xmax) : NULL;
+	if (!snap->values || !snap->plan || !snap->bucket_store || (xmax && !snap->exp_tmp)) {
 		rd_snapshot_free(snap);
 		return -ENOMEM;
 	}
@@ -188,10 +308,14 @@ static int size_snapshot(struct rd_segment *seg, struct rd_snapshot *snap)
 		const struct rd_metric *m = &seg->metrics[i];
 
 		snap->plan[i] = (struct rd_slot_plan){ m->slot_offset, m->kind, m->value_type,
-						       (uint16_t)m->n_bounds };
+						       (uint16_t)(m->kind == RD_KIND_EXPHIST ?
+								  m->exp_size : m->n_bounds) };
 		if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
 			snap->values[i].buckets = snap->bucket_store + pos;
 			pos += m->n_bounds + 1;
+		} else if (m->kind == RD_KIND_EXPHIST) {
+			snap->values[i].exp = (struct rtm_shm_exphist *)(void *)(snap->bucket_store + pos);
+			pos += RTM_SHM_EXPHIST_FIXED / 8 + 2u * m->exp_size;
 		}
 	}
 	return 0;
@@ -219,5 +343,6 @@ void rd_snapshot_free(struct rd_snapshot *snap)
 	free(snap->values);
 	free(snap->plan);
 	free(snap->bucket_store);
+	free(snap->exp_tmp);
 	memset(snap, 0, sizeof *snap);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rtm_shm.h - the rtm shared-memory segment format, layout 1.2.
+ * rtm_shm.h - the rtm shared-memory segment format, layout 1.3.
  *
  * This header is the whole contract between a producer (which writes a
  * segment) and a reader (which maps it read-only).  FORMAT.md beside it
@@ -52,7 +52,7 @@
  * minor: a minor may only add fields in reserved (zero) space and grow
  * header_size/desc_size, never move or reinterpret a 1.0 field. */
 #define RTM_SHM_MAJOR 1
-#define RTM_SHM_MINOR 2
+#define RTM_SHM_MINOR 3
 
 /* incompat_features: a reader refuses a segment with a bit it does not
  * know.  compat_features: a reader ignores bits it does not know. */
@@ -63,6 +63,18 @@
  * shard_fallbacks > 0; readers read it for nothing else (FORMAT.md §7). */
 #define RTM_SHM_COMPAT_LAZY_SHARD0 (1u << 1)
 #define RTM_SHM_LOCK_SITES_MAX    4096u
+
+/* 1.3, rtm_shm_desc.flags: the histogram is base-2 exponential (struct
+ * rtm_shm_exphist) rather than explicit-bucket.  Its descriptor has kind
+ * RTM_SHM_KIND_HISTOGRAM and no bounds, so a 1.2 reader takes its slot as
+ * a histogram with one bucket (the count) and still reads count, sum, min
+ * and max right: it leaves out the buckets, nothing else. */
+#define RTM_SHM_DESC_EXPONENTIAL  (1u << 0)
+/* Exponential histograms: buckets per sign, and the scales. */
+#define RTM_SHM_EXP_SIZE_MAX      1024u
+#define RTM_SHM_EXP_SIZE_DEFAULT  160u /* OTel SDK MaxSize */
+#define RTM_SHM_EXP_SCALE_MAX     8    /* finest: Prometheus native histograms' too */
+#define RTM_SHM_EXP_SCALE_MIN     (-10) /* coarsest: every double in two buckets */
 
 #define RTM_SHM_CACHELINE       64u
 #define RTM_SHM_HEADER_SIZE     512u
@@ -179,7 +191,9 @@ struct rtm_shm_desc {
 	uint16_t attr_count;        /*  44  2 */
 	uint16_t reserved0;         /*  46  2  zero */
 	uint32_t bounds_off;        /*  48  4  8-aligned binary64[bound_count] */
-	uint32_t reserved1;         /*  52  4  zero */
+	uint16_t exp_size;          /*  52  2  1.3 exponential: buckets per sign */
+	int8_t exp_max_scale;       /*  54  1  1.3 exponential: the scale it starts at */
+	uint8_t reserved1;          /*  55  1  zero */
 	uint64_t start_unix_nano;   /*  56  8  creation time: OTLP start time */
 	uint8_t reserved2[64];      /*  64 64  zero */
 };
@@ -217,6 +231,55 @@ static inline uint64_t *rtm_shm_hist_buckets(struct rtm_shm_hist *h)
 	  RTM_SHM_CACHELINE - 1u) & ~(RTM_SHM_CACHELINE - 1u))
 
 /*
+ * 1.3: an exponential histogram slot (descriptor flag
+ * RTM_SHM_DESC_EXPONENTIAL), 64-byte aligned, the OpenTelemetry base-2
+ * exponential histogram: at scale s a value v > 0 falls in bucket index i
+ * with 2^(i/2^s) < v <= 2^((i+1)/2^s); -v falls in the negative bucket of
+ * the same index; 0 in the zero count.  Fields under the seqlock as in
+ * struct rtm_shm_hist; the first five are where a 1.2 reader expects them.
+ *   0  8  seq
+ *   8  8  sum         binary64
+ *  16  8  min         binary64, +inf while empty
+ *  24  8  max         binary64, -inf while empty
+ *  32  8  count       u64: every value recorded, the zero count included
+ *  40  8  zero_count  u64
+ *  48  4  scale       int32: only ever goes down (RTM_SHM_EXP_SCALE_MIN..MAX)
+ *  52  4  reserved    zero
+ *  56  4  pos_base    int32: bucket index of positive count 0
+ *  60  4  pos_top     int32: highest index counted; < pos_base while none
+ *  64  4  neg_base    int32: likewise for negative values (|v|)
+ *  68  4  neg_top     int32
+ *  72  8  reserved    zero
+ *  80  8*exp_size     positive counts: [k] is bucket index pos_base + k
+ *  ..  8*exp_size     negative counts: [k] is bucket index neg_base + k
+ * A count outside [base, top] is 0.
+ */
+struct rtm_shm_exphist {
+	uint64_t seq;
+	uint64_t sum_bits;
+	uint64_t min_bits;
+	uint64_t max_bits;
+	uint64_t count;
+	uint64_t zero_count;
+	int32_t scale;
+	uint32_t reserved0;
+	int32_t pos_base, pos_top;
+	int32_t neg_base, neg_top;
+	uint64_t reserved1;
+	/* uint64_t pos[exp_size], neg[exp_size] follow. */
+};
+
+#define RTM_SHM_EXPHIST_FIXED 80u
+#define RTM_SHM_EXPHIST_SLOT_SIZE(size)                                       \
+	((RTM_SHM_EXPHIST_FIXED + 16u * (uint32_t)(size) + RTM_SHM_CACHELINE -  \
+	  1u) & ~(RTM_SHM_CACHELINE - 1u))
+
+static inline uint64_t *rtm_shm_exphist_counts(struct rtm_shm_exphist *h, uint32_t size, int neg)
+{
+	return (uint64_t *)(void *)(h + 1) + (neg ? size : 0);
+}
+
+/*
  * 1.1: one entry of the lock-site table, at sites_offset + i * 64: where a
  * process waited for locks (FORMAT.md §7, "Lock sites").  Any thread of the
  * producer may update any entry, so every field is atomic.
@@ -241,6 +304,10 @@ RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_lock_site) == RTM_SHM_CACHELINE,
 		      "a lock site is one cache line");
 RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_hist) == RTM_SHM_HIST_FIXED,
 		      "histogram fixed part is 32 bytes");
+RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_exphist) == RTM_SHM_EXPHIST_FIXED,
+		      "exponential histogram fixed part is 80 bytes");
+RTM_SHM_STATIC_ASSERT(offsetof(struct rtm_shm_exphist, count) == 32,
+		      "a 1.2 reader's one bucket is the count");
 RTM_SHM_STATIC_ASSERT(sizeof(struct rtm_shm_header) == RTM_SHM_HEADER_SIZE,
 		      "header is 512 bytes");
 RTM_SHM_STATIC_ASSERT(offsetof(struct rtm_shm_header, service_name) == 160,

@@ -31,7 +31,7 @@ int main(int argc, char **argv)
 	rtm_counter_t cpu;
 	rtm_updown_t active;
 	rtm_gauge_t queue, ratio;
-	rtm_hist_t latency;
+	rtm_hist_t latency, spread;
 	pthread_t t;
 	char out[4096], cmd[8300];
 
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 		    .service_name = "fixture", .service_version = "1.0.0", .dir = argv[1],
 		    .resource_attrs = (struct rtm_attr[]){ { "fixture", "yes" } },
 		    .n_resource_attrs = 1, .max_metrics = 8, .max_threads = 2,
-		    .shard_bytes = 512, .string_bytes = 1024 }))
+		    .shard_bytes = 1024, .string_bytes = 1024 }))
 		return 1;
 	rtm_counter_create(seg, &requests, &(struct rtm_metric_def){
 		.name = "fx.requests", .unit = "{request}", .description = "Requests",
@@ -56,6 +56,8 @@ int main(int argc, char **argv)
 		.name = "fx.ratio", .unit = "1", .is_double = 1 });
 	rtm_hist_create(seg, &latency, &(struct rtm_metric_def){
 		.name = "fx.latency", .unit = "s", .bounds = bounds, .n_bounds = 3 });
+	/* 1.3: an exponential histogram, 8 buckets a side from scale 3. */
+	rtm_exphist_create(seg, &spread, &(struct rtm_metric_def){ .name = "fx.spread" }, 8, 3);
 	rtm_counter_add(&requests, 40);
 	pthread_create(&t, NULL, add_two, NULL);
 	pthread_join(t, NULL);
@@ -67,6 +69,10 @@ int main(int argc, char **argv)
 	rtm_hist_record(&latency, 0.5);
 	rtm_hist_record(&latency, 5);
 	rtm_hist_record(&latency, 50);
+	rtm_hist_record(&spread, 0);
+	rtm_hist_record(&spread, 1.5);
+	rtm_hist_record(&spread, 3);
+	rtm_hist_record(&spread, -2);
 	/* Two lock sites, sampled 1 in 2 (so each wait counts twice). */
 	if (rtm__lock_sites_start(seg, 2))
 		return 1;

@@ -81,7 +81,7 @@ static void fixture_parses_forever(int minor)
 	assert_int_equal(rd.n_resource, 1);
 	assert_string_equal(rd.resource[0].key, "fixture");
 	assert_string_equal(rd.resource[0].value, "yes");
-	assert_int_equal(rd.n_metrics, 6);
+	assert_int_equal(rd.n_metrics, minor >= 3 ? 7 : 6);
 	assert_int_equal(rd_segment_snapshot(&rd, &s), 0);
 	assert_int_equal(s.state, RTM_SHM_STATE_CLOSED);
 	i = tu_find(&rd, "fx.requests", "method", "GET");
@@ -103,6 +103,28 @@ static void fixture_parses_forever(int minor)
 	assert_true(s.values[i].min == 0.05);
 	assert_true(s.values[i].max == 50);
 	assert_int_equal(s.torn, 0);
+	if (minor >= 3) {
+		/* 0, 1.5, 3 and -2 at scale 3: 1.5 in bucket 4, 3 in 12,
+		 * 2 (exactly a power of two) in 7 below zero. */
+		const struct rtm_shm_exphist *x;
+
+		i = tu_find(&rd, "fx.spread", NULL, NULL);
+		assert_int_equal(rd.metrics[i].kind, RD_KIND_EXPHIST);
+		assert_int_equal(rd.metrics[i].exp_size, 8);
+		x = s.values[i].exp;
+		assert_int_equal(s.values[i].count, 4);
+		assert_int_equal(x->zero_count, 1);
+		assert_true(s.values[i].sum == 2.5 && s.values[i].min == -2 && s.values[i].max == 3);
+		/* 4..12 do not fit 8 buckets at scale 3: scale 2 then. */
+		assert_int_equal(x->scale, 2);
+		assert_int_equal(x->pos_base, 2);
+		assert_int_equal(x->pos_top, 6);
+		assert_int_equal(rtm_shm_exphist_counts((struct rtm_shm_exphist *)x, 8, 0)[0], 1);
+		assert_int_equal(rtm_shm_exphist_counts((struct rtm_shm_exphist *)x, 8, 0)[4], 1);
+		assert_int_equal(x->neg_base, 3);
+		assert_int_equal(x->neg_top, 3);
+		assert_int_equal(rtm_shm_exphist_counts((struct rtm_shm_exphist *)x, 8, 1)[0], 1);
+	}
 	if (minor >= 2) {
 		/* Written in the machine's own (initial) namespaces. */
 		assert_true(rd.hdr.pidns_ino == 0xEFFFFFFCull);
@@ -154,6 +176,12 @@ static void layout_1_2_fixture_parses_forever(void **state)
 	fixture_parses_forever(2);
 }
 
+static void layout_1_3_fixture_parses_forever(void **state)
+{
+	(void)state;
+	fixture_parses_forever(3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +190,7 @@ int main(void)
 		cmocka_unit_test(layout_1_0_fixture_parses_forever),
 		cmocka_unit_test(layout_1_1_fixture_parses_forever),
 		cmocka_unit_test(layout_1_2_fixture_parses_forever),
+		cmocka_unit_test(layout_1_3_fixture_parses_forever),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

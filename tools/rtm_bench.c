@@ -20,13 +20,13 @@
 
 #include "rtm.h"
 
-enum which { RTM_COUNTER, RTM_HIST, ATOMIC, MUTEX, N_WHICH };
+enum which { RTM_COUNTER, RTM_HIST, RTM_EXPHIST, ATOMIC, MUTEX, N_WHICH };
 static const char *const names[N_WHICH] = {
-	"rtm_counter_add", "rtm_hist_record", "atomic_fetch_add", "mutex counter",
+	"rtm_counter_add", "rtm_hist_record", "  exponential", "atomic_fetch_add", "mutex counter",
 };
 
 static rtm_counter_t counter;
-static rtm_hist_t hist;
+static rtm_hist_t hist, exphist;
 static _Atomic uint64_t shared_atomic;
 static uint64_t locked_value;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -62,6 +62,10 @@ static void *run(void *arg)
 	case RTM_HIST:
 		for (long i = 0; i < ops; i++)
 			rtm_hist_record(&hist, values[i & 1023]);
+		break;
+	case RTM_EXPHIST:
+		for (long i = 0; i < ops; i++)
+			rtm_hist_record(&exphist, values[i & 1023]);
 		break;
 	case ATOMIC:
 		for (long i = 0; i < ops; i++)
@@ -191,8 +195,12 @@ int main(int argc, char **argv)
 	}
 	rtm_counter_create(seg, &counter, &(struct rtm_metric_def){ .name = "bench.counter" });
 	rtm_hist_create(seg, &hist, &(struct rtm_metric_def){ .name = "bench.hist", .unit = "s" });
-	for (int i = 0; i < 1024; i++) /* spread over every bucket */
-		values[i] = 1e-7 * (double)(1 << (i % 24));
+	rtm_exphist_create(seg, &exphist, &(struct rtm_metric_def){ .name = "bench.exphist",
+								     .unit = "s" }, 0, 0);
+	/* Spread over every explicit bucket, and 24 octaves of exponential
+	 * ones (scale 2 once they are all seen). */
+	for (int i = 0; i < 1024; i++)
+		values[i] = 1e-7 * (double)(1 << (i % 24)) * (1 + (double)(i * 37 % 100) / 100);
 
 	printf("rtm-bench: %ld ops per thread, %ld CPUs, best of 3; ns/op per thread\n",
 	       ops, cpus);
@@ -215,6 +223,12 @@ int main(int argc, char **argv)
 	       res[ATOMIC][maxt] / res[RTM_COUNTER][maxt]);
 	printf("  rtm_counter_add vs mutex, %d threads:           %.2fx faster\n", maxt,
 	       res[MUTEX][maxt] / res[RTM_COUNTER][maxt]);
+	printf("  exponential vs explicit rtm_hist_record, 1 thread:  %.2fx the time\n",
+	       res[RTM_EXPHIST][1] / res[RTM_HIST][1]);
+	printf("  exponential vs explicit rtm_hist_record, %d threads: %.2fx the time\n", maxt,
+	       res[RTM_EXPHIST][maxt] / res[RTM_HIST][maxt]);
+	printf("  exponential rtm_hist_record vs atomic_fetch_add, 1 thread: %.2fx the time\n",
+	       res[RTM_EXPHIST][1] / res[ATOMIC][1]);
 	several_segments(dir);
 	rtm_segment_close(seg);
 	unlink(rtm_segment_path(seg));

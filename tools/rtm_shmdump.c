@@ -323,7 +323,35 @@ static void json_segment(const struct opts *o, const struct rd_segment *seg,
 		rd_json_obj_close(&j);
 		rd_json_uint_str(&j, "start_time_unix_nano", m->start_unix_nano);
 		rd_json_uint(&j, "torn_shards", v->torn);
-		if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
+		if (m->kind == RD_KIND_EXPHIST) {
+			rd_json_uint_str(&j, "count", v->count);
+			rd_json_double(&j, "sum", v->sum);
+			if (v->count) {
+				rd_json_double(&j, "min", v->min);
+				rd_json_double(&j, "max", v->max);
+			} else {
+				rd_json_null(&j, "min");
+				rd_json_null(&j, "max");
+			}
+			rd_json_int(&j, "scale", v->exp->scale);
+			rd_json_uint_str(&j, "zero_count", v->exp->zero_count);
+			for (int neg = 0; neg < 2; neg++) {
+				int32_t b = neg ? v->exp->neg_base : v->exp->pos_base;
+				int32_t top = neg ? v->exp->neg_top : v->exp->pos_top;
+				const uint64_t *c = rtm_shm_exphist_counts(v->exp, m->exp_size, neg);
+
+				rd_json_obj_open(&j, neg ? "negative" : "positive");
+				rd_json_int(&j, "offset", top >= b ? b : 0);
+				rd_json_arr_open(&j, "bucket_counts");
+				for (int32_t k = 0; top >= b && k <= top - b; k++)
+					rd_json_uint_str(&j, NULL, c[k]);
+				rd_json_arr_close(&j);
+				rd_json_obj_close(&j);
+			}
+			if (prev && dt > 0)
+				rd_json_double(&j, "rate",
+					       (double)(v->count - prev->values[i].count) / dt);
+		} else if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
 			rd_json_uint_str(&j, "count", v->count);
 			rd_json_double(&j, "sum", v->sum);
 			if (v->count) {
@@ -442,6 +470,38 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 			continue;
 		printf("  %-13s %s", rd_kind_name(m->kind), vis(m->name));
 		text_attrs(m);
+		if (m->kind == RD_KIND_EXPHIST) {
+			printf("  count=%" PRIu64 " sum=%g", v->count, v->sum);
+			if (v->count)
+				printf(" min=%g max=%g", v->min, v->max);
+			if (*m->unit)
+				printf(" [%s]", vis(m->unit));
+			printf(" scale=%d", v->exp->scale);
+			if (prev && dt > 0)
+				printf("  (%+.1f/s)",
+				       (double)(v->count - prev->values[i].count) / dt);
+			printf("\n");
+			/* The buckets in use, from the most negative up. */
+			for (int32_t k = v->exp->neg_top; k >= v->exp->neg_base; k--) {
+				uint64_t c = rtm_shm_exphist_counts(v->exp, m->exp_size, 1)[k - v->exp->neg_base];
+				double lo, hi;
+
+				top_exp_bucket(v->exp->scale, k, &lo, &hi);
+				if (c)
+					printf("      [%-12g %-12g) %" PRIu64 "\n", -hi, -lo, c);
+			}
+			if (v->exp->zero_count)
+				printf("      %-27s %" PRIu64 "\n", "0", v->exp->zero_count);
+			for (int32_t k = v->exp->pos_base; k <= v->exp->pos_top; k++) {
+				uint64_t c = rtm_shm_exphist_counts(v->exp, m->exp_size, 0)[k - v->exp->pos_base];
+				double lo, hi;
+
+				top_exp_bucket(v->exp->scale, k, &lo, &hi);
+				if (c)
+					printf("      (%-12g %-12g] %" PRIu64 "\n", lo, hi, c);
+			}
+			continue;
+		}
 		if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
 			printf("  count=%" PRIu64 " sum=%g", v->count, v->sum);
 			if (v->count)
@@ -706,7 +766,7 @@ struct seen {
  * (unit {thing} or none); bytes and seconds are amounts, not events. */
 static double count_of(const struct rd_metric *m, const struct rd_value *v)
 {
-	if (m->kind == RTM_SHM_KIND_HISTOGRAM)
+	if (m->kind == RTM_SHM_KIND_HISTOGRAM || m->kind == RD_KIND_EXPHIST)
 		return (double)v->count;
 	if (m->kind != RTM_SHM_KIND_COUNTER || (*m->unit && *m->unit != '{'))
 		return NAN;

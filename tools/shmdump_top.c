@@ -79,12 +79,53 @@ void top_human(char *buf, size_t n, double v, const char *unit, bool rate)
 
 /* The q-quantile of a histogram, linear within its bucket and clamped to
  * the recorded min and max. */
+void top_exp_bucket(int32_t scale, int32_t index, double *lo, double *hi)
+{
+	*lo = exp2(ldexp((double)index, -scale));
+	*hi = exp2(ldexp((double)index + 1, -scale));
+}
+
+/* An exponential histogram's q-quantile: its buckets from the most
+ * negative up, geometric within a bucket, clamped to min and max. */
+static double exp_quantile(const struct rd_metric *m, const struct rd_value *v, double q)
+{
+	const struct rtm_shm_exphist *x = v->exp;
+	double want = q * (double)v->count, seen = 0, lo, hi, r;
+
+	for (int32_t i = x->neg_top; i >= x->neg_base; i--) {
+		double c = (double)rtm_shm_exphist_counts(v->exp, m->exp_size, 1)[i - x->neg_base];
+
+		if (c > 0 && seen + c >= want) {
+			top_exp_bucket(x->scale, i, &lo, &hi);
+			r = -hi * pow(lo / hi, (want - seen) / c);
+			return r < v->min ? v->min : r > v->max ? v->max : r;
+		}
+		seen += c;
+	}
+	seen += (double)x->zero_count;
+	if (seen >= want)
+		return 0;
+	for (int32_t i = x->pos_base; i <= x->pos_top; i++) {
+		double c = (double)rtm_shm_exphist_counts(v->exp, m->exp_size, 0)[i - x->pos_base];
+
+		if (c > 0 && seen + c >= want) {
+			top_exp_bucket(x->scale, i, &lo, &hi);
+			r = lo * pow(hi / lo, (want - seen) / c);
+			return r < v->min ? v->min : r > v->max ? v->max : r;
+		}
+		seen += c;
+	}
+	return v->max;
+}
+
 double top_quantile(const struct rd_metric *m, const struct rd_value *v, double q)
 {
 	double want = q * (double)v->count, seen = 0;
 
 	if (!v->count)
 		return NAN;
+	if (m->kind == RD_KIND_EXPHIST)
+		return exp_quantile(m, v, q);
 	for (uint32_t b = 0; b <= m->n_bounds; b++) {
 		double c = (double)v->buckets[b];
 
@@ -163,7 +204,7 @@ void top_segment(const struct rd_segment *seg, const struct rd_snapshot *snap,
 		if (m->n_attrs && o < sizeof name - 1)
 			snprintf(name + o, sizeof name - o, "}");
 		rtm_shm_text_visible(name, vname, sizeof vname);
-		if (m->kind == RTM_SHM_KIND_HISTOGRAM) {
+		if (m->kind == RTM_SHM_KIND_HISTOGRAM || m->kind == RD_KIND_EXPHIST) {
 			static const double qs[3] = { 0.5, 0.9, 0.99 };
 
 			top_human(val, sizeof val, (double)v->count, "{}", false);

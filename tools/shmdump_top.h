@@ -18,6 +18,10 @@ void top_size(int *rows, int *cols);
 /* v humanised with its unit ("12.3 MiB", "1.2k/s", "350.0 us"). */
 void top_human(char *buf, size_t n, double v, const char *unit, bool rate);
 
+/* Where bucket index of an exponential histogram at scale lies: the
+ * magnitudes (lo, hi]. */
+void top_exp_bucket(int32_t scale, int32_t index, double *lo, double *hi);
+
 /* A histogram's q-quantile estimated from its buckets (NaN when empty). */
 double top_quantile(const struct rd_metric *m, const struct rd_value *v, double q);
 
