@@ -208,32 +208,61 @@ static double q_of(const char *list, const char *name, const char *wildcard)
 	return q >= 0 ? q : wq;
 }
 
-bool rd_http_wants_openmetrics(const char *accept)
+/* The q of the protobuf exposition format in an Accept list: the media
+ * type with both of its parameters, or -1. */
+static double q_protobuf(const char *list)
 {
-	double om, text;
+	static const char name[] = "application/vnd.google.protobuf";
+	double q = -1;
 
-	if (!accept || !*accept)
-		return false;
-	om = q_of(accept, "application/openmetrics-text", NULL);
-	text = q_of(accept, "text/plain", "text/*");
-	if (text < 0)
-		text = q_of(accept, "*/*", NULL);
-	return om > 0 && om >= text;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ","), m;
+		char member[256];
+
+		while (n && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		m = strcspn(p, ";,");
+		while (m && (p[m - 1] == ' ' || p[m - 1] == '\t'))
+			m--;
+		copy_trimmed(member, sizeof member, p, n);
+		/* Parameters compared without their spaces. */
+		for (char *r = member, *w = member;; r++)
+			if (*r != ' ' && *r != '\t' && !(*w++ = *r))
+				break;
+		if (m == sizeof name - 1 && !strncasecmp(p, name, m) &&
+		    strstr(member, ";proto=io.prometheus.client.MetricFamily") &&
+		    strstr(member, ";encoding=delimited")) {
+			double v = qvalue(p, n);
+
+			q = v > q ? v : q;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return q;
 }
 
-bool rd_http_accepts(const char *accept, const char *media)
+int rd_http_prom_format(const char *accept, unsigned *named)
 {
-	char type_any[64];
-	const char *slash = strchr(media, '/');
-	double q;
+	double text, om, pb;
 
+	*named = 0;
 	if (!accept || !*accept)
-		return true;
-	snprintf(type_any, sizeof type_any, "%.*s/*", slash ? (int)(slash - media) : 0, media);
-	q = q_of(accept, media, type_any);
-	if (q < 0)
-		q = q_of(accept, "*/*", NULL);
-	return q > 0;
+		return 0;
+	text = q_of(accept, "text/plain", "text/*");
+	if (q_of(accept, "text/plain", NULL) > 0)
+		*named |= 1u << 0;
+	if (text < 0)
+		text = q_of(accept, "*/*", NULL);
+	om = q_of(accept, "application/openmetrics-text", NULL);
+	pb = q_protobuf(accept);
+	*named |= (om > 0 ? 1u << 1 : 0) | (pb > 0 ? 1u << 2 : 0);
+	if (pb > 0 && pb >= om && pb >= text)
+		return 2;
+	if (om > 0 && om >= text)
+		return 1;
+	return 0;
 }
 
 bool rd_http_allows_gzip(const char *accept_encoding)

@@ -29,13 +29,19 @@ struct rd_http_req {
  */
 long rd_http_parse(const char *buf, size_t len, struct rd_http_req *req);
 
-/* Whether the Accept value prefers OpenMetrics text to the Prometheus
- * text format (an absent or empty Accept does not). */
-bool rd_http_wants_openmetrics(const char *accept);
-
-/* Whether the Accept value allows media ("text/plain"): named with q > 0,
- * or through a type or full wildcard range, or no Accept at all. */
-bool rd_http_accepts(const char *accept, const char *media);
+/*
+ * rd_http_prom_format - which of Prometheus's exposition formats an Accept
+ * header asks for (enum rd_prom_format: 0 text 0.0.4, 1 OpenMetrics 1.0,
+ * 2 protobuf): the highest q among those it names — OpenMetrics only
+ * under its own name, protobuf only as
+ * application/vnd.google.protobuf with proto=io.prometheus.client.MetricFamily
+ * and encoding=delimited, and text for text/plain, any text/ type, any
+ * type at all or no
+ * header.  On a tie the richer format wins (protobuf, then OpenMetrics).
+ * *named gets a bit per format the header names outright (not by a
+ * wildcard): what may be served instead when the chosen one is not ready.
+ */
+int rd_http_prom_format(const char *accept, unsigned *named);
 
 /* Whether the Accept-Encoding value allows gzip. */
 bool rd_http_allows_gzip(const char *accept_encoding);

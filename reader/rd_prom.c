@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rd_prom_name.h"
+#include "rd_prom_pb.h"
 #include "rtm_shm_text.h"
 
 #define NONE UINT32_MAX
@@ -92,6 +93,11 @@ struct rd_prom_renderer {
 	uint64_t *logged;    /* conflicts told (first_report) */
 	uint32_t n_logged;
 	uint64_t stamp;      /* counts the scopes rendered */
+	/* The protobuf format's classic buckets of one point. */
+	double *pb_bounds;
+	uint64_t *pb_cum;
+	size_t n_pb, cap_pb;
+	struct rd_buf pb_tmp;
 };
 
 static uint64_t hash_str(uint64_t h, const char *s)
@@ -122,6 +128,9 @@ void rd_prom_renderer_free(struct rd_prom_renderer *r)
 {
 	if (!r)
 		return;
+	free(r->pb_bounds);
+	free(r->pb_cum);
+	rd_buf_free(&r->pb_tmp);
 	free(r->pf);
 	free(r->pf_slots);
 	free(r->of);
@@ -802,6 +811,8 @@ static void meta(struct out *o, const char *name, const char *suffix, const char
 {
 	struct rd_buf *b = o->b;
 
+	if (o->fmt == RD_PROM_PROTOBUF)
+		return; /* the family's message, at the end (rd_prom_render) */
 	if (o->fmt == RD_PROM_OPENMETRICS) {
 		rd_buf_puts(b, "# TYPE ");
 		rd_buf_puts(b, name);
@@ -863,7 +874,14 @@ static void close_line(struct out *o, char *w)
 static void int_line(struct out *o, const struct heads *h, int which,
 		     const struct rd_buf *labels, const char *pre, size_t pre_len, int64_t v)
 {
-	char *w = open_line(o, h, which, labels, pre_len + 2 + 20 + 1);
+	char *w;
+
+	if (o->fmt == RD_PROM_PROTOBUF) { /* a counter's or gauge's value */
+		rd_prom_pb_number(o->b, labels->p, labels->len, which == H_TOTAL, (double)v);
+		o->st->series++;
+		return;
+	}
+	w = open_line(o, h, which, labels, pre_len + 2 + 20 + 1);
 
 	memcpy(w, pre, pre_len);
 	w += pre_len;
@@ -875,7 +893,14 @@ static void int_line(struct out *o, const struct heads *h, int which,
 static void double_line(struct out *o, const struct heads *h, int which,
 			const struct rd_buf *labels, double v)
 {
-	char *w = open_line(o, h, which, labels, 2);
+	char *w;
+
+	if (o->fmt == RD_PROM_PROTOBUF) {
+		rd_prom_pb_number(o->b, labels->p, labels->len, which == H_TOTAL, v);
+		o->st->series++;
+		return;
+	}
+	w = open_line(o, h, which, labels, 2);
 
 	*w++ = '}';
 	*w++ = ' ';
@@ -941,6 +966,18 @@ static void number_points(struct rd_prom_renderer *r, struct out *o, const struc
 	}
 }
 
+/* The protobuf format's buckets of one point, collected. */
+static void pb_bucket(struct rd_prom_renderer *r, double bound, uint64_t cum)
+{
+	if (r->n_pb == r->cap_pb) {
+		r->cap_pb = r->cap_pb ? 2 * r->cap_pb : 64;
+		r->pb_bounds = grow(r->pb_bounds, r->cap_pb, sizeof *r->pb_bounds);
+		r->pb_cum = grow(r->pb_cum, r->cap_pb, sizeof *r->pb_cum);
+	}
+	r->pb_bounds[r->n_pb] = bound;
+	r->pb_cum[r->n_pb++] = cum;
+}
+
 static void histogram_points(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
 			     otlp_hdp *const *pts, size_t n)
 {
@@ -951,6 +988,15 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 		if (p->flags & OTLP_NO_RECORDED_VALUE)
 			continue;
 		point_labels(r, p->attributes, p->n_attributes);
+		if (o->fmt == RD_PROM_PROTOBUF) {
+			r->n_pb = 0;
+			for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++)
+				pb_bucket(r, p->explicit_bounds[k], cum += p->bucket_counts[k]);
+			rd_prom_pb_classic(o->b, r->pt.p, r->pt.len, r->pb_bounds, r->pb_cum, r->n_pb,
+					   p->count, p->sum);
+			o->st->series++;
+			continue;
+		}
 		for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++) {
 			const struct le_str *le = le_of(r, p->explicit_bounds[k]);
 			char *w;
@@ -983,6 +1029,10 @@ static void le_line(struct rd_prom_renderer *r, struct out *o, const struct head
 	if (!(bound > *last) || isinf(bound))
 		return;
 	*last = bound;
+	if (o->fmt == RD_PROM_PROTOBUF) {
+		pb_bucket(r, bound, cum);
+		return;
+	}
 	le = le_of(r, bound);
 	w = open_line(o, h, H_BUCKET, &r->pt, 5 + le->len + 3 + 20 + 1);
 
@@ -1012,6 +1062,13 @@ static void exponential_points(struct rd_prom_renderer *r, struct out *o, const 
 		if (p->flags & OTLP_NO_RECORDED_VALUE)
 			continue;
 		point_labels(r, p->attributes, p->n_attributes);
+		/* Prometheus's native histograms take schemas -4..8. */
+		if (o->fmt == RD_PROM_PROTOBUF && p->scale >= -4) {
+			rd_prom_pb_native(o->b, r->pt.p, r->pt.len, p);
+			o->st->series++;
+			continue;
+		}
+		r->n_pb = 0;
 		if (p->negative && p->negative->n_bucket_counts) {
 			const otlp_ebuckets *b = p->negative;
 			int32_t j = (b->offset + (int32_t)b->n_bucket_counts - 1) >> d;
@@ -1044,6 +1101,12 @@ static void exponential_points(struct rd_prom_renderer *r, struct out *o, const 
 				cum += b->bucket_counts[k];
 			}
 			le_line(r, o, h, ldexp(1, (j + 1) * mul), cum, &last);
+		}
+		if (o->fmt == RD_PROM_PROTOBUF) {
+			rd_prom_pb_classic(o->b, r->pt.p, r->pt.len, r->pb_bounds, r->pb_cum, r->n_pb,
+					   p->count, p->sum);
+			o->st->series++;
+			continue;
 		}
 		int_line(o, h, H_BUCKET, &r->pt, ",le=\"+Inf\"", 10, (int64_t)p->count);
 		double_line(o, h, H_SUM, &r->pt, p->sum);
@@ -1092,6 +1155,24 @@ static void target_info(struct rd_prom_renderer *r, struct out *o, otlp_rm *cons
 	if (!n)
 		return;
 	o->st->families++;
+	if (o->fmt == RD_PROM_PROTOBUF) {
+		r->pb_tmp.len = 0;
+		for (size_t i = 0; i < n; i++) {
+			const otlp_resource *res = rms[i]->resource;
+
+			r->prefix.len = 0;
+			put_identity(&r->prefix, res);
+			r->pt.len = 0;
+			if (res)
+				put_attrs(r, res->attributes, res->n_attributes, true);
+			rd_buf_put(&r->prefix, r->pt.p, r->pt.len);
+			rd_prom_pb_number(&r->pb_tmp, r->prefix.p, r->prefix.len, false, 1);
+			o->st->series++;
+		}
+		rd_prom_pb_family(o->b, "target_info", "", "Target metadata", RD_PB_GAUGE,
+				  r->pb_tmp.p, r->pb_tmp.len);
+		return;
+	}
 	meta(o, o->fmt == RD_PROM_OPENMETRICS ? "target" : "target_info", "",
 	     o->fmt == RD_PROM_OPENMETRICS ? "info" : "gauge", NULL, "Target metadata");
 	for (size_t i = 0; i < n; i++) {
@@ -1188,6 +1269,14 @@ void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
 		if (!r->lines[f].len)
 			continue; /* every point of it was NO_RECORDED_VALUE */
 		st->families++;
+		if (fmt == RD_PROM_PROTOBUF) {
+			static const int pb_types[] = { RD_PB_COUNTER, RD_PB_GAUGE, RD_PB_HISTOGRAM };
+
+			rd_prom_pb_family(out, r->names.p + pf->name_off,
+					  pf->type == RD_PROM_COUNTER ? "_total" : "", pf->help,
+					  pb_types[pf->type], r->lines[f].p, r->lines[f].len);
+			continue;
+		}
 		meta(&o, r->names.p + pf->name_off, pf->type == RD_PROM_COUNTER ? "_total" : "",
 		     types[pf->type], r->names.p + pf->unit_off, pf->help);
 		rd_buf_put(out, r->lines[f].p, r->lines[f].len);

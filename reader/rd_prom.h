@@ -52,6 +52,7 @@
 enum rd_prom_format {
 	RD_PROM_TEXT,        /* text/plain; version=0.0.4 */
 	RD_PROM_OPENMETRICS, /* application/openmetrics-text; version=1.0.0 */
+	RD_PROM_PROTOBUF,    /* delimited io.prometheus.client.MetricFamily (rd_prom_pb.h) */
 	RD_PROM_FORMATS,
 };
 

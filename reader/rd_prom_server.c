@@ -178,7 +178,7 @@ static void error_page(struct conn *c, int status, const char *reason, const cha
 static const char index_html[] =
 	"<!DOCTYPE html>\n<html><head><title>rtm-reader</title></head><body>\n"
 	"<h1>rtm-reader</h1>\n<p>Runtime metrics of the processes publishing rtm segments.</p>\n"
-	"<ul><li><a href=\"metrics\">/metrics</a> (Prometheus text 0.0.4, or OpenMetrics 1.0 by Accept)</li>\n"
+	"<ul><li><a href=\"metrics\">/metrics</a> (Prometheus text 0.0.4; OpenMetrics 1.0 or protobuf by Accept)</li>\n"
 	"<li><a href=\"healthz\">/healthz</a></li></ul>\n</body></html>\n";
 
 static void serve_metrics(struct rd_prom_server *s, struct conn *c, const struct rd_http_req *q,
@@ -187,16 +187,21 @@ static void serve_metrics(struct rd_prom_server *s, struct conn *c, const struct
 	static const char *const types[] = {
 		"text/plain; version=0.0.4; charset=utf-8",
 		"application/openmetrics-text; version=1.0.0; charset=utf-8",
+		"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
 	};
-	static const char *const media[] = { "text/plain", "application/openmetrics-text" };
-	enum rd_prom_format f = rd_http_wants_openmetrics(q->accept) ? RD_PROM_OPENMETRICS : RD_PROM_TEXT;
+	unsigned named;
+	enum rd_prom_format f = (enum rd_prom_format)rd_http_prom_format(q->accept, &named);
 	uint64_t done;
 	struct page *p = page_get(s, &done);
 	const char *extra = "Vary: Accept, Accept-Encoding\r\n";
 
 	atomic_store_explicit(&s->asked[f], mono_ns(), memory_order_relaxed);
-	if (p && !p->body[f].p && rd_http_accepts(q->accept, media[!f]))
-		f = !f; /* not rendered (yet): the other format, if acceptable */
+	/* Not rendered (yet): another format the client named outright, text
+	 * first.  A client that named none (curl's * / *) gets text, never a
+	 * format it did not ask for: 503 until the next cycle renders it. */
+	for (int g = 0; p && !p->body[f].p && g < RD_PROM_FORMATS; g++)
+		if ((named & (1u << g)) && p->body[g].p)
+			f = (enum rd_prom_format)g;
 	if (!p || !p->body[f].p) {
 		/* Before the first cycle, or a format first asked for now:
 		 * the next cycle renders it. */

@@ -540,24 +540,40 @@ static void http_requests_parse_or_are_refused(void **state)
 static void content_negotiation(void **state)
 {
 	(void)state;
-	/* What Prometheus 2.42 sends */
-	assert_true(rd_http_wants_openmetrics(
+	unsigned named;
+
+	/* What Prometheus 2.42 sends: OpenMetrics, or with native histograms
+	 * on, protobuf first. */
+	assert_int_equal(rd_http_prom_format(
 		"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-		"version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
-	assert_false(rd_http_wants_openmetrics(""));
-	assert_false(rd_http_wants_openmetrics(NULL));
-	assert_false(rd_http_wants_openmetrics("*/*"));
-	assert_false(rd_http_wants_openmetrics("text/plain;version=0.0.4"));
-	assert_false(rd_http_wants_openmetrics("application/openmetrics-text;q=0,text/plain"));
-	assert_false(rd_http_wants_openmetrics("application/openmetrics-text; q=0.3, text/*; q=0.5"));
-	assert_true(rd_http_wants_openmetrics("Application/OpenMetrics-Text"));
-	assert_true(rd_http_accepts(NULL, "text/plain"));
-	assert_true(rd_http_accepts("*/*", "application/openmetrics-text"));
-	assert_true(rd_http_accepts("text/*;q=0.2", "text/plain"));
-	assert_true(rd_http_accepts("application/openmetrics-text,text/plain;q=0.5", "text/plain"));
-	assert_false(rd_http_accepts("application/openmetrics-text", "text/plain"));
-	assert_false(rd_http_accepts("text/plain;version=0.0.4", "application/openmetrics-text"));
-	assert_false(rd_http_accepts("text/plain;q=0,*/*", "text/plain"));
+		"version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", &named), 1);
+	assert_int_equal(named, 3);
+	assert_int_equal(rd_http_prom_format(
+		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+		"encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,"
+		"application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,"
+		"*/*;q=0.1", &named), 2);
+	assert_int_equal(named, 7);
+	assert_int_equal(rd_http_prom_format("", &named), 0);
+	assert_int_equal(rd_http_prom_format(NULL, &named), 0);
+	/* curl: text, and nothing named to fall back on. */
+	assert_int_equal(rd_http_prom_format("*/*", &named), 0);
+	assert_int_equal(named, 0);
+	assert_int_equal(rd_http_prom_format("text/plain;version=0.0.4", &named), 0);
+	assert_int_equal(named, 1);
+	assert_int_equal(rd_http_prom_format("application/openmetrics-text;q=0,text/plain", &named), 0);
+	assert_int_equal(rd_http_prom_format("application/openmetrics-text; q=0.3, text/*; q=0.5",
+					     &named), 0);
+	assert_int_equal(rd_http_prom_format("Application/OpenMetrics-Text", &named), 1);
+	/* Protobuf needs both parameters: another message or framing is not it. */
+	assert_int_equal(rd_http_prom_format("application/vnd.google.protobuf", &named), 0);
+	assert_int_equal(rd_http_prom_format("application/vnd.google.protobuf;"
+					     "proto=io.prometheus.client.MetricFamily;encoding=text",
+					     &named), 0);
+	assert_int_equal(rd_http_prom_format("application/vnd.google.protobuf; "
+					     "proto=io.prometheus.client.MetricFamily; "
+					     "encoding=delimited; q=0.4, text/plain; q=0.5", &named), 0);
+	assert_int_equal(named, 5);
 	assert_true(rd_http_allows_gzip("gzip"));
 	assert_true(rd_http_allows_gzip("deflate, GZIP;q=0.5"));
 	assert_true(rd_http_allows_gzip("*"));
@@ -620,7 +636,15 @@ static void pages_are_rendered_when_scraped_and_in_the_formats_asked(void **stat
 	tu_http_get(url, "text/plain;version=0.0.4", false, &h);
 	assert_int_equal(h.status, 503);
 	tu_http_free(&h);
-	tu_http_get(url, NULL, false, &h); /* no Accept: anything goes */
+	/* No Accept, or curl's * / *: text, never a format not asked for. */
+	tu_http_get(url, NULL, false, &h);
+	assert_int_equal(h.status, 503);
+	tu_http_free(&h);
+	tu_http_get(url, "*/*", false, &h);
+	assert_int_equal(h.status, 503);
+	tu_http_free(&h);
+	/* One that names OpenMetrics among others gets it meanwhile. */
+	tu_http_get(url, "text/plain;version=0.0.4,application/openmetrics-text;q=0.5", false, &h);
 	assert_int_equal(h.status, 200);
 	assert_string_equal(h.body, "a 2\n# EOF\n");
 	assert_non_null(strstr(h.headers, "application/openmetrics-text"));

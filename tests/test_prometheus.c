@@ -54,8 +54,10 @@ struct prom {
 	char dir[64];
 };
 
-static void prom_start(struct prom *p, int target_port)
+/* feature: a --enable-feature value, or NULL. */
+static void prom_start_with(struct prom *p, int target_port, const char *feature)
 {
+	char feat[96] = "--log.format=logfmt";
 	char cfg[128], arg_cfg[160], arg_db[160], arg_web[64], log[128];
 	FILE *f;
 
@@ -83,8 +85,10 @@ static void prom_start(struct prom *p, int target_port)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		freopen("/dev/null", "w", stdout);
 		freopen(log, "w", stderr);
+		if (feature)
+			snprintf(feat, sizeof feat, "--enable-feature=%s", feature);
 		execl(tu_prog("RTM_PROMETHEUS"), "prometheus", arg_cfg, arg_db, arg_web,
-		      "--log.level=warn", (char *)NULL);
+		      "--log.level=warn", feat, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 600; i++) {
@@ -110,6 +114,11 @@ static void prom_start(struct prom *p, int target_port)
 		usleep(100000);
 	}
 	fail_msg("prometheus never became ready");
+}
+
+static void prom_start(struct prom *p, int target_port)
+{
+	prom_start_with(p, target_port, NULL);
 }
 
 static void prom_stop(struct prom *p)
@@ -494,10 +503,98 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 	tu_rmdir(dir);
 }
 
+/* 2000 latencies, log-uniform from 1 ms to 1 s, in an exponential
+ * histogram; and their true 0.5 and 0.9 quantiles. */
+#define LAT_N 2000
+static double lat_value(int i)
+{
+	return 1e-3 * pow(1e3, (double)((i * 7919) % LAT_N) / (LAT_N - 1));
+}
+
+static void produce_latencies(struct rtm_segment *seg, int k)
+{
+	rtm_hist_t h;
+
+	(void)k;
+	rtm_exphist_create(seg, &h, &(struct rtm_metric_def){ .name = "app.latency", .unit = "s" },
+			   0, 0);
+	for (int i = 0; i < LAT_N; i++)
+		rtm_hist_record(&h, lat_value(i));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A Prometheus with native histograms on negotiates the protobuf format
+ * and stores the exponential histogram as one native histogram series, and
+ * histogram_quantile() over it agrees with the recorded values' quantile
+ * within a bucket's width. */
+static void prometheus_stores_a_native_histogram(void **state)
+{
+	static double sorted[LAT_N];
+	char *dir = tu_mkdir();
+	struct tu_producer p;
+	struct tu_reader r;
+	struct prom pr;
+	json_object *root, *res;
+
+	(void)state;
+	for (int i = 0; i < LAT_N; i++)
+		sorted[i] = lat_value(i);
+	qsort(sorted, LAT_N, sizeof *sorted, cmp_double);
+	tu_spawn(&p, dir, "svc-native", produce_latencies, 0, false);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "1s", NULL });
+	prom_start_with(&pr, r.port, "native-histograms");
+	await_value(&pr, "histogram_count(app_latency_seconds{job=\"svc-native\"})", LAT_N);
+	/* Scale 3 at least (10 octaves in 160 buckets): a bucket is at most
+	 * 2^(1/8) wide, so is the quantile's error. */
+	for (int k = 0; k < 2; k++) {
+		double q = k ? 0.9 : 0.5, want = sorted[(int)ceil(q * LAT_N) - 1], got;
+		char qs[128];
+
+		snprintf(qs, sizeof qs, "histogram_quantile(%g, app_latency_seconds{job=\"svc-native\"})", q);
+		got = value(&pr, qs);
+		if (!(fabs(got / want - 1) <= exp2(1.0 / 8) - 1))
+			fail_msg("%s = %g, the values' %g", qs, got, want);
+	}
+	{
+		double sum = 0;
+
+		for (int i = 0; i < LAT_N; i++)
+			sum += lat_value(i);
+		assert_true(fabs(value(&pr, "histogram_sum(app_latency_seconds{job=\"svc-native\"})") /
+				 sum - 1) < 1e-9);
+	}
+	/* The rest of the page came by protobuf too: counters, gauges and
+	 * target_info, labelled as in the text format. */
+	await_value(&pr, "target_info{job=\"svc-native\"}", 1);
+	res = query(&pr, "process_cpu_time_seconds_total{job=\"svc-native\",cpu_mode=\"user\"}", &root);
+	assert_int_equal(json_object_array_length(res), 1);
+	json_object_put(root);
+	assert_true(value(&pr, "up") == 1);
+	/* One series, and no classic buckets beside it. */
+	res = query(&pr, "app_latency_seconds_bucket{job=\"svc-native\"}", &root);
+	assert_int_equal(json_object_array_length(res), 0);
+	json_object_put(root);
+	res = query(&pr, "{__name__=~\"app_latency.*\",job=\"svc-native\"}", &root);
+	assert_int_equal(json_object_array_length(res), 1);
+	json_object_put(root);
+	prom_stop(&pr);
+	tu_reader_stop(&r);
+	tu_reap(&p);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(prometheus_stores_exactly_what_producers_published),
+		cmocka_unit_test(prometheus_stores_a_native_histogram),
 	};
 	const char *prom = getenv("RTM_PROMETHEUS"), *tool = getenv("RTM_PROMTOOL");
 
