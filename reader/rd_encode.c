@@ -418,16 +418,18 @@ static void fill_ehdp(struct rd_batch *b, otlp_ehdp *p, const struct rd_metric *
 		return;
 	}
 	p->count = v->count;
-	p->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM;
-	p->sum = v->sum;
-	if (v->count) {
+	p->scale = v->exp->scale;
+	p->zero_count = v->exp->zero_count;
+	if (!m->no_sum) {
+		p->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___SUM_SUM;
+		p->sum = v->sum;
+	}
+	if (v->count && !m->no_sum) {
 		p->_min_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MIN_MIN;
 		p->min = v->min;
 		p->_max_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT___MAX_MAX;
 		p->max = v->max;
 	}
-	p->scale = v->exp->scale;
-	p->zero_count = v->exp->zero_count;
 	for (int neg = 0; neg < 2; neg++) {
 		int32_t base = neg ? v->exp->neg_base : v->exp->pos_base;
 		int32_t top = neg ? v->exp->neg_top : v->exp->pos_top;
@@ -452,8 +454,10 @@ static void fill_ehdp(struct rd_batch *b, otlp_ehdp *p, const struct rd_metric *
  * is not finite.  Such points are left out and counted. */
 static bool invalid_value(const struct rd_metric *m, const struct rd_value *v)
 {
-	if (m->kind == RTM_SHM_KIND_HISTOGRAM || m->kind == RD_KIND_EXPHIST)
+	if (m->kind == RTM_SHM_KIND_HISTOGRAM || (m->kind == RD_KIND_EXPHIST && !m->no_sum))
 		return !isfinite(v->sum);
+	if (m->kind == RD_KIND_EXPHIST)
+		return false;
 	if (m->kind != RTM_SHM_KIND_COUNTER)
 		return false;
 	return m->value_type == RTM_SHM_VALUE_INT ? v->i < 0 : !(v->d >= 0) || isinf(v->d);

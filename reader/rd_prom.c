@@ -1104,12 +1104,13 @@ static void exponential_points(struct rd_prom_renderer *r, struct out *o, const 
 		}
 		if (o->fmt == RD_PROM_PROTOBUF) {
 			rd_prom_pb_classic(o->b, r->pt.p, r->pt.len, r->pb_bounds, r->pb_cum, r->n_pb,
-					   p->count, p->sum);
+					   p->count, p->_sum_case ? p->sum : NAN);
 			o->st->series++;
 			continue;
 		}
 		int_line(o, h, H_BUCKET, &r->pt, ",le=\"+Inf\"", 10, (int64_t)p->count);
-		double_line(o, h, H_SUM, &r->pt, p->sum);
+		if (p->_sum_case) /* a producer that knows no sum sends none */
+			double_line(o, h, H_SUM, &r->pt, p->sum);
 		int_line(o, h, H_COUNT, &r->pt, "", 0, (int64_t)p->count);
 		created(o, h, &r->pt, p->start_time_unix_nano);
 	}

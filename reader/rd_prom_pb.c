@@ -116,7 +116,8 @@ void rd_prom_pb_classic(struct rd_buf *b, const char *l, size_t len, const doubl
 	h = open_len(b, 7);
 	tag(b, 1, VARINT);
 	varint(b, count);
-	dbl(b, 2, sum);
+	if (sum == sum) /* NaN: no sum known, none sent */
+		dbl(b, 2, sum);
 	for (size_t i = 0; i < n; i++) {
 		size_t k = open_len(b, 3);
 
@@ -172,7 +173,8 @@ void rd_prom_pb_native(struct rd_buf *b, const char *l, size_t len, const otlp_e
 	h = open_len(b, 7);
 	tag(b, 1, VARINT);
 	varint(b, p->count);
-	dbl(b, 2, p->sum);
+	if (p->_sum_case)
+		dbl(b, 2, p->sum);
 	tag(b, 5, VARINT);
 	varint(b, zigzag32(p->scale));
 	tag(b, 7, VARINT);

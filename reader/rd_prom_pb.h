@@ -25,7 +25,7 @@ enum { RD_PB_COUNTER = 0, RD_PB_GAUGE = 1, RD_PB_HISTOGRAM = 4 };
 void rd_prom_pb_number(struct rd_buf *b, const char *labels, size_t len, bool counter, double v);
 
 /* A classic histogram's Metric: n (bound, cumulative count) pairs below
- * +Inf, then count and sum. */
+ * +Inf, then count and sum (NaN: none known, none sent). */
 void rd_prom_pb_classic(struct rd_buf *b, const char *labels, size_t len, const double *bounds,
 			const uint64_t *cum, size_t n, uint64_t count, double sum);
 

@@ -240,6 +240,7 @@ static int parse_desc(struct rd_segment *s, uint32_t i, struct rd_metric *m)
 		RD_KIND_EXPHIST : d.kind;
 	m->exp_size = m->kind == RD_KIND_EXPHIST ? d.exp_size : 0;
 	m->exp_scale = m->kind == RD_KIND_EXPHIST ? d.exp_max_scale : 0;
+	m->no_sum = m->kind == RD_KIND_EXPHIST && (d.flags & RTM_SHM_DESC_NO_SUM);
 	m->value_type = d.value_type;
 	m->slot_offset = d.slot_offset;
 	m->start_unix_nano = d.start_unix_nano;

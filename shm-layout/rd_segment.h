@@ -40,6 +40,7 @@ struct rd_metric {
 	uint8_t kind;       /* enum rtm_shm_kind, or RD_KIND_EXPHIST */
 	uint8_t value_type; /* enum rtm_shm_value_type */
 	int8_t exp_scale;   /* exponential: the scale it starts at */
+	bool no_sum;        /* RTM_SHM_DESC_NO_SUM: no sum, min or max to export */
 	uint16_t exp_size;  /* exponential: buckets per sign */
 	uint32_t n_attrs;
 	struct rd_attr *attrs;

@@ -70,6 +70,10 @@
  * a histogram with one bucket (the count) and still reads count, sum, min
  * and max right: it leaves out the buckets, nothing else. */
 #define RTM_SHM_DESC_EXPONENTIAL  (1u << 0)
+/* 1.3, with RTM_SHM_DESC_EXPONENTIAL: the producer knows no sum, min or
+ * max (a histogram it copies from a runtime that keeps none, as Go's
+ * runtime/metrics): readers export none rather than the slot's zeros. */
+#define RTM_SHM_DESC_NO_SUM       (1u << 1)
 /* Exponential histograms: buckets per sign, and the scales. */
 #define RTM_SHM_EXP_SIZE_MAX      1024u
 #define RTM_SHM_EXP_SIZE_DEFAULT  160u /* OTel SDK MaxSize */

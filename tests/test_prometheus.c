@@ -590,11 +590,64 @@ static void prometheus_stores_a_native_histogram(void **state)
 	tu_rmdir(dir);
 }
 
+/* A Go program's runtime metrics in a Prometheus with native histograms:
+ * its histograms are one series each, and the whole program a few dozen
+ * series (with explicit bounds it was ~620, 241 for GC pauses alone). */
+static void a_go_program_costs_prometheus_few_series(void **state)
+{
+	const char *go = getenv("RTM_GO_DEMO");
+	char *dir = tu_mkdir(), cmd[4096];
+	struct tu_reader r;
+	struct prom pr;
+	json_object *root, *res;
+	double n;
+	pid_t demo;
+
+	(void)state;
+	if (!go || !*go) {
+		printf("no Go toolchain: the Go program's series not counted\n");
+		tu_rmdir(dir);
+		return;
+	}
+	snprintf(cmd, sizeof cmd, "exec env RTM_DIR=%s %s --service go-native --interval 200ms >/dev/null",
+		 dir, go);
+	demo = tu_start_shell(cmd);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "1s", NULL });
+	prom_start_with(&pr, r.port, "native-histograms");
+	/* GC pauses and scheduling latencies as native histograms, with counts. */
+	for (int i = 0; i < 600; i++) {
+		res = query(&pr, "histogram_count(go_runtime_gc_pauses_seconds{job=\"go-native\"}) > 0", &root);
+		n = (double)json_object_array_length(res);
+		json_object_put(root);
+		if (n == 1)
+			break;
+		usleep(100000);
+	}
+	assert_true(n == 1);
+	res = query(&pr, "histogram_count(go_schedule_duration_seconds{job=\"go-native\"})", &root);
+	assert_int_equal(json_object_array_length(res), 1);
+	json_object_put(root);
+	n = value(&pr, "count({job=\"go-native\"})");
+	print_message("a Go program: %g series in Prometheus\n", n);
+	assert_true(n > 30 && n <= 200);
+	/* The runtime's: the demo's own request histogram is explicit. */
+	res = query(&pr, "{__name__=~\"go_.*_bucket\",job=\"go-native\"}", &root);
+	assert_int_equal(json_object_array_length(res), 0);
+	json_object_put(root);
+	prom_stop(&pr);
+	tu_reader_stop(&r);
+	kill(demo, SIGTERM);
+	waitpid(demo, NULL, 0);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(prometheus_stores_exactly_what_producers_published),
 		cmocka_unit_test(prometheus_stores_a_native_histogram),
+		cmocka_unit_test(a_go_program_costs_prometheus_few_series),
 	};
 	const char *prom = getenv("RTM_PROMETHEUS"), *tool = getenv("RTM_PROMTOOL");
 

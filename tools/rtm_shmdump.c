@@ -325,8 +325,11 @@ static void json_segment(const struct opts *o, const struct rd_segment *seg,
 		rd_json_uint(&j, "torn_shards", v->torn);
 		if (m->kind == RD_KIND_EXPHIST) {
 			rd_json_uint_str(&j, "count", v->count);
-			rd_json_double(&j, "sum", v->sum);
-			if (v->count) {
+			if (m->no_sum)
+				rd_json_null(&j, "sum");
+			else
+				rd_json_double(&j, "sum", v->sum);
+			if (v->count && !m->no_sum) {
 				rd_json_double(&j, "min", v->min);
 				rd_json_double(&j, "max", v->max);
 			} else {
@@ -471,8 +474,10 @@ static void text_segment(const struct opts *o, const struct rd_segment *seg,
 		printf("  %-13s %s", rd_kind_name(m->kind), vis(m->name));
 		text_attrs(m);
 		if (m->kind == RD_KIND_EXPHIST) {
-			printf("  count=%" PRIu64 " sum=%g", v->count, v->sum);
-			if (v->count)
+			printf("  count=%" PRIu64, v->count);
+			if (!m->no_sum)
+				printf(" sum=%g", v->sum);
+			if (v->count && !m->no_sum)
 				printf(" min=%g max=%g", v->min, v->max);
 			if (*m->unit)
 				printf(" [%s]", vis(m->unit));

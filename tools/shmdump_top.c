@@ -98,7 +98,7 @@ static double exp_quantile(const struct rd_metric *m, const struct rd_value *v, 
 		if (c > 0 && seen + c >= want) {
 			top_exp_bucket(x->scale, i, &lo, &hi);
 			r = -hi * pow(lo / hi, (want - seen) / c);
-			return r < v->min ? v->min : r > v->max ? v->max : r;
+			return m->no_sum ? r : r < v->min ? v->min : r > v->max ? v->max : r;
 		}
 		seen += c;
 	}
@@ -111,11 +111,11 @@ static double exp_quantile(const struct rd_metric *m, const struct rd_value *v, 
 		if (c > 0 && seen + c >= want) {
 			top_exp_bucket(x->scale, i, &lo, &hi);
 			r = lo * pow(hi / lo, (want - seen) / c);
-			return r < v->min ? v->min : r > v->max ? v->max : r;
+			return m->no_sum ? r : r < v->min ? v->min : r > v->max ? v->max : r;
 		}
 		seen += c;
 	}
-	return v->max;
+	return m->no_sum ? NAN : v->max;
 }
 
 double top_quantile(const struct rd_metric *m, const struct rd_value *v, double q)

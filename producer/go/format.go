@@ -2,14 +2,14 @@
 
 package rtm
 
-// The segment format, layout 1.2, as shm-layout/FORMAT.md defines it
+// The segment format, layout 1.3, as shm-layout/FORMAT.md defines it
 // (the lock-site table of 1.1 only when lock profiling is on: profile.go).
 // Offsets are byte offsets into the header (§4) and a descriptor (§5).
 
 const (
 	magic       = 0x52544D53
 	layoutMajor = 1
-	layoutMinor = 2
+	layoutMinor = 3
 
 	headerSize = 512
 	descSize   = 128
@@ -119,7 +119,13 @@ const (
 	dAttrsLen   = 40
 	dAttrCount  = 44
 	dBoundsOff  = 48
+	dExpSize    = 52 // 1.3
+	dExpScale   = 54 // 1.3
 	dStartUnix  = 56
+	dFlags      = 12
+
+	descExponential = 1 // flags bit 0 (1.3): base-2 exponential histogram
+	descNoSum       = 2 // flags bit 1 (1.3): no sum, min or max known
 )
 
 // Histogram slot fields (§7).

@@ -5,6 +5,7 @@ package rtm
 import (
 	"fmt"
 	"math"
+	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -46,11 +47,13 @@ type Gauge struct {
 	off uintptr
 }
 
-// Histogram counts observations into explicit buckets.
+// Histogram counts observations into explicit buckets, or into base-2
+// exponential ones (ExponentialHistogram).
 type Histogram struct {
 	s      *Segment
 	off    uintptr
 	bounds []float64
+	exp    uint16 // exponential: buckets per side
 }
 
 // ---- hot paths: no allocation, no system call, no lock ----
@@ -114,6 +117,10 @@ func (g Gauge) SetFloat(v float64) {
 // Record counts v into its bucket (bounds[i-1] < v <= bounds[i]) and adds
 // it to the sum, min and max.  NaN is not recorded.
 func (h Histogram) Record(v float64) {
+	if h.exp != 0 {
+		h.recordExp(v)
+		return
+	}
 	if h.s == nil || v != v {
 		return
 	}
@@ -167,7 +174,7 @@ func maxFloat(p *uint64, v float64) {
 
 // Counter creates (or finds) a counter series.
 func (s *Segment) Counter(d Def) (Counter, error) {
-	off, _, err := s.create(kindCounter, d)
+	off, _, err := s.create(kindCounter, d, expDef{})
 	if err != nil {
 		return Counter{}, err
 	}
@@ -176,7 +183,7 @@ func (s *Segment) Counter(d Def) (Counter, error) {
 
 // UpDownCounter creates (or finds) an up-down counter series.
 func (s *Segment) UpDownCounter(d Def) (UpDownCounter, error) {
-	off, _, err := s.create(kindUpDown, d)
+	off, _, err := s.create(kindUpDown, d, expDef{})
 	if err != nil {
 		return UpDownCounter{}, err
 	}
@@ -185,23 +192,65 @@ func (s *Segment) UpDownCounter(d Def) (UpDownCounter, error) {
 
 // Gauge creates (or finds) a gauge series.
 func (s *Segment) Gauge(d Def) (Gauge, error) {
-	off, _, err := s.create(kindGauge, d)
+	off, _, err := s.create(kindGauge, d, expDef{})
 	if err != nil {
 		return Gauge{}, err
 	}
 	return Gauge{s, off}, nil
 }
 
-// Histogram creates (or finds) a histogram series.
+// Histogram creates (or finds) a histogram series.  Without Bounds it
+// takes DefaultSecondsBounds, or is exponential (with the defaults of
+// ExponentialHistogram) when OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION
+// is base2_exponential_bucket_histogram, as in the OpenTelemetry SDKs.
 func (s *Segment) Histogram(d Def) (Histogram, error) {
 	if len(d.Bounds) == 0 {
+		if os.Getenv("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION") ==
+			"base2_exponential_bucket_histogram" {
+			return s.ExponentialHistogram(d, 0, 0)
+		}
 		d.Bounds = DefaultSecondsBounds
 	}
-	off, bounds, err := s.create(kindHistogram, d)
+	off, bounds, err := s.create(kindHistogram, d, expDef{})
 	if err != nil {
 		return Histogram{}, err
 	}
-	return Histogram{s, off, bounds}, nil
+	return Histogram{s: s, off: off, bounds: bounds}, nil
+}
+
+// ExponentialHistogram creates (or finds) a base-2 exponential histogram
+// (the OpenTelemetry data model: no bounds to choose).  It starts at
+// maxScale (-10..8; 0 means 8, a bucket 0.27 % wide) and halves its
+// resolution whenever its values span more than maxSize buckets on one
+// side (4..1024; 0 means 160).  d.Bounds must be empty.  Record finds the
+// bucket from the value's bits; NaN and ±Inf are not recorded.
+func (s *Segment) ExponentialHistogram(d Def, maxSize, maxScale int) (Histogram, error) {
+	if maxSize == 0 {
+		maxSize = expSizeDefault
+	}
+	if maxScale == 0 {
+		maxScale = expScaleMax
+	}
+	if len(d.Bounds) != 0 || maxSize < 4 || maxSize > expSizeMax || maxScale < expScaleMin ||
+		maxScale > expScaleMax {
+		return Histogram{}, fmt.Errorf("%w: exponential histogram %q", ErrInvalid, d.Name)
+	}
+	return s.expHistogram(d, expDef{size: maxSize, scale: maxScale})
+}
+
+func (s *Segment) expHistogram(d Def, x expDef) (Histogram, error) {
+	expOnce.Do(expTables)
+	off, _, err := s.create(kindHistogram, d, x)
+	if err != nil {
+		return Histogram{}, err
+	}
+	return Histogram{s: s, off: off, exp: uint16(x.size)}, nil
+}
+
+// expDef is an exponential histogram's shape; size 0: not one.
+type expDef struct {
+	size, scale int
+	noSum       bool // the producer knows no sum, min or max (runtime histograms)
 }
 
 func validName(n string) bool {
@@ -230,7 +279,7 @@ func validUnit(u string) bool {
 	return true
 }
 
-func (s *Segment) create(kind uint8, d Def) (uintptr, []float64, error) {
+func (s *Segment) create(kind uint8, d Def, x expDef) (uintptr, []float64, error) {
 	attrs := make(map[string]string, len(d.Attrs))
 	for _, a := range d.Attrs {
 		if _, dup := attrs[a.Key]; dup {
@@ -270,8 +319,11 @@ func (s *Segment) create(kind uint8, d Def) (uintptr, []float64, error) {
 	if i, ok := s.series[key]; ok {
 		e := uint64(s.load32(hDescOffset)) + uint64(i)*descSize
 		bounds := s.boundsAt(e)
+		flags := *s.p32(e + dFlags)
 		same := s.mem[e+dKind] == kind && s.mem[e+dValueType] == vtype &&
-			s.str(e+dUnitOff, e+dUnitLen) == d.Unit && len(bounds) == nb
+			s.str(e+dUnitOff, e+dUnitLen) == d.Unit && len(bounds) == nb &&
+			(flags&descExponential != 0) == (x.size != 0) &&
+			(x.size == 0 || int(*s.p16(e+dExpSize)) == x.size && int(int8(s.mem[e+dExpScale])) == x.scale)
 		for j := 0; same && j < nb; j++ {
 			same = bounds[j] == d.Bounds[j]
 		}
@@ -288,6 +340,9 @@ func (s *Segment) create(kind uint8, d Def) (uintptr, []float64, error) {
 	switch kind {
 	case kindHistogram:
 		slotSize, alignTo = histSlotSize(nb), cacheLine
+		if x.size != 0 {
+			slotSize = expSlotSize(x.size)
+		}
 	case kindGauge:
 		alignTo = cacheLine // its own line: any goroutine stores to it
 	}
@@ -323,13 +378,28 @@ func (s *Segment) create(kind uint8, d Def) (uintptr, []float64, error) {
 	}
 	s.put32(e+dBoundsOff, s.putBytes(bb, 8))
 	s.put64(e+dStartUnix, uint64(time.Now().UnixNano()))
+	if x.size != 0 {
+		flags := uint32(descExponential)
+		if x.noSum {
+			flags |= descNoSum
+		}
+		s.put32(e+dFlags, flags)
+		s.put16(e+dExpSize, uint16(x.size))
+		s.mem[e+dExpScale] = byte(int8(x.scale))
+	}
 	if kind == kindHistogram {
-		// min = +Inf, max = -Inf in every shard before readers see it.
+		// min = +Inf, max = -Inf in every shard before readers see it;
+		// an exponential slot's windows empty (top below base).
 		shards := uint64(*s.p32(hShardCount))
 		for sh := uint64(0); sh < shards; sh++ {
 			slot := uint64(s.dataOff) + sh*uint64(s.shard) + off
 			s.put64(slot+hsMin, math.Float64bits(math.Inf(1)))
 			s.put64(slot+hsMax, math.Float64bits(math.Inf(-1)))
+			if x.size != 0 {
+				s.put32(slot+xsScale, uint32(int32(x.scale)))
+				s.put32(slot+xsPosTop, ^uint32(0))
+				s.put32(slot+xsNegTop, ^uint32(0))
+			}
 		}
 	}
 	s.store32(hStringsUsed, uint32(s.stringsUsed-uint64(*s.p32(hStringsOffset))))

@@ -23,6 +23,11 @@ type series struct {
 	buckets          []uint64 // histograms
 	sum, min, max    float64
 	start            uint64
+	flags            uint32
+	// exponential histograms, merged at one scale:
+	scale    int32
+	zero     uint64
+	pos, neg map[int32]uint64
 }
 
 type file struct {
@@ -65,6 +70,7 @@ func readSegment(t *testing.T, path string) file {
 		for k := uint32(0); k < nb; k++ {
 			s.bounds = append(s.bounds, math.Float64frombits(le.Uint64(b[bo+8*k:])))
 		}
+		s.flags = le.Uint32(e[dFlags:])
 		slot := le.Uint32(e[dSlotOffset:])
 		word := func(sh uint32, off uint32) uint64 { return le.Uint64(b[dataOff+sh*shardSz+slot+off:]) }
 		switch s.kind {
@@ -83,6 +89,10 @@ func readSegment(t *testing.T, path string) file {
 				s.value = fv
 			}
 		case kindHistogram:
+			if s.flags&descExponential != 0 {
+				s.readExp(b, dataOff, shardSz, slot, hwm, int(le.Uint16(e[dExpSize:])))
+				break
+			}
 			s.buckets = make([]uint64, nb+1)
 			s.min, s.max = math.Inf(1), math.Inf(-1)
 			for sh := uint32(0); sh < hwm; sh++ {
@@ -100,6 +110,53 @@ func readSegment(t *testing.T, path string) file {
 		f.series = append(f.series, s)
 	}
 	return f
+}
+
+// readExp merges an exponential histogram's shards at the coarsest scale
+// among them (FORMAT.md §7), without any window: a map per side.
+func (s *series) readExp(b []byte, dataOff, shardSz, slot, hwm uint32, size int) {
+	le := binary.LittleEndian
+	s.scale, s.pos, s.neg = expScaleMax, map[int32]uint64{}, map[int32]uint64{}
+	s.min, s.max = math.Inf(1), math.Inf(-1)
+	type side struct {
+		base, top int32
+		counts    []uint64
+	}
+	var shards [][3]side
+	for sh := uint32(0); sh < hwm; sh++ {
+		w := b[dataOff+sh*shardSz+slot:]
+		if le.Uint64(w[hsSeq:])%2 != 0 {
+			panic("odd seq in a closed or idle segment")
+		}
+		scale := int32(le.Uint32(w[xsScale:]))
+		if scale < s.scale {
+			s.scale = scale
+		}
+		var sd [3]side
+		sd[2].base = scale
+		for k, at := range []uint32{xsPosBase, xsNegBase} {
+			sd[k].base, sd[k].top = int32(le.Uint32(w[at:])), int32(le.Uint32(w[at+4:]))
+			for i := 0; i < size; i++ {
+				sd[k].counts = append(sd[k].counts, le.Uint64(w[expFixed+8*(k*size+i):]))
+			}
+		}
+		shards = append(shards, sd)
+		s.zero += le.Uint64(w[xsZero:])
+		if le.Uint64(w[xsCount:]) > 0 {
+			s.sum += math.Float64frombits(le.Uint64(w[hsSum:]))
+			s.min = math.Min(s.min, math.Float64frombits(le.Uint64(w[hsMin:])))
+			s.max = math.Max(s.max, math.Float64frombits(le.Uint64(w[hsMax:])))
+		}
+	}
+	for _, sd := range shards {
+		for k, m := range []map[int32]uint64{s.pos, s.neg} {
+			for i := int32(0); sd[k].top >= sd[k].base && i <= sd[k].top-sd[k].base; i++ {
+				if c := sd[k].counts[i]; c > 0 {
+					m[(sd[k].base+i)>>(sd[2].base-s.scale)] += c
+				}
+			}
+		}
+	}
 }
 
 func asValue(w uint64, vtype uint8) float64 {
@@ -135,7 +192,13 @@ func (f file) find(t *testing.T, name string, kv ...string) series {
 }
 
 func (s series) count() uint64 {
-	n := uint64(0)
+	n := s.zero
+	for _, c := range s.pos {
+		n += c
+	}
+	for _, c := range s.neg {
+		n += c
+	}
 	for _, b := range s.buckets {
 		n += b
 	}

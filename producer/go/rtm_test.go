@@ -5,8 +5,11 @@ package rtm
 import (
 	"errors"
 	"math"
+	"math/big"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -307,11 +310,11 @@ func TestRuntimeGroundTruth(t *testing.T) {
 		for key, n := range map[string]string{"/gc/pauses:seconds": "go.runtime.gc.pauses",
 			"/sched/latencies:seconds": "go.schedule.duration"} {
 			hs := f.find(t, n)
-			if len(hs.buckets) != len(hs.bounds)+1 || len(hs.bounds) > boundsMax {
-				t.Errorf("%s: %d buckets for %d bounds", n, len(hs.buckets), len(hs.bounds))
+			if hs.flags != descExponential|descNoSum || hs.sum != 0 {
+				t.Errorf("%s: flags %d, sum %v: exponential, and no sum made up", n, hs.flags, hs.sum)
 			}
-			// Merging loses no observation: the runtime's own count at
-			// the sample equals the exported sum of buckets.
+			// Loses no observation: the runtime's own count at the sample
+			// equals the exported zero count and buckets.
 			var runtimeCount uint64
 			for _, c := range rm.samples[rm.idx[key]].Value.Float64Histogram().Counts {
 				runtimeCount += c
@@ -329,29 +332,113 @@ func TestRuntimeGroundTruth(t *testing.T) {
 
 var sink []byte
 
-func TestMergedBucketsKeepEveryCount(t *testing.T) {
-	edges := []float64{math.Inf(-1)}
-	for i := 0; i < 720; i++ {
-		edges = append(edges, float64(i))
-	}
-	edges = append(edges, math.Inf(1))
-	bounds, to := mergeBounds(edges)
-	if len(bounds) > boundsMax || len(to) != len(edges)-1 {
-		t.Fatalf("%d bounds", len(bounds))
-	}
-	for j := range to {
-		// runtime bucket [edges[j], edges[j+1]) lies in our bucket to[j]:
-		// (bounds[to-1], bounds[to]]
-		lo, hi := edges[j], edges[j+1]
-		if to[j] > 0 && lo < bounds[to[j]-1] || to[j] < len(bounds) && hi > bounds[to[j]] {
-			t.Fatalf("bucket %d [%v,%v) mapped to %d", j, lo, hi, to[j])
+// The index from a double's bits against the definition, exactly:
+// 2^(i/256) < v <= 2^((i+1)/256), that is 2^i < v^256 <= 2^(i+1).
+func TestExpIndexFollowsTheDefinition(t *testing.T) {
+	expOnce.Do(expTables)
+	check := func(v float64) {
+		i := expIndex8(math.Float64bits(v))
+		x := new(big.Float).SetPrec(60 * 256).SetFloat64(v)
+		for k := 0; k < 8; k++ {
+			x.Mul(x, x)
 		}
+		lo := new(big.Float).SetMantExp(big.NewFloat(1), int(i))
+		hi := new(big.Float).SetMantExp(big.NewFloat(1), int(i)+1)
+		if !(x.Cmp(lo) > 0 && x.Cmp(hi) <= 0) {
+			t.Fatalf("%v (%x): index %d", v, math.Float64bits(v), i)
+		}
+	}
+	for e := -1074; e <= 1023; e += 7 {
+		check(math.Ldexp(1, e))
+	}
+	r := rand.New(rand.NewSource(1))
+	for n := 0; n < 3000; n++ {
+		v := math.Float64frombits(r.Uint64() &^ (1 << 63))
+		if v != 0 && !math.IsInf(v, 0) && v == v {
+			check(v)
+		}
+	}
+	for j := 1; j < 256; j++ { // each side of every boundary of one octave
+		b := math.Exp2(float64(j) / 256)
+		check(math.Nextafter(b, 0))
+		check(b)
+		check(math.Nextafter(b, 2))
 	}
 }
 
-// Lock profiling (profile.go): asked for, the segment has a lock-site table
-// (compat bit 0, inside the file, unused until the first fold); a bad
-// RTM_LOCK_SAMPLE is an error naming it; not asked for, no table.
+// Goroutines on every P record over a range wide enough to coarsen the
+// scale; every value is in the bucket the definition gives it.
+func TestExponentialRecordsExactly(t *testing.T) {
+	s := open(t, "exp")
+	h, err := s.ExponentialHistogram(Def{Name: "x.latency", Unit: "s"}, 20, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ExponentialHistogram(Def{Name: "x.bad"}, 3, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("size 3: %v", err)
+	}
+	if _, err := s.Histogram(Def{Name: "x.latency", Unit: "s"}); !errors.Is(err, ErrExists) {
+		t.Errorf("the same name explicit: %v", err)
+	}
+	const G, N = 4, 5000
+	vals := make([]float64, G*N)
+	r := rand.New(rand.NewSource(7))
+	for i := range vals {
+		switch i % 50 {
+		case 0:
+			vals[i] = 0
+		case 1:
+			vals[i] = -math.Ldexp(1+r.Float64(), r.Intn(20)-10)
+		default:
+			vals[i] = math.Ldexp(1+r.Float64(), r.Intn(60)-30)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < G; g++ {
+		wg.Add(1)
+		go func(part []float64) {
+			defer wg.Done()
+			for _, v := range part {
+				h.Record(v)
+			}
+		}(vals[g*N : (g+1)*N])
+	}
+	wg.Wait()
+	h.Record(math.NaN())
+	h.Record(math.Inf(1))
+	f := readSegment(t, s.Path())
+	got := f.find(t, "x.latency")
+	if got.kind != kindHistogram || got.flags != descExponential {
+		t.Fatalf("kind %d flags %d", got.kind, got.flags)
+	}
+	if got.scale > 0 { // 60 octaves in 20 buckets
+		t.Errorf("scale %d", got.scale)
+	}
+	pos, neg := map[int32]uint64{}, map[int32]uint64{}
+	var zero uint64
+	sum, mn, mx := 0.0, math.Inf(1), math.Inf(-1)
+	for _, v := range vals {
+		sum += v
+		mn, mx = math.Min(mn, v), math.Max(mx, v)
+		if v == 0 {
+			zero++
+			continue
+		}
+		i := expIndex8(math.Float64bits(math.Abs(v))) >> (expScaleMax - got.scale)
+		if v < 0 {
+			neg[i]++
+		} else {
+			pos[i]++
+		}
+	}
+	if got.zero != zero || !reflect.DeepEqual(got.pos, pos) || !reflect.DeepEqual(got.neg, neg) {
+		t.Errorf("zero %d/%d\npos %v\nwant %v\nneg %v\nwant %v", got.zero, zero, got.pos, pos, got.neg, neg)
+	}
+	if got.count() != G*N || math.Abs(got.sum-sum) > 1e-9*math.Abs(sum) || got.min != mn || got.max != mx {
+		t.Errorf("count %d sum %v/%v min %v/%v max %v/%v", got.count(), got.sum, sum, got.min, mn, got.max, mx)
+	}
+}
+
 func TestLockSitesTable(t *testing.T) {
 	t.Setenv("RTM_LOCK_SAMPLE", "")
 	s := open(t, "plain")

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -27,8 +26,8 @@ import (
 // percent → %, anything else → {unit}); where two keys share a path, the one
 // not in bytes gets ".<unit>" appended (go.runtime.gc.heap.frees.objects).
 // Cumulative values are counters; others up-down counters (integers) or
-// gauges (floats); Float64Histograms are histograms with the runtime's own
-// bounds, adjacent buckets merged to fit the format's 254 bounds.
+// gauges (floats); Float64Histograms are exponential histograms at the
+// scale that fits the runtime's buckets (publishHistogram).
 type RuntimeMetrics struct {
 	seg     *Segment
 	samples []metrics.Sample
@@ -57,6 +56,7 @@ type RuntimeMetrics struct {
 }
 
 type publisher struct {
+	integral bool // a histogram of whole bytes
 	kind   uint8
 	float  bool
 	c      Counter
@@ -66,8 +66,6 @@ type publisher struct {
 	lastU  uint64
 	lastF  float64
 	lastH  []uint64 // runtime bucket counts
-	bucket []int    // runtime bucket -> our bucket
-	edges  []float64
 }
 
 // The OTel Go runtime semantic conventions that map one key to one metric.
@@ -204,10 +202,19 @@ func (rm *RuntimeMetrics) register(i int, d metrics.Description, shared bool) er
 		s := []metrics.Sample{{Name: d.Name}}
 		metrics.Read(s)
 		h := s[0].Value.Float64Histogram()
-		def.Bounds, p.bucket = mergeBounds(h.Buckets)
-		p.edges = h.Buckets
 		p.lastH = make([]uint64, len(h.Counts))
-		p.h, err = rm.seg.Histogram(def)
+		// Exponential, at the scale that fits the runtime's buckets:
+		// sizes (integers, classes split at each power of two) exactly
+		// at scale 0; times (16 linear sub-buckets an octave of
+		// nanoseconds, which are not octaves of seconds) at scale 3, each
+		// by its geometric middle.  No sum, min or max: the runtime
+		// keeps none, and rtm does not make them up.
+		x := expDef{size: 80, scale: 3, noSum: true}
+		if unit == "By" {
+			x = expDef{size: 24, scale: 0, noSum: true}
+			p.integral = true
+		}
+		p.h, err = rm.seg.expHistogram(def, x)
 	case d.Cumulative:
 		p.kind, p.float = kindCounter, d.Kind == metrics.KindFloat64
 		def.Float = p.float
@@ -221,35 +228,6 @@ func (rm *RuntimeMetrics) register(i int, d metrics.Description, shared bool) er
 		p.g, err = rm.seg.Gauge(def)
 	}
 	return err
-}
-
-// mergeBounds picks at most 254 of the runtime's finite bucket edges as
-// bounds (every k-th when there are more) and maps each runtime bucket
-// [edges[j], edges[j+1]) to the format bucket that holds it.
-func mergeBounds(edges []float64) ([]float64, []int) {
-	var finite []float64
-	for _, e := range edges {
-		if !math.IsInf(e, 0) {
-			finite = append(finite, e)
-		}
-	}
-	step := (len(finite) + boundsMax - 1) / boundsMax
-	if step < 1 {
-		step = 1
-	}
-	var bounds []float64
-	for i := 0; i < len(finite); i += step {
-		bounds = append(bounds, finite[i])
-	}
-	to := make([]int, len(edges)-1)
-	k := 0 // bounds <= edges[j]
-	for j := range to {
-		for k < len(bounds) && bounds[k] <= edges[j] {
-			k++
-		}
-		to[j] = k
-	}
-	return bounds, to
 }
 
 // Publish takes one sample now (the goroutine does this every interval;
@@ -382,17 +360,18 @@ func (p *publisher) publish(v metrics.Value) {
 	}
 }
 
-// publishHistogram adds the runtime buckets' new counts to the merged
-// buckets.  runtime/metrics keeps no sum, min or max: the sum grows by each
-// new count times its bucket's midpoint (its finite edge for the open-ended
-// ones), min and max are the edges of the lowest and highest non-empty
-// buckets — estimates, documented as such.
+// publishHistogram adds the runtime buckets' new counts to the exponential
+// histogram: a bucket [lo, hi) goes where its values go — lo for sizes
+// (whole bytes) and for the open-ended last one, the geometric middle for
+// times; [0, hi) is the zero count (durations are whole nanoseconds), and
+// negative durations, which the runtime never measures, are left out.
 func (p *publisher) publishHistogram(h *metrics.Float64Histogram) {
 	if p.h.s == nil || len(h.Counts) != len(p.lastH) {
 		return
 	}
-	slot := unsafe.Pointer(p.h.s.stripe(p.h.off))
-	sum := 0.0
+	pid := uintptr(procPin())
+	x := expSlot{unsafe.Add(p.h.s.data, (pid&p.h.s.mask+1)*p.h.s.shard+p.h.off), int(p.h.exp)}
+	q := x.lock()
 	for j, n := range h.Counts {
 		if n <= p.lastH[j] {
 			continue
@@ -400,21 +379,23 @@ func (p *publisher) publishHistogram(h *metrics.Float64Histogram) {
 		d := n - p.lastH[j]
 		p.lastH[j] = n
 		lo, hi := h.Buckets[j], h.Buckets[j+1]
-		mid := (lo + hi) / 2
-		if math.IsInf(lo, 0) {
-			mid, lo = hi, hi
+		v := lo
+		switch {
+		case hi <= 0:
+			continue
+		case lo <= 0:
+			*x.u64(xsCount) += d
+			*x.u64(xsZero) += d
+			continue
+		case !p.integral && !math.IsInf(hi, 1):
+			v = math.Sqrt(lo * hi)
 		}
-		if math.IsInf(hi, 0) {
-			mid, hi = lo, lo
+		if x.add(false, expIndex8(math.Float64bits(v)), expScaleMax, d) {
+			*x.u64(xsCount) += d
 		}
-		atomic.AddUint64((*uint64)(unsafe.Add(slot, hsBuckets+p.bucket[j]*8)), d)
-		sum += float64(d) * mid
-		minFloat((*uint64)(unsafe.Add(slot, hsMin)), lo)
-		maxFloat((*uint64)(unsafe.Add(slot, hsMax)), hi)
 	}
-	if sum != 0 {
-		addFloat((*uint64)(unsafe.Add(slot, hsSum)), sum)
-	}
+	x.unlock(q)
+	procUnpin()
 }
 
 func (rm *RuntimeMetrics) loop(every time.Duration) {
