@@ -82,3 +82,19 @@ func BenchmarkRuntimePublish(b *testing.B) {
 		rm.Publish()
 	}
 }
+
+// The exponential histogram: its bucket from the value's bits, into the
+// slot of the P the goroutine runs on.
+func BenchmarkExponentialHistogramRecord(b *testing.B) {
+	h, _ := benchSegment(b).ExponentialHistogram(Def{Name: "h", Unit: "s"}, 0, 0)
+	b.RunParallel(func(pb *testing.PB) {
+		v := 1e-4
+		for pb.Next() {
+			h.Record(v)
+			v *= 1.01
+			if v > 2 {
+				v = 1e-4
+			}
+		}
+	})
+}
