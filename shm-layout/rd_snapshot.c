@@ -150,7 +150,8 @@ static bool read_exp_shard(const unsigned char *slot, uint32_t size, struct rtm_
 }
 
 /* Whether a shard's window is one a producer could have written: a scale
- * in range, each side's used buckets inside its window. */
+ * in range, each side's used buckets inside its window and indices a
+ * double has. */
 static bool exp_shard_valid(const struct rtm_shm_exphist *x, uint32_t size)
 {
 	if (x->scale < RTM_SHM_EXP_SCALE_MIN || x->scale > RTM_SHM_EXP_SCALE_MAX)
@@ -158,7 +159,11 @@ static bool exp_shard_valid(const struct rtm_shm_exphist *x, uint32_t size)
 	for (int neg = 0; neg < 2; neg++) {
 		int32_t b = neg ? x->neg_base : x->pos_base, top = neg ? x->neg_top : x->pos_top;
 
-		if (top >= b && (int64_t)top - b >= (int64_t)size)
+		/* Indices no double has at this scale: merging them could
+		 * not fit any window (rtm_shm_exp_add's -ERANGE). */
+		int32_t lo = (-1074 * 256 - 1) >> (8 - x->scale), hi = (1024 * 256 - 1) >> (8 - x->scale);
+
+		if (top >= b && ((int64_t)top - b >= (int64_t)size || b < lo || top > hi))
 			return false;
 	}
 	return true;
@@ -183,14 +188,34 @@ static void sum_exp(const unsigned char *shard0, uint32_t stride, uint32_t shard
 	v->max = -INFINITY;
 	for (uint32_t s = 0; s < shards; s++) {
 		uint64_t n = 0;
-		bool bad = false;
+		bool bad = false, copied = false;
 
 		if (!read_exp_shard(shard0 + (size_t)s * stride + m->slot_offset, size, tmp) ||
 		    !exp_shard_valid(tmp, size)) {
 			v->torn++;
 			continue;
 		}
-		for (int neg = 0; neg < 2 && !bad; neg++) {
+		if (acc->pos_top < acc->pos_base && acc->neg_top < acc->neg_base) {
+			/* The first shard with buckets (often the only one): its
+			 * windows as they are, nothing outside them. */
+			acc->scale = tmp->scale;
+			for (int neg = 0; neg < 2; neg++) {
+				int32_t b = neg ? tmp->neg_base : tmp->pos_base;
+				int32_t top = neg ? tmp->neg_top : tmp->pos_top;
+				const uint64_t *c = rtm_shm_exphist_counts(tmp, size, neg);
+				uint64_t *to = rtm_shm_exphist_counts(acc, size, neg);
+
+				if (top < b)
+					continue;
+				memcpy(to, c, ((size_t)(top - b) + 1) * 8);
+				for (int32_t i = 0; i <= top - b; i++)
+					n += c[i];
+				*(neg ? &acc->neg_base : &acc->pos_base) = b;
+				*(neg ? &acc->neg_top : &acc->pos_top) = top;
+			}
+			copied = true;
+		}
+		for (int neg = 0; neg < 2 && !bad && !copied; neg++) {
 			const uint64_t *c = rtm_shm_exphist_counts(tmp, size, neg);
 			int32_t b = neg ? tmp->neg_base : tmp->pos_base;
 			int32_t top = neg ? tmp->neg_top : tmp->pos_top;

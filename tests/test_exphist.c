@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -306,6 +307,67 @@ static void a_1_2_reader_still_reads_count_sum_min_max(void **state)
 	tu_rmdir(dir);
 }
 
+/* A slot a producer could not have written is left out (torn), never
+ * merged: a scale out of range, a window wider than the slot, indices no
+ * double has, counts outside the window. */
+static void hostile_slots_are_left_out(void **state)
+{
+	static const struct { size_t off; int32_t v[2]; size_t n; } bad[] = {
+		{ 48, { 9 }, 1 }, { 48, { -11 }, 1 },               /* scale */
+		{ 60, { 1000 }, 1 },                                /* pos_top - pos_base >= size */
+		{ 56, { 2000000000, 2000000005 }, 2 },              /* no double's index */
+		{ 64, { -2000000005, -2000000000 }, 2 },
+	};
+	char *dir = tu_mkdir();
+
+	(void)state;
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		struct rtm_segment *seg = tu_open(dir, "exp");
+		struct rd_segment rd;
+		struct rd_snapshot snap = { 0 };
+		const struct rtm_shm_header *hd;
+		const struct rtm_shm_desc *d;
+		rtm_hist_t h;
+		uint64_t sum = 0;
+		int fd;
+
+		assert_int_equal(rtm_exphist_create(seg, &h, &(struct rtm_metric_def){ .name = "x" }, 16, 0), 0);
+		rtm_hist_record(&h, 1.5);
+		rtm_hist_record(&h, -3);
+		rtm_hist_record(&h, 0);
+		tu_read(seg, &rd);
+		hd = (const struct rtm_shm_header *)(const void *)rd.base;
+		d = (const struct rtm_shm_desc *)(const void *)(rd.base + hd->desc_offset);
+		fd = open(rtm_segment_path(seg), O_WRONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, bad[k].v, 4 * bad[k].n,
+					(off_t)(hd->data_offset + hd->shard_size + d->slot_offset +
+						bad[k].off)), (ssize_t)(4 * bad[k].n));
+		if (k == 0) { /* and a count outside the window */
+			uint64_t junk = 77;
+
+			assert_int_equal(pwrite(fd, &junk, 8, (off_t)(hd->data_offset + hd->shard_size +
+						      d->slot_offset + RTM_SHM_EXPHIST_FIXED + 8 * 9)), 8);
+		}
+		close(fd);
+		assert_int_equal(rd_segment_snapshot(&rd, &snap), 0);
+		if (snap.values[0].torn != 1)
+			fail_msg("case %zu: %u torn shards", k, snap.values[0].torn);
+		for (int neg = 0; neg < 2; neg++) {
+			const struct rtm_shm_exphist *x = snap.values[0].exp;
+			int32_t b = neg ? x->neg_base : x->pos_base, top = neg ? x->neg_top : x->pos_top;
+
+			for (int32_t i = 0; top >= b && i <= top - b; i++)
+				sum += rtm_shm_exphist_counts((struct rtm_shm_exphist *)x, 16, neg)[i];
+		}
+		assert_int_equal(snap.values[0].count, snap.values[0].exp->zero_count + sum);
+		rd_snapshot_free(&snap);
+		rd_segment_close(&rd);
+		rtm_segment_close(seg);
+	}
+	tu_rmdir(dir);
+}
+
 /* The OTel SDKs' switch: histograms without bounds of their own become
  * exponential; with bounds they stay explicit. */
 static void the_default_aggregation_variable_is_honoured(void **state)
@@ -593,6 +655,7 @@ int main(void)
 		cmocka_unit_test(threads_and_shard0_merge_exactly),
 		cmocka_unit_test(the_window_moves_before_the_scale_drops),
 		cmocka_unit_test(a_1_2_reader_still_reads_count_sum_min_max),
+		cmocka_unit_test(hostile_slots_are_left_out),
 		cmocka_unit_test(the_default_aggregation_variable_is_honoured),
 		cmocka_unit_test(otlp_carries_an_exponential_histogram),
 		cmocka_unit_test(delta_points_add_up_to_what_was_recorded),
