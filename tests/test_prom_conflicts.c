@@ -177,6 +177,123 @@ static char *fm_render(struct fmodel *f, enum rd_prom_format fmt, struct rd_prom
 	return rd_buf_take(&out, &len);
 }
 
+/* ---- the protobuf page ---- */
+
+/* A varint at *p (before end), or false. */
+static bool pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+	*v = 0;
+	for (int sh = 0; *p < end && sh < 64; sh += 7) {
+		unsigned char c = *(*p)++;
+
+		*v |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* Every field of a message [p, end) well formed; strings (wire type 2 in
+ * the fields named in strs, a bitmask) valid UTF-8; nested messages (in
+ * msgs) checked the same way with their own masks (subs). */
+struct pb_shape {
+	uint32_t strs, msgs;
+	const struct pb_shape *sub[16];
+};
+
+static bool pb_valid(const unsigned char *p, const unsigned char *end, const struct pb_shape *sh)
+{
+	while (p < end) {
+		uint64_t tag, v;
+		unsigned field;
+
+		if (!pb_varint(&p, end, &tag))
+			return false;
+		field = (unsigned)(tag >> 3);
+		switch (tag & 7) {
+		case 0:
+			if (!pb_varint(&p, end, &v))
+				return false;
+			break;
+		case 1:
+			if (end - p < 8)
+				return false;
+			p += 8;
+			break;
+		case 2:
+			if (!pb_varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return false;
+			if (field < 32 && (sh->strs >> field & 1) && !rtm_shm_utf8_valid((const char *)p, v))
+				return false;
+			if (field < 16 && (sh->msgs >> field & 1) && sh->sub[field] &&
+			    !pb_valid(p, p + v, sh->sub[field]))
+				return false;
+			p += v;
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The protobuf page of model md: delimited MetricFamily messages, each
+ * well formed, no name twice, and the same families, by name, as the
+ * text page has TYPE lines. */
+static void check_pb_page(struct fmodel *md, const char *text)
+{
+	static const struct pb_shape bucket = { 0 }, span = { 0 };
+	static const struct pb_shape hist = { .msgs = 1u << 3 | 1u << 9 | 1u << 12,
+					      .sub = { [3] = &bucket, [9] = &span, [12] = &span } };
+	static const struct pb_shape label = { .strs = 1u << 1 | 1u << 2 }, number = { 0 };
+	static const struct pb_shape metric = { .msgs = 1u << 1 | 1u << 2 | 1u << 3 | 1u << 7,
+						.sub = { [1] = &label, [2] = &number, [3] = &number,
+							 [7] = &hist } };
+	static const struct pb_shape family = { .strs = 1u << 1 | 1u << 2, .msgs = 1u << 4,
+						.sub = { [4] = &metric } };
+	struct rd_prom_renderer *r = rd_prom_renderer_new();
+	struct rd_buf out = { 0 };
+	struct rd_prom_stats st;
+	const unsigned char *p, *end;
+	size_t n = 0, types = 0;
+	char (*names)[RD_PROM_NAME_MAX + 16];
+
+	rd_prom_render(r, md->rms, md->own, md->n, RD_PROM_PROTOBUF, &out, &st);
+	rd_prom_renderer_free(r);
+	p = (const unsigned char *)out.p;
+	end = p + out.len;
+	names = calloc(out.len + 1, sizeof *names);
+	while (p < end) {
+		uint64_t len, tag, nl;
+		const unsigned char *m;
+
+		assert_true(pb_varint(&p, end, &len) && len <= (uint64_t)(end - p));
+		assert_true(pb_valid(p, p + len, &family));
+		/* The name comes first. */
+		m = p;
+		assert_true(pb_varint(&m, p + len, &tag) && tag == (1 << 3 | 2));
+		assert_true(pb_varint(&m, p + len, &nl) && nl < sizeof names[0]);
+		memcpy(names[n], m, nl);
+		for (size_t k = 0; k < n; k++)
+			if (!strcmp(names[k], names[n]))
+				fail_msg("family %s twice in the protobuf page", names[n]);
+		if (strcmp(names[n], "target_info")) {
+			char type_line[RD_PROM_NAME_MAX + 32];
+
+			snprintf(type_line, sizeof type_line, "# TYPE %s ", names[n]);
+			if (!strstr(text, type_line))
+				fail_msg("family %s in the protobuf page, not the text one", names[n]);
+		}
+		n++;
+		p += len;
+	}
+	for (const char *t = strstr(text, "# TYPE "); t; t = strstr(t + 1, "# TYPE "))
+		types++;
+	assert_int_equal(n, types);
+	free(names);
+	rd_buf_free(&out);
+}
+
 /* ---- the page, checked as promtool's parser checks it ---- */
 
 struct fam {
@@ -314,7 +431,7 @@ static void another_users_family_never_displaces_roots(void **state)
 
 	(void)state;
 	for (int order = 0; order < 2; order++) {
-		for (int f = 0; f < RD_PROM_FORMATS; f++) {
+		for (int f = 0; f <= RD_PROM_OPENMETRICS; f++) {
 			struct fmodel *md = malloc(sizeof *md);
 			struct rd_prom_stats st;
 			struct lines log = { .n = 0 };
@@ -353,7 +470,7 @@ struct spec {
 static void renders_as(const struct spec *sp, size_t n_sp, const char *const *want,
 		       size_t renamed)
 {
-	for (int f = 0; f < RD_PROM_FORMATS; f++) {
+	for (int f = 0; f <= RD_PROM_OPENMETRICS; f++) {
 		struct fmodel *md = malloc(sizeof *md);
 		struct rd_prom_stats st;
 		char *s;
@@ -530,7 +647,7 @@ static void fuzz_one(void)
 						     (int)rnd(4) };
 		fm_producer(md, uids[rnd(4)], false, 1 + rnd(1000), ms[k], n, proc, rnd(3));
 	}
-	for (int f = 0; f < RD_PROM_FORMATS; f++) {
+	for (int f = 0; f <= RD_PROM_OPENMETRICS; f++) {
 		struct rd_prom_stats st;
 		size_t missing = 0;
 		bool text = f == RD_PROM_TEXT;
@@ -539,6 +656,8 @@ static void fuzz_one(void)
 		check_page(s, (enum rd_prom_format)f);
 		if (rnd(50) == 0)
 			promtool_parses(s, (enum rd_prom_format)f);
+		if (text)
+			check_pb_page(md, s);
 		/* The reader's own never move. */
 		assert_true(on_page(s, "rtm_reader_segments{job=\"rtm-reader\",instance=\"i0\""));
 		assert_true(on_page(s, "rtm_reader_cycle_duration_seconds_count{job=\"rtm-reader\""));
