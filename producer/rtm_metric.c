@@ -355,7 +355,7 @@ int rtm_gauge_create(struct rtm_segment *s, rtm_gauge_t *out,
 /* OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION, as the OTel
  * SDKs read it: histograms without bounds of their own become
  * exponential.  Read at each create (a cold path). */
-static bool default_exponential(void)
+bool rtm__default_exponential(void)
 {
 	const char *v = rtm__env_get("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION");
 
@@ -365,7 +365,7 @@ static bool default_exponential(void)
 int rtm_hist_create(struct rtm_segment *s, rtm_hist_t *out,
 		    const struct rtm_metric_def *d)
 {
-	if (d && (!d->bounds || !d->n_bounds) && default_exponential())
+	if (d && (!d->bounds || !d->n_bounds) && rtm__default_exponential())
 		return rtm_exphist_create(s, out, &(struct rtm_metric_def){
 			.name = d->name, .unit = d->unit, .description = d->description,
 			.attrs = d->attrs, .n_attrs = d->n_attrs }, 0, 0);

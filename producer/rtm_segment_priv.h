@@ -140,6 +140,11 @@ static inline void rtm__hist_slot_init(unsigned char *slot, const struct rtm_shm
 	}
 }
 
+/* rtm_metric.c: OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION
+ * asks for exponential histograms where no bounds were chosen (rtm's own
+ * defaults included). */
+bool rtm__default_exponential(void);
+
 /* rtm_exphist.c: a record into shard 0's exponential slot. */
 void rtm__exp_record_shared(struct rtm_shm_exphist *s, uint32_t size, double v);
 

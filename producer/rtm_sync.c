@@ -264,11 +264,20 @@ int rtm__sync_metrics_start(struct rtm_segment *seg)
 			.name = "runtime.native.sync.wait.time", .unit = "s", .is_double = 1,
 			.description = "Time spent waiting for contended locks (Go: /sync/mutex/wait/total)",
 			.attrs = &a, .n_attrs = 1 });
-		rc |= rtm_hist_create(seg, &wait_hist[k], &(struct rtm_metric_def){
+		struct rtm_metric_def wd = {
 			.name = "runtime.native.sync.wait.duration", .unit = "s",
 			.description = "Wait of each contended lock acquisition",
 			.attrs = &a, .n_attrs = 1, .bounds = bounds,
-			.n_bounds = sizeof bounds / sizeof bounds[0] });
+			.n_bounds = sizeof bounds / sizeof bounds[0] };
+
+		/* rtm's bounds, not the user's: the OTel variable decides. */
+		if (rtm__default_exponential()) {
+			wd.bounds = NULL;
+			wd.n_bounds = 0;
+			rc |= rtm_exphist_create(seg, &wait_hist[k], &wd, 0, 0);
+		} else {
+			rc |= rtm_hist_create(seg, &wait_hist[k], &wd);
+		}
 	}
 	if (rc)
 		return -ENOSPC;

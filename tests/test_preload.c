@@ -878,6 +878,35 @@ static FILE *run_lock_truth(const char *dir, const char *env, int waits, int hol
 	return p;
 }
 
+/* The OTel default-aggregation variable reaches the preload's own
+ * histogram: lock waits as an exponential histogram, every wait in it,
+ * near a ~50 ms bucket. */
+static void lock_waits_become_exponential_on_request(void **state)
+{
+	char *dir;
+	struct rd_segment rd;
+	struct rd_snapshot snap = { 0 };
+	unsigned long long truth[2];
+	int n[2], h;
+	FILE *p;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	p = run_lock_truth(dir, "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION="
+			   "base2_exponential_bucket_histogram", 3, 50, &rd, n, truth);
+	assert_int_equal(rd_segment_refresh(&rd) >= 0, 1);
+	assert_int_equal(rd_segment_snapshot(&rd, &snap), 0);
+	h = tu_find(&rd, "runtime.native.sync.wait.duration", "lock.kind", "mutex");
+	assert_int_equal(rd.metrics[h].kind, RD_KIND_EXPHIST);
+	assert_int_equal(snap.values[h].count, (uint64_t)n[0]);
+	assert_true(snap.values[h].min >= 0.045 && snap.values[h].max < 1);
+	rd_snapshot_free(&snap);
+	pclose(p);
+	rd_segment_close(&rd);
+	tu_rmdir(dir);
+}
+
 /* rtm-shmdump --locks --json on the segment at path: the parsed answer. */
 static json_object *locks_json(const char *dir, const char *name, int *status)
 {
@@ -1353,6 +1382,7 @@ int main(void)
 		cmocka_unit_test(allocator_counts_are_exact),
 		cmocka_unit_test(mapped_blocks_count_exactly),
 		cmocka_unit_test(lock_contention_matches_the_ground_truth),
+		cmocka_unit_test(lock_waits_become_exponential_on_request),
 		cmocka_unit_test(lock_sampling_scales_the_profile),
 		cmocka_unit_test(an_apps_own_segment_lives_beside_the_preloads),
 		cmocka_unit_test(cxx_call_sites_are_demangled),
