@@ -81,17 +81,33 @@ func expTables() {
 }
 
 // expIndex8 is the scale-8 index of the positive finite double whose bits
-// (sign cleared, not 0) are mag.
+// (sign cleared, not 0) are mag.  Small enough for the inliner; subnormals
+// go the long way.
 func expIndex8(mag uint64) int32 {
-	e := int32(mag >> 52)
-	f := mag & (1<<52 - 1)
-	if e == 0 { // subnormal: normalise the fraction
-		top := int32(63 - bits.LeadingZeros64(f))
-		e = top - 51
-		f = f << (52 - top) & (1<<52 - 1)
+	if mag < 1<<52 {
+		return expIndex8Subnormal(mag)
 	}
-	e -= 1023
+	e := int32(mag>>52) - 1023
+	f := mag & (1<<52 - 1)
 	if f == 0 { // an exact power of two closes the bucket below it
+		return e*256 - 1
+	}
+	j := uint32(expCells[f>>42])
+	if f > expBounds[j+1] {
+		j++
+	}
+	return e*256 + int32(j)
+}
+
+// expIndex8Subnormal normalises the fraction first (kept out of line, so
+// that expIndex8 inlines).
+//
+//go:noinline
+func expIndex8Subnormal(f uint64) int32 {
+	top := int32(63 - bits.LeadingZeros64(f))
+	e := top - 51 - 1023
+	f = f << (52 - top) & (1<<52 - 1)
+	if f == 0 {
 		return e*256 - 1
 	}
 	j := uint32(expCells[f>>42])
@@ -120,9 +136,9 @@ func (x expSlot) count(neg bool, k int32) *uint64 {
 	return (*uint64)(unsafe.Add(x.counts(neg), 8*uintptr(k)))
 }
 
-// lock takes the slot for a record.  Its other writers are goroutines of
-// other Ps (more Ps than stripes) or none: every holder is pinned to its P
-// and done in a few hundred instructions, so a short spin is all it costs.
+// lock takes a slot of shared shard 0 for a record: its writers are
+// goroutines of Ps past the stripes, each pinned to its P and done in a
+// few hundred instructions, so a short spin is all a wait costs.
 func (x expSlot) lock() uint64 {
 	seq := x.u64(hsSeq)
 	for {
@@ -251,16 +267,41 @@ func (x expSlot) record(v float64, mag uint64) {
 }
 
 // recordExp is Record for an exponential histogram: into the slot of the
-// stripe of the P it runs on.
+// P the goroutine is pinned to, under its seqlock (Segment.pinned).
 func (h Histogram) recordExp(v float64) {
 	mag := math.Float64bits(v) &^ (1 << 63)
 	if h.s == nil || mag >= 0x7ff0000000000000 { // NaN and ±Inf are not recorded
 		return
 	}
-	pid := uintptr(procPin())
-	x := expSlot{unsafe.Add(h.s.data, (pid&h.s.mask+1)*h.s.shard+h.off), int(h.exp)}
-	q := x.lock()
-	x.record(v, mag)
-	x.unlock(q)
+	if pid := uintptr(procPin()); pid <= h.s.mask {
+		x := expSlot{unsafe.Add(h.s.data, (pid+1)*h.s.shard+h.off), int(h.exp)}
+		q := ownSeqBegin(x.u64(hsSeq))
+		x.record(v, mag)
+		ownSeqEnd(x.u64(hsSeq), q)
+	} else {
+		x := expSlot{unsafe.Add(h.s.shared(), h.off), int(h.exp)}
+		q := x.lock()
+		x.record(v, mag)
+		x.unlock(q)
+	}
+	procUnpin()
+}
+
+// begin pins the goroutine and takes its P's slot (or shard 0's, locked).
+func (h Histogram) begin() (expSlot, uint64, bool) {
+	sh, shared := h.s.pinned()
+	x := expSlot{unsafe.Add(sh, h.off), int(h.exp)}
+	if shared {
+		return x, x.lock(), true
+	}
+	return x, ownSeqBegin(x.u64(hsSeq)), false
+}
+
+func (h Histogram) end(x expSlot, q uint64, shared bool) {
+	if shared {
+		x.unlock(q)
+	} else {
+		ownSeqEnd(x.u64(hsSeq), q)
+	}
 	procUnpin()
 }

@@ -64,6 +64,7 @@ const (
 	hShardHWM       = 76
 	hGeneration     = 80
 	hDropped        = 88
+	hShardFallbacks = 92
 	hPid            = 96
 	hUid            = 100
 	hPidStartTicks  = 104

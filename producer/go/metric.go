@@ -58,44 +58,71 @@ type Histogram struct {
 
 // ---- hot paths: no allocation, no system call, no lock ----
 
-// stripe picks the private shard (1..stripes) for this update from the
-// address of the caller's stack: goroutines have distinct stacks, so those
-// running at once on different CPUs rarely share a cache line.  A goroutine
-// whose stack moves changes stripe; sums are per series, so that is harmless.
-func (s *Segment) stripe(off uintptr) *uint64 {
-	var here byte
-	sp := uint64(uintptr(unsafe.Pointer(&here)))
-	i := uintptr((sp>>12)*0x9E3779B97F4A7C15>>40)&s.mask + 1
-	return (*uint64)(unsafe.Add(s.data, i*s.shard+off))
+// pinned pins the calling goroutine to its P until procUnpin and returns
+// that P's own shard (stripe id+1), which the goroutines of that P write one
+// at a time, never preempted mid-update: plain loads and stores, as a C
+// thread's shard.  A P whose id is past the stripes (GOMAXPROCS raised after
+// Open) gets shared shard 0 and atomic updates (FORMAT.md §7).
+func (s *Segment) pinned() (unsafe.Pointer, bool) {
+	pid := uintptr(procPin())
+	if pid <= s.mask {
+		return unsafe.Add(s.data, (pid+1)*s.shard), false
+	}
+	return s.shared(), true
+}
+
+// shared is shard 0, for a P past the shards (the caller is pinned).
+func (s *Segment) shared() unsafe.Pointer {
+	if atomic.LoadUint32(&s.fellBack) == 0 {
+		atomic.StoreUint32(&s.fellBack, 1)
+		// Before the first shard-0 update; pairs with the reader's
+		// acquire load (FORMAT.md §4, shard_fallbacks).
+		atomic.AddUint32(s.p32(hShardFallbacks), 1)
+	}
+	return s.data
 }
 
 // Add adds n.  Safe from any goroutine.
 func (c Counter) Add(n uint64) {
-	if c.s != nil {
-		// Atomic: other goroutines may add to the same stripe; a reader's
-		// load of the word sees the whole value (FORMAT.md §7).
-		atomic.AddUint64(c.s.stripe(c.off), n)
+	if c.s == nil {
+		return
 	}
+	// Segment.pinned, by hand: the inliner would not take it here.
+	if pid := uintptr(procPin()); pid <= c.s.mask {
+		ownAdd((*uint64)(unsafe.Add(c.s.data, (pid+1)*c.s.shard+c.off)), n)
+	} else {
+		atomic.AddUint64((*uint64)(unsafe.Add(c.s.shared(), c.off)), n)
+	}
+	procUnpin()
 }
 
 // AddFloat adds v (>= 0) to a Float counter.
 func (c Counter) AddFloat(v float64) {
 	if c.s != nil {
-		addFloat(c.s.stripe(c.off), v)
+		addWord(c.s, c.off, v)
 	}
+}
+
+func addWord(s *Segment, off uintptr, v float64) {
+	sh, shared := s.pinned()
+	p := (*uint64)(unsafe.Add(sh, off))
+	if shared {
+		addFloat(p, v)
+	} else {
+		ownStore(p, math.Float64bits(math.Float64frombits(*p)+v))
+	}
+	procUnpin()
 }
 
 // Add adds n (negative to subtract).
 func (u UpDownCounter) Add(n int64) {
-	if u.s != nil {
-		atomic.AddUint64(u.s.stripe(u.off), uint64(n)) // two's complement: readers sum int64
-	}
+	Counter(u).Add(uint64(n)) // two's complement: readers sum int64
 }
 
 // AddFloat adds v to a Float up-down counter.
 func (u UpDownCounter) AddFloat(v float64) {
 	if u.s != nil {
-		addFloat(u.s.stripe(u.off), v)
+		addWord(u.s, u.off, v)
 	}
 }
 
@@ -133,14 +160,39 @@ func (h Histogram) Record(v float64) {
 			hi = mid
 		}
 	}
-	slot := unsafe.Pointer(h.s.stripe(h.off))
-	// Every field with its own atomic operation; seq stays 0, so readers
-	// read the slot as they read shard 0 (FORMAT.md §7): the sum may lag
-	// the buckets by a record in flight.
-	atomic.AddUint64((*uint64)(unsafe.Add(slot, hsBuckets+lo*8)), 1)
-	addFloat((*uint64)(unsafe.Add(slot, hsSum)), v)
-	minFloat((*uint64)(unsafe.Add(slot, hsMin)), v)
-	maxFloat((*uint64)(unsafe.Add(slot, hsMax)), v)
+	// Segment.pinned, by hand: the inliner would not take it here.
+	pid, shared := uintptr(procPin()), false
+	var slot unsafe.Pointer
+	if pid <= h.s.mask {
+		slot = unsafe.Add(h.s.data, (pid+1)*h.s.shard+h.off)
+	} else {
+		slot, shared = unsafe.Add(h.s.shared(), h.off), true
+	}
+	b := (*uint64)(unsafe.Add(slot, hsBuckets+lo*8))
+	sum, mn, mx := (*uint64)(unsafe.Add(slot, hsSum)), (*uint64)(unsafe.Add(slot, hsMin)),
+		(*uint64)(unsafe.Add(slot, hsMax))
+	if shared {
+		// Shard 0: every field with its own atomic operation; seq stays
+		// 0, so the sum may lag the buckets by a record (FORMAT.md §7).
+		atomic.AddUint64(b, 1)
+		addFloat(sum, v)
+		minFloat(mn, v)
+		maxFloat(mx, v)
+	} else {
+		// The P's own slot: the seqlock, as a C thread's.
+		seq := (*uint64)(slot)
+		q := ownSeqBegin(seq)
+		ownStore(b, *b+1)
+		ownStore(sum, math.Float64bits(math.Float64frombits(*sum)+v))
+		if v < math.Float64frombits(*mn) {
+			ownStore(mn, math.Float64bits(v))
+		}
+		if v > math.Float64frombits(*mx) {
+			ownStore(mx, math.Float64bits(v))
+		}
+		ownSeqEnd(seq, q)
+	}
+	procUnpin()
 }
 
 func addFloat(p *uint64, v float64) {
@@ -355,6 +407,12 @@ func (s *Segment) create(kind uint8, d Def, x expDef) (uintptr, []float64, error
 	if kind == kindGauge {
 		used = cacheLine
 	}
+	// Pages for the descriptor, its strings and its slot in every shard,
+	// before any is stored to (Segment.reserve).
+	if err := s.reserveFor(uint64(count32)+1, s.stringsUsed+need+8, off+used); err != nil {
+		atomic.AddUint32(s.p32(hDropped), 1)
+		return 0, nil, ErrNoSpace
+	}
 	s.dataUsed = off + used
 
 	e := uint64(s.load32(hDescOffset)) + uint64(count32)*descSize
@@ -411,6 +469,32 @@ func (s *Segment) create(kind uint8, d Def, x expDef) (uintptr, []float64, error
 	atomic.AddUint64(s.p64(hGeneration), 1)
 	s.series[key] = count32
 	return uintptr(off), s.boundsAt(e), nil
+}
+
+// reserveFor reserves descriptors [0, descs), strings up to strEnd and
+// every shard's first dataEnd bytes.
+func (s *Segment) reserveFor(descs, strEnd, dataEnd uint64) error {
+	descOff := uint64(s.load32(hDescOffset))
+	if err := s.reserve(&s.resMeta, 0, descOff+descs*descSize); err != nil {
+		return err
+	}
+	if err := s.reserve(&s.resStrings, s.resStrings, strEnd); err != nil {
+		return err
+	}
+	if dataEnd <= s.resData {
+		return nil
+	}
+	want := align(dataEnd, page)
+	shards := uint64(*s.p32(hShardCount))
+	for sh := uint64(0); sh < shards; sh++ {
+		at := uint64(s.dataOff) + sh*uint64(s.shard)
+		upto := at + s.resData
+		if err := s.reserve(&upto, at, at+want); err != nil {
+			return err
+		}
+	}
+	s.resData = want
+	return nil
 }
 
 // putString stores str NUL-terminated at the next free, aligned byte.

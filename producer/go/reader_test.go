@@ -97,7 +97,7 @@ func readSegment(t *testing.T, path string) file {
 			s.min, s.max = math.Inf(1), math.Inf(-1)
 			for sh := uint32(0); sh < hwm; sh++ {
 				if word(sh, hsSeq)%2 != 0 {
-					panic("odd seq: the Go producer never writes one")
+					panic("odd seq while no goroutine records")
 				}
 				s.sum += math.Float64frombits(word(sh, hsSum))
 				s.min = math.Min(s.min, math.Float64frombits(word(sh, hsMin)))

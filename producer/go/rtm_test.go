@@ -201,6 +201,25 @@ func TestCloseMarksClosedAndDetaches(t *testing.T) {
 func TestConcurrentUpdatesAreExact(t *testing.T) {
 	s := open(t, "svc")
 	defer s.Close()
+	exactUnderLoad(t, s)
+}
+
+// With more Ps than stripes, the Ps past them share shard 0 (atomic
+// updates, shard_fallbacks raised), and totals stay exact.
+func TestPsPastTheStripesShareShardZero(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	s, err := Open(Options{ServiceName: "svc", Dir: t.TempDir(), Stripes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exactUnderLoad(t, s)
+	if *s.p32(hShardFallbacks) == 0 {
+		t.Errorf("no shard_fallbacks with 4 Ps and 1 stripe")
+	}
+}
+
+func exactUnderLoad(t *testing.T, s *Segment) {
 	c, _ := s.Counter(Def{Name: "c"})
 	u, _ := s.UpDownCounter(Def{Name: "u"})
 	h, _ := s.Histogram(Def{Name: "h", Bounds: []float64{1, 2}})

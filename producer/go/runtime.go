@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // RuntimeMetrics publishes every metric runtime/metrics offers into a
@@ -369,9 +368,7 @@ func (p *publisher) publishHistogram(h *metrics.Float64Histogram) {
 	if p.h.s == nil || len(h.Counts) != len(p.lastH) {
 		return
 	}
-	pid := uintptr(procPin())
-	x := expSlot{unsafe.Add(p.h.s.data, (pid&p.h.s.mask+1)*p.h.s.shard+p.h.off), int(p.h.exp)}
-	q := x.lock()
+	x, q, shared := p.h.begin()
 	for j, n := range h.Counts {
 		if n <= p.lastH[j] {
 			continue
@@ -394,8 +391,7 @@ func (p *publisher) publishHistogram(h *metrics.Float64Histogram) {
 			*x.u64(xsCount) += d
 		}
 	}
-	x.unlock(q)
-	procUnpin()
+	p.h.end(x, q, shared)
 }
 
 func (rm *RuntimeMetrics) loop(every time.Duration) {

@@ -12,12 +12,10 @@
 //	reqs.Add(1)
 //	stop, err := rtm.StartRuntimeMetrics(seg, 10*time.Second)
 //
-// Updates never allocate, never make a system call and never block.  Go has
-// no thread-local storage, so a goroutine cannot own a shard as a C thread
-// does: every update is an atomic read-modify-write (FORMAT.md §7, "producers
-// without thread ownership"), spread over stripes chosen from the goroutine's
-// stack address, so goroutines on different CPUs rarely touch the same cache
-// line.
+// Updates never allocate, never make a system call and never block.  An
+// update pins its goroutine to its P (runtime.procPin) and writes that P's
+// own shard, as a C thread writes its own: plain stores, the seqlock for
+// histograms (FORMAT.md §7, "producers whose writers are not threads").
 package rtm
 
 import (
@@ -48,8 +46,8 @@ type Options struct {
 	Resource       map[string]string // more resource attributes (process.runtime.version is added)
 	Dir            string            // default: $RTM_DIR, else /dev/shm/rtm
 	MaxMetrics     int               // descriptor slots; default 256
-	Stripes        int               // update stripes (private shards); default 2 x GOMAXPROCS, power of 2, <= 64
-	ShardBytes     int               // slot bytes per stripe; default 8192
+	Stripes        int               // private shards, one a P; default GOMAXPROCS, power of 2, <= 64
+	ShardBytes     int               // slot bytes per shard; default 8192
 	StringBytes    int               // names, units, attributes, bounds; default 32768
 	// LockSample, when > 0, turns on the runtime's block and mutex
 	// profiles at that rate (runtime.SetBlockProfileRate,
@@ -82,6 +80,11 @@ type Segment struct {
 	sitesCap   int
 	lockSample int
 
+	fellBack    uint32     // a P past the stripes updated shard 0 (shard_fallbacks raised)
+	fd          int        // the file's, for reserve
+	resMeta     uint64     // reserved end of the header and descriptor table
+	resStrings  uint64     // of the string region
+	resData     uint64     // bytes reserved at the start of every shard
 	mu          sync.Mutex // registration, close
 	f           *os.File
 	closed      bool
@@ -102,7 +105,8 @@ func Open(o Options) (*Segment, error) {
 	}
 	metrics, stripes, shard, strs := def(o.MaxMetrics, 256), def(o.Stripes, 0), def(o.ShardBytes, 8192), def(o.StringBytes, 32768)
 	if stripes == 0 {
-		stripes = 2 * runtime.GOMAXPROCS(0)
+		// One a P: each P writes its own (metric.go, pinned).
+		stripes = runtime.GOMAXPROCS(0)
 	}
 	for stripes&(stripes-1) != 0 {
 		stripes++
@@ -160,21 +164,35 @@ func Open(o Options) (*Segment, error) {
 		f.Close()
 		return nil, e
 	}
-	// Every page now: a full tmpfs fails here, not with SIGBUS later.
-	if err := syscall.Fallocate(fd, 0, 0, int64(size)); err != nil {
-		return fail(&os.PathError{Op: "fallocate", Path: dir, Err: err})
+	// Sparse, as the C producer's: pages are reserved as they come into
+	// use (Segment.reserve), each before its first store, so a full tmpfs
+	// is an error from Open or a registration, never SIGBUS.
+	if err := syscall.Ftruncate(fd, int64(size)); err != nil {
+		return fail(&os.PathError{Op: "ftruncate", Path: dir, Err: err})
 	}
 	mem, err := syscall.Mmap(fd, 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {
 		return fail(&os.PathError{Op: "mmap", Path: dir, Err: err})
 	}
-	s := &Segment{mem: mem, f: f, series: map[string]uint32{}}
+	s := &Segment{mem: mem, f: f, series: map[string]uint32{}, fd: fd}
 	s.base = unsafe.Pointer(&mem[0])
 	s.dataOff = uintptr(dataOff)
 	s.data = unsafe.Add(s.base, s.dataOff)
 	s.shard = uintptr(shardSize)
 	s.mask = uintptr(stripes - 1)
 	s.stringsUsed = strOff
+	// The header, and the lock-site table when there is one (whole: any
+	// goroutine may claim any entry).
+	if err := s.reserve(&s.resMeta, 0, headerSize); err != nil {
+		syscall.Munmap(mem)
+		return fail(&os.PathError{Op: "fallocate", Path: dir, Err: err})
+	}
+	if sample > 0 {
+		if err := s.reserve(new(uint64), sitesOff, sitesOff+uint64(sitesCap)*siteSize); err != nil {
+			syscall.Munmap(mem)
+			return fail(&os.PathError{Op: "fallocate", Path: dir, Err: err})
+		}
+	}
 	if sample > 0 {
 		// sites_sample stays 0 (unused) until the first fold stores it.
 		s.sitesOff, s.sitesCap, s.lockSample = sitesOff, sitesCap, sample
@@ -223,6 +241,11 @@ func Open(o Options) (*Segment, error) {
 		syscall.Munmap(mem)
 		return fail(fmt.Errorf("%w: resource attributes", ErrInvalid))
 	}
+	s.resStrings = strOff
+	if err := s.reserve(&s.resStrings, strOff, s.stringsUsed+uint64(len(enc))); err != nil {
+		syscall.Munmap(mem)
+		return fail(&os.PathError{Op: "fallocate", Path: dir, Err: err})
+	}
 	s.put32(hResourceOff, uint32(s.stringsUsed))
 	s.put32(hResourceLen, uint32(len(enc)))
 	s.put16(hResourceCount, uint16(count))
@@ -251,6 +274,30 @@ func Open(o Options) (*Segment, error) {
 		}
 	}
 	return s, nil
+}
+
+// reserve gives the file its pages in [from, to) past *upto (a region's
+// reserved end, page-aligned), and moves *upto to the end.  A cold path.
+func (s *Segment) reserve(upto *uint64, from, to uint64) error {
+	if from < *upto {
+		from = *upto
+	}
+	from &^= page - 1
+	to = align(to, page)
+	if to <= from {
+		return nil
+	}
+	for {
+		err := syscall.Fallocate(s.fd, 0, int64(from), int64(to-from))
+		if err != syscall.EINTR {
+			if err != nil {
+				return err
+			}
+			break
+		}
+	}
+	*upto = to
+	return nil
 }
 
 func def(v, d int) int {
