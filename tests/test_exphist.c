@@ -428,7 +428,9 @@ static uint64_t sum_counts(json_object *side)
 	return n;
 }
 
-static void otlp_carries_an_exponential_histogram(void **state)
+/* Over OTLP/HTTP (protobuf), and over gRPC (grpc true): the receivers
+ * decode with the OpenTelemetry JS project's schema. */
+static void otlp_exponential(bool grpc)
 {
 	char *dir = tu_mkdir(), cmd[4096];
 	struct tu_producer p;
@@ -436,11 +438,15 @@ static void otlp_carries_an_exponential_histogram(void **state)
 	json_object *reqs, *pt = NULL;
 	int status;
 
-	(void)state;
 	tu_spawn(&p, dir, "svc-exp", produce_latencies, 0, false);
-	tu_recv_start(&r, "RTM_RECEIVER", (const char *[]){ NULL });
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s OTEL_EXPORTER_OTLP_ENDPOINT=%s %s --once 2>&1", dir,
-		 r.url, tu_prog("RTM_READER"));
+	tu_recv_start(&r, grpc ? "RTM_GRPC_RECEIVER" : "RTM_RECEIVER", (const char *[]){ NULL });
+	if (grpc)
+		snprintf(cmd, sizeof cmd, "env RTM_DIR=%s OTEL_EXPORTER_OTLP_PROTOCOL=grpc "
+			 "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d %s --once 2>&1", dir, r.port,
+			 tu_prog("RTM_READER"));
+	else
+		snprintf(cmd, sizeof cmd, "env RTM_DIR=%s OTEL_EXPORTER_OTLP_ENDPOINT=%s %s --once 2>&1",
+			 dir, r.url, tu_prog("RTM_READER"));
 	free(tu_run(cmd, &status, NULL));
 	assert_int_equal(status, 0);
 	reqs = tu_recv_requests(&r);
@@ -489,6 +495,18 @@ static void otlp_carries_an_exponential_histogram(void **state)
 	tu_recv_stop(&r);
 	tu_reap(&p);
 	tu_rmdir(dir);
+}
+
+static void otlp_carries_an_exponential_histogram(void **state)
+{
+	(void)state;
+	otlp_exponential(false);
+}
+
+static void grpc_carries_an_exponential_histogram(void **state)
+{
+	(void)state;
+	otlp_exponential(true);
 }
 
 /* /metrics in the text format: a classic histogram whose bounds are
@@ -658,6 +676,7 @@ int main(void)
 		cmocka_unit_test(hostile_slots_are_left_out),
 		cmocka_unit_test(the_default_aggregation_variable_is_honoured),
 		cmocka_unit_test(otlp_carries_an_exponential_histogram),
+		cmocka_unit_test(grpc_carries_an_exponential_histogram),
 		cmocka_unit_test(delta_points_add_up_to_what_was_recorded),
 		cmocka_unit_test(the_text_page_shows_powers_of_two),
 	};
