@@ -673,10 +673,30 @@ static void a_missing_directory_is_no_segments_in_every_form(void **state)
 	tu_run_says(cmd, 1, "/etc/passwd: Not a directory");
 }
 
+/* "--watch 2" is two seconds, as the usage says: pid 2 (a kernel thread)
+ * has no segment.  In three seconds it draws at most two screens. */
+static void watch_takes_a_lone_number_as_seconds(void **state)
+{
+	char *dir = tu_mkdir(), cmd[4200], *out;
+	int status, screens = 0;
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "timeout 3 %s --dir %s --watch 2 2>&1", tu_prog("RTM_SHMDUMP"), dir);
+	out = tu_run(cmd, &status, NULL);
+	assert_int_equal(status, 124); /* still watching when timeout stopped it */
+	for (const char *p = strstr(out, "(no segments in"); p; p = strstr(p + 1, "(no segments in"))
+		screens++;
+	if (screens < 1 || screens > 2 || strstr(out, "pid 2"))
+		fail_msg("--watch 2 printed:\n%s", out);
+	free(out);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_missing_directory_is_no_segments_in_every_form),
+		cmocka_unit_test(watch_takes_a_lone_number_as_seconds),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(every_kind_and_attribute_round_trips_through_json),
 		T(filter_selects_metrics_by_glob),

@@ -561,6 +561,21 @@ static bool is_live_pid(const char *s)
 	return !*end && pid > 0 && pid < 4194305 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
+static int scan_pid(const char *dir, long pid, struct target **out);
+
+/* Whether s is the pid of a live process with a segment in dir. */
+static bool pid_has_segment(const char *dir, const char *s)
+{
+	struct target *t = NULL;
+	int n;
+
+	if (!is_live_pid(s))
+		return false;
+	n = scan_pid(rd_dir_path(dir), strtol(s, NULL, 10), &t);
+	free(t); /* names only (dfd AT_FDCWD): nothing else to release */
+	return n > 0;
+}
+
 static bool all_digits(const char *s)
 {
 	if (!*s)
@@ -1003,10 +1018,12 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	/* "--watch 5 PID" and "--watch 5": seconds in the next word, unless
-	 * that word is the only one and names a live process. */
+	/* "--watch 5 PID" and "--watch 5": seconds in the next word, as the
+	 * usage says, unless that word is the only one and names a live
+	 * process with a segment here ("--watch 2" is two seconds: pid 2 is
+	 * a kernel thread). */
 	if (watch_bare && optind < argc && is_seconds(argv[optind]) &&
-	    (optind + 2 == argc || !is_live_pid(argv[optind]))) {
+	    (optind + 2 == argc || !pid_has_segment(o.dir, argv[optind]))) {
 		o.watch = strtod(argv[optind++], NULL);
 		if (!(o.watch > 0) || o.watch > 86400) {
 			fprintf(stderr, "rtm-shmdump: --watch: '%s' is not a number of seconds in (0, 86400]\n",
