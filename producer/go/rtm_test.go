@@ -274,6 +274,9 @@ func TestEveryRuntimeMetricIsPublished(t *testing.T) {
 		paths[strings.SplitN(k.Name, ":", 2)[0]]++
 	}
 	for _, k := range rm.samples {
+		if k.Name == "/gc/gomemlimit:bytes" { // only with a limit: below
+			continue
+		}
 		name, unit := RuntimeName(k.Name, paths[strings.SplitN(k.Name, ":", 2)[0]] > 1)
 		got := f.find(t, name)
 		if got.unit != unit {
@@ -281,7 +284,7 @@ func TestEveryRuntimeMetricIsPublished(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"go.memory.allocated", "go.memory.allocations", "go.memory.gc.goal",
-		"go.goroutine.count", "go.processor.limit", "go.schedule.duration", "go.memory.limit",
+		"go.goroutine.count", "go.processor.limit", "go.schedule.duration",
 		"go.runtime.gc.cycles.total", "go.runtime.gc.pauses", "go.runtime.gc.cpu_fraction"} {
 		f.find(t, n)
 	}
@@ -290,8 +293,16 @@ func TestEveryRuntimeMetricIsPublished(t *testing.T) {
 	if f.find(t, "go.processor.limit").value != float64(runtime.GOMAXPROCS(0)) {
 		t.Errorf("go.processor.limit")
 	}
-	if v := f.find(t, "go.memory.limit").value; v != float64(debug.SetMemoryLimit(-1)) {
-		t.Errorf("go.memory.limit %v", v)
+	// go.memory.limit only once a limit exists (OTel semconv).
+	for _, x := range f.series {
+		if x.name == "go.memory.limit" {
+			t.Errorf("go.memory.limit without a limit: %v", x.value)
+		}
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 40))
+	rm.Publish()
+	if v := readSegment(t, s.Path()).find(t, "go.memory.limit").value; v != 1<<40 {
+		t.Errorf("go.memory.limit %v, want %v", v, 1<<40)
 	}
 	if strings.Contains(string(f.hdr), "process.runtime.version") {
 		t.Errorf("resource attributes belong in the string region, not the header")

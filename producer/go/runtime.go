@@ -146,11 +146,6 @@ func StartRuntimeMetrics(seg *Segment, every time.Duration) (*RuntimeMetrics, er
 			return nil, err
 		}
 	}
-	if _, ok := rm.idx["/gc/gomemlimit:bytes"]; !ok {
-		if rm.limit, err = seg.UpDownCounter(semconv["/gc/gomemlimit:bytes"]); err != nil {
-			return nil, err
-		}
-	}
 	if rm.gcFrac, err = seg.Gauge(Def{Name: "go.runtime.gc.cpu_fraction", Unit: "1", Float: true,
 		Description: "Fraction of this program's CPU time used by the GC since the last sample " +
 			"(since start where runtime/metrics has no CPU classes, from MemStats.GCCPUFraction)."}); err != nil {
@@ -195,6 +190,10 @@ func (rm *RuntimeMetrics) register(i int, d metrics.Description, shared bool) er
 	p := &rm.pubs[i]
 	var err error
 	switch {
+	case d.Name == "/gc/gomemlimit:bytes":
+		// go.memory.limit only while a limit exists (semconv), for
+		// every Go version alike: Publish, from runtime/debug.
+		p.kind = 0
 	case d.Kind == metrics.KindFloat64Histogram:
 		p.kind = kindHistogram
 		// The runtime's bounds are only known from a sample.
@@ -245,8 +244,13 @@ func (rm *RuntimeMetrics) Publish() {
 	if rm.sites != nil {
 		rm.sites.fold()
 	}
-	if rm.limit.s != nil {
-		lim := debug.SetMemoryLimit(-1) // reads it; a negative value changes nothing
+	// go.memory.limit: "if a limit exists" (OTel semconv), so the series
+	// is created at the first limit set; a limit removed again reads as
+	// the runtime says, math.MaxInt64 (a series cannot leave a segment).
+	if lim := debug.SetMemoryLimit(-1); rm.limit.s != nil || lim != math.MaxInt64 {
+		if rm.limit.s == nil {
+			rm.limit, _ = rm.seg.UpDownCounter(semconv["/gc/gomemlimit:bytes"])
+		}
 		rm.limit.Add(lim - rm.lastLim)
 		rm.lastLim = lim
 	}
