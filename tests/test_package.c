@@ -115,6 +115,30 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 	free(dir);
 }
 
+/* The README example builds against the uninstalled .pc too (Meson's
+ * meson-uninstalled directory), headers of the format included. */
+static void the_readme_example_builds_against_the_uninstalled_pc(void **state)
+{
+	char *dir, cmd[4096], *out;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED();
+	dir = tu_mkdir();
+	snprintf(cmd, sizeof cmd,
+		 "cd %s && PKG_CONFIG_PATH=%s/meson-uninstalled cc -O2 %s/tools/rtm_example.c "
+		 "$(PKG_CONFIG_PATH=%s/meson-uninstalled pkg-config --cflags --libs rtm-uninstalled) "
+		 "-o example 2>&1 && mkdir -p segs && RTM_DIR=%s/segs LD_LIBRARY_PATH=%s/producer "
+		 "timeout -s KILL 2 ./example; ls segs", dir, tu_prog("RTM_BUILD_ROOT"),
+		 tu_prog("RTM_SOURCE_ROOT"), tu_prog("RTM_BUILD_ROOT"), dir, tu_prog("RTM_BUILD_ROOT"));
+	out = tu_run(cmd, NULL, NULL);
+	if (!out || !strstr(out, "published to") || !strstr(out, "rtm."))
+		fail_msg("%s\n%s", cmd, out ? out : "");
+	free(out);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	free(must_run(cmd));
+	free(dir);
+}
+
 /* The unit as installed, but starting this build's reader, passes
  * systemd's own check (skipped where systemd-analyze is missing). */
 static void the_service_unit_verifies(void **state)
@@ -250,6 +274,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_parent_project_builds_the_producer_alone),
 		cmocka_unit_test(the_readme_example_builds_against_the_installed_rtm_pc),
+		cmocka_unit_test(the_readme_example_builds_against_the_uninstalled_pc),
 		cmocka_unit_test(the_service_unit_verifies),
 		cmocka_unit_test(the_default_config_file_is_read_when_present),
 		cmocka_unit_test(man_pages_cover_the_api_flags_and_environment),
