@@ -344,11 +344,33 @@ static int apply_file(char **dst, const char *v, const char *what, char *err,
 	return 0;
 }
 
+/* A gRPC endpoint given as host:port, without a scheme (as the OTel
+ * specification allows for gRPC): OTEL_EXPORTER_OTLP_[METRICS_]INSECURE
+ * picks the scheme, true for http://, else (its default, false) https://.
+ * Any other endpoint: as given.  Returns v, or a URL in buf, or NULL with
+ * err set. */
+static const char *grpc_scheme(const struct rd_config *c, const char *v, char *buf, size_t cap,
+			       char *err, size_t n)
+{
+	const char *ins, *which;
+
+	if (c->protocol != RD_PROTO_GRPC || strstr(v, "://"))
+		return v;
+	ins = otel_env("INSECURE", &which);
+	if (ins && strcasecmp(ins, "true") && strcasecmp(ins, "false")) {
+		rd_errorf(err, n, "%s: '%s' is not true or false", which, ins);
+		return NULL;
+	}
+	snprintf(buf, cap, "%s://%s", ins && !strcasecmp(ins, "true") ? "http" : "https", v);
+	return buf;
+}
+
 /* Exporter settings: flag, else OTEL_EXPORTER_OTLP_METRICS_*, else generic. */
 static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 		     size_t n)
 {
 	const char *v, *which;
+	char url[1200];
 	uint64_t ns;
 	int rc;
 
@@ -366,14 +388,19 @@ static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 				   "with a host and a port in 1..65535", f->v[O_ENDPOINT]);
 		c->endpoint = strdup(f->v[O_ENDPOINT]);
 	} else if ((v = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) && *v) {
+		if (!(v = grpc_scheme(c, v, url, sizeof url, err, n)))
+			return -EINVAL;
 		if (!check_url(v))
 			return rd_errorf(err, n,
 				   "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '%s' is not an http:// or https:// URL",
 				   v);
 		c->endpoint = strdup(v); /* signal-specific: used as is */
 	} else if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v) {
-		size_t len = strlen(v);
+		size_t len;
 
+		if (!(v = grpc_scheme(c, v, url, sizeof url, err, n)))
+			return -EINVAL;
+		len = strlen(v);
 		if (!check_url(v))
 			return rd_errorf(err, n, "OTEL_EXPORTER_OTLP_ENDPOINT: '%s' is not an http:// or https:// URL",
 				   v);

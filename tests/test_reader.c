@@ -1249,6 +1249,47 @@ static void grpc_exports_what_http_does(void **state)
 	tu_rmdir(dir);
 }
 
+/* A gRPC endpoint without a scheme, as the OTel specification allows:
+ * OTEL_EXPORTER_OTLP_INSECURE=true is plaintext, unset (false) is TLS, and
+ * anything else a one-line error at start. */
+static void grpc_endpoint_without_scheme_follows_insecure(void **state)
+{
+	char *dir = tu_mkdir(), env[256];
+	struct tu_producer p;
+	struct tu_recv r;
+	struct run res;
+	json_object *reqs;
+
+	(void)state;
+	tu_spawn(&p, dir, "grpc-svc", tu_produce_known, 3, false);
+	grpc_start(&r, NULL, NULL, false);
+	snprintf(env, sizeof env, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:%d "
+		 "OTEL_EXPORTER_OTLP_INSECURE=true", r.port);
+	reader(&res, dir, env, "--once");
+	assert_int_equal(res.status, 0);
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 1);
+	assert_non_null(find_metric(reqs, 0, "grpc-svc", "app.requests"));
+	json_object_put(reqs);
+	/* No INSECURE: TLS, which this plaintext server cannot answer. */
+	snprintf(env, sizeof env, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:%d "
+		 "OTEL_EXPORTER_OTLP_RETRY_MAX=0", r.port);
+	reader(&res, dir, env, "--once --retry-max 0");
+	reqs = tu_recv_requests(&r);
+	assert_int_equal(json_object_array_length(reqs), 1);
+	json_object_put(reqs);
+	assert_non_null(strstr(res.err, "https://127.0.0.1:"));
+	snprintf(env, sizeof env, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:%d "
+		 "OTEL_EXPORTER_OTLP_METRICS_INSECURE=maybe", r.port);
+	reader(&res, dir, env, "--once");
+	assert_int_equal(res.status, 2);
+	assert_non_null(strstr(res.err, "OTEL_EXPORTER_OTLP_METRICS_INSECURE: 'maybe' is not true or false"));
+	tu_recv_stop(&r);
+	tu_reap(&p);
+	unlink(p.path);
+	tu_rmdir(dir);
+}
+
 static void grpc_statuses_follow_the_otlp_retry_rules(void **state)
 {
 	static const struct {
@@ -1788,6 +1829,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(several_producers_arrive_exactly_as_published),
 		cmocka_unit_test(grpc_exports_what_http_does),
+		cmocka_unit_test(grpc_endpoint_without_scheme_follows_insecure),
 		cmocka_unit_test(grpc_statuses_follow_the_otlp_retry_rules),
 		cmocka_unit_test(grpc_over_tls_and_mtls),
 		cmocka_unit_test(delta_temporality_loses_nothing_across_an_outage_and_a_restart),
