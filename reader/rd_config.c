@@ -365,6 +365,27 @@ static const char *grpc_scheme(const struct rd_config *c, const char *v, char *b
 	return buf;
 }
 
+/* OTel SDK variables that do not apply to a reader: set, each is said
+ * once at start, with why, rather than ignored without a word. */
+static void warn_unapplied(void)
+{
+	static const struct { const char *var, *why; } v[] = {
+		{ "OTEL_METRICS_EXEMPLAR_FILTER", "segments carry no exemplars" },
+		{ "OTEL_CONFIG_FILE", "rtm-reader reads its own --config file (rtm-reader(8))" },
+		{ "OTEL_EXPERIMENTAL_CONFIG_FILE", "rtm-reader reads its own --config file (rtm-reader(8))" },
+		{ "OTEL_ATTRIBUTE_COUNT_LIMIT", "the segment format bounds attributes (--limit, rtm-segment(5))" },
+		{ "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "the segment format bounds attributes (--limit, rtm-segment(5))" },
+		{ "OTEL_METRICS_EXEMPLAR_FILTER", NULL },
+	};
+
+	for (size_t i = 0; v[i].why; i++) {
+		const char *x = getenv(v[i].var);
+
+		if (x && *x)
+			rd_log("%s is set, but does not apply to rtm-reader: %s", v[i].var, v[i].why);
+	}
+}
+
 /* Exporter settings: flag, else OTEL_EXPORTER_OTLP_METRICS_*, else generic. */
 static int load_otlp(struct rd_config *c, const struct flags *f, char *err,
 		     size_t n)
@@ -811,6 +832,7 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 	if ((rc = load_misc(c, &f, err, n)) || (rc = load_exporter(c, &f, err, n)) ||
 	    (rc = load_prometheus(c, &f, err, n)) || (rc = load_otlp(c, &f, err, n)))
 		return rc;
+	warn_unapplied();
 	return 0;
 }
 

@@ -1290,6 +1290,25 @@ static void grpc_endpoint_without_scheme_follows_insecure(void **state)
 	tu_rmdir(dir);
 }
 
+/* OTel SDK variables a reader cannot apply are said once, not ignored
+ * without a word; the run goes on. */
+static void unapplied_otel_variables_are_logged(void **state)
+{
+	char *dir = tu_mkdir();
+	struct run res;
+
+	(void)state;
+	reader(&res, dir, "OTEL_METRICS_EXEMPLAR_FILTER=always_on OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT=10",
+	       "--once --exporter none");
+	/* Not a settings error (2): --once only found nothing to collect. */
+	assert_int_equal(res.status, 1);
+	assert_non_null(strstr(res.err, "nothing to collect"));
+	assert_non_null(strstr(res.err, "OTEL_METRICS_EXEMPLAR_FILTER is set, but does not apply"));
+	assert_non_null(strstr(res.err, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT is set, but does not apply"));
+	assert_null(strstr(res.err, "OTEL_CONFIG_FILE"));
+	tu_rmdir(dir);
+}
+
 static void grpc_statuses_follow_the_otlp_retry_rules(void **state)
 {
 	static const struct {
@@ -1830,6 +1849,7 @@ int main(void)
 		cmocka_unit_test(several_producers_arrive_exactly_as_published),
 		cmocka_unit_test(grpc_exports_what_http_does),
 		cmocka_unit_test(grpc_endpoint_without_scheme_follows_insecure),
+		cmocka_unit_test(unapplied_otel_variables_are_logged),
 		cmocka_unit_test(grpc_statuses_follow_the_otlp_retry_rules),
 		cmocka_unit_test(grpc_over_tls_and_mtls),
 		cmocka_unit_test(delta_temporality_loses_nothing_across_an_outage_and_a_restart),
