@@ -95,6 +95,17 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 	out[strcspn(out, "\n")] = '\0';
 	assert_true(*out);
 	*strrchr(out, '/') = '\0'; /* its directory */
+	/* The licence, the changelog, the README the unit's Documentation=
+	 * names and the example settings, under share/doc/rtm. */
+	snprintf(cmd, sizeof cmd, "for f in README.md LICENSE CHANGELOG.md examples/reader.conf; do "
+		 "find %s/root -path \"*/share/doc/rtm/$f\" | grep -q . || echo \"missing $f\"; done", dir);
+	{
+		char *miss = must_run(cmd);
+
+		if (*miss)
+			fail_msg("installed docs: %s", miss);
+		free(miss);
+	}
 	/* Headers under include/rtm/, none generic at the top. */
 	snprintf(cmd, sizeof cmd, "test -f %s/../../../include/rtm/rtm.h -o -f %s/../../include/rtm/rtm.h && "
 		 "! find %s/root -path '*/include/rtm_shm.h' | grep -q .", out, out, dir);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "rd_proc.h"
+#include "rd_groups.h"
 #include "rd_limits.h"
 #include "test_util.h"
 
@@ -1290,6 +1291,42 @@ static void grpc_endpoint_without_scheme_follows_insecure(void **state)
 	tu_rmdir(dir);
 }
 
+/* docs/examples/reader.conf (installed under share/doc/rtm/examples)
+ * sets every key the settings file takes, and the reader accepts it. */
+static void the_example_config_names_every_key(void **state)
+{
+	static const char *const keys[] = { "preset", "interval", "prometheus", "leak", "leak.window",
+					    "leak.heap", "leak.threads", "leak.fds", "limit.series",
+					    "limit.strings", "limit.user-series", "proc-root",
+					    "cgroup-root" };
+	char *dir = tu_mkdir(), path[4096], args[4200], *text;
+	size_t len;
+	struct run res;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/docs/examples/reader.conf", tu_prog("RTM_SOURCE_ROOT"));
+	text = tu_slurp(path, &len);
+	assert_non_null(text);
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0] + RD_GROUP_N; k++) {
+		char want[64];
+
+		if (k < sizeof keys / sizeof keys[0])
+			snprintf(want, sizeof want, "\n%s = ", keys[k]);
+		else
+			snprintf(want, sizeof want, "\ngroup.%s = ",
+				 rd_group_name((enum rd_group)(k - sizeof keys / sizeof keys[0])));
+		if (!strstr(text, want))
+			fail_msg("%s does not set '%s'", path, want + 1);
+	}
+	free(text);
+	snprintf(args, sizeof args, "--config %s --once --exporter none", path);
+	reader(&res, dir, NULL, args);
+	/* Accepted: --once only finds nothing to collect. */
+	assert_int_equal(res.status, 1);
+	assert_non_null(strstr(res.err, "nothing to collect"));
+	tu_rmdir(dir);
+}
+
 /* OTel SDK variables a reader cannot apply are said once, not ignored
  * without a word; the run goes on. */
 static void unapplied_otel_variables_are_logged(void **state)
@@ -1850,6 +1887,7 @@ int main(void)
 		cmocka_unit_test(grpc_exports_what_http_does),
 		cmocka_unit_test(grpc_endpoint_without_scheme_follows_insecure),
 		cmocka_unit_test(unapplied_otel_variables_are_logged),
+		cmocka_unit_test(the_example_config_names_every_key),
 		cmocka_unit_test(grpc_statuses_follow_the_otlp_retry_rules),
 		cmocka_unit_test(grpc_over_tls_and_mtls),
 		cmocka_unit_test(delta_temporality_loses_nothing_across_an_outage_and_a_restart),
