@@ -147,9 +147,14 @@ otlp_sm *rd_encode_process_scope(struct rd_batch *b, struct rd_source *s,
 	 * go.processor.limit describe a Go program's; absent when none. */
 	if (ON(RD_GROUP_PROCESS) && s->limits.memory_bytes)
 		add(&x, "rtm.process.memory.limit", "By",
-		    "The memory the process may use: the smallest of its cgroups' memory limits and "
-		    "RLIMIT_AS.", RTM_SHM_KIND_UPDOWN,
+		    "The memory the process may use (against process.memory.usage): the smallest of "
+		    "its cgroups' memory limits.", RTM_SHM_KIND_UPDOWN,
 		    (struct rd_num_point[]){ { .i = (int64_t)s->limits.memory_bytes } }, 1);
+	if (ON(RD_GROUP_PROCESS) && s->limits.virtual_bytes)
+		add(&x, "rtm.process.memory.virtual.limit", "By",
+		    "The address space the process may map (against process.memory.virtual): "
+		    "RLIMIT_AS.", RTM_SHM_KIND_UPDOWN,
+		    (struct rd_num_point[]){ { .i = (int64_t)s->limits.virtual_bytes } }, 1);
 	if (ON(RD_GROUP_PROCESS) && s->limits.cpus > 0)
 		add(&x, "rtm.process.cpu.limit", "{cpu}",
 		    "The CPUs the process may use: its cgroups' CPU quota over period, and its "

@@ -172,11 +172,13 @@ void rd_limits_read(pid_t pid, struct rd_limits *out)
 	uint64_t as;
 	long online = sysconf(_SC_NPROCESSORS_ONLN), cpus;
 
-	*out = (struct rd_limits){ 0, 0 };
+	*out = (struct rd_limits){ 0, 0, 0 };
 	cgroups(pid, out);
+	/* RLIMIT_AS bounds the address space, not the memory in use: its own
+	 * limit, beside process.memory.virtual. */
 	if (rd_proc_read(pid, "limits", text, sizeof text) > 0 && rd_limits_parse_as(text, &as) == 0 &&
 	    as != UINT64_MAX)
-		tighter_u(&out->memory_bytes, as);
+		tighter_u(&out->virtual_bytes, as);
 	/* Fewer CPUs in the affinity mask than are online is a limit too.
 	 * From status, not sched_getaffinity(): pid is a pid under the proc
 	 * root, which may show another pid namespace than ours. */

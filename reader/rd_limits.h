@@ -17,7 +17,8 @@
 #include <sys/types.h>
 
 struct rd_limits {
-	uint64_t memory_bytes; /* 0: unlimited */
+	uint64_t memory_bytes; /* its cgroups' memory limit (what RSS counts against); 0: none */
+	uint64_t virtual_bytes; /* RLIMIT_AS (what its address space counts against); 0: none */
 	double cpus;           /* CPUs the process may use; 0: unlimited */
 };
 

@@ -54,6 +54,7 @@ static void every_rtm_metric_maps_as_the_readme_says(void **state)
 		{ "process.uptime", "s", RD_PROM_GAUGE, "process_uptime_seconds", "seconds" },
 		{ "rtm.process.runqueue.wait", "s", RD_PROM_COUNTER, "rtm_process_runqueue_wait_seconds", "seconds" },
 		{ "rtm.process.memory.limit", "By", RD_PROM_GAUGE, "rtm_process_memory_limit_bytes", "bytes" },
+		{ "rtm.process.memory.virtual.limit", "By", RD_PROM_GAUGE, "rtm_process_memory_virtual_limit_bytes", "bytes" },
 		{ "rtm.process.cpu.limit", "{cpu}", RD_PROM_GAUGE, "rtm_process_cpu_limit", "" },
 		{ "runtime.native.mem.alloc.mallocs", "{allocation}", RD_PROM_COUNTER, "runtime_native_mem_alloc_mallocs", "" },
 		{ "runtime.native.mem.alloc.frees", "{allocation}", RD_PROM_COUNTER, "runtime_native_mem_alloc_frees", "" },

@@ -1756,13 +1756,17 @@ static void limits_follow_rlimit_and_affinity(void **state)
 	tu_spawn(&p, dir, "limited", produce_limited, cpus, false);
 	tu_spawn(&q, dir, "unlimited", produce_counter, 1, false);
 	recv_start(&r, NULL);
-	pt = limit_point(&r, dir, "limited", "rtm.process.memory.limit", &reqs);
+	pt = limit_point(&r, dir, "limited", "rtm.process.memory.virtual.limit", &reqs);
 	assert_non_null(pt);
-	/* 6 GiB, unless a cgroup here is tighter still. */
+	/* RLIMIT_AS, 6 GiB: the address space's limit, never the memory's
+	 * (RSS is not held against it). */
 	rd_limits_read(getpid(), &mine);
-	assert_int_equal(as_ll(tu_json_get(pt, "asInt")),
-			 mine.memory_bytes && mine.memory_bytes < (6ull << 30) ? (long long)mine.memory_bytes :
-			 (long long)(6ull << 30));
+	assert_int_equal(as_ll(tu_json_get(pt, "asInt")), (long long)(6ull << 30));
+	pt = find_metric(reqs, (int)json_object_array_length(reqs) - 1, "limited", "rtm.process.memory.limit");
+	if (mine.memory_bytes)
+		assert_int_equal(as_ll(tu_json_get(point(pt, "sum", 0), "asInt")), (long long)mine.memory_bytes);
+	else
+		assert_null(pt);
 	if (cpus) {
 		pt = find_metric(reqs, (int)json_object_array_length(reqs) - 1, "limited", "rtm.process.cpu.limit");
 		assert_non_null(pt);
