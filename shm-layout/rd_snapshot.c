@@ -58,20 +58,19 @@ static void sum_words(const unsigned char *shard0, uint32_t stride,
 	v->torn = 0;
 }
 
-/* One shard's histogram slot under its seqlock.  Returns false if torn. */
-static bool read_hist_shard(const unsigned char *slot, uint32_t nb,
-			    uint64_t *buckets, double *sum, double *mn, double *mx)
+/* Words 1..n of a slot (all that follows its seq) into dst, under the
+ * slot's seqlock: both histogram slots are words after seq, the
+ * exponential one laid out as struct rtm_shm_exphist.  Returns false if
+ * torn (dst then holds the last try). */
+static bool read_slot(const unsigned char *slot, uint64_t *dst, uint32_t n)
 {
 	const uint64_t *seq = (const uint64_t *)(const void *)slot;
 
 	for (int attempt = 0; attempt < SEQ_SPINS + SEQ_YIELDS; attempt++) {
 		uint64_t start = rtm_shm_seq_read_begin(seq);
 
-		*sum = rtm_shm_bits_f64(load64(slot + 8));
-		*mn = rtm_shm_bits_f64(load64(slot + 16));
-		*mx = rtm_shm_bits_f64(load64(slot + 24));
-		for (uint32_t b = 0; b <= nb; b++)
-			buckets[b] = load64(slot + RTM_SHM_HIST_FIXED + 8u * b);
+		for (uint32_t i = 0; i < n; i++)
+			dst[i] = load64(slot + 8u + 8u * i);
 		if (!rtm_shm_seq_read_retry(seq, start))
 			return true;
 		if (attempt < SEQ_SPINS)
@@ -86,7 +85,8 @@ static void sum_hist(const unsigned char *shard0, uint32_t stride,
 		     uint32_t shards, const struct rd_slot_plan *m,
 		     struct rd_value *v)
 {
-	uint64_t tmp[RTM_SHM_BOUNDS_MAX + 1];
+	uint64_t w[3 + RTM_SHM_BOUNDS_MAX + 1]; /* sum, min, max, buckets */
+	const uint64_t *tmp = w + 3;
 
 	memset(v->buckets, 0, (m->n_bounds + 1) * sizeof *v->buckets);
 	v->count = 0;
@@ -98,9 +98,11 @@ static void sum_hist(const unsigned char *shard0, uint32_t stride,
 		double sum, mn, mx;
 		uint64_t n = 0;
 
-		if (!read_hist_shard(shard0 + (size_t)s * stride + m->slot_offset,
-				     m->n_bounds, tmp, &sum, &mn, &mx))
+		if (!read_slot(shard0 + (size_t)s * stride + m->slot_offset, w, 3u + m->n_bounds + 1u))
 			v->torn++;
+		sum = rtm_shm_bits_f64(w[0]);
+		mn = rtm_shm_bits_f64(w[1]);
+		mx = rtm_shm_bits_f64(w[2]);
 		for (uint32_t b = 0; b <= m->n_bounds; b++) {
 			v->buckets[b] += tmp[b];
 			n += tmp[b];
@@ -114,39 +116,6 @@ static void sum_hist(const unsigned char *shard0, uint32_t stride,
 		if (mx > v->max)
 			v->max = mx;
 	}
-}
-
-/* One shard's exponential slot under its seqlock, into x (the fixed part
- * and 2 * size counts).  Returns false if torn. */
-static bool read_exp_shard(const unsigned char *slot, uint32_t size, struct rtm_shm_exphist *x)
-{
-	const uint64_t *seq = (const uint64_t *)(const void *)slot;
-	uint64_t *c = rtm_shm_exphist_counts(x, size, 0);
-
-	for (int attempt = 0; attempt < SEQ_SPINS + SEQ_YIELDS; attempt++) {
-		uint64_t start = rtm_shm_seq_read_begin(seq);
-		uint64_t w;
-
-		x->sum_bits = load64(slot + 8);
-		x->min_bits = load64(slot + 16);
-		x->max_bits = load64(slot + 24);
-		x->zero_count = load64(slot + 40);
-		w = load64(slot + 48);
-		memcpy(&x->scale, &w, 8); /* scale and the reserved word */
-		w = load64(slot + 56);
-		memcpy(&x->pos_base, &w, 8);
-		w = load64(slot + 64);
-		memcpy(&x->neg_base, &w, 8);
-		for (uint32_t b = 0; b < 2 * size; b++)
-			c[b] = load64(slot + RTM_SHM_EXPHIST_FIXED + 8u * b);
-		if (!rtm_shm_seq_read_retry(seq, start))
-			return true;
-		if (attempt < SEQ_SPINS)
-			cpu_relax();
-		else
-			sched_yield();
-	}
-	return false;
 }
 
 /* Whether a shard's window is one a producer could have written: a scale
@@ -190,7 +159,9 @@ static void sum_exp(const unsigned char *shard0, uint32_t stride, uint32_t shard
 		uint64_t n = 0;
 		bool bad = false, copied = false;
 
-		if (!read_exp_shard(shard0 + (size_t)s * stride + m->slot_offset, size, tmp) ||
+		/* The slot is laid out as the struct: its words after seq. */
+		if (!read_slot(shard0 + (size_t)s * stride + m->slot_offset, (uint64_t *)(void *)tmp + 1,
+			       RTM_SHM_EXPHIST_FIXED / 8 - 1 + 2 * size) ||
 		    !exp_shard_valid(tmp, size)) {
 			v->torn++;
 			continue;
