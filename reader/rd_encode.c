@@ -463,13 +463,33 @@ static bool invalid_value(const struct rd_metric *m, const struct rd_value *v)
 	return m->value_type == RTM_SHM_VALUE_INT ? v->i < 0 : !(v->d >= 0) || isinf(v->d);
 }
 
+/* The members of g whose points OTLP may carry (all of them for
+ * no_value), in the arena; the others are counted and left out. */
+static uint32_t carried(struct rd_batch *b, const struct group *g, struct rd_source *s,
+			bool no_value, const uint32_t **out)
+{
+	uint32_t *keep = rd_arena_raw(&b->arena, g->n * sizeof *keep), n = 0;
+
+	for (uint32_t i = 0; i < g->n; i++) {
+		uint32_t idx = g->members[i];
+
+		if (!no_value && invalid_value(&s->seg.metrics[idx], &s->snap.values[idx]))
+			s->invalid_points++;
+		else
+			keep[n++] = idx;
+	}
+	*out = keep;
+	return n;
+}
+
 static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 				 const struct group *g, struct rd_source *s,
 				 bool no_value, uint64_t now)
 {
 	const struct rd_metric *first = g->first;
 	otlp_metric *m = rd_arena_raw(&b->arena, sizeof *m);
-	uint32_t n = 0;
+	const uint32_t *keep;
+	uint32_t n = carried(b, g, s, no_value, &keep);
 
 	OTLP_INIT(m, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT);
 	m->name = first->name;
@@ -482,18 +502,13 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		OTLP_INIT(h, OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT);
 		h->aggregation_temporality = OTLP_CUMULATIVE;
 		h->data_points = rd_arena_raw(&b->arena, g->n * sizeof *h->data_points);
-		for (uint32_t i = 0; i < g->n; i++) {
-			uint32_t idx = g->members[i];
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t idx = keep[i];
 
-			if (!no_value && invalid_value(&s->seg.metrics[idx], &s->snap.values[idx])) {
-				s->invalid_points++;
-				continue;
-			}
-			fill_hdp(&pts[n], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
-			pts[n].n_attributes = s->seg.metrics[idx].n_attrs;
-			pts[n].attributes = c->attrs[idx];
-			h->data_points[n] = &pts[n];
-			n++;
+			fill_hdp(&pts[i], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
+			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[i].attributes = c->attrs[idx];
+			h->data_points[i] = &pts[i];
 		}
 		h->n_data_points = n;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
@@ -505,18 +520,13 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		OTLP_INIT(h, OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM__INIT);
 		h->aggregation_temporality = OTLP_CUMULATIVE;
 		h->data_points = rd_arena_raw(&b->arena, g->n * sizeof *h->data_points);
-		for (uint32_t i = 0; i < g->n; i++) {
-			uint32_t idx = g->members[i];
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t idx = keep[i];
 
-			if (!no_value && invalid_value(&s->seg.metrics[idx], &s->snap.values[idx])) {
-				s->invalid_points++;
-				continue;
-			}
-			fill_ehdp(b, &pts[n], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
-			pts[n].n_attributes = s->seg.metrics[idx].n_attrs;
-			pts[n].attributes = c->attrs[idx];
-			h->data_points[n] = &pts[n];
-			n++;
+			fill_ehdp(b, &pts[i], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
+			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[i].attributes = c->attrs[idx];
+			h->data_points[i] = &pts[i];
 		}
 		h->n_data_points = n;
 		m->data_case = OTLP_DATA_EXPHIST;
@@ -525,18 +535,13 @@ static otlp_metric *encode_group(struct rd_batch *b, const struct enc_cache *c,
 		otlp_ndp *pts = rd_arena_raw(&b->arena, g->n * sizeof *pts);
 		otlp_ndp **pp = rd_arena_raw(&b->arena, g->n * sizeof *pp);
 
-		for (uint32_t i = 0; i < g->n; i++) {
-			uint32_t idx = g->members[i];
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t idx = keep[i];
 
-			if (!no_value && invalid_value(&s->seg.metrics[idx], &s->snap.values[idx])) {
-				s->invalid_points++;
-				continue;
-			}
-			fill_ndp(&pts[n], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
-			pts[n].n_attributes = s->seg.metrics[idx].n_attrs;
-			pts[n].attributes = c->attrs[idx];
-			pp[n] = &pts[n];
-			n++;
+			fill_ndp(&pts[i], &s->seg.metrics[idx], &s->snap.values[idx], no_value, now);
+			pts[i].n_attributes = s->seg.metrics[idx].n_attrs;
+			pts[i].attributes = c->attrs[idx];
+			pp[i] = &pts[i];
 		}
 		if (first->kind == RTM_SHM_KIND_GAUGE) {
 			otlp_gauge *gg = rd_arena_raw(&b->arena, sizeof *gg);
