@@ -20,9 +20,10 @@
 
 #include "rtm.h"
 
-enum which { RTM_COUNTER, RTM_HIST, RTM_EXPHIST, ATOMIC, MUTEX, N_WHICH };
+enum which { RTM_COUNTER, RTM_HIST, RTM_EXPHIST, ATOMIC, MUTEX, PRIVATE, N_WHICH };
 static const char *const names[N_WHICH] = {
 	"rtm_counter_add", "rtm_hist_record", "  exponential", "atomic_fetch_add", "mutex counter",
+	"private word add",
 };
 
 static rtm_counter_t counter;
@@ -78,6 +79,18 @@ static void *run(void *arg)
 			pthread_mutex_unlock(&lock);
 		}
 		break;
+	case PRIVATE: {
+		/* The floor of any counter a reader can see: a relaxed load
+		 * and store of a word no other thread writes, with no lookup
+		 * of where that word is.  Each update waits for the last
+		 * one's store, as rtm's does. */
+		uint64_t *w = calloc(8, sizeof *w);
+
+		for (long i = 0; w && i < ops; i++)
+			__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+		free(w);
+		break;
+	}
 	case N_WHICH:
 		break;
 	}
@@ -116,6 +129,44 @@ static double best(enum which w, int n)
 			b = v;
 	}
 	return b;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* One thread, nine rounds, each measuring every update and its baseline
+ * back to back: the ratios' min/median/max, so a target is judged by the
+ * median of ratios taken in one round, not by two bests taken apart. */
+static void rounds(void)
+{
+	enum { R = 9 };
+	static const struct { enum which a, b; const char *what; } q[] = {
+		{ RTM_COUNTER, ATOMIC, "rtm_counter_add / atomic_fetch_add" },
+		{ RTM_COUNTER, PRIVATE, "rtm_counter_add / private word add" },
+		{ RTM_HIST, ATOMIC, "rtm_hist_record / atomic_fetch_add" },
+		{ RTM_EXPHIST, ATOMIC, "exponential     / atomic_fetch_add" },
+	};
+	double ratio[sizeof q / sizeof q[0]][R];
+
+	for (int r = 0; r < R; r++) {
+		double ns[N_WHICH];
+
+		for (int w = 0; w < N_WHICH; w++)
+			if (w != MUTEX)
+				ns[w] = measure((enum which)w, 1);
+		for (size_t k = 0; k < sizeof q / sizeof q[0]; k++)
+			ratio[k][r] = ns[q[k].a] / ns[q[k].b];
+	}
+	printf("\none thread, %d rounds (ratio of the times: min / median / max):\n", R);
+	for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+		qsort(ratio[k], R, sizeof ratio[k][0], cmp_double);
+		printf("  %-36s %5.3f / %5.3f / %5.3f\n", q[k].what, ratio[k][0], ratio[k][R / 2],
+		       ratio[k][R - 1]);
+	}
 }
 
 /* One thread alternating between counters of k segments (an app and the
@@ -229,6 +280,7 @@ int main(int argc, char **argv)
 	       res[RTM_EXPHIST][maxt] / res[RTM_HIST][maxt]);
 	printf("  exponential rtm_hist_record vs atomic_fetch_add, 1 thread: %.2fx the time\n",
 	       res[RTM_EXPHIST][1] / res[ATOMIC][1]);
+	rounds();
 	several_segments(dir);
 	rtm_segment_close(seg);
 	unlink(rtm_segment_path(seg));
