@@ -150,6 +150,53 @@ static void the_readme_example_builds_against_the_uninstalled_pc(void **state)
 	free(dir);
 }
 
+/* `meson setup --prefix=DIR` of one's own, shared libraries: everything
+ * installs inside DIR (the unit and tmpfiles.d entry too: before, they
+ * went to systemd.pc's /lib/systemd/system), and the installed programs
+ * run from there with nothing on the loader's path. */
+static void a_prefix_install_stays_inside_and_runs(void **state)
+{
+	char *dir, cmd[4096], *out;
+
+	(void)state;
+	TU_SKIP_IF_SANITIZED(); /* a build of its own: the normal one checks it */
+	dir = tu_mkdir();
+	snprintf(cmd, sizeof cmd,
+		 "cd %s && meson setup b %s --prefix=%s/p -Ddefault_library=both -Dtests=disabled "
+		 ">b.log 2>&1 && ninja -C b >>b.log 2>&1 || { cat b.log; exit 1; }",
+		 dir, tu_prog("RTM_SOURCE_ROOT"), dir);
+	free(must_run(cmd));
+	/* Every destination Meson would write lies under the prefix. */
+	snprintf(cmd, sizeof cmd,
+		 "meson introspect %s/b --installed | grep -o ': \"[^\"]*\"' | grep -v ': \"%s/p/' || true",
+		 dir, dir);
+	out = must_run(cmd);
+	if (*out)
+		fail_msg("installed outside the prefix:\n%s", out);
+	free(out);
+	snprintf(cmd, sizeof cmd,
+		 "meson install -C %s/b --quiet >/dev/null 2>&1 && "
+		 "test -f %s/p/lib/systemd/system/rtm-reader.service && "
+		 "test -f %s/p/lib/tmpfiles.d/rtm.conf && "
+		 "grep -x 'ExecStart=%s/p/bin/rtm-reader' %s/p/lib/systemd/system/rtm-reader.service",
+		 dir, dir, dir, dir, dir);
+	free(must_run(cmd));
+	/* The programs link the shared librtm and find it in the prefix. */
+	snprintf(cmd, sizeof cmd,
+		 "cd %s && readelf -d p/bin/rtm-demo | grep -q 'librtm.so.0' && mkdir segs && "
+		 "env -u LD_LIBRARY_PATH p/bin/rtm-reader --version && "
+		 "env -u LD_LIBRARY_PATH RTM_DIR=%s/segs p/bin/rtm-demo --service prefixed --duration 1 "
+		 ">/dev/null && env -u LD_LIBRARY_PATH p/bin/rtm-shmdump --dir %s/segs 2>&1",
+		 dir, dir, dir);
+	out = must_run(cmd);
+	if (!strstr(out, "rtm-reader 0.1") || !strstr(out, "prefixed"))
+		fail_msg("%s\n%s", cmd, out);
+	free(out);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	free(must_run(cmd));
+	free(dir);
+}
+
 /* The unit as installed, but starting this build's reader, passes
  * systemd's own check (skipped where systemd-analyze is missing). */
 static void the_service_unit_verifies(void **state)
@@ -286,6 +333,7 @@ int main(void)
 		cmocka_unit_test(a_parent_project_builds_the_producer_alone),
 		cmocka_unit_test(the_readme_example_builds_against_the_installed_rtm_pc),
 		cmocka_unit_test(the_readme_example_builds_against_the_uninstalled_pc),
+		cmocka_unit_test(a_prefix_install_stays_inside_and_runs),
 		cmocka_unit_test(the_service_unit_verifies),
 		cmocka_unit_test(the_default_config_file_is_read_when_present),
 		cmocka_unit_test(man_pages_cover_the_api_flags_and_environment),
