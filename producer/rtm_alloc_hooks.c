@@ -8,8 +8,7 @@
  *
  * Opens a segment (service name from RTM_SERVICE_NAME, else
  * OTEL_SERVICE_NAME, else the executable's name) and publishes the native
- * counterparts of Go's allocation and heap metrics (README: "Runtime
- * metrics for native processes"):
+ * counterparts of Go's allocation and heap metrics (docs/preload.md):
  *  - counted by interposing malloc, calloc, realloc, reallocarray, free,
  *    posix_memalign, aligned_alloc, memalign, valloc, pvalloc: allocations,
  *    frees, bytes requested, live heap bytes (malloc_usable_size) and live

@@ -50,7 +50,7 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The security model (README "Segment directory"): the directory is shared
+/* The security model (docs/reference/reader.md, "Segment directory"): the directory is shared
  * and sticky, like /tmp, so every user can publish but none can remove or
  * replace another's files.  Says once what is unsafe about it. */
 static void check_dir(struct rd_reader *r)

@@ -284,7 +284,7 @@ static void usage(void)
 	       "  --cgroup-root DIR      where the host's cgroup hierarchy is mounted\n"
 	       "                         (default /sys/fs/cgroup)\n"
 	       "  --config FILE          settings file ($RTM_CONFIG; default " RTM_DEFAULT_CONFIG "\n"
-	       "                         when present; see README)\n"
+	       "                         when present; see docs/tuning.md)\n"
 	       "  --preset P             default or production ($RTM_PRESET)\n"
 	       "  --group G=on|off|DUR   memory, process, threads, scheduler, allocator\n"
 	       "                         ($RTM_GROUP_<G>); repeatable\n"

@@ -449,7 +449,7 @@ static void fill_ehdp(struct rd_batch *b, otlp_ehdp *p, const struct rd_metric *
 	}
 }
 
-/* Whether series idx holds a value OTLP must not carry (README "Hostile
+/* Whether series idx holds a value OTLP must not carry (docs/reference/reader.md, "Hostile
  * values"): a monotonic sum below zero or not finite, a histogram whose sum
  * is not finite.  Such points are left out and counted. */
 static bool invalid_value(const struct rd_metric *m, const struct rd_value *v)

@@ -2,7 +2,7 @@
 /*
  * Process metrics read from /proc, encoded with the names, units and
  * instrument kinds of the OpenTelemetry process semantic conventions.
- * README "Process metrics" lists each with the /proc file and field it
+ * docs/reference/metrics.md lists each with the /proc file and field it
  * comes from.
  */
 #define _GNU_SOURCE
@@ -39,7 +39,7 @@ static void add(struct builder *x, const char *name, const char *unit, const cha
 }
 
 /* The leak detector's measured growth rates, and whether each resource is
- * a suspect, once it has seen a full window (README "Leak detection"). */
+ * a suspect, once it has seen a full window (docs/tuning.md, "Leak detection"). */
 static void add_leaks(struct builder *x, const struct rd_source *s)
 {
 	static const char *const names[RD_LEAK_N] = {

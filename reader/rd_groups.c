@@ -259,9 +259,10 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 			if (bad) {
 				rc = bad == -ENOENT ?
 					rd_errorf(err, n, "%s:%d: unknown key '%s'", path, lineno, key) :
-					rd_errorf(err, n, "%s:%d: %s '%s' is not valid (see README \"%s\")",
+					rd_errorf(err, n, "%s:%d: %s '%s' is not valid (see %s)",
 						  path, lineno, key, val,
-						  leak ? "Leak detection" : "What segments may cost");
+						  leak ? "docs/tuning.md, \"Leak detection\"" :
+							 "docs/reference/reader.md, \"What segments may cost\"");
 				goto out;
 			}
 			continue;
@@ -409,7 +410,7 @@ int rd_settings_load(struct rd_settings *s, const char *config_flag,
 
 		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 			if ((v = getenv(vars[i])) && *v && leak_value(&s->leak, keys[i], v))
-				return rd_errorf(err, n, "%s: '%s' is not valid (see README \"Leak detection\")",
+				return rd_errorf(err, n, "%s: '%s' is not valid (see docs/tuning.md, \"Leak detection\")",
 						 vars[i], v);
 	}
 	if ((v = getenv("RTM_LIMIT_SERIES")) && *v && rd_limit_value(s, "series", v))

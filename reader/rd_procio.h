@@ -5,7 +5,7 @@
  * submits them as one batch on an io_uring ring, or as a plain pread() loop
  * when io_uring is unavailable (ENOSYS, EPERM from a seccomp profile,
  * kernel.io_uring_disabled) or not chosen.  tools/rtm-bench-reader measures
- * both; the README gives the numbers behind the default.
+ * both; docs/reference/reader.md ("io_uring") gives the numbers behind the default.
  */
 #ifndef RD_PROCIO_H
 #define RD_PROCIO_H

@@ -41,7 +41,7 @@ struct rd_source {
 	struct rd_proc_stat stat;
 	bool stat_ok;
 
-	/* Process metrics from outside, read each cycle (README: "Process
+	/* Process metrics from outside, read each cycle (docs/reference/metrics.md: "Process
 	 * metrics").  fds are kept open between cycles: cheaper than opening,
 	 * and a read on one fails with ESRCH once the process is gone. */
 	int status_fd, io_fd, fd_dir_fd, task_dir_fd;

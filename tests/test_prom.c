@@ -38,7 +38,7 @@ static void check_names(const struct name_case *c, size_t n)
 	}
 }
 
-/* The README's mapping table, line by line: family names (counters get
+/* docs/prometheus.md's mapping table, line by line: family names (counters get
  * _total on their samples). */
 static void every_rtm_metric_maps_as_the_readme_says(void **state)
 {

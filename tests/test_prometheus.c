@@ -468,7 +468,7 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 
 	/* promtool: the text format parses, and its linter finds nothing but
 	 * the two OTel semantic-convention names that end in _count (kept as
-	 * the OTel specification maps them; see README "Prometheus"). */
+	 * the OTel specification maps them; see docs/prometheus.md). */
 	/* Prometheus took OpenMetrics so far: the text format is rendered
 	 * from the cycle after a scraper asks for it (503 until then). */
 	for (int i = 0; i < 300; i++) {

@@ -311,8 +311,8 @@ static void bad_flags_are_one_line_errors(void **state)
 	tu_run_says(cmd, 1, "/nonexistent");
 }
 
-/* The README's example is tools/rtm_example.c verbatim, and running it
- * shows its metrics in rtm-shmdump, as the README promises. */
+/* docs/c.md's example is tools/rtm_example.c verbatim, and running it
+ * shows its metrics in rtm-shmdump, as the guide promises. */
 static void readme_example_runs_and_shows_up(void **state)
 {
 	char path[4096], cmd[4096];
@@ -323,7 +323,7 @@ static void readme_example_runs_and_shows_up(void **state)
 	json_object *root, *m;
 	struct fx *f = *state;
 
-	snprintf(path, sizeof path, "%s/README.md", tu_prog("RTM_SOURCE_ROOT"));
+	snprintf(path, sizeof path, "%s/docs/c.md", tu_prog("RTM_SOURCE_ROOT"));
 	readme = tu_slurp(path, &rlen);
 	readme[rlen] = '\0';
 	snprintf(path, sizeof path, "%s/tools/rtm_example.c", tu_prog("RTM_SOURCE_ROOT"));

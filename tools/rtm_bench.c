@@ -4,7 +4,7 @@
  * measured in the same process and the same run: a shared atomic counter
  * (atomic_fetch_add, what most metrics libraries do) and a mutex-protected
  * counter.  Prints ns/op per thread for 1..N threads hammering ONE metric,
- * and the ratios that the README quotes.
+ * and the ratios docs/performance.md quotes.
  *
  * usage: rtm-bench [--ops N] [--threads MAX]
  */

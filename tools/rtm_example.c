@@ -1,4 +1,4 @@
-/* The README's example: a program that publishes three metrics with rtm.
+/* The C guide's example (docs/c.md): a program that publishes three metrics with rtm.
  * Build (from the repository, after tools/run-demo or tools/run-tests):
  *   cc -O2 -Iproducer -Ishm-layout tools/rtm_example.c build/producer/librtm.a -pthread -o example */
 #include <stdio.h>

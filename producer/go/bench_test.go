@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Benchmarks with their baselines in the same run (README "Go"):
+// Benchmarks with their baselines in the same run (docs/go.md):
 //   go test -run '^$' -bench . -cpu 1,2
 // RunParallel spreads b.N over GOMAXPROCS goroutines: ns/op is wall time
 // per update, so a cost that stays flat from -cpu 1 to 2 scales.

@@ -16,7 +16,7 @@ import (
 )
 
 // RuntimeMetrics publishes every metric runtime/metrics offers into a
-// segment (README "Go"): one metrics.Read per sample.
+// segment (docs/go.md): one metrics.Read per sample.
 //
 // Names: the OpenTelemetry Go runtime semantic conventions where they define
 // one (semconv below); every other key K = "/path/to/x:unit" becomes

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 
 // go-bench: the Go producer's histogram records next to their baselines,
-// in one run (README "Go"): a shared atomic add, rtm's explicit and
+// in one run (docs/go.md): a shared atomic add, rtm's explicit and
 // exponential records and, built with -tags clientgolang (tools/run-go-bench
 // does when Debian's golang-github-prometheus-client-golang-dev is there),
 // client_golang's classic and native histograms' Observe.  Each is
