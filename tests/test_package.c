@@ -95,8 +95,9 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 	out[strcspn(out, "\n")] = '\0';
 	assert_true(*out);
 	*strrchr(out, '/') = '\0'; /* its directory */
-	/* The licence, the changelog, the README the unit's Documentation= and the docs it links to,
-	 * names and the example settings, under share/doc/rtm. */
+	/* The licence, the changelog, the README the unit's Documentation=
+	 * names, the docs it links to and the example settings, under
+	 * share/doc/rtm. */
 	snprintf(cmd, sizeof cmd, "for f in README.md LICENSE CHANGELOG.md examples/reader.conf docs/c.md docs/reference/reader.md; do "
 		 "find %s/root -path \"*/share/doc/rtm/$f\" | grep -q . || echo \"missing $f\"; done", dir);
 	{
