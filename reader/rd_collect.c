@@ -215,6 +215,7 @@ int rd_reader_init(struct rd_reader *r, const struct rd_config *cfg, char *err,
 		}
 		r->prom_r = rd_prom_renderer_new();
 		rd_prom_renderer_on_conflict(r->prom_r, log_conflict, NULL);
+		rd_prom_renderer_created(r->prom_r, r->cfg->prom_created);
 	}
 	/* Only protobuf bytes leave: no tree needs to outlive its producer. */
 	r->batch.wire_only = !r->prom && !cfg->console_too &&

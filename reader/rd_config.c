@@ -259,6 +259,8 @@ static void usage(void)
 	       "  --prometheus [HOST:]PORT  serve GET /metrics for scraping (also\n"
 	       "                         OTEL_EXPORTER_PROMETHEUS_{HOST,PORT}; default\n"
 	       "                         localhost:9464; 'off' to turn it off)\n"
+	       "  --prometheus-created   OpenMetrics pages carry _created samples (start\n"
+	       "                         times; Prometheus stores each as a series)\n"
 	       "  --endpoint URL         OTLP/HTTP metrics URL, used as is; for grpc the\n"
 	       "                         server (default http://localhost:4317)\n"
 	       "  --protocol P           http/protobuf (default), http/json or grpc\n"
@@ -305,7 +307,7 @@ enum {
 	O_DIR = 256, O_INTERVAL, O_EXPORTER, O_ENDPOINT, O_PROTOCOL, O_COMPRESSION,
 	O_TIMEOUT, O_HEADERS, O_CERT, O_KEY, O_CCERT, O_MAXREQ, O_RETRY_INITIAL,
 	O_RETRY_MAX, O_IO, O_CMDLINE, O_KEEP_DEAD, O_ONCE, O_CONFIG, O_PRESET, O_GROUP,
-	O_PID, O_MATCH, O_PROMETHEUS, O_LEAK, O_LIMIT, O_OUTPUT, O_PROC_ROOT, O_CGROUP_ROOT,
+	O_PID, O_MATCH, O_PROMETHEUS, O_PROM_CREATED, O_LEAK, O_LIMIT, O_OUTPUT, O_PROC_ROOT, O_CGROUP_ROOT,
 	O_VERSION, O_HELP,
 };
 
@@ -560,6 +562,8 @@ static int load_prometheus(struct rd_config *c, const struct flags *f, char *err
 	const char *file = c->settings.prometheus, *v;
 	char host[128] = "", port[8] = "";
 
+	/* The flag turns them on; without it, the file says. */
+	c->prom_created |= c->settings.prometheus_created;
 	if (*file && strcmp(file, "off")) {
 		c->prometheus = true;
 		rd_parse_listen(file, host, sizeof host, port, sizeof port); /* checked on load */
@@ -728,6 +732,7 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 		{ "pid", required_argument, NULL, O_PID },
 		{ "match", required_argument, NULL, O_MATCH },
 		{ "prometheus", required_argument, NULL, O_PROMETHEUS },
+		{ "prometheus-created", no_argument, NULL, O_PROM_CREATED },
 		{ "leak", required_argument, NULL, O_LEAK },
 		{ "limit", required_argument, NULL, O_LIMIT },
 		{ "output", required_argument, NULL, O_OUTPUT },
@@ -753,6 +758,7 @@ int rd_config_load(struct rd_config *c, int argc, char **argv, char *err,
 	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (opt) {
 		case O_CMDLINE: c->command_line = true; break;
+		case O_PROM_CREATED: c->prom_created = true; break;
 		case O_KEEP_DEAD: c->keep_dead = true; break;
 		case O_ONCE: c->once = true; break;
 		case O_GROUP:

@@ -70,6 +70,8 @@ struct rd_config {
 	bool prometheus;
 	char prom_host[128];       /* "" : every address */
 	char prom_port[8];
+	bool prom_created;         /* OpenMetrics _created samples (--prometheus-created,
+				    * "prometheus.created = on" in the file) */
 	/* The reader's own resource. */
 	char *service_name;
 	struct rd_header *resource;

@@ -155,6 +155,7 @@ static char *trim(char *s)
  *   interval = DURATION
  *   group.<name> = on | off | DURATION
  *   prometheus = [HOST:]PORT | off      (serve /metrics; see rd_config.h)
+ *   prometheus.created = on | off       (OpenMetrics _created samples)
  *   leak = on | off, leak.window = DURATION (>= 1s),
  *   leak.heap = BYTES/s, leak.threads = N/s, leak.fds = N/s
  *   limit.series = N, limit.strings = BYTES   (what one segment may cost)
@@ -277,6 +278,15 @@ static int load_file(struct rd_settings *s, const char *path, bool preset_locked
 				goto out;
 			}
 			snprintf(s->prometheus, sizeof s->prometheus, "%s", val);
+			continue;
+		}
+		if (!strcmp(key, "prometheus.created")) {
+			if (strcmp(val, "on") && strcmp(val, "off")) {
+				rc = rd_errorf(err, n, "%s:%d: prometheus.created '%s' is not on or off",
+					   path, lineno, val);
+				goto out;
+			}
+			s->prometheus_created = !strcmp(val, "on");
 			continue;
 		}
 		if (!strcmp(key, "proc-root") || !strcmp(key, "cgroup-root")) {

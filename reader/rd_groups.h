@@ -43,6 +43,7 @@ struct rd_settings {
 	uint64_t interval_ns;          /* the preset's or the file's; 0: none */
 	struct rd_group_cfg groups[RD_GROUP_N];
 	char prometheus[160];          /* "prometheus = " from the file: "" unset */
+	bool prometheus_created;       /* "prometheus.created = on" */
 	char proc_root[256];           /* "proc-root = ": "" unset */
 	char cgroup_root[256];         /* "cgroup-root = ": "" unset */
 	struct rd_leak_cfg leak;       /* the leak detector's window and thresholds */

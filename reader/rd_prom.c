@@ -94,6 +94,7 @@ struct rd_prom_renderer {
 	uint64_t *logged;    /* conflicts told (first_report) */
 	uint32_t n_logged;
 	uint64_t stamp;      /* counts the scopes rendered */
+	bool created;        /* OpenMetrics _created samples (rd_prom_renderer_created) */
 	/* The protobuf format's classic buckets of one point. */
 	double *pb_bounds;
 	uint64_t *pb_cum;
@@ -825,6 +826,7 @@ static const struct le_str *le_of(struct rd_prom_renderer *r, double bound)
 struct out {
 	struct rd_buf *b;
 	enum rd_prom_format fmt;
+	bool created; /* OpenMetrics _created samples */
 	struct rd_prom_stats *st;
 };
 
@@ -946,7 +948,7 @@ static void created(struct out *o, const struct heads *h, const struct rd_buf *l
 	char *w;
 	uint64_t f = start % 1000000000u;
 
-	if (o->fmt != RD_PROM_OPENMETRICS || !start)
+	if (o->fmt != RD_PROM_OPENMETRICS || !o->created || !start)
 		return;
 	w = open_line(o, h, H_CREATED, labels, 2 + 20 + 10 + 1);
 	*w++ = '}';
@@ -1246,6 +1248,11 @@ static int cmp_claim(const void *a, const void *b, void *ctx)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+void rd_prom_renderer_created(struct rd_prom_renderer *r, bool on)
+{
+	r->created = on;
+}
+
 void rd_prom_renderer_on_conflict(struct rd_prom_renderer *r,
 				  void (*fn)(void *ctx, const char *line), void *ctx)
 {
@@ -1258,7 +1265,7 @@ void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
 		    struct rd_buf *out, struct rd_prom_stats *st)
 {
 	static const char *const types[] = { "counter", "gauge", "histogram" };
-	struct out o = { .b = out, .fmt = fmt, .st = st };
+	struct out o = { .b = out, .fmt = fmt, .created = r->created, .st = st };
 	const struct claim reader = { .reader = true, .uid = (uint32_t)geteuid() };
 	size_t k = 0;
 

@@ -79,6 +79,16 @@ void rd_prom_renderer_on_conflict(struct rd_prom_renderer *r,
 				  void (*fn)(void *ctx, const char *line), void *ctx);
 
 /*
+ * rd_prom_renderer_created - whether OpenMetrics pages carry a _created
+ * sample for each counter and histogram point (its start time).  Off until
+ * called with true: Prometheus before the created-timestamp feature stores
+ * each _created sample as one more series (client_golang leaves them out by
+ * default too).  Their names stay reserved either way, so turning them on
+ * never changes who gets which name.
+ */
+void rd_prom_renderer_created(struct rd_prom_renderer *r, bool on);
+
+/*
  * rd_prom_render - appends the exposition of the n resources to out.
  * owners[i] says who wrote rms[i] and decides name conflicts (above); with
  * owners NULL every scope is taken as the reader's own, and a metric whose

@@ -264,6 +264,8 @@ static void model_init(struct model *md, size_t n_res, const char *route_a, cons
 	}
 }
 
+static bool with_created; /* rd_prom_renderer_created() for the next render() */
+
 static char *render(struct model *md, size_t n, enum rd_prom_format fmt, struct rd_prom_stats *st)
 {
 	struct rd_prom_renderer *r = rd_prom_renderer_new();
@@ -271,6 +273,8 @@ static char *render(struct model *md, size_t n, enum rd_prom_format fmt, struct 
 	size_t len;
 	char *s;
 
+	rd_prom_renderer_created(r, with_created);
+	with_created = false;
 	rd_prom_render(r, md->rms, NULL, n, fmt, &out, st);
 	rd_buf_putc(&out, '\0');
 	s = rd_buf_take(&out, &len);
@@ -322,6 +326,7 @@ static void openmetrics_has_units_created_and_eof(void **state)
 
 	(void)state;
 	model_init(&md, 1, "/a", "/b");
+	with_created = true;
 	s = render(&md, 1, RD_PROM_OPENMETRICS, &st);
 	assert_string_equal(s,
 		"# TYPE target info\n"
@@ -348,6 +353,24 @@ static void openmetrics_has_units_created_and_eof(void **state)
 		"app_latency_seconds_count{" LBL "} 4\n"
 		"app_latency_seconds_created{" LBL "} 1700000000\n"
 		"# EOF\n");
+	free(s);
+}
+
+/* By default OpenMetrics pages carry no _created samples (Prometheus 2.x
+ * would store each as a series); everything else is as above. */
+static void openmetrics_leaves_created_out_by_default(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	char *s;
+
+	(void)state;
+	model_init(&md, 1, "/a", "/b");
+	s = render(&md, 1, RD_PROM_OPENMETRICS, &st);
+	assert_null(strstr(s, "_created"));
+	assert_non_null(strstr(s, "app_requests_total{" LBL ",route=\"/a\"} 100\n"
+				  "app_requests_total{" LBL ",route=\"/b\"} 7\n"));
+	assert_non_null(strstr(s, "app_latency_seconds_count{" LBL "} 4\n# EOF\n"));
 	free(s);
 }
 
@@ -665,6 +688,7 @@ int main(void)
 		cmocka_unit_test(label_names_are_sanitised),
 		cmocka_unit_test(text_format_is_exact),
 		cmocka_unit_test(openmetrics_has_units_created_and_eof),
+		cmocka_unit_test(openmetrics_leaves_created_out_by_default),
 		cmocka_unit_test(producers_share_one_family_per_name),
 		cmocka_unit_test(hostile_label_values_are_escaped_and_made_utf8),
 		cmocka_unit_test(colliding_and_reserved_attribute_keys),

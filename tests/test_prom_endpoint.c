@@ -230,8 +230,24 @@ static void gzip_and_openmetrics_are_negotiated(void **state)
 	len = strlen(om.body);
 	assert_true(len > 6 && !strcmp(om.body + len - 6, "# EOF\n"));
 	assert_non_null(strstr(om.body, "# TYPE app_requests counter\n"));
-	assert_non_null(strstr(om.body, "app_requests_created{job=\"svc-gz\""));
+	/* _created samples only on request (--prometheus-created). */
+	assert_null(strstr(om.body, "_created{"));
 	assert_non_null(strstr(om.body, "# UNIT app_latency_seconds seconds\n"));
+	tu_http_free(&om);
+	assert_int_equal(tu_reader_stop(&r), 0);
+	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
+						   "--interval", "1s", "--prometheus-created", NULL });
+	for (int i = 0; i < 300; i++) {
+		tu_http_get(r.url, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5", true, &om);
+		if (strstr(om.headers, "application/openmetrics-text; version=1.0.0") &&
+		    strstr(om.body, "job=\"svc-gz\""))
+			break;
+		tu_http_free(&om);
+		om.body = NULL;
+		usleep(100000);
+	}
+	assert_non_null(om.body);
+	assert_non_null(strstr(om.body, "app_requests_created{job=\"svc-gz\""));
 	tu_http_free(&om);
 	assert_int_equal(tu_reader_stop(&r), 0);
 	tu_reap(&p);

@@ -394,7 +394,8 @@ static void prometheus_stores_exactly_what_producers_published(void **state)
 	leaker = start_leaker(dir, leaker_pid, sizeof leaker_pid);
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "1s", "--leak", "window=3s",
-						   "--leak", "heap=0.5MB/s", "--pid", leaker_pid, NULL });
+						   "--leak", "heap=0.5MB/s", "--pid", leaker_pid,
+						   "--prometheus-created", NULL });
 	prom_start(&pr, r.port);
 
 	/* _created series exist only in OpenMetrics: Prometheus negotiated it. */
@@ -813,6 +814,14 @@ static void the_grafana_dashboard_has_data_in_every_panel(void **state)
 		}
 		print_message("%s: every dashboard query has data; process panels show %s\n",
 			      native ? "native histograms" : "classic", jobs);
+		/* This reader was not asked for _created samples: Prometheus
+		 * stored none (each would be one more series). */
+		{
+			json_object *root, *res = query(&pr, "{__name__=~\".+_created\"}", &root);
+
+			assert_int_equal(json_object_array_length(res), 0);
+			json_object_put(root);
+		}
 		assert_non_null(strstr(jobs, "dash-c,"));
 		assert_non_null(strstr(jobs, "dash-preload,"));
 		if (go && *go)

@@ -1295,7 +1295,7 @@ static void grpc_endpoint_without_scheme_follows_insecure(void **state)
  * sets every key the settings file takes, and the reader accepts it. */
 static void the_example_config_names_every_key(void **state)
 {
-	static const char *const keys[] = { "preset", "interval", "prometheus", "leak", "leak.window",
+	static const char *const keys[] = { "preset", "interval", "prometheus", "prometheus.created", "leak", "leak.window",
 					    "leak.heap", "leak.threads", "leak.fds", "limit.series",
 					    "limit.strings", "limit.user-series", "proc-root",
 					    "cgroup-root" };

@@ -1017,7 +1017,7 @@ static void hostile_values_are_not_forwarded(void **state)
 	close(fd);
 	rd_segment_close(&rd);
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
-						   "--interval", "100ms", NULL });
+						   "--interval", "100ms", "--prometheus-created", NULL });
 	for (int i = 0; i < 100; i++) {
 		struct tu_http h;
 
