@@ -198,6 +198,7 @@ static void c_examples_compile_and_run(void **state)
 		programs++;
 	}
 	assert_true(programs >= 1); /* the README's */
+	print_message("%d C programs built and run\n", programs);
 	tu_rmdir(dir);
 }
 
@@ -334,6 +335,7 @@ static void shell_examples_name_what_exists(void **state)
 		free(copy);
 	}
 	assert_true(lines > 20);
+	print_message("%d command lines checked\n", lines);
 	free(ru);
 	free(su);
 }
@@ -370,6 +372,7 @@ static void prometheus_examples_pass_promtool(void **state)
 		checked++;
 	}
 	assert_true(checked >= 2); /* the README's scrape config and prometheus.md's */
+	print_message("%d Prometheus files passed promtool\n", checked);
 	tu_rmdir(dir);
 }
 
@@ -464,6 +467,7 @@ static void go_examples_build(void **state)
 		built++;
 	}
 	assert_true(built >= 1); /* the README's */
+	print_message("%d Go programs built and run\n", built);
 	tu_rmdir(dir);
 }
 
@@ -500,6 +504,7 @@ static void every_metric_is_in_the_reference(void **state)
 		n++;
 	}
 	assert_true(n > 40);
+	print_message("%d metric names found in the reference\n", n);
 	free(names);
 }
 
