@@ -115,14 +115,16 @@ static int setup(void **state)
 	return 0;
 }
 
-static char *run_ok(const char *cmd)
+/* Builds and runs one example with cmd; a failure names its place. */
+static void example_runs(const struct block *b, const char *lang, const char *cmd)
 {
 	int st;
 	char *out = tu_run(cmd, &st, NULL);
 
 	if (st)
-		fail_msg("%s: exit %d\n%s", cmd, st, out ? out : "");
-	return out;
+		fail_msg("%s:%d: the %s example does not build or run (exit %d):\n%s", b->file, b->line,
+			 lang, st, out ? out : "");
+	free(out);
 }
 
 static bool file_has(const char *path, const char *needle)
@@ -186,15 +188,7 @@ static void c_examples_compile_and_run(void **state)
 			 "ex%zu.c %s/producer/librtm.a -pthread -lm -o ex%zu 2>&1 && mkdir -p segs%zu && "
 			 "RTM_DIR=%s/segs%zu timeout -s KILL 20 ./ex%zu",
 			 dir, src(), src(), i, bld(), i, i, dir, i, i);
-		{
-			int st;
-			char *out = tu_run(cmd, &st, NULL);
-
-			if (st)
-				fail_msg("%s:%d: the C example does not build or run (exit %d):\n%s",
-					 b->file, b->line, st, out ? out : "");
-			free(out);
-		}
+		example_runs(b, "C", cmd);
 		programs++;
 	}
 	assert_true(programs >= 1); /* the README's */
@@ -420,7 +414,7 @@ static void go_examples_build(void **state)
 		skip();
 	dir = tu_mkdir();
 	snprintf(cmd, sizeof cmd, "cp -r %s/producer/go %s/m", src(), dir);
-	free(run_ok(cmd));
+	free(tu_run_ok(cmd));
 	for (size_t i = 0; i < n_blocks; i++) {
 		const struct block *b = &blocks[i];
 
@@ -455,15 +449,7 @@ static void go_examples_build(void **state)
 			 "GOCACHE=%s/producer/go/go-cache %s/tools/go-build %s/m ./cmd/doc%zu %s/doc%zu 2>&1 && "
 			 "mkdir -p %s/segs && RTM_DIR=%s/segs timeout -s KILL 20 %s/doc%zu 2>&1",
 			 bld(), src(), dir, i, dir, i, dir, dir, dir, i);
-		{
-			int st;
-			char *out = tu_run(cmd, &st, NULL);
-
-			if (st)
-				fail_msg("%s:%d: the Go example does not build or run (exit %d):\n%s",
-					 b->file, b->line, st, out ? out : "");
-			free(out);
-		}
+		example_runs(b, "Go", cmd);
 		built++;
 	}
 	assert_true(built >= 1); /* the README's */
@@ -488,7 +474,7 @@ static void every_metric_is_in_the_reference(void **state)
 		 "cat %s/reader/*.c %s/producer/*.c %s/shm-layout/*.c | "
 		 "grep -oE '\"(rtm|process|runtime\\.native)\\.[a-z_.]+\"' | tr -d '\"' | sort -u",
 		 src(), src(), src());
-	names = run_ok(cmd);
+	names = tu_run_ok(cmd);
 	snprintf(ref, sizeof ref, "%s/docs/reference/metrics.md", src());
 	for (char *w = strtok_r(names, "\n", &save); w; w = strtok_r(NULL, "\n", &save)) {
 		char want[160];
@@ -515,7 +501,7 @@ static void the_readme_is_short_and_its_links_resolve(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof cmd, "wc -l < %s/README.md", src());
-	out = run_ok(cmd);
+	out = tu_run_ok(cmd);
 	if (atoi(out) > 400)
 		fail_msg("README.md has %d lines (at most 400: reference goes to docs/)", atoi(out));
 	free(out);
@@ -525,7 +511,7 @@ static void the_readme_is_short_and_its_links_resolve(void **state)
 		 "grep -oE '\\]\\([^)#:]+(#[^)]*)?\\)' \"$f\" | sed -E 's/^\\]\\(//; s/[)#].*//' | "
 		 "while read -r l; do test -e \"$(dirname \"$f\")/$l\" || echo \"$f: $l\"; done; done",
 		 src());
-	out = run_ok(cmd);
+	out = tu_run_ok(cmd);
 	if (*out)
 		fail_msg("links to nothing:\n%s", out);
 	free(out);

@@ -15,17 +15,6 @@
 
 #include "test_util.h"
 
-/* Runs cmd; fails the test with its output unless it exits 0. */
-static char *must_run(const char *cmd)
-{
-	int st;
-	char *out = tu_run(cmd, &st, NULL);
-
-	if (st)
-		fail_msg("%s: exit %d\n%s", cmd, st, out ? out : "");
-	return out;
-}
-
 static void a_parent_project_builds_the_producer_alone(void **state)
 {
 	char *dir = tu_mkdir(), path[512], cmd[2048], *out;
@@ -55,26 +44,26 @@ static void a_parent_project_builds_the_producer_alone(void **state)
 	snprintf(cmd, sizeof cmd,
 		 "cd %s && PKG_CONFIG_LIBDIR=%s/none PKG_CONFIG_PATH= meson setup b >b.log 2>&1 && "
 		 "ninja -C b >>b.log 2>&1 || { cat b.log; exit 1; }", dir, dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	/* It runs, and publishes. */
 	snprintf(cmd, sizeof cmd, "mkdir -p %s/segs && %s/b/parent %s/segs", dir, dir, dir);
-	out = must_run(cmd);
+	out = tu_run_ok(cmd);
 	assert_non_null(strstr(out, "/segs/rtm."));
 	free(out);
 	/* The shared library exports rtm_* (and the rtm__* its inline
 	 * functions call), nothing else, under a versioned soname. */
 	snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/b/subprojects/rtm/producer/librtm.so | "
 		 "awk '{print $3}' | grep -v '^rtm_' | grep -v '^RTM_0$' || true", dir);
-	out = must_run(cmd);
+	out = tu_run_ok(cmd);
 	assert_string_equal(out, "");
 	free(out);
 	snprintf(cmd, sizeof cmd, "readelf -d %s/b/subprojects/rtm/producer/librtm.so | grep SONAME",
 		 dir);
-	out = must_run(cmd);
+	out = tu_run_ok(cmd);
 	assert_non_null(strstr(out, "[librtm.so.0]"));
 	free(out);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	free(dir);
 }
 
@@ -91,7 +80,7 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 	/* Install this build into a staging root; find rtm.pc there. */
 	snprintf(cmd, sizeof cmd, "meson install -C %s --destdir %s/root --quiet >/dev/null 2>&1 && "
 		 "find %s/root -name rtm.pc | head -1", tu_prog("RTM_BUILD_ROOT"), dir, dir);
-	out = must_run(cmd);
+	out = tu_run_ok(cmd);
 	out[strcspn(out, "\n")] = '\0';
 	assert_true(*out);
 	*strrchr(out, '/') = '\0'; /* its directory */
@@ -101,7 +90,7 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 	snprintf(cmd, sizeof cmd, "for f in README.md LICENSE CHANGELOG.md examples/reader.conf docs/c.md docs/reference/reader.md; do "
 		 "find %s/root -path \"*/share/doc/rtm/$f\" | grep -q . || echo \"missing $f\"; done", dir);
 	{
-		char *miss = must_run(cmd);
+		char *miss = tu_run_ok(cmd);
 
 		if (*miss)
 			fail_msg("installed docs: %s", miss);
@@ -110,7 +99,7 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 	/* Headers under include/rtm/, none generic at the top. */
 	snprintf(cmd, sizeof cmd, "test -f %s/../../../include/rtm/rtm.h -o -f %s/../../include/rtm/rtm.h && "
 		 "! find %s/root -path '*/include/rtm_shm.h' | grep -q .", out, out, dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	snprintf(cmd, sizeof cmd,
 		 "cd %s && PKG_CONFIG_SYSROOT_DIR=%s/root PKG_CONFIG_LIBDIR=%s "
 		 "cc -O2 %s/tools/rtm_example.c $(PKG_CONFIG_SYSROOT_DIR=%s/root PKG_CONFIG_LIBDIR=%s "
@@ -123,7 +112,7 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 		fail_msg("%s\n%s", cmd, out ? out : "");
 	free(out);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	free(dir);
 }
 
@@ -147,7 +136,7 @@ static void the_readme_example_builds_against_the_uninstalled_pc(void **state)
 		fail_msg("%s\n%s", cmd, out ? out : "");
 	free(out);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	free(dir);
 }
 
@@ -166,12 +155,12 @@ static void a_prefix_install_stays_inside_and_runs(void **state)
 		 "cd %s && meson setup b %s --prefix=%s/p -Ddefault_library=both -Dtests=disabled "
 		 ">b.log 2>&1 && ninja -C b >>b.log 2>&1 || { cat b.log; exit 1; }",
 		 dir, tu_prog("RTM_SOURCE_ROOT"), dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	/* Every destination Meson would write lies under the prefix. */
 	snprintf(cmd, sizeof cmd,
 		 "meson introspect %s/b --installed | grep -o ': \"[^\"]*\"' | grep -v ': \"%s/p/' || true",
 		 dir, dir);
-	out = must_run(cmd);
+	out = tu_run_ok(cmd);
 	if (*out)
 		fail_msg("installed outside the prefix:\n%s", out);
 	free(out);
@@ -181,7 +170,7 @@ static void a_prefix_install_stays_inside_and_runs(void **state)
 		 "test -f %s/p/lib/tmpfiles.d/rtm.conf && "
 		 "grep -x 'ExecStart=%s/p/bin/rtm-reader' %s/p/lib/systemd/system/rtm-reader.service",
 		 dir, dir, dir, dir, dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	/* The programs link the shared librtm and find it in the prefix. */
 	snprintf(cmd, sizeof cmd,
 		 "cd %s && readelf -d p/bin/rtm-demo | grep -q 'librtm.so.0' && mkdir segs && "
@@ -189,12 +178,12 @@ static void a_prefix_install_stays_inside_and_runs(void **state)
 		 "env -u LD_LIBRARY_PATH RTM_DIR=%s/segs p/bin/rtm-demo --service prefixed --duration 1 "
 		 ">/dev/null && env -u LD_LIBRARY_PATH p/bin/rtm-shmdump --dir %s/segs 2>&1",
 		 dir, dir, dir);
-	out = must_run(cmd);
+	out = tu_run_ok(cmd);
 	if (!strstr(out, "rtm-reader 0.1") || !strstr(out, "prefixed"))
 		fail_msg("%s\n%s", cmd, out);
 	free(out);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	free(dir);
 }
 
@@ -241,7 +230,7 @@ static void the_default_config_file_is_read_when_present(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof cmd, "%s --help", tu_prog("RTM_READER"));
-	help = must_run(cmd);
+	help = tu_run_ok(cmd);
 	at = strstr(help, "--config");
 	assert_non_null(at);
 	at = strstr(at, "default /");
@@ -254,7 +243,7 @@ static void the_default_config_file_is_read_when_present(void **state)
 	}
 	snprintf(cmd, sizeof cmd, "mkdir -p $(dirname %s) && printf 'limit.series = 1\\n' > %s", path,
 		 path);
-	free(must_run(cmd));
+	free(tu_run_ok(cmd));
 	tu_spawn(&p, dir, "three", produce_three, 0, false);
 	snprintf(cmd, sizeof cmd, "RTM_DIR=%s %s --once --exporter none 2>&1", dir, tu_prog("RTM_READER"));
 	out = tu_run(cmd, &st, NULL);
@@ -293,7 +282,7 @@ static void man_pages_cover_the_api_flags_and_environment(void **state)
 	(void)state;
 	snprintf(cmd, sizeof cmd, "find %s/producer %s/reader %s/shm-layout %s/tools -name '*.scd' "
 		 "-exec cat {} +", root, root, root, root);
-	pages = must_run(cmd);
+	pages = tu_run_ok(cmd);
 	assert_true(strlen(pages) > 1000);
 	snprintf(cmd, sizeof cmd,
 		 /* Functions declared or defined in rtm.h (not the rtm__ helpers). */
@@ -310,7 +299,7 @@ static void man_pages_cover_the_api_flags_and_environment(void **state)
 		 "%s/shm-layout/rtm_shm.h | grep -oE '[a-z_0-9]+(\\[[A-Z_0-9]+\\])?;' | "
 		 "sed 's/\\[.*//; s/;//'; done",
 		 root, tu_prog("RTM_READER"), tu_prog("RTM_SHMDUMP"), root, root, root, root, root, root);
-	names = must_run(cmd);
+	names = tu_run_ok(cmd);
 	for (char *n = strtok_r(names, "\n", &save); n; n = strtok_r(NULL, "\n", &save)) {
 		if (!strcmp(n, "--") || strstr(pages, n))
 			continue;
@@ -324,7 +313,7 @@ static void man_pages_cover_the_api_flags_and_environment(void **state)
 	if (system("command -v scdoc >/dev/null") == 0) {
 		snprintf(cmd, sizeof cmd, "test -s %s/tools/man/rtm-reader.8 && test -s %s/tools/man/rtm.h.3",
 			 tu_prog("RTM_BUILD_ROOT"), tu_prog("RTM_BUILD_ROOT"));
-		free(must_run(cmd));
+		free(tu_run_ok(cmd));
 	}
 }
 

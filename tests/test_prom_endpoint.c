@@ -191,6 +191,20 @@ static void keep_alive_and_pipelined_requests(void **state)
 
 /* gzip: the same bytes, compressed; OpenMetrics from the cycle after a
  * scraper first asks for it. */
+/* The first OpenMetrics page (gzip) that has svc-gz's series, into *om. */
+static void await_openmetrics(const struct tu_reader *r, struct tu_http *om)
+{
+	for (int i = 0; i < 300; i++) {
+		tu_http_get(r->url, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5", true, om);
+		if (strstr(om->headers, "application/openmetrics-text; version=1.0.0") &&
+		    strstr(om->body, "job=\"svc-gz\""))
+			return;
+		tu_http_free(om);
+		usleep(100000);
+	}
+	fail_msg("no OpenMetrics page with svc-gz's series");
+}
+
 static void gzip_and_openmetrics_are_negotiated(void **state)
 {
 	char *dir = tu_mkdir();
@@ -217,16 +231,7 @@ static void gzip_and_openmetrics_are_negotiated(void **state)
 
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "1s", NULL });
-	for (int i = 0; i < 300; i++) {
-		tu_http_get(r.url, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5", true, &om);
-		if (strstr(om.headers, "application/openmetrics-text; version=1.0.0") &&
-		    strstr(om.body, "job=\"svc-gz\""))
-			break;
-		tu_http_free(&om);
-		om.body = NULL;
-		usleep(100000);
-	}
-	assert_non_null(om.body);
+	await_openmetrics(&r, &om);
 	len = strlen(om.body);
 	assert_true(len > 6 && !strcmp(om.body + len - 6, "# EOF\n"));
 	assert_non_null(strstr(om.body, "# TYPE app_requests counter\n"));
@@ -237,16 +242,7 @@ static void gzip_and_openmetrics_are_negotiated(void **state)
 	assert_int_equal(tu_reader_stop(&r), 0);
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "1s", "--prometheus-created", NULL });
-	for (int i = 0; i < 300; i++) {
-		tu_http_get(r.url, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5", true, &om);
-		if (strstr(om.headers, "application/openmetrics-text; version=1.0.0") &&
-		    strstr(om.body, "job=\"svc-gz\""))
-			break;
-		tu_http_free(&om);
-		om.body = NULL;
-		usleep(100000);
-	}
-	assert_non_null(om.body);
+	await_openmetrics(&r, &om);
 	assert_non_null(strstr(om.body, "app_requests_created{job=\"svc-gz\""));
 	tu_http_free(&om);
 	assert_int_equal(tu_reader_stop(&r), 0);

@@ -465,6 +465,16 @@ char *tu_run(const char *cmd, int *status, size_t *len)
 	return out;
 }
 
+char *tu_run_ok(const char *cmd)
+{
+	int st;
+	char *out = tu_run(cmd, &st, NULL);
+
+	if (st)
+		fail_msg("%s: exit %d\n%s", cmd, st, out ? out : "");
+	return out;
+}
+
 void tu_run_says(const char *cmd, int status, const char *needle)
 {
 	int st;

@@ -136,6 +136,9 @@ struct rd_proc_stat tu_proc_stat(pid_t pid);
  * *status; either may be NULL. */
 char *tu_run(const char *cmd, int *status, size_t *len);
 /* Runs cmd as tu_run() does; the test fails, showing what it printed,
+ * unless it exits 0.  Returns its stdout (malloc'd). */
+char *tu_run_ok(const char *cmd);
+/* Runs cmd as tu_run() does; the test fails, showing what it printed,
  * unless it exits with status and its stdout holds needle. */
 void tu_run_says(const char *cmd, int status, const char *needle);
 
