@@ -1002,6 +1002,21 @@ static void pb_bucket(struct rd_prom_renderer *r, double bound, uint64_t cum)
 	r->pb_cum[r->n_pb++] = cum;
 }
 
+/* One cumulative _bucket line of the text formats: the point's labels
+ * (r->pt), le="bound" (formatted once a page, le_of), the count. */
+static void bucket_line(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
+			double bound, uint64_t cum)
+{
+	const struct le_str *le = le_of(r, bound);
+	char *w = open_line(o, h, H_BUCKET, &r->pt, 5 + le->len + 3 + 20 + 1);
+
+	memcpy(w, ",le=\"", 5);
+	memcpy(w + 5, r->les.p + le->off, le->len);
+	w += 5 + le->len;
+	memcpy(w, "\"} ", 3);
+	close_line(o, w + 3 + rd_fmt_u64(w + 3, cum));
+}
+
 static void histogram_points(struct rd_prom_renderer *r, struct out *o, const struct heads *h,
 			     otlp_hdp *const *pts, size_t n)
 {
@@ -1021,18 +1036,8 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 			o->st->series++;
 			continue;
 		}
-		for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++) {
-			const struct le_str *le = le_of(r, p->explicit_bounds[k]);
-			char *w;
-
-			cum += p->bucket_counts[k];
-			w = open_line(o, h, H_BUCKET, &r->pt, 5 + le->len + 3 + 20 + 1);
-			memcpy(w, ",le=\"", 5);
-			memcpy(w + 5, r->les.p + le->off, le->len);
-			w += 5 + le->len;
-			memcpy(w, "\"} ", 3);
-			close_line(o, w + 3 + rd_fmt_u64(w + 3, cum));
-		}
+		for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++)
+			bucket_line(r, o, h, p->explicit_bounds[k], cum += p->bucket_counts[k]);
 		int_line(o, h, H_BUCKET, &r->pt, ",le=\"+Inf\"", 10, (int64_t)p->count);
 		double_line(o, h, H_SUM, &r->pt, p->sum);
 		int_line(o, h, H_COUNT, &r->pt, "", 0, (int64_t)p->count);
@@ -1047,9 +1052,6 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 static void le_line(struct rd_prom_renderer *r, struct out *o, const struct heads *h, double bound,
 		    uint64_t cum, double *last)
 {
-	const struct le_str *le;
-	char *w;
-
 	if (!(bound > *last) || isinf(bound))
 		return;
 	*last = bound;
@@ -1057,14 +1059,7 @@ static void le_line(struct rd_prom_renderer *r, struct out *o, const struct head
 		pb_bucket(r, bound, cum);
 		return;
 	}
-	le = le_of(r, bound);
-	w = open_line(o, h, H_BUCKET, &r->pt, 5 + le->len + 3 + 20 + 1);
-
-	memcpy(w, ",le=\"", 5);
-	memcpy(w + 5, r->les.p + le->off, le->len);
-	w += 5 + le->len;
-	memcpy(w, "\"} ", 3);
-	close_line(o, w + 3 + rd_fmt_u64(w + 3, cum));
+	bucket_line(r, o, h, bound, cum);
 }
 
 /* The text formats have no exponential histogram: each becomes a classic
