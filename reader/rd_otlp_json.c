@@ -57,19 +57,40 @@ static void number_points(struct rd_json *j, otlp_ndp *const *p, size_t n)
 	rd_json_arr_close(j);
 }
 
+/* What a histogram point and an exponential one open with: attributes,
+ * times, count and the sum when it has one (NULL: none). */
+static void dist_head(struct rd_json *j, otlp_kv *const *attrs, size_t n_attrs, uint64_t start,
+		      uint64_t time, uint64_t count, const double *sum)
+{
+	rd_json_obj_open(j, NULL);
+	attributes(j, attrs, n_attrs);
+	rd_json_uint_str(j, "startTimeUnixNano", start);
+	rd_json_uint_str(j, "timeUnixNano", time);
+	rd_json_uint_str(j, "count", count);
+	if (sum)
+		rd_json_double(j, "sum", *sum);
+}
+
+/* ... and close with: min and max when known, the flags when set. */
+static void dist_tail(struct rd_json *j, const double *min, const double *max, uint32_t flags)
+{
+	if (min)
+		rd_json_double(j, "min", *min);
+	if (max)
+		rd_json_double(j, "max", *max);
+	if (flags)
+		rd_json_uint(j, "flags", flags);
+	rd_json_obj_close(j);
+}
+
 static void histogram_points(struct rd_json *j, otlp_hdp *const *p, size_t n)
 {
 	rd_json_arr_open(j, "dataPoints");
 	for (size_t i = 0; i < n; i++) {
 		const otlp_hdp *d = p[i];
 
-		rd_json_obj_open(j, NULL);
-		attributes(j, d->attributes, d->n_attributes);
-		rd_json_uint_str(j, "startTimeUnixNano", d->start_time_unix_nano);
-		rd_json_uint_str(j, "timeUnixNano", d->time_unix_nano);
-		rd_json_uint_str(j, "count", d->count);
-		if (d->_sum_case)
-			rd_json_double(j, "sum", d->sum);
+		dist_head(j, d->attributes, d->n_attributes, d->start_time_unix_nano,
+			  d->time_unix_nano, d->count, d->_sum_case ? &d->sum : NULL);
 		if (d->n_bucket_counts) {
 			rd_json_arr_open(j, "bucketCounts");
 			for (size_t b = 0; b < d->n_bucket_counts; b++)
@@ -82,13 +103,7 @@ static void histogram_points(struct rd_json *j, otlp_hdp *const *p, size_t n)
 				rd_json_double(j, NULL, d->explicit_bounds[b]);
 			rd_json_arr_close(j);
 		}
-		if (d->_min_case)
-			rd_json_double(j, "min", d->min);
-		if (d->_max_case)
-			rd_json_double(j, "max", d->max);
-		if (d->flags)
-			rd_json_uint(j, "flags", d->flags);
-		rd_json_obj_close(j);
+		dist_tail(j, d->_min_case ? &d->min : NULL, d->_max_case ? &d->max : NULL, d->flags);
 	}
 	rd_json_arr_close(j);
 }
@@ -113,26 +128,15 @@ static void exponential_points(struct rd_json *j, otlp_ehdp *const *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const otlp_ehdp *d = p[i];
 
-		rd_json_obj_open(j, NULL);
-		attributes(j, d->attributes, d->n_attributes);
-		rd_json_uint_str(j, "startTimeUnixNano", d->start_time_unix_nano);
-		rd_json_uint_str(j, "timeUnixNano", d->time_unix_nano);
-		rd_json_uint_str(j, "count", d->count);
-		if (d->_sum_case)
-			rd_json_double(j, "sum", d->sum);
+		dist_head(j, d->attributes, d->n_attributes, d->start_time_unix_nano,
+			  d->time_unix_nano, d->count, d->_sum_case ? &d->sum : NULL);
 		if (d->scale)
 			rd_json_int(j, "scale", d->scale);
 		if (d->zero_count)
 			rd_json_uint_str(j, "zeroCount", d->zero_count);
 		ebuckets(j, "positive", d->positive);
 		ebuckets(j, "negative", d->negative);
-		if (d->_min_case)
-			rd_json_double(j, "min", d->min);
-		if (d->_max_case)
-			rd_json_double(j, "max", d->max);
-		if (d->flags)
-			rd_json_uint(j, "flags", d->flags);
-		rd_json_obj_close(j);
+		dist_tail(j, d->_min_case ? &d->min : NULL, d->_max_case ? &d->max : NULL, d->flags);
 	}
 	rd_json_arr_close(j);
 }
