@@ -62,9 +62,18 @@ static void a_parent_project_builds_the_producer_alone(void **state)
 	out = tu_run_ok(cmd);
 	assert_non_null(strstr(out, "[librtm.so.0]"));
 	free(out);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(tu_run_ok(cmd));
-	free(dir);
+	tu_rmdir(dir);
+}
+
+/* cmd builds tools/rtm_example.c, runs it and lists its segments: it
+ * said where it published, and its segment is there. */
+static void example_publishes(const char *cmd)
+{
+	char *out = tu_run(cmd, NULL, NULL);
+
+	if (!out || !strstr(out, "published to") || !strstr(out, "rtm."))
+		fail_msg("%s\n%s", cmd, out ? out : "");
+	free(out);
 }
 
 static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
@@ -107,20 +116,15 @@ static void the_readme_example_builds_against_the_installed_rtm_pc(void **state)
 		 "RTM_DIR=%s/segs timeout -s KILL 2 ./example; ls segs", dir, dir, out,
 		 tu_prog("RTM_SOURCE_ROOT"), dir, out, dir);
 	free(out);
-	out = tu_run(cmd, NULL, NULL);
-	if (!out || !strstr(out, "published to") || !strstr(out, "rtm."))
-		fail_msg("%s\n%s", cmd, out ? out : "");
-	free(out);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(tu_run_ok(cmd));
-	free(dir);
+	example_publishes(cmd);
+	tu_rmdir(dir);
 }
 
 /* The README example builds against the uninstalled .pc too (Meson's
  * meson-uninstalled directory), headers of the format included. */
 static void the_readme_example_builds_against_the_uninstalled_pc(void **state)
 {
-	char *dir, cmd[4096], *out;
+	char *dir, cmd[4096];
 
 	(void)state;
 	TU_SKIP_IF_SANITIZED();
@@ -131,13 +135,8 @@ static void the_readme_example_builds_against_the_uninstalled_pc(void **state)
 		 "-o example 2>&1 && mkdir -p segs && RTM_DIR=%s/segs LD_LIBRARY_PATH=%s/producer "
 		 "timeout -s KILL 2 ./example; ls segs", dir, tu_prog("RTM_BUILD_ROOT"),
 		 tu_prog("RTM_SOURCE_ROOT"), tu_prog("RTM_BUILD_ROOT"), dir, tu_prog("RTM_BUILD_ROOT"));
-	out = tu_run(cmd, NULL, NULL);
-	if (!out || !strstr(out, "published to") || !strstr(out, "rtm."))
-		fail_msg("%s\n%s", cmd, out ? out : "");
-	free(out);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(tu_run_ok(cmd));
-	free(dir);
+	example_publishes(cmd);
+	tu_rmdir(dir);
 }
 
 /* `meson setup --prefix=DIR` of one's own, shared libraries: everything
@@ -182,9 +181,7 @@ static void a_prefix_install_stays_inside_and_runs(void **state)
 	if (!strstr(out, "rtm-reader 0.1") || !strstr(out, "prefixed"))
 		fail_msg("%s\n%s", cmd, out);
 	free(out);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	free(tu_run_ok(cmd));
-	free(dir);
+	tu_rmdir(dir);
 }
 
 /* The unit as installed, but starting this build's reader, passes

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -36,22 +37,23 @@ void tu_announce_reader(const char *dir)
 	close(dfd);
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
 void tu_rmdir(char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		char p[4096];
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
+	/* Depth first, not following links: what tests build under it
+	 * (a build tree, a copied Go module, segment subdirectories) goes
+	 * too. */
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(dir);
 }
 

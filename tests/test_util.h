@@ -17,7 +17,8 @@
 #include "rd_segment.h"
 #include "rtm.h"
 
-/* A fresh private segment directory under /tmp, removed by tu_rmdir(). */
+/* A fresh private segment directory under /tmp, removed with all it
+ * holds by tu_rmdir() (which frees dir). */
 char *tu_mkdir(void);
 void tu_rmdir(char *dir);
 /* Announces a reader in dir the way rtm-reader does (its presence file,
