@@ -81,6 +81,30 @@ static bool read_slot(const unsigned char *slot, uint64_t *dst, uint32_t n)
 	return false;
 }
 
+/* A histogram's count, sum, min and max before any shard is added. */
+static void dist_reset(struct rd_value *v)
+{
+	v->count = 0;
+	v->sum = 0;
+	v->torn = 0;
+	v->min = INFINITY;
+	v->max = -INFINITY;
+}
+
+/* Adds one shard's n observations with their sum, min and max; an empty
+ * shard's sum/min/max say nothing. */
+static void dist_add(struct rd_value *v, uint64_t n, double sum, double mn, double mx)
+{
+	if (!n)
+		return;
+	v->count += n;
+	v->sum += sum;
+	if (mn < v->min)
+		v->min = mn;
+	if (mx > v->max)
+		v->max = mx;
+}
+
 static void sum_hist(const unsigned char *shard0, uint32_t stride,
 		     uint32_t shards, const struct rd_slot_plan *m,
 		     struct rd_value *v)
@@ -89,11 +113,7 @@ static void sum_hist(const unsigned char *shard0, uint32_t stride,
 	const uint64_t *tmp = w + 3;
 
 	memset(v->buckets, 0, (m->n_bounds + 1) * sizeof *v->buckets);
-	v->count = 0;
-	v->sum = 0;
-	v->torn = 0;
-	v->min = INFINITY;
-	v->max = -INFINITY;
+	dist_reset(v);
 	for (uint32_t s = 0; s < shards; s++) {
 		double sum, mn, mx;
 		uint64_t n = 0;
@@ -107,14 +127,7 @@ static void sum_hist(const unsigned char *shard0, uint32_t stride,
 			v->buckets[b] += tmp[b];
 			n += tmp[b];
 		}
-		if (!n)
-			continue; /* an empty shard's sum/min/max say nothing */
-		v->count += n;
-		v->sum += sum;
-		if (mn < v->min)
-			v->min = mn;
-		if (mx > v->max)
-			v->max = mx;
+		dist_add(v, n, sum, mn, mx);
 	}
 }
 
@@ -150,11 +163,7 @@ static void sum_exp(const unsigned char *shard0, uint32_t stride, uint32_t shard
 	memset(acc, 0, RTM_SHM_EXPHIST_FIXED + 16u * size);
 	acc->scale = RTM_SHM_EXP_SCALE_MAX;
 	acc->pos_top = acc->neg_top = -1;
-	v->count = 0;
-	v->sum = 0;
-	v->torn = 0;
-	v->min = INFINITY;
-	v->max = -INFINITY;
+	dist_reset(v);
 	for (uint32_t s = 0; s < shards; s++) {
 		uint64_t n = 0;
 		bool bad = false, copied = false;
@@ -207,14 +216,8 @@ static void sum_exp(const unsigned char *shard0, uint32_t stride, uint32_t shard
 		}
 		n += tmp->zero_count;
 		acc->zero_count += tmp->zero_count;
-		if (!n)
-			continue; /* an empty shard's sum/min/max say nothing */
-		v->count += n;
-		v->sum += rtm_shm_bits_f64(tmp->sum_bits);
-		if (rtm_shm_bits_f64(tmp->min_bits) < v->min)
-			v->min = rtm_shm_bits_f64(tmp->min_bits);
-		if (rtm_shm_bits_f64(tmp->max_bits) > v->max)
-			v->max = rtm_shm_bits_f64(tmp->max_bits);
+		dist_add(v, n, rtm_shm_bits_f64(tmp->sum_bits), rtm_shm_bits_f64(tmp->min_bits),
+			 rtm_shm_bits_f64(tmp->max_bits));
 	}
 }
 
