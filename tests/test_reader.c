@@ -37,39 +37,6 @@ static void recv_start(struct tu_recv *r, const char *script)
 	tu_recv_start(r, "RTM_RECEIVER", args);
 }
 
-/* The metric called name in the resource of service (request index req,
- * or -1 for the first request that has it). */
-static json_object *find_metric(json_object *reqs, int req, const char *service,
-				const char *name)
-{
-	for (size_t q = 0; q < json_object_array_length(reqs); q++) {
-		json_object *rms = tu_json_get(tu_json_get(json_object_array_get_idx(reqs, q), "body"),
-				       "resourceMetrics");
-
-		if (req >= 0 && (int)q != req)
-			continue;
-		for (size_t i = 0; rms && i < json_object_array_length(rms); i++) {
-			json_object *rm = json_object_array_get_idx(rms, i);
-			const char *svc = tu_otlp_attr(tu_json_get(tu_json_get(rm, "resource"), "attributes"), "service.name");
-			json_object *sms = tu_json_get(rm, "scopeMetrics");
-
-			if (!svc || strcmp(svc, service))
-				continue;
-			for (size_t s = 0; s < json_object_array_length(sms); s++) {
-				json_object *ms = tu_json_get(json_object_array_get_idx(sms, s), "metrics");
-
-				for (size_t m = 0; m < json_object_array_length(ms); m++) {
-					json_object *mo = json_object_array_get_idx(ms, m);
-
-					if (!strcmp(json_object_get_string(tu_json_get(mo, "name")), name))
-						return mo;
-				}
-			}
-		}
-	}
-	return NULL;
-}
-
 static json_object *find_resource(json_object *reqs, const char *service)
 {
 	for (size_t q = 0; q < json_object_array_length(reqs); q++) {
@@ -217,7 +184,7 @@ static void several_producers_arrive_exactly_as_published(void **state)
 		assert_string_equal(tu_otlp_attr(res_attrs, "process.executable.name"), "test_reader");
 		assert_string_equal(tu_otlp_attr(res_attrs, "process.runtime.name"), "native");
 
-		m = find_metric(reqs, 0, names[i], "app.requests");
+		m = tu_otlp_metric(reqs, 0, names[i], "app.requests");
 		assert_non_null(m);
 		assert_string_equal(json_object_get_string(tu_json_get(m, "unit")), "{request}");
 		assert_string_equal(json_object_get_string(tu_json_get(m, "description")), "Requests served");
@@ -234,12 +201,12 @@ static void several_producers_arrive_exactly_as_published(void **state)
 					 tu_start_time(p[i].path, "app.requests", "route", route));
 			assert_true(as_ll(tu_json_get(pt, "timeUnixNano")) >= as_ll(tu_json_get(pt, "startTimeUnixNano")));
 		}
-		m = find_metric(reqs, 0, names[i], "app.active");
+		m = tu_otlp_metric(reqs, 0, names[i], "app.active");
 		assert_null(tu_json_get(tu_json_get(m, "sum"), "isMonotonic"));
 		assert_int_equal(as_ll(tu_json_get(point(m, "sum", 0), "asInt")), -k);
-		m = find_metric(reqs, 0, names[i], "app.ratio");
+		m = tu_otlp_metric(reqs, 0, names[i], "app.ratio");
 		assert_true(json_object_get_double(tu_json_get(point(m, "gauge", 0), "asDouble")) == 0.25 * k);
-		m = find_metric(reqs, 0, names[i], "app.latency");
+		m = tu_otlp_metric(reqs, 0, names[i], "app.latency");
 		assert_string_equal(json_object_get_string(tu_json_get(m, "unit")), "s");
 		assert_int_equal(json_object_get_int(tu_json_get(tu_json_get(m, "histogram"), "aggregationTemporality")), 2);
 		pt = point(m, "histogram", 0);
@@ -255,8 +222,8 @@ static void several_producers_arrive_exactly_as_published(void **state)
 				 tu_start_time(p[i].path, "app.latency", NULL, NULL));
 	}
 	/* The reader reports itself as one more resource. */
-	assert_non_null(find_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"));
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"),
+	assert_non_null(tu_otlp_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"));
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 0, "rtm-reader", "rtm.reader.segments"),
 					 "sum", 0), "asInt")), 3);
 	json_object_put(reqs);
 	for (int i = 0; i < 3; i++) {
@@ -284,18 +251,18 @@ static void expect_streams_ended(struct tu_recv *r, const char *svc, long long v
 	struct stat st;
 
 	assert_int_equal(json_object_array_length(reqs), 2);
-	m = find_metric(reqs, 0, svc, "app.count");
+	m = tu_otlp_metric(reqs, 0, svc, "app.count");
 	assert_non_null(m);
 	pt = point(m, "sum", 0);
 	assert_int_equal(as_ll(tu_json_get(pt, "asInt")), value);
 	assert_null(tu_json_get(pt, "flags"));
-	m = find_metric(reqs, 1, svc, "app.count");
+	m = tu_otlp_metric(reqs, 1, svc, "app.count");
 	assert_non_null(m);
 	pt = point(m, "sum", 0);
 	assert_int_equal(json_object_get_int(tu_json_get(pt, "flags")), 1); /* NO_RECORDED_VALUE */
 	assert_null(tu_json_get(pt, "asInt"));
 	assert_true(as_ll(tu_json_get(pt, "timeUnixNano")) >
-		    as_ll(tu_json_get(point(find_metric(reqs, 0, svc, "app.count"), "sum", 0), "timeUnixNano")));
+		    as_ll(tu_json_get(point(tu_otlp_metric(reqs, 0, svc, "app.count"), "sum", 0), "timeUnixNano")));
 	assert_int_equal(stat(path, &st), -1);
 	json_object_put(reqs);
 }
@@ -376,10 +343,10 @@ static void corrupt_segment_does_not_disturb_the_others(void **state)
 	reader(&res, dir, endpoint_env(&r), "--once");
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "healthy", "app.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 0, "healthy", "app.count"), "sum", 0),
 				   "asInt")), 9);
 	assert_non_null(strstr(res.err, "rtm.1.1.1.rtm rejected: "));
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "rtm-reader",
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 0, "rtm-reader",
 						     "rtm.reader.segments.rejected"), "sum", 0),
 				   "asInt")), 1);
 	json_object_put(reqs);
@@ -418,8 +385,8 @@ static void retryable_answers_are_retried_with_backoff_and_retry_after(void **st
 	/* Retries resend the same data: nothing lost, nothing changed. */
 	b0 = json_object_to_json_string(tu_json_get(find_resource(reqs, "retried"), "attributes"));
 	assert_non_null(b0);
-	b1 = json_object_get_string(tu_json_get(point(find_metric(reqs, 1, "retried", "app.count"), "sum", 0), "asInt"));
-	b2 = json_object_get_string(tu_json_get(point(find_metric(reqs, 5, "retried", "app.count"), "sum", 0), "asInt"));
+	b1 = json_object_get_string(tu_json_get(point(tu_otlp_metric(reqs, 1, "retried", "app.count"), "sum", 0), "asInt"));
+	b2 = json_object_get_string(tu_json_get(point(tu_otlp_metric(reqs, 5, "retried", "app.count"), "sum", 0), "asInt"));
 	assert_string_equal(b1, "3");
 	assert_string_equal(b2, "3");
 	json_object_put(reqs);
@@ -490,7 +457,7 @@ static void a_dropped_connection_is_retried(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 2);
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "dropped", "app.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 1, "dropped", "app.count"), "sum", 0),
 				   "asInt")), 4);
 	json_object_put(reqs);
 	tu_reap(&p);
@@ -530,7 +497,7 @@ static void gzip_json_and_headers_follow_the_otel_variables(void **state)
 	assert_non_null(strstr(json_object_get_string(tu_json_get(tu_json_get(req, "headers"), "user-agent")),
 			       "rtm-reader/"));
 	/* The JSON body decodes to the same values as protobuf would. */
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "variables", "app.latency"),
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 0, "variables", "app.latency"),
 					 "histogram", 0), "count")), 4);
 	json_object_put(reqs);
 
@@ -643,7 +610,7 @@ static void large_exports_are_split_and_nothing_is_lost(void **state)
 		for (size_t q = 0; q < json_object_array_length(reqs); q++) {
 			assert_true(json_object_get_int(tu_json_get(json_object_array_get_idx(reqs, q), "bytes")) <= 1024);
 			for (int w = 0; w < 4; w++)
-				found[w] += find_metric(reqs, (int)q, name, want[w]) != NULL;
+				found[w] += tu_otlp_metric(reqs, (int)q, name, want[w]) != NULL;
 		}
 		for (int w = 0; w < 4; w++)
 			assert_int_equal(found[w], 1); /* each exactly once */
@@ -679,8 +646,8 @@ static void io_uring_and_sync_proc_paths_agree(void **state)
 	reqs = tu_recv_requests(&r);
 	/* Liveness through the ring: "gone" was ended, "alive" was not. */
 	assert_int_equal(json_object_array_length(reqs), 2);
-	assert_non_null(find_metric(reqs, 1, "gone", "app.count"));
-	assert_null(find_metric(reqs, 1, "alive", "app.count"));
+	assert_non_null(tu_otlp_metric(reqs, 1, "gone", "app.count"));
+	assert_null(tu_otlp_metric(reqs, 1, "alive", "app.count"));
 	json_object_put(reqs);
 	tu_reap(&p);
 	tu_recv_stop(&r);
@@ -707,7 +674,7 @@ static void outage_is_logged_once_and_totals_survive_it(void **state)
 	err = daemon_stop(rd, errf);
 	reqs = tu_recv_requests(&r);
 	assert_true(json_object_array_length(reqs) >= 8);
-	last = find_metric(reqs, 6, "steady", "app.count");
+	last = tu_otlp_metric(reqs, 6, "steady", "app.count");
 	assert_int_equal(as_ll(tu_json_get(point(last, "sum", 0), "asInt")), 21);
 	{
 		int failing = 0, recovered = 0;
@@ -795,7 +762,7 @@ static void sigterm_flushes_a_last_collection(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 2);
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "flushed", "app.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 1, "flushed", "app.count"), "sum", 0),
 				   "asInt")), 42);
 	json_object_put(reqs);
 	rtm_segment_close(seg);
@@ -896,12 +863,12 @@ static void process_metrics_agree_with_the_process(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
 
-	m = find_metric(reqs, 0, "busy", "process.thread.count");
+	m = tu_otlp_metric(reqs, 0, "busy", "process.thread.count");
 	assert_non_null(m);
 	assert_int_equal(as_ll(tu_json_get(point(m, "sum", 0), "asInt")), 5);
-	m = find_metric(reqs, 0, "busy", "process.unix.file_descriptor.count");
+	m = tu_otlp_metric(reqs, 0, "busy", "process.unix.file_descriptor.count");
 	assert_int_equal(as_ll(tu_json_get(point(m, "sum", 0), "asInt")), fds_self);
-	m = find_metric(reqs, 0, "busy", "process.cpu.time");
+	m = tu_otlp_metric(reqs, 0, "busy", "process.cpu.time");
 	assert_true(json_object_get_boolean(tu_json_get(tu_json_get(m, "sum"), "isMonotonic")));
 	for (int i = 0; i < 2; i++)
 		cpu += num(point(m, "sum", (size_t)i));
@@ -909,17 +876,17 @@ static void process_metrics_agree_with_the_process(void **state)
 	 * child used no CPU after measuring itself. */
 	if (cpu < cpu_self - 0.03 || cpu > cpu_self + 0.05)
 		fail_msg("process.cpu.time %.3f s, getrusage %.3f s", cpu, cpu_self);
-	m = find_metric(reqs, 0, "busy", "process.memory.usage");
+	m = tu_otlp_metric(reqs, 0, "busy", "process.memory.usage");
 	assert_true(as_ll(tu_json_get(point(m, "sum", 0), "asInt")) > 0);
 	assert_string_equal(json_object_get_string(tu_json_get(m, "unit")), "By");
-	m = find_metric(reqs, 0, "busy", "process.context_switches");
+	m = tu_otlp_metric(reqs, 0, "busy", "process.context_switches");
 	assert_true(as_ll(tu_json_get(point(m, "sum", 0), "asInt")) > 0);
-	m = find_metric(reqs, 0, "busy", "process.paging.faults");
+	m = tu_otlp_metric(reqs, 0, "busy", "process.paging.faults");
 	assert_true(as_ll(tu_json_get(point(m, "sum", 1), "asInt")) > 0);
-	assert_non_null(find_metric(reqs, 0, "busy", "process.memory.virtual"));
-	assert_non_null(find_metric(reqs, 0, "busy", "process.disk.io"));
-	assert_non_null(find_metric(reqs, 0, "busy", "rtm.process.runqueue.wait"));
-	m = find_metric(reqs, 0, "busy", "process.uptime");
+	assert_non_null(tu_otlp_metric(reqs, 0, "busy", "process.memory.virtual"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "busy", "process.disk.io"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "busy", "rtm.process.runqueue.wait"));
+	m = tu_otlp_metric(reqs, 0, "busy", "process.uptime");
 	assert_true(num(point(m, "gauge", 0)) > 0);
 	json_object_put(reqs);
 	tu_reap(&p);
@@ -956,10 +923,10 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 	}
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
-	assert_non_null(find_metric(reqs, 0, "grouped", "process.thread.count"));
-	assert_non_null(find_metric(reqs, 0, "grouped", "process.cpu.time"));
-	assert_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
-	assert_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "grouped", "process.thread.count"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "grouped", "process.cpu.time"));
+	assert_null(tu_otlp_metric(reqs, 0, "grouped", "process.memory.usage"));
+	assert_null(tu_otlp_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
 	json_object_put(reqs);
 	/* The environment outranks the file... */
 	unlink(r.out);
@@ -968,17 +935,17 @@ static void groups_follow_preset_file_env_and_flags_in_that_order(void **state)
 	reader(&res, dir, env, "--once");
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
-	assert_non_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
-	assert_non_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "grouped", "process.memory.usage"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
 	json_object_put(reqs);
 	/* ...and flags outrank the environment. */
 	unlink(r.out);
 	reader(&res, dir, env, "--once --group memory=off --group threads=off");
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
-	assert_null(find_metric(reqs, 0, "grouped", "process.memory.usage"));
-	assert_null(find_metric(reqs, 0, "grouped", "process.thread.count"));
-	assert_non_null(find_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
+	assert_null(tu_otlp_metric(reqs, 0, "grouped", "process.memory.usage"));
+	assert_null(tu_otlp_metric(reqs, 0, "grouped", "process.thread.count"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "grouped", "rtm.process.runqueue.wait"));
 	json_object_put(reqs);
 	tu_reap(&p);
 	unlink(p.path);
@@ -1043,7 +1010,7 @@ static int64_t exported(struct tu_recv *r, const char *dir, const char *svc, con
 	reader(&res, dir, endpoint_env(r), "--once");
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(r);
-	m = find_metric(reqs, 0, svc, name);
+	m = tu_otlp_metric(reqs, 0, svc, name);
 	if (!m)
 		fail_msg("%s not exported", name);
 	v = as_ll(tu_json_get(point(m, "sum", (size_t)idx), "asInt"));
@@ -1077,7 +1044,7 @@ static void preload_ground_truth_is_exported_exactly(void **state)
 		unlink(r.out);
 		reader(&res, dir, endpoint_env(&r), "--once");
 		reqs = tu_recv_requests(&r);
-		found = find_metric(reqs, 0, "truth", names[0]) != NULL;
+		found = tu_otlp_metric(reqs, 0, "truth", names[0]) != NULL;
 		json_object_put(reqs);
 		if (found)
 			break;
@@ -1148,7 +1115,7 @@ static void processes_without_a_segment_are_collected_on_request(void **state)
 	snprintf(pid_s, sizeof pid_s, "%d", pid);
 	assert_string_equal(tu_otlp_attr(res_attrs, "process.pid"), pid_s);
 	assert_string_equal(tu_otlp_attr(res_attrs, "process.executable.name"), "sleep");
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 0, "sleep", "process.thread.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 0, "sleep", "process.thread.count"), "sum", 0),
 				   "asInt")), 1);
 	json_object_put(reqs);
 
@@ -1231,7 +1198,7 @@ static void grpc_exports_what_http_does(void **state)
 		assert_true(timeout_ms > 0 && timeout_ms <= 10000);
 		assert_non_null(strstr(json_object_get_string(tu_json_get(tu_json_get(
 			json_object_array_get_idx(reqs, 0), "metadata"), "user-agent")), "rtm-reader/"));
-		m = find_metric(reqs, 0, "grpc-svc", "app.requests");
+		m = tu_otlp_metric(reqs, 0, "grpc-svc", "app.requests");
 		assert_non_null(m);
 		for (int j = 0; j < 2; j++) {
 			const char *route;
@@ -1240,7 +1207,7 @@ static void grpc_exports_what_http_does(void **state)
 			route = tu_otlp_attr(tu_json_get(pt, "attributes"), "route");
 			assert_int_equal(as_ll(tu_json_get(pt, "asInt")), !strcmp(route, "/a") ? 300 : 3);
 		}
-		pt = point(find_metric(reqs, 0, "grpc-svc", "app.latency"), "histogram", 0);
+		pt = point(tu_otlp_metric(reqs, 0, "grpc-svc", "app.latency"), "histogram", 0);
 		assert_int_equal(as_ll(tu_json_get(pt, "count")), 5);
 		json_object_put(reqs);
 		tu_recv_stop(&r);
@@ -1270,7 +1237,7 @@ static void grpc_endpoint_without_scheme_follows_insecure(void **state)
 	assert_int_equal(res.status, 0);
 	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 1);
-	assert_non_null(find_metric(reqs, 0, "grpc-svc", "app.requests"));
+	assert_non_null(tu_otlp_metric(reqs, 0, "grpc-svc", "app.requests"));
 	json_object_put(reqs);
 	/* No INSECURE: TLS, which this plaintext server cannot answer. */
 	snprintf(env, sizeof env, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:%d "
@@ -1398,7 +1365,7 @@ static void grpc_statuses_follow_the_otlp_retry_rules(void **state)
 				fail_msg("script %s: retried after %lld ms, before RetryInfo's 600 ms",
 					 cases[c].script, (long long)gap);
 		}
-		assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, (int)cases[c].requests - 1,
+		assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, (int)cases[c].requests - 1,
 								   "grpc-retry", "app.count"), "sum", 0), "asInt")), 9);
 		json_object_put(reqs);
 		tu_recv_stop(&r);
@@ -1447,7 +1414,7 @@ static void grpc_over_tls_and_mtls(void **state)
 	reqs = tu_recv_requests(&r);
 	assert_int_equal(json_object_array_length(reqs), 2);
 	assert_string_equal(req_str(reqs, 0, "peer"), req_str(reqs, 1, "peer"));
-	assert_int_equal(as_ll(tu_json_get(point(find_metric(reqs, 1, "grpc-tls", "app.count"), "sum", 0),
+	assert_int_equal(as_ll(tu_json_get(point(tu_otlp_metric(reqs, 1, "grpc-tls", "app.count"), "sum", 0),
 				   "asInt")), 6);
 	json_object_put(reqs);
 	/* Without the CA the server is not trusted: nothing arrives. */
@@ -1541,7 +1508,7 @@ static void sum_deltas(json_object *reqs, long long *ctr, long long *count, long
 			for (int k = 0; k < 2; k++) {
 				json_object *pt;
 
-				m = find_metric(one, 0, "delta-svc", k ? "app.delta.hist" : "app.delta");
+				m = tu_otlp_metric(one, 0, "delta-svc", k ? "app.delta.hist" : "app.delta");
 				if (!m)
 					continue;
 				assert_int_equal(json_object_get_int(tu_json_get(tu_json_get(m, k ? "histogram" : "sum"),
@@ -1723,7 +1690,7 @@ static json_object *limit_point(struct tu_recv *r, const char *dir, const char *
 	reader(&res, dir, endpoint_env(r), "--once");
 	assert_int_equal(res.status, 0);
 	*reqs = tu_recv_requests(r);
-	m = find_metric(*reqs, (int)json_object_array_length(*reqs) - 1, service, name);
+	m = tu_otlp_metric(*reqs, (int)json_object_array_length(*reqs) - 1, service, name);
 	return m ? point(m, "sum", 0) : NULL;
 }
 
@@ -1762,23 +1729,23 @@ static void limits_follow_rlimit_and_affinity(void **state)
 	 * (RSS is not held against it). */
 	rd_limits_read(getpid(), &mine);
 	assert_int_equal(as_ll(tu_json_get(pt, "asInt")), (long long)(6ull << 30));
-	pt = find_metric(reqs, (int)json_object_array_length(reqs) - 1, "limited", "rtm.process.memory.limit");
+	pt = tu_otlp_metric(reqs, (int)json_object_array_length(reqs) - 1, "limited", "rtm.process.memory.limit");
 	if (mine.memory_bytes)
 		assert_int_equal(as_ll(tu_json_get(point(pt, "sum", 0), "asInt")), (long long)mine.memory_bytes);
 	else
 		assert_null(pt);
 	if (cpus) {
-		pt = find_metric(reqs, (int)json_object_array_length(reqs) - 1, "limited", "rtm.process.cpu.limit");
+		pt = tu_otlp_metric(reqs, (int)json_object_array_length(reqs) - 1, "limited", "rtm.process.cpu.limit");
 		assert_non_null(pt);
 		assert_true(json_object_get_double(tu_json_get(point(pt, "sum", 0), "asDouble")) == 1.0);
 	}
 	/* The same machine without limits of its own: nothing, or only what
 	 * this test process itself runs under. */
 	if (!mine.memory_bytes)
-		assert_null(find_metric(reqs, (int)json_object_array_length(reqs) - 1, "unlimited",
+		assert_null(tu_otlp_metric(reqs, (int)json_object_array_length(reqs) - 1, "unlimited",
 					"rtm.process.memory.limit"));
 	if (!mine.cpus)
-		assert_null(find_metric(reqs, (int)json_object_array_length(reqs) - 1, "unlimited",
+		assert_null(tu_otlp_metric(reqs, (int)json_object_array_length(reqs) - 1, "unlimited",
 					"rtm.process.cpu.limit"));
 	json_object_put(reqs);
 	tu_reap(&p);
@@ -1843,7 +1810,7 @@ static void limits_follow_cgroups(void **state)
 	pt = limit_point(&r, dir, "in-cgroup", "rtm.process.memory.limit", &reqs);
 	assert_non_null(pt);
 	assert_int_equal(as_ll(tu_json_get(pt, "asInt")), 314572800);
-	pt = find_metric(reqs, (int)json_object_array_length(reqs) - 1, "in-cgroup", "rtm.process.cpu.limit");
+	pt = tu_otlp_metric(reqs, (int)json_object_array_length(reqs) - 1, "in-cgroup", "rtm.process.cpu.limit");
 	assert_non_null(pt);
 	assert_true(json_object_get_double(tu_json_get(point(pt, "sum", 0), "asDouble")) == 0.5);
 	json_object_put(reqs);

@@ -542,6 +542,36 @@ const char *tu_otlp_attr(json_object *attrs, const char *key)
 	return NULL;
 }
 
+json_object *tu_otlp_metric(json_object *reqs, int req, const char *service, const char *name)
+{
+	for (size_t q = 0; q < json_object_array_length(reqs); q++) {
+		json_object *rms = tu_json_get(tu_json_get(json_object_array_get_idx(reqs, q), "body"),
+				       "resourceMetrics");
+
+		if (req >= 0 && (int)q != req)
+			continue;
+		for (size_t i = 0; rms && i < json_object_array_length(rms); i++) {
+			json_object *rm = json_object_array_get_idx(rms, i);
+			const char *svc = tu_otlp_attr(tu_json_get(tu_json_get(rm, "resource"), "attributes"), "service.name");
+			json_object *sms = tu_json_get(rm, "scopeMetrics");
+
+			if (!svc || strcmp(svc, service))
+				continue;
+			for (size_t s = 0; s < json_object_array_length(sms); s++) {
+				json_object *ms = tu_json_get(json_object_array_get_idx(sms, s), "metrics");
+
+				for (size_t m = 0; m < json_object_array_length(ms); m++) {
+					json_object *mo = json_object_array_get_idx(ms, m);
+
+					if (!strcmp(json_object_get_string(tu_json_get(mo, "name")), name))
+						return mo;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
 void tu_recv_start(struct tu_recv *r, const char *js_env, const char *const *args)
 {
 	const char *argv[32] = { "node", tu_prog(js_env), "--out", r->out };

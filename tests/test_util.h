@@ -183,5 +183,9 @@ json_object *tu_recv_requests(struct tu_recv *r);
  * none), and the string or int value of key in an attribute list. */
 json_object *tu_json_get(json_object *o, const char *k);
 const char *tu_otlp_attr(json_object *attrs, const char *key);
+/* The metric called name in the resource of service among the received
+ * requests reqs (request index req, or -1 for the first request that has
+ * it); NULL if none. */
+json_object *tu_otlp_metric(json_object *reqs, int req, const char *service, const char *name);
 
 #endif /* TEST_UTIL_H */
