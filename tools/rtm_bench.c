@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_runs.h"
 #include "rtm.h"
 
 enum which { RTM_COUNTER, RTM_HIST, RTM_EXPHIST, ATOMIC, MUTEX, PRIVATE, N_WHICH };
@@ -131,13 +132,6 @@ static double best(enum which w, int n)
 	return b;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* One thread, nine rounds, each measuring every update and its baseline
  * back to back: the ratios' min/median/max, so a target is judged by the
  * median of ratios taken in one round, not by two bests taken apart. */
@@ -163,7 +157,7 @@ static void rounds(void)
 	}
 	printf("\none thread, %d rounds (ratio of the times: min / median / max):\n", R);
 	for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
-		qsort(ratio[k], R, sizeof ratio[k][0], cmp_double);
+		bench_runs_sort(ratio[k], R);
 		printf("  %-36s %5.3f / %5.3f / %5.3f\n", q[k].what, ratio[k][0], ratio[k][R / 2],
 		       ratio[k][R - 1]);
 	}

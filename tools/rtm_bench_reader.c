@@ -31,14 +31,8 @@
 #include "rd_procio.h"
 #include "rd_prom.h"
 #include "rd_source.h"
+#include "bench_runs.h"
 #include "rtm.h"
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 static double now_ns(clockid_t c)
 {
@@ -470,8 +464,8 @@ int main(int argc, char **argv)
 		for (int f = 0; f < RD_PROM_FORMATS; f++) {
 			static const char *const fname[] = { "text 0.0.4", "OpenMetrics", "protobuf" };
 
-			qsort(prom_ratio[f], 5, sizeof prom_ratio[f][0], cmp_double);
-			qsort(prom_round[f], 5, sizeof prom_round[f][0], cmp_double);
+			bench_runs_sort(prom_ratio[f], 5);
+			bench_runs_sort(prom_round[f], 5);
 			printf("             %-12s 5 rounds: %5.1f / %5.1f / %5.1f ms a page, "
 			       "%.2fx / %.2fx / %.2fx that round's OTLP encode (min / median / max)\n",
 			       fname[f], prom_round[f][0] / 1e6, prom_round[f][2] / 1e6, prom_round[f][4] / 1e6,
