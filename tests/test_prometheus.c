@@ -695,7 +695,7 @@ static void dash_collect(json_object *panels, struct dash_query *q, size_t *n, s
 				}
 			}
 			buf[k] = '\0';
-			assert_true(strstr(e, "$") == NULL || strstr(buf, "$") == NULL);
+			assert_null(strstr(buf, "$")); /* every variable substituted */
 			assert_true(*n < cap);
 			q[*n] = (struct dash_query){ .expr = strdup(buf), .title = strdup(field(p, "title")) };
 			(*n)++;
@@ -794,24 +794,24 @@ static void the_grafana_dashboard_has_data_in_every_panel(void **state)
 	/* A four-cycle leak window: the growth panels have data soon. */
 	tu_reader_start(&r, dir, (const char *[]){ "--exporter", "none", "--prometheus", "127.0.0.1:0",
 						   "--interval", "1s", "--leak", "window=4s", NULL });
+	if (!(go && *go)) {
+		/* Without Go the Go row has nothing to show: said, not hidden. */
+		size_t m = 0;
+
+		printf("no Go toolchain: the Go panels not checked\n");
+		for (size_t i = 0; i < n; i++) {
+			if (strstr(q[i].expr, "go_")) {
+				free(q[i].expr);
+				free(q[i].title);
+			} else {
+				q[m++] = q[i];
+			}
+		}
+		n = m;
+	}
 	for (int native = 0; native < 2; native++) {
 		prom_start_with(&pr, r.port, native ? "native-histograms" : NULL);
-		if (!(go && *go)) {
-			/* Without Go the Go row has nothing to show: said, not hidden. */
-			printf("no Go toolchain: the Go panels not checked\n");
-			for (size_t i = 0; i < n; i++)
-				if (strstr(q[i].expr, "go_"))
-					q[i].expr[0] = '\0';
-		}
-		{
-			struct dash_query live[64];
-			size_t m = 0;
-
-			for (size_t i = 0; i < n; i++)
-				if (q[i].expr[0])
-					live[m++] = q[i];
-			dash_await(&pr, live, m, jobs, sizeof jobs);
-		}
+		dash_await(&pr, q, n, jobs, sizeof jobs);
 		print_message("%s: every dashboard query has data; process panels show %s\n",
 			      native ? "native histograms" : "classic", jobs);
 		/* This reader was not asked for _created samples: Prometheus
