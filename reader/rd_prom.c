@@ -121,8 +121,9 @@ static uint64_t hash_words(uint64_t h, const char *s, size_t n)
 		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
 		h ^= h >> 29;
 	}
-	w = n;
-	memcpy(&w, s, n); /* the length stays in the bytes not copied over */
+	w = 0;
+	memcpy(&w, s, n);
+	/* The tail's length in the top byte: "a" and "a\0" differ. */
 	h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9e3779b97f4a7c15ull;
 	return h ^ (h >> 32);
 }
