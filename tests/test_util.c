@@ -490,14 +490,16 @@ void tu_run_says(const char *cmd, int status, const char *needle)
 
 int tu_reader_fails(const char *env, const char *args, char *line, size_t cap)
 {
-	char cmd[2048];
+	char cmd[2048], *dir = tu_mkdir();
 	FILE *f;
 	int st;
 
 	/* A reader that should have refused but runs on is a failure (status
-	 * 137), not a test that hangs. */
-	snprintf(cmd, sizeof cmd, "env RTM_DIR=/tmp %s timeout -s KILL 60 %s %s 2>&1 >/dev/null </dev/null",
-		 env, tu_prog("RTM_READER"), args);
+	 * 137), not a test that hangs. Its directory is its own and empty:
+	 * "--once finds nothing, 1" must not depend on what other tests running
+	 * alongside leave in a shared one. */
+	snprintf(cmd, sizeof cmd, "env RTM_DIR=%s %s timeout -s KILL 60 %s %s 2>&1 >/dev/null </dev/null",
+		 dir, env, tu_prog("RTM_READER"), args);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	if (!fgets(line, (int)cap, f))
@@ -505,6 +507,7 @@ int tu_reader_fails(const char *env, const char *args, char *line, size_t cap)
 	while (fgetc(f) != EOF)
 		;
 	st = pclose(f);
+	tu_rmdir(dir);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
