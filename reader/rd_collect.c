@@ -252,7 +252,6 @@ static void index_put(struct rd_reader *r, struct rd_source *s)
  * short; aborts without memory, like the arena). */
 static void link_source(struct rd_reader *r, struct rd_source *s)
 {
-	s->seq = ++r->sources_found;
 	s->next = r->sources;
 	r->sources = s;
 	if (++r->n_sources > r->n_buckets) {
@@ -302,6 +301,7 @@ void rd_reader_fini(struct rd_reader *r)
 	rd_exporter_close(r->exporter);
 	rd_procio_close(r->procio);
 	rd_batch_free(&r->batch);
+	rd_encode_env_free(&r->env);
 	free(r->reqs);
 	rd_reader_final_stop(r);
 	if (r->dirfd >= 0)
@@ -1055,6 +1055,7 @@ int rd_reader_cycle(struct rd_reader *r)
 		rd_exporter_wait(r->exporter);
 	reap_ended(r, rd_exporter_delivered(r->exporter, &last_rc));
 	rc = rc ? rc : last_rc;
+	rd_encode_env_sweep(&r->env);
 	record_cycle(r, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	if (r->prom)
 		rd_prom_server_cycle_done(r->prom, now_ns(CLOCK_MONOTONIC));

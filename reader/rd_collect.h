@@ -33,7 +33,6 @@ struct rd_reader {
 	uint64_t epoch;          /* cycles run: the exporter's outbox epochs */
 	struct rd_encode_env env;
 	struct rd_batch batch;
-	uint64_t sources_found;  /* sources ever linked: each one's seq */
 	struct rd_self_stats self;
 	struct rd_procio_req *reqs;
 	size_t reqs_cap;

@@ -41,6 +41,8 @@ struct group {
 };
 
 struct enc_cache {
+	uint64_t generation; /* of the descriptor table it was built from */
+	uint64_t sweep;      /* rd_encode_env_sweep() count when last used */
 	otlp_resource resource;
 	otlp_kv **res_kv;
 	otlp_kv *res_kv_store;
@@ -52,6 +54,18 @@ struct enc_cache {
 	struct group *groups;
 	uint32_t n_groups;
 	uint32_t *member_store;
+};
+
+/* The caches by source seq: open addressing, at most half full.  A seq is
+ * never reused, so a freed source's entry can never be found by another;
+ * the sweep removes it. */
+struct rd_enc_caches {
+	struct enc_slot {
+		uint64_t seq; /* 0: empty */
+		struct enc_cache *c;
+	} *slot;
+	size_t mask, n;
+	uint64_t sweeps;
 };
 
 static otlp_scope scope = OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
@@ -91,10 +105,8 @@ void rd_kv_int(otlp_kv *kv, otlp_any *any, const char *k, int64_t v)
 	any->int_value = v;
 }
 
-void rd_encode_cache_free(struct rd_source *s)
+static void cache_free(struct enc_cache *c)
 {
-	struct enc_cache *c = s->enc_cache;
-
 	if (!c)
 		return;
 	free(c->res_kv);
@@ -111,7 +123,81 @@ void rd_encode_cache_free(struct rd_source *s)
 	free(c->groups);
 	free(c->member_store);
 	free(c);
-	s->enc_cache = NULL;
+}
+
+static size_t seq_slot(const struct rd_enc_caches *t, uint64_t seq)
+{
+	return (size_t)((seq * 0x9e3779b97f4a7c15ull) >> 32) & t->mask;
+}
+
+/* Where seq's entry is, or the empty slot it would take. */
+static struct enc_slot *slot_of(struct rd_enc_caches *t, uint64_t seq)
+{
+	size_t i = seq_slot(t, seq);
+
+	while (t->slot[i].seq && t->slot[i].seq != seq)
+		i = (i + 1) & t->mask;
+	return &t->slot[i];
+}
+
+/* The table again in `slots` slots (a power of two); sweeping, without
+ * the entries not used since the last sweep, freed.  Aborts without
+ * memory, like the arena. */
+static void rehash(struct rd_enc_caches *t, size_t slots, bool sweeping)
+{
+	struct enc_slot *old = t->slot;
+	size_t n = old ? t->mask + 1 : 0;
+
+	t->slot = calloc(slots, sizeof *t->slot);
+	if (!t->slot)
+		abort();
+	t->mask = slots - 1;
+	t->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!old[i].seq)
+			continue;
+		if (sweeping && old[i].c->sweep != t->sweeps) {
+			cache_free(old[i].c);
+			continue;
+		}
+		*slot_of(t, old[i].seq) = old[i];
+		t->n++;
+	}
+	free(old);
+}
+
+void rd_encode_env_sweep(struct rd_encode_env *env)
+{
+	struct rd_enc_caches *t = env->caches;
+	size_t slots = 64;
+
+	if (!t)
+		return;
+	/* Sized from what it holds now: a table grown by a burst of
+	 * producers shrinks over the next two sweeps. */
+	while (slots < 4 * t->n)
+		slots *= 2;
+	rehash(t, slots, true);
+	t->sweeps++;
+}
+
+size_t rd_encode_env_producers(const struct rd_encode_env *env)
+{
+	return env->caches ? env->caches->n : 0;
+}
+
+void rd_encode_env_free(struct rd_encode_env *env)
+{
+	struct rd_enc_caches *t = env->caches;
+
+	if (!t)
+		return;
+	for (size_t i = 0; i <= t->mask; i++)
+		if (t->slot[i].seq)
+			cache_free(t->slot[i].c);
+	free(t->slot);
+	free(t);
+	env->caches = NULL;
 }
 
 /* "rtm-c/0.1.0" -> "native"; "rtm-go/..." -> "go": the runtime the
@@ -265,22 +351,40 @@ static void build_attrs(struct enc_cache *c, const struct rd_source *s)
 	}
 }
 
-static struct enc_cache *cache_for(struct rd_source *s,
-				   const struct rd_encode_env *env)
+static struct enc_cache *cache_for(struct rd_source *s, struct rd_encode_env *env)
 {
-	struct enc_cache *c = s->enc_cache;
+	struct rd_enc_caches *t = env->caches;
+	struct enc_slot *e;
+	struct enc_cache *c;
 
-	if (c && s->enc_generation == s->seg.generation)
+	if (!t) {
+		t = env->caches = calloc(1, sizeof *t);
+		if (!t)
+			abort();
+		rehash(t, 64, false);
+	}
+	e = slot_of(t, s->seq);
+	c = e->c;
+	if (c && c->generation == s->seg.generation) {
+		c->sweep = t->sweeps;
 		return c;
-	rd_encode_cache_free(s);
+	}
+	cache_free(c);
 	c = calloc(1, sizeof *c);
 	if (!c)
 		abort();
 	build_resource(c, env, s);
 	build_attrs(c, s);
 	build_groups(c, s);
-	s->enc_cache = c;
-	s->enc_generation = s->seg.generation;
+	c->generation = s->seg.generation;
+	c->sweep = t->sweeps;
+	if (!e->seq) {
+		e->seq = s->seq;
+		t->n++;
+	}
+	e->c = c;
+	if (2 * t->n > t->mask + 1)
+		rehash(t, 2 * (t->mask + 1), false);
 	return c;
 }
 
@@ -648,7 +752,7 @@ static bool fill_template(struct rd_batch *b, const struct enc_cache *c, struct 
 }
 
 /* templates: fill_template() where it can. */
-static void encode_source(struct rd_batch *b, const struct rd_encode_env *env,
+static void encode_source(struct rd_batch *b, struct rd_encode_env *env,
 			  struct rd_source *s, bool no_value, uint64_t now, bool templates)
 {
 	struct rd_arena_mark mark = rd_arena_mark(&b->arena);
@@ -717,7 +821,7 @@ static void encode_source(struct rd_batch *b, const struct rd_encode_env *env,
 	encode_source(b, env, s, no_value, now, false);
 }
 
-void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
+void rd_encode_source(struct rd_batch *b, struct rd_encode_env *env,
 		      struct rd_source *s, bool no_value, uint64_t now)
 {
 	encode_source(b, env, s, no_value, now, true);

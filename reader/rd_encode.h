@@ -48,18 +48,31 @@ struct rd_batch {
 	struct rd_delta *self_delta; /* the reader's own resource */
 };
 
-/* Reader-wide resource attributes, computed once. */
+struct rd_enc_caches; /* rd_encode.c */
+
+/* The encoder's state across cycles: reader-wide resource attributes,
+ * computed once, and per producer what only changes with its descriptor
+ * table (resource, attribute sets, grouping, templates), kept under the
+ * source's seq, which no other source ever has. */
 struct rd_encode_env {
 	char host_name[256];
 	bool command_line;
 	unsigned groups_due; /* bit per enum rd_group: export this cycle */
+	struct rd_enc_caches *caches;
 };
 
 void rd_encode_env_init(struct rd_encode_env *env, bool command_line);
+/* Ends a cycle: forgets the producers not encoded since the last call (the
+ * reader dropped them; their sources may be freed already: nothing of
+ * theirs is read).  One that comes back is encoded from scratch. */
+void rd_encode_env_sweep(struct rd_encode_env *env);
+void rd_encode_env_free(struct rd_encode_env *env);
+/* How many producers' data it holds now. */
+size_t rd_encode_env_producers(const struct rd_encode_env *env);
 
 /* Appends the source's current values (or, with no_value, one point per
  * stream flagged NO_RECORDED_VALUE at time now, ending the streams). */
-void rd_encode_source(struct rd_batch *b, const struct rd_encode_env *env,
+void rd_encode_source(struct rd_batch *b, struct rd_encode_env *env,
 		      struct rd_source *s, bool no_value, uint64_t now);
 
 /* The reader's own metrics, as one more resource. */
@@ -119,8 +132,5 @@ void rd_encode_numbers(struct rd_batch *b, otlp_sm *sm, const char *name,
 /* An attribute: key and string or integer value, into caller storage. */
 void rd_kv_str(otlp_kv *kv, otlp_any *any, const char *k, const char *v);
 void rd_kv_int(otlp_kv *kv, otlp_any *any, const char *k, int64_t v);
-
-/* Frees a source's encoder cache (rd_source_free calls it). */
-void rd_encode_cache_free(struct rd_source *s);
 
 #endif /* RD_ENCODE_H */

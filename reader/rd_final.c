@@ -132,7 +132,7 @@ int rd_final_source(struct rd_source **out, const void *buf, size_t len, pid_t p
 			 "executable or sender", (int)pid);
 		return -EINVAL;
 	}
-	s = calloc(1, sizeof *s);
+	s = rd_source_new();
 	if (!s)
 		return -ENOMEM;
 	n = rec->flags & RTM_SHM_FINAL_HEAP ? RTM_SHM_ALLOC_N : RTM_SHM_ALLOC_OBJECTS + 1;
@@ -144,10 +144,7 @@ int rd_final_source(struct rd_source **out, const void *buf, size_t len, pid_t p
 	}
 	s->datagram = true;
 	s->state = RD_SRC_DEAD;
-	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
-	s->fd_count = -1;
 	s->budget_gen = UINT64_MAX;
-	s->seg.fd = -1;
 	s->seg.st.st_uid = uid;
 	s->seg.proc_pid = pid;
 	s->seg.liveness = RD_EXITED;

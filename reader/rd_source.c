@@ -98,17 +98,30 @@ static void open_proc(struct rd_source *s, pid_t pid, bool command_line)
 		rd_container_parse(cgroup, &s->container);
 }
 
+struct rd_source *rd_source_new(void)
+{
+	static uint64_t seq;
+	struct rd_source *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return NULL;
+	/* Relaxed: only uniqueness matters, and the order within one thread. */
+	s->seq = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
+	s->seg.fd = -1;
+	s->fd_count = -1;
+	return s;
+}
+
 int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 		   bool command_line)
 {
-	struct rd_source *s = calloc(1, sizeof *s);
+	struct rd_source *s = rd_source_new();
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
 	snprintf(s->name, sizeof s->name, "%s", name);
-	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
-	s->fd_count = -1;
 	rc = rd_segment_open(&s->seg, dirfd, name, 0);
 	if (rc) {
 		*out = s; /* the caller reads s->seg.err, then frees */
@@ -182,7 +195,7 @@ uint64_t rd_boot_unix_nano(void)
 
 int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 {
-	struct rd_source *s = calloc(1, sizeof *s);
+	struct rd_source *s = rd_source_new();
 	struct rd_proc_stat st;
 	char buf[1024];
 	ssize_t n = rd_proc_read(pid, "stat", buf, sizeof buf);
@@ -195,9 +208,6 @@ int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 	}
 	s->no_segment = true;
 	s->seen = true;
-	s->seg.fd = -1;
-	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
-	s->fd_count = -1;
 	/* A stand-in header: identity only, no metrics of its own. */
 	/* process.pid as the process sees itself (in a container, its pid
 	 * there), as for a producer's; the proc root's is how it is read. */
@@ -240,7 +250,6 @@ void rd_source_free(struct rd_source *s)
 	for (size_t i = 0; i < s->n_tids; i++)
 		close_tid(&s->tids[i]);
 	free(s->tids);
-	rd_encode_cache_free(s);
 	rd_delta_free(s->delta);
 	rd_snapshot_free(&s->snap);
 	if (s->datagram) {

@@ -73,7 +73,8 @@ struct rd_source {
 	uint32_t left_out_said;   /* seg.n_left_out when last logged */
 	uint64_t end_epoch;       /* cycle whose outbox ends its streams; 0: none */
 	uint64_t budget_gen;      /* descriptor generation last counted against its owner */
-	uint64_t seq;             /* the order the reader found it in (rd_collect.c) */
+	uint64_t seq;             /* the order it was found in, never reused: the key
+				   * later stages keep their own state under */
 	uint64_t torn_total;      /* torn shard reads over the source's life */
 	uint64_t invalid_points;  /* points left out for values OTLP cannot carry */
 
@@ -89,16 +90,16 @@ struct rd_source {
 	char *command_line;
 	struct rd_container container; /* from its cgroup, when in one */
 
-	/* Encoder cache, rebuilt when seg.generation changes (rd_encode.c). */
-	void *enc_cache;
-	uint64_t enc_generation;
-
 	struct rd_source *next;
 	struct rd_source *hnext; /* the reader's index by name (rd_collect.c) */
 	struct rd_delta *delta;  /* its streams' last delivered values (rd_delta.h) */
 	struct rd_limits limits; /* memory and CPU limits (rd_limits.h) */
 	uint64_t limits_mono;    /* when they were read; 0: never */
 };
+
+/* A source with nothing open, its seq the next one: every source starts
+ * here.  NULL without memory. */
+struct rd_source *rd_source_new(void);
 
 /* Opens dir/name as a source, its process found under the proc root
  * (seg.proc_pid).  Returns 0, RD_ERR_NOT_VISIBLE when whether its process

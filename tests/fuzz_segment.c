@@ -111,13 +111,16 @@ static void encode(struct rd_source *s)
 	rd_batch_requests(&b, 1024, check_request, &j);
 	rd_json_free(&j);
 	rd_batch_free(&b);
+	/* The source goes: two cycles' ends and the encoder has let it go. */
+	rd_encode_env_sweep(&env);
+	rd_encode_env_sweep(&env);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* A mapped segment is page-aligned; give the parser the same. */
 	void *img = aligned_alloc(64, size ? (size + 63) & ~(size_t)63 : 64);
-	struct rd_source *s = calloc(1, sizeof *s);
+	struct rd_source *s = rd_source_new();
 
 	if (!img || !s) {
 		free(img);
@@ -125,8 +128,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	memcpy(img, data, size);
-	s->stat_fd = s->status_fd = s->io_fd = s->fd_dir_fd = s->task_dir_fd = -1;
-	s->fd_count = -1;
 	if (rd_segment_parse_mem(&s->seg, img, size) == 0) {
 		snprintf(s->name, sizeof s->name, "fuzz.rtm");
 		snprintf(s->instance_id, sizeof s->instance_id, "1-2-3");

@@ -101,6 +101,7 @@ static void fast_writer_matches_protobuf_c_byte_for_byte(void **state)
 	assert_int_equal(rd_batch_requests(&b, 4u << 20, compare, &requests), 0);
 	assert_int_equal(requests, 1);
 	rd_batch_free(&b);
+	rd_encode_env_free(&env);
 	unlink(s->seg.path);
 	rd_source_free(s);
 	tu_rmdir(dir);
@@ -140,6 +141,8 @@ static void a_segment_that_grows_between_cycles_is_encoded_whole(void **state)
 		rd_batch_free(&b);
 	}
 	assert_int_equal(requests, 3);
+	assert_int_equal(rd_encode_env_producers(&env), 1);
+	rd_encode_env_free(&env);
 	rd_source_free(s);
 	rtm_segment_close(seg);
 	tu_rmdir(dir);
@@ -214,13 +217,62 @@ static void templates_encode_what_the_tree_does(void **state)
 		assert_non_null(tree.rms[0]);
 		rd_batch_free(&tree);
 		rd_batch_free(&tmpl);
+		rd_encode_env_sweep(&env); /* the cycle's end: both kept */
+		assert_int_equal(rd_encode_env_producers(&env), 2);
 	}
 	assert_int_equal(t->invalid_points, 4); /* tmpl.big in cycles 2 and 3, twice each */
+	rd_encode_env_free(&env);
 	rd_source_free(t);
 	rtm_segment_close(seg);
 	unlink(s->seg.path);
 	rd_source_free(s);
 	tu_rmdir(dir);
+}
+
+/* The encoder keeps a producer's data while it is encoded each cycle and
+ * lets it go at the end of the first cycle without it; a source freed
+ * after that and another allocated in its place are strangers to it (under
+ * ASan, a mix-up would read the freed segment's strings). */
+static void the_encoder_forgets_a_producer_it_no_longer_sees(void **state)
+{
+	char *dir[2] = { tu_mkdir(), tu_mkdir() };
+	struct rd_source *s = make_source(dir[0], 60), *n;
+	struct rd_encode_env env, fresh;
+	struct rd_batch a = { .wire_only = true, .max_bytes = 4u << 20 }, b = a;
+	uint64_t old_seq = s->seq;
+
+	(void)state;
+	rd_encode_env_init(&env, false);
+	rd_encode_env_init(&fresh, false);
+	for (int cycle = 0; cycle < 3; cycle++) {
+		struct rd_batch x = { .wire_only = true, .max_bytes = 4u << 20 };
+
+		rd_encode_source(&x, &env, s, false, 99);
+		rd_batch_free(&x);
+		rd_encode_env_sweep(&env);
+		assert_int_equal(rd_encode_env_producers(&env), 1);
+	}
+	rd_encode_env_sweep(&env); /* a cycle without it */
+	assert_int_equal(rd_encode_env_producers(&env), 0);
+	unlink(s->seg.path);
+	rd_source_free(s);
+
+	n = make_source(dir[1], 30);
+	assert_true(n->seq > old_seq);
+	rd_encode_source(&a, &env, n, false, 99);
+	rd_encode_source(&b, &fresh, n, false, 99);
+	assert_int_equal(a.wire_len, b.wire_len);
+	assert_memory_equal(a.wire, b.wire, a.wire_len);
+	assert_int_equal(rd_encode_env_producers(&env), 1);
+	rd_batch_free(&a);
+	rd_batch_free(&b);
+	rd_encode_env_free(&env);
+	rd_encode_env_free(&fresh);
+	assert_int_equal(rd_encode_env_producers(&env), 0);
+	unlink(n->seg.path);
+	rd_source_free(n);
+	tu_rmdir(dir[0]);
+	tu_rmdir(dir[1]);
 }
 
 struct count_ctx {
@@ -271,6 +323,7 @@ static void splitting_keeps_every_point_once_under_the_cap(void **state)
 	assert_true(c.requests > 3);
 	assert_int_equal(c.points, b.points);
 	rd_batch_free(&b);
+	rd_encode_env_free(&env);
 	unlink(s->seg.path);
 	rd_source_free(s);
 	tu_rmdir(dir);
@@ -283,6 +336,7 @@ int main(void)
 		cmocka_unit_test(a_segment_that_grows_between_cycles_is_encoded_whole),
 		cmocka_unit_test(templates_encode_what_the_tree_does),
 		cmocka_unit_test(splitting_keeps_every_point_once_under_the_cap),
+		cmocka_unit_test(the_encoder_forgets_a_producer_it_no_longer_sees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,6 +142,7 @@ static double encode_hists(const char *dir, int m, bool exp)
 		rd_batch_free(&b);
 		free(pk.buf);
 	}
+	rd_encode_env_free(&env);
 	rd_source_free(src);
 	rtm_segment_close(seg);
 	unlink(rtm_segment_path(seg));
@@ -538,6 +539,7 @@ int main(int argc, char **argv)
 	rd_buf_free(&page);
 	rd_prom_renderer_free(pr);
 	rd_batch_free(&batch);
+	rd_encode_env_free(&env);
 	rmdir(dir);
 	return sink == 42 ? 3 : 0;
 }
