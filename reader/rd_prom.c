@@ -102,16 +102,9 @@ struct rd_prom_renderer {
 	struct rd_buf pb_tmp;
 };
 
-static uint64_t hash_str(uint64_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-/* A word at a time: every metric of every producer is looked up by its
- * name and unit, and a byte-wise hash's chain of multiplies was a tenth
- * of a page's rendering. */
+/* The renderer's one hash, a word at a time: every metric of every
+ * producer is looked up by its name and unit, and a byte-wise hash's chain
+ * of multiplies was a tenth of a page's rendering. */
 static uint64_t hash_words(uint64_t h, const char *s, size_t n)
 {
 	uint64_t w;
@@ -428,13 +421,6 @@ static enum rd_prom_type type_of(const otlp_metric *m)
 	}
 }
 
-static uint64_t hash_mem(uint64_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
-}
-
 /* The names a family of this type puts on the page in either format: the
  * family's own (OpenMetrics' TYPE line, a gauge's samples) and those of
  * its samples.  Checking all of them in both formats keeps the rule the
@@ -481,7 +467,7 @@ static struct taken *taken_slot(struct rd_prom_renderer *r, const char *name, si
 
 static void take(struct rd_prom_renderer *r, const char *name, size_t len)
 {
-	uint64_t h = hash_mem(1469598103934665603ull, name, len);
+	uint64_t h = hash_words(1469598103934665603ull, name, len);
 	struct taken *t;
 
 	if (r->n_taken * 2 >= r->taken_mask) {
@@ -522,7 +508,7 @@ static bool page_names(struct rd_prom_renderer *r, const char *name, size_t len,
 		if (claim)
 			take(r, buf, len + k);
 		else if (taken_slot(r, buf, len + k,
-				    hash_mem(1469598103934665603ull, buf, len + k))->len)
+				    hash_words(1469598103934665603ull, buf, len + k))->len)
 			return false;
 	}
 	return true;
@@ -596,7 +582,7 @@ static void grow_pf(struct rd_prom_renderer *r)
 static uint32_t admit(struct rd_prom_renderer *r, const char *name, size_t len,
 		      uint32_t unit_off, enum rd_prom_type type)
 {
-	uint64_t h = hash_mem(1469598103934665603ull ^ type, name, len);
+	uint64_t h = hash_words(1469598103934665603ull ^ type, name, len);
 	uint32_t slot;
 	struct pfam *f;
 
@@ -697,8 +683,8 @@ static void report(struct rd_prom_renderer *r, const struct ofam *o, const struc
 {
 	static const char *const types[] = { "counter", "gauge", "histogram" };
 	const char *name = r->names.p + o->name_off;
-	uint64_t h = hash_mem(hash_str(hash_str(1469598103934665603ull ^ o->type, o->name), o->unit),
-			      (const char *)&c->uid, sizeof c->uid);
+	/* o->hash is of its type, name and unit already. */
+	uint64_t h = hash_words(o->hash, (const char *)&c->uid, sizeof c->uid);
 	char line[2 * RD_PROM_NAME_MAX + 200];
 
 	if (!r->on_conflict ||
