@@ -377,10 +377,9 @@ static void warn_unapplied(void)
 		{ "OTEL_EXPERIMENTAL_CONFIG_FILE", "rtm-reader reads its own --config file (rtm-reader(8))" },
 		{ "OTEL_ATTRIBUTE_COUNT_LIMIT", "the segment format bounds attributes (--limit, rtm-segment(5))" },
 		{ "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "the segment format bounds attributes (--limit, rtm-segment(5))" },
-		{ "OTEL_METRICS_EXEMPLAR_FILTER", NULL },
 	};
 
-	for (size_t i = 0; v[i].why; i++) {
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		const char *x = getenv(v[i].var);
 
 		if (x && *x)
