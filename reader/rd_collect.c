@@ -28,6 +28,9 @@
 /* A full directory scan at least this often, even with inotify events. */
 #define FULL_SCAN_NS (60 * 1000000000ull)
 
+/* Below this queue length the reader says so at start. */
+#define FINAL_QLEN_SHORT 64
+
 struct rd_rejected {
 	char name[NAME_MAX + 1];
 	ino_t ino;
@@ -114,6 +117,14 @@ static int open_dir(struct rd_reader *r)
 		r->final_qlen = rd_final_queue_len();
 		if (rd_final_listen(r->dirfd, r->dir, &r->final_fd, why, sizeof why))
 			rd_log("short commands' final values come as files: %s", why);
+		else if (r->final_qlen < FINAL_QLEN_SHORT)
+			/* The queue is fixed at the socket's creation: a short
+			 * one costs senders a wake of the reader per few exits
+			 * (docs/performance.md, rtm-bench-exec). */
+			rd_log_limited("qlen", "%s/%s takes %d datagrams between wakes "
+				       "(net.unix.max_dgram_qlen): short commands cost more "
+				       "than with 512, what systemd sets at boot",
+				       r->dir, RTM_SHM_FINAL_SOCKET, r->final_qlen);
 	}
 	return 0;
 }
@@ -787,7 +798,7 @@ static void watch_leaks(struct rd_reader *r, struct rd_source *s, uint64_t mono)
 		rd_log("%s: %s (pid %d, %s): %s growing %.4g %s/s over the last %.0fs (threshold %.4g)",
 		       became & (1u << k) ? "leak suspect" : "no longer a leak suspect",
 		       s->seg.hdr.service_name, (int)s->seg.hdr.pid, s->instance_id,
-		       rd_leak_name((enum rd_leak_kind)k), s->leak.rate[k], units[k],
+		       rd_leak_name((enum rd_leak_kind)k), s->leak->rate[k], units[k],
 		       (double)c->window_ns / 1e9, c->threshold[k]);
 	}
 }

@@ -54,12 +54,12 @@ static void add_leaks(struct builder *x, const struct rd_source *s)
 	struct rd_num_point flags[RD_LEAK_N];
 	size_t n = 0;
 
-	for (int k = 0; k < RD_LEAK_N; k++) {
-		if (!s->leak.has_rate[k])
+	for (int k = 0; s->leak && k < RD_LEAK_N; k++) {
+		if (!s->leak->has_rate[k])
 			continue;
 		add(x, names[k], units[k], descs[k], RTM_SHM_KIND_GAUGE,
-		    (struct rd_num_point[]){ { .dbl = true, .d = s->leak.rate[k] } }, 1);
-		flags[n++] = (struct rd_num_point){ .i = s->leak.suspect[k], .key = "rtm.leak.resource",
+		    (struct rd_num_point[]){ { .dbl = true, .d = s->leak->rate[k] } }, 1);
+		flags[n++] = (struct rd_num_point){ .i = s->leak->suspect[k], .key = "rtm.leak.resource",
 						    .val = rd_leak_name((enum rd_leak_kind)k) };
 	}
 	if (n)

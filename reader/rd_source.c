@@ -122,7 +122,7 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 	if (!s)
 		return -ENOMEM;
 	snprintf(s->name, sizeof s->name, "%s", name);
-	rc = rd_segment_open(&s->seg, dirfd, name, 0);
+	rc = rd_segment_open(&s->seg, dirfd, s->name, 0);
 	if (rc) {
 		*out = s; /* the caller reads s->seg.err, then frees */
 		return rc;
@@ -228,7 +228,6 @@ int rd_source_open_pid(struct rd_source **out, pid_t pid, bool command_line)
 	open_proc(s, pid, command_line);
 	snprintf(s->seg.hdr.service_name, sizeof s->seg.hdr.service_name, "%.*s",
 		 (int)sizeof s->seg.hdr.service_name - 1, *s->exe_name ? s->exe_name : "unknown");
-	snprintf(s->seg.path, sizeof s->seg.path, "%s/%d", rd_proc_root(), (int)pid);
 	snprintf(s->instance_id, sizeof s->instance_id, "%d-%llu", (int)pid,
 		 (unsigned long long)st.start_ticks);
 	iso8601(s->seg.hdr.created_unix_nano, s->creation_time, sizeof s->creation_time);
@@ -250,6 +249,8 @@ void rd_source_free(struct rd_source *s)
 	for (size_t i = 0; i < s->n_tids; i++)
 		close_tid(&s->tids[i]);
 	free(s->tids);
+	free(s->bufs);
+	free(s->leak);
 	rd_delta_free(s->delta);
 	rd_snapshot_free(&s->snap);
 	if (s->datagram) {
@@ -277,9 +278,13 @@ size_t rd_source_proc_requests(struct rd_source *s, struct rd_procio_req *req)
 	s->n_reqs = 0;
 	if (s->stat_fd < 0)
 		return 0;
-	add_req(s, req, s->stat_fd, s->stat_buf, sizeof s->stat_buf);
-	add_req(s, req, s->status_fd, s->status_buf, sizeof s->status_buf);
-	add_req(s, req, s->io_fd, s->io_buf, sizeof s->io_buf);
+	/* Without memory for them, no reads: the results find stat_ok false,
+	 * as for a process that ended. */
+	if (!s->bufs && !(s->bufs = malloc(sizeof *s->bufs)))
+		return 0;
+	add_req(s, req, s->stat_fd, s->bufs->stat, sizeof s->bufs->stat);
+	add_req(s, req, s->status_fd, s->bufs->status, sizeof s->bufs->status);
+	add_req(s, req, s->io_fd, s->bufs->io, sizeof s->bufs->io);
 	return s->n_reqs;
 }
 
@@ -514,24 +519,25 @@ void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req
 	s->stat_ok = false;
 	s->status_ok = false;
 	s->io_ok = false;
-	if (s->stat_fd < 0) {
-		/* Never had one: the producer was gone when we found it. */
+	if (s->stat_fd < 0 || !s->n_reqs) {
+		/* Never had one (the producer was gone when we found it), or
+		 * no memory to read into. */
 		return;
 	}
 	if (req[i].result > 0 &&
-	    rd_proc_parse_stat(s->stat_buf, (size_t)req[i].result, &s->stat) == 0 &&
+	    rd_proc_parse_stat(s->bufs->stat, (size_t)req[i].result, &s->stat) == 0 &&
 	    s->stat.state != 'Z' && s->stat.state != 'X' &&
 	    s->stat.start_ticks == s->seg.hdr.pid_start_ticks)
 		s->stat_ok = true;
 	i++;
 	if (s->status_fd >= 0) {
 		s->status_ok = s->stat_ok && req[i].result > 0 &&
-			rd_proc_parse_status(s->status_buf, (size_t)req[i].result, &s->status) == 0;
+			rd_proc_parse_status(s->bufs->status, (size_t)req[i].result, &s->status) == 0;
 		i++;
 	}
 	if (s->io_fd >= 0)
 		s->io_ok = s->stat_ok && req[i].result > 0 &&
-			rd_proc_parse_io(s->io_buf, (size_t)req[i].result, &s->io_read,
+			rd_proc_parse_io(s->bufs->io, (size_t)req[i].result, &s->io_read,
 					 &s->io_write) == 0;
 	if (s->stat_ok) {
 		s->fd_count = count_fds(s->fd_dir_fd);
@@ -593,6 +599,8 @@ void rd_source_leak_observe(struct rd_source *s, const struct rd_leak_cfg *c, ui
 	*became = *stopped = 0;
 	if (!c->enabled || !s->stat_ok)
 		return;
+	if (!s->leak && !(s->leak = calloc(1, sizeof *s->leak)))
+		return; /* no history without memory: nothing is flagged */
 	if (h >= 0 && s->snap.values) {
 		v[RD_LEAK_HEAP] = (double)s->snap.values[h].i;
 		have[RD_LEAK_HEAP] = true;
@@ -609,7 +617,7 @@ void rd_source_leak_observe(struct rd_source *s, const struct rd_leak_cfg *c, ui
 
 		if (!have[k])
 			continue;
-		tr = rd_leak_observe(&s->leak, c, (enum rd_leak_kind)k, t_ns, v[k]);
+		tr = rd_leak_observe(s->leak, c, (enum rd_leak_kind)k, t_ns, v[k]);
 		if (tr > 0)
 			*became |= 1u << k;
 		else if (tr < 0)

@@ -37,7 +37,6 @@ struct rd_source {
 
 	/* /proc/<pid>/stat through a kept fd: liveness each cycle. */
 	int stat_fd;
-	char stat_buf[1024];
 	struct rd_proc_stat stat;
 	bool stat_ok;
 
@@ -46,8 +45,14 @@ struct rd_source {
 	 * and a read on one fails with ESRCH once the process is gone. */
 	int status_fd, io_fd, fd_dir_fd, task_dir_fd;
 	unsigned n_reqs;          /* batched reads this cycle */
-	char status_buf[4096];
-	char io_buf[512];
+	/* What those reads fill, allocated at the first: a source that never
+	 * reads /proc (a short command's datagram, a thousand a second) stays
+	 * small, and its calloc does not fault in pages it will not touch. */
+	struct rd_proc_bufs {
+		char stat[1024];
+		char status[4096];
+		char io[512];
+	} *bufs;
 	struct rd_proc_status status;
 	bool status_ok, io_ok;
 	uint64_t io_read, io_write;
@@ -78,8 +83,9 @@ struct rd_source {
 	uint64_t torn_total;      /* torn shard reads over the source's life */
 	uint64_t invalid_points;  /* points left out for values OTLP cannot carry */
 
-	/* The leak detector's history of heap, threads and fds. */
-	struct rd_leak leak;
+	/* The leak detector's history of heap, threads and fds, from its
+	 * first observation (3 KiB: NULL while there is none). */
+	struct rd_leak *leak;
 	int64_t heap_idx;         /* runtime.native.mem.heap.alloc: -1 none */
 	uint64_t heap_generation; /* of the table heap_idx was found in */
 

@@ -467,7 +467,7 @@ int rd_segment_parse_mem(struct rd_segment *s, const void *buf, size_t len)
 	s->liveness = RD_UNKNOWN;
 	s->base = buf;
 	s->size = len;
-	snprintf(s->path, sizeof s->path, "(memory)");
+	s->path = "(memory)";
 	rc = guarded(s, parse_all);
 	if (rc)
 		close_keeping_error(s);
@@ -560,7 +560,7 @@ int rd_segment_open(struct rd_segment *s, int dirfd, const char *name,
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
 	s->liveness = RD_UNKNOWN;
-	snprintf(s->path, sizeof s->path, "%s", name);
+	s->path = name;
 	/* O_NONBLOCK: a FIFO planted under a segment name must not hang us. */
 	s->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
 		       O_NOCTTY);

@@ -92,7 +92,10 @@ struct rd_snapshot {
 };
 
 struct rd_segment {
-	char path[PATH_MAX];
+	/* The name it was opened by: the caller's string, which must outlive
+	 * the segment ("(memory)" for a buffer; NULL when not opened).  Not a
+	 * copy: a reader holds thousands of these, most never printed. */
+	const char *path;
 	int fd;
 	const unsigned char *base; /* read-only mapping, or caller's buffer */
 	size_t size;
@@ -151,7 +154,8 @@ enum rd_liveness {
  * the header claims, and any structural error.  The process is looked for
  * across pid namespaces (rd_pidns.h): seg->proc_pid and seg->liveness say
  * what was found.  On failure seg->err holds a one-line reason and nothing
- * needs closing.  Returns 0 or -errno.
+ * needs closing.  name must outlive seg (seg->path is it).  Returns 0 or
+ * -errno.
  */
 int rd_segment_open(struct rd_segment *seg, int dirfd, const char *name,
 		    unsigned flags);

@@ -37,8 +37,17 @@ static void only_segment(const char *dir, struct rd_segment *rd)
 	}
 	if (n != 1)
 		fail_msg("%d segments in %s, expected 1", n, dir);
-	if (rd_segment_open(rd, dfd, names[0], 0))
-		fail_msg("%s: %s", names[0], rd->err);
+	/* rd->path is the name it was opened by, which must outlive it:
+	 * kept here, for the few segments a test holds at once. */
+	{
+		static char kept[4][NAME_MAX + 1];
+		static unsigned next;
+		char *name = kept[next++ % 4];
+
+		snprintf(name, sizeof kept[0], "%s", names[0]);
+		if (rd_segment_open(rd, dfd, name, 0))
+			fail_msg("%s: %s", name, rd->err);
+	}
 	rd_dir_names_free(names);
 	close(dfd);
 }

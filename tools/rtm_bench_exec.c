@@ -15,9 +15,18 @@
  * directory, and PRELOAD loaded but not publishing (RTM_PUBLISH=top).
  * R repetitions: min/median/max ratios.
  *
+ * The reader takes datagrams a batch per wake, a batch at most what the
+ * socket's queue holds: net.unix.max_dgram_qlen, fixed when the reader
+ * creates its socket.  The kernel's default is 10; systemd raises it to 512
+ * at boot, so a reader on a systemd host (or in a pod on the host's
+ * network) has 512.  --dgram-qlen N sets it for the run (root) and puts the
+ * old value back after; the figure's header says which was in effect.
+ *
  * usage: rtm-bench-exec PRELOAD.so [--runs R] [--execs M] [--reader READER]
+ *                       [--dgram-qlen N]
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -43,6 +52,32 @@ static double mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#define QLEN_PATH "/proc/sys/net/unix/max_dgram_qlen"
+
+/* The sysctl's value, or -1. */
+static long qlen_get(void)
+{
+	FILE *f = fopen(QLEN_PATH, "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int qlen_set(long v)
+{
+	FILE *f = fopen(QLEN_PATH, "we");
+	int ok = f && fprintf(f, "%ld\n", v) > 0;
+
+	if (f && fclose(f))
+		ok = 0;
+	return ok ? 0 : -1;
 }
 
 /* Seconds for m runs of argv (its output to /dev/null) with envp. */
@@ -144,14 +179,15 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "runs", required_argument, NULL, 'r' }, { "execs", required_argument, NULL, 'm' },
-		{ "reader", required_argument, NULL, 'R' },
+		{ "reader", required_argument, NULL, 'R' }, { "dgram-qlen", required_argument, NULL, 'q' },
 		{ 0 },
 	};
 	char dir[] = "/dev/shm/rtm-bench-exec.XXXXXX", pre[4200], rdir[4200], cmd[4300];
 	char self[4096], epre[4200], reader[4200] = "";
 	char *true_argv[] = { "/bin/true", NULL };
 	char *ls_argv[] = { "/bin/ls", "/usr/share/doc", NULL };
-	int runs = 3, m = 300, o, have = 0;
+	int runs = 3, m = 300, o, have = 0, rc;
+	long qlen = 0, qlen_was = qlen_get();
 	char **plain, **loaded, **floor_env;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -161,13 +197,25 @@ int main(int argc, char **argv)
 			m = atoi(optarg);
 		else if (o == 'R')
 			snprintf(reader, sizeof reader, "%s", optarg);
+		else if (o == 'q') {
+			char *end;
+
+			qlen = strtol(optarg, &end, 10);
+			if (end == optarg || *end || qlen < 1)
+				qlen = -1;
+		}
 		else
 			return 2;
 	}
-	if (optind != argc - 1 || runs < 1 || runs > 15 || m < 10) {
+	if (optind != argc - 1 || runs < 1 || runs > 15 || m < 10 || qlen < 0 || qlen > 1 << 20) {
 		fprintf(stderr, "usage: rtm-bench-exec PRELOAD.so [--runs 1..15] [--execs M>=10] "
-			"[--reader READER]\n");
+			"[--reader READER] [--dgram-qlen 1..1048576]\n");
 		return 2;
+	}
+	if (qlen && qlen != qlen_was && qlen_set(qlen)) {
+		fprintf(stderr, "rtm-bench-exec: --dgram-qlen: cannot write %s: %s\n", QLEN_PATH,
+			strerror(errno));
+		return 1;
 	}
 	if (!mkdtemp(dir) || bench_self(self, sizeof self))
 		return 1;
@@ -206,7 +254,8 @@ int main(int argc, char **argv)
 
 		printf("rtm-bench-exec: %d runs of each command with the preload, with an empty "
 		       "LD_PRELOAD library (the floor) and with none, interleaved; %d repetitions "
-		       "(min / median / max)\n", m, runs);
+		       "(min / median / max); net.unix.max_dgram_qlen %ld%s\n", m, runs,
+		       qlen ? qlen : qlen_was, qlen && qlen != qlen_was ? " (--dgram-qlen)" : "");
 		printf("  %-45s %-26s %-26s %s\n", "", "preload / floor", "floor / none",
 		       "ms per run");
 		for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
@@ -241,5 +290,11 @@ int main(int argc, char **argv)
 		}
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	return system(cmd) ? 1 : 0;
+	rc = system(cmd) ? 1 : 0;
+	if (qlen && qlen != qlen_was && qlen_was > 0 && qlen_set(qlen_was)) {
+		fprintf(stderr, "rtm-bench-exec: cannot put %s back to %ld: %s\n", QLEN_PATH,
+			qlen_was, strerror(errno));
+		rc = 1;
+	}
+	return rc;
 }
