@@ -1851,6 +1851,40 @@ static void io_auto_keeps_the_path_that_costs_less(void **state)
 	tu_rmdir(dir);
 }
 
+/* The datagram queue is fixed when the reader makes its socket: one
+ * shorter than 64 is said at start (short commands then wake the reader
+ * every few exits), systemd's 512 is not.  Each reader runs in a network
+ * namespace of its own (unshare -n), so the sysctl set there touches no
+ * other test. */
+static void a_short_datagram_queue_is_said_at_start(void **state)
+{
+	char *dir, *out, cmd[4400];
+	int status;
+
+	(void)state;
+	if (geteuid() != 0 || system("unshare -n true 2>/dev/null"))
+		skip(); /* a network namespace and its sysctl need root */
+	dir = tu_mkdir();
+	for (int k = 0; k < 2; k++) {
+		const char *said;
+
+		snprintf(cmd, sizeof cmd,
+			 "unshare -n sh -c 'echo %d > /proc/sys/net/unix/max_dgram_qlen && "
+			 "exec timeout -s TERM 2 %s --dir %s --exporter none --prometheus off' 2>&1",
+			 k ? 512 : 10, tu_prog("RTM_READER"), dir);
+		out = tu_run(cmd, &status, NULL);
+		if (!strstr(out, "started: "))
+			fail_msg("the reader did not start: %.300s", out);
+		said = strstr(out, "datagrams between wakes (net.unix.max_dgram_qlen)");
+		if (k == 0 && (!said || !strstr(out, "takes 10 datagrams")))
+			fail_msg("a queue of 10 not said: %.300s", out);
+		if (k == 1 && said)
+			fail_msg("a queue of 512 said: %.300s", out);
+		free(out);
+	}
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1887,6 +1921,7 @@ int main(void)
 		cmocka_unit_test(preload_ground_truth_is_exported_exactly),
 		cmocka_unit_test(processes_without_a_segment_are_collected_on_request),
 		cmocka_unit_test(io_auto_keeps_the_path_that_costs_less),
+		cmocka_unit_test(a_short_datagram_queue_is_said_at_start),
 	};
 	srandom((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
