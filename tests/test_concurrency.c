@@ -64,7 +64,8 @@ static void *reader(void *arg)
 			snprintf(st->failure, sizeof st->failure, "snapshot: %s", rd.err);
 			break;
 		}
-		st->snapshots++;
+		/* Release: the main thread waits for the first (below). */
+		__atomic_store_n(&st->snapshots, st->snapshots + 1, __ATOMIC_RELEASE);
 		c = &s.values[0];
 		h = &s.values[2];
 		st->torn += s.torn;
@@ -113,6 +114,12 @@ static void writers_and_reader_agree_at_every_snapshot(void **state)
 	assert_int_equal(rtm_hist_create(seg, &hist, &(struct rtm_metric_def){
 		.name = "s.hist" }), 0);
 	pthread_create(&r, NULL, reader, &st);
+	/* The writers start once the reader is reading: on a loaded machine
+	 * they could otherwise all be done before its first snapshot.
+	 * Acquire pairs with the reader's release of its count; failure is
+	 * read only after the join, unless the count never moves. */
+	for (int i = 0; i < 20000 && !__atomic_load_n(&st.snapshots, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
 	/* Waves of threads: later waves reuse the shards of exited ones. */
 	for (int wave = 0; wave < WAVES; wave++) {
 		for (int i = 0; i < WRITERS; i++)
