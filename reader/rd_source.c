@@ -121,7 +121,13 @@ int rd_source_open(struct rd_source **out, int dirfd, const char *name,
 
 	if (!s)
 		return -ENOMEM;
-	snprintf(s->name, sizeof s->name, "%s", name);
+	/* The segment keeps s->name as its path: a name cut short would
+	 * open another file, so a longer one is refused. */
+	if ((size_t)snprintf(s->name, sizeof s->name, "%s", name) >= sizeof s->name) {
+		snprintf(s->seg.err, sizeof s->seg.err, "a name longer than %d bytes", NAME_MAX);
+		*out = s;
+		return -ENAMETOOLONG;
+	}
 	rc = rd_segment_open(&s->seg, dirfd, s->name, 0);
 	if (rc) {
 		*out = s; /* the caller reads s->seg.err, then frees */
