@@ -2,7 +2,9 @@
 /* The fast protobuf writer must produce exactly protobuf-c's bytes, and
  * request splitting must keep every series exactly once. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +331,23 @@ static void splitting_keeps_every_point_once_under_the_cap(void **state)
 	tu_rmdir(dir);
 }
 
+/* A source keeps the name it was opened by as its segment's path: one too
+ * long for the directory is refused with a reason, never cut short (which
+ * would open another file). */
+static void a_name_too_long_is_refused_not_cut(void **state)
+{
+	char name[NAME_MAX + 40];
+	struct rd_source *s = NULL;
+
+	(void)state;
+	memset(name, 'a', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	assert_int_equal(rd_source_open(&s, AT_FDCWD, name, false), -ENAMETOOLONG);
+	assert_non_null(s);
+	assert_non_null(strstr(s->seg.err, "longer than"));
+	rd_source_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +356,7 @@ int main(void)
 		cmocka_unit_test(templates_encode_what_the_tree_does),
 		cmocka_unit_test(splitting_keeps_every_point_once_under_the_cap),
 		cmocka_unit_test(the_encoder_forgets_a_producer_it_no_longer_sees),
+		cmocka_unit_test(a_name_too_long_is_refused_not_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
