@@ -123,7 +123,7 @@ static int open_dir(struct rd_reader *r)
 			 * (docs/performance.md, rtm-bench-exec). */
 			rd_log_limited("qlen", "%s/%s takes %d datagrams between wakes "
 				       "(net.unix.max_dgram_qlen): short commands cost more "
-				       "than with 512, what systemd sets at boot",
+				       "than with 512, the value systemd sets at boot",
 				       r->dir, RTM_SHM_FINAL_SOCKET, r->final_qlen);
 	}
 	return 0;
