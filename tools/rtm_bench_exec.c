@@ -188,6 +188,7 @@ int main(int argc, char **argv)
 	char *ls_argv[] = { "/bin/ls", "/usr/share/doc", NULL };
 	int runs = 3, m = 300, o, have = 0, rc;
 	long qlen = 0, qlen_was = qlen_get();
+	bool set_qlen;
 	char **plain, **loaded, **floor_env;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -212,11 +213,7 @@ int main(int argc, char **argv)
 			"[--reader READER] [--dgram-qlen 1..1048576]\n");
 		return 2;
 	}
-	if (qlen && qlen != qlen_was && qlen_set(qlen)) {
-		fprintf(stderr, "rtm-bench-exec: --dgram-qlen: cannot write %s: %s\n", QLEN_PATH,
-			strerror(errno));
-		return 1;
-	}
+	set_qlen = qlen && qlen != qlen_was;
 	if (!mkdtemp(dir) || bench_self(self, sizeof self))
 		return 1;
 	*strrchr(self, '/') = '\0';
@@ -224,7 +221,16 @@ int main(int argc, char **argv)
 		snprintf(reader, sizeof reader, "%s/../reader/rtm-reader", self);
 	if (access(reader, X_OK)) {
 		fprintf(stderr, "rtm-bench-exec: no rtm-reader at %s (give --reader)\n", reader);
+		rmdir(dir);
 		return 2;
+	}
+	/* Set last, once nothing can stop the run before the value is put
+	 * back at its end. */
+	if (set_qlen && qlen_set(qlen)) {
+		fprintf(stderr, "rtm-bench-exec: --dgram-qlen: cannot write %s: %s\n", QLEN_PATH,
+			strerror(errno));
+		rmdir(dir);
+		return 1;
 	}
 	snprintf(epre, sizeof epre, "LD_PRELOAD=%s/librtm-bench-empty.so", self);
 	snprintf(rdir, sizeof rdir, "RTM_DIR=%s", dir);
@@ -255,7 +261,7 @@ int main(int argc, char **argv)
 		printf("rtm-bench-exec: %d runs of each command with the preload, with an empty "
 		       "LD_PRELOAD library (the floor) and with none, interleaved; %d repetitions "
 		       "(min / median / max); net.unix.max_dgram_qlen %ld%s\n", m, runs,
-		       qlen ? qlen : qlen_was, qlen && qlen != qlen_was ? " (--dgram-qlen)" : "");
+		       qlen ? qlen : qlen_was, set_qlen ? " (--dgram-qlen)" : "");
 		printf("  %-45s %-26s %-26s %s\n", "", "preload / floor", "floor / none",
 		       "ms per run");
 		for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
@@ -291,7 +297,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	rc = system(cmd) ? 1 : 0;
-	if (qlen && qlen != qlen_was && qlen_was > 0 && qlen_set(qlen_was)) {
+	if (set_qlen && qlen_was > 0 && qlen_set(qlen_was)) {
 		fprintf(stderr, "rtm-bench-exec: cannot put %s back to %ld: %s\n", QLEN_PATH,
 			qlen_was, strerror(errno));
 		rc = 1;
