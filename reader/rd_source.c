@@ -525,9 +525,10 @@ void rd_source_proc_results(struct rd_source *s, const struct rd_procio_req *req
 	s->stat_ok = false;
 	s->status_ok = false;
 	s->io_ok = false;
-	if (s->stat_fd < 0 || !s->n_reqs) {
-		/* Never had one (the producer was gone when we found it), or
-		 * no memory to read into. */
+	if (!s->n_reqs) {
+		/* No reads were asked for (rd_source_proc_requests()): no stat
+		 * fd (the producer was gone when we found it), or no memory to
+		 * read into. */
 		return;
 	}
 	if (req[i].result > 0 &&
