@@ -238,11 +238,14 @@ struct rtm__tls {
 extern __thread struct rtm__tls rtm__tls
 	__attribute__((tls_model("initial-exec")));
 
-/* This thread's cache entry for a handle's segment (the mask keeps a
- * garbage handle inside the array). */
+/* This thread's cache entry for a handle's segment.  A way is the entry's
+ * byte offset in the array, so finding it is one mask and one add (an
+ * index cost a shift more on every update); the mask keeps a garbage
+ * handle inside the array, on an entry's boundary. */
+#define RTM__WAY_MASK ((RTM__WAYS - 1u) * (uint32_t)sizeof(struct rtm__tls_way))
 static inline struct rtm__tls_way *rtm__way(uint32_t way)
 {
-	return &rtm__tls.way[way & (RTM__WAYS - 1)];
+	return (struct rtm__tls_way *)(void *)((char *)rtm__tls.way + (way & RTM__WAY_MASK));
 }
 
 void rtm__counter_add_slow(const rtm_counter_t *c, uint64_t n);

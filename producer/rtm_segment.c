@@ -533,7 +533,7 @@ static int open_segment(struct rtm_segment **out, const struct rtm_segment_opts 
 		goto fail_free;
 	}
 	n = __atomic_fetch_add(&open_seq, 1, __ATOMIC_RELAXED); /* name, cache way */
-	seg->way = n % RTM__WAYS;
+	seg->way = n % RTM__WAYS * (uint32_t)sizeof(struct rtm__tls_way);
 	seg->seq = n;
 	rc = deferred ? map_anonymous(seg, &l) : create_file(seg, dfd, &l, tmp, sizeof tmp);
 	if (rc)

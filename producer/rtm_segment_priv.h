@@ -26,7 +26,7 @@ struct rtm_segment {
 	bool deferred;
 	mode_t mode;
 	unsigned seq;              /* this process's segment number, for the name */
-	uint32_t way;              /* its entry in threads' shard caches */
+	uint32_t way;              /* its entry in threads' shard caches (rtm__way) */
 	pthread_mutex_t lock;      /* registration only; never on a hot path */
 	uint32_t strings_used;     /* absolute end of used string space */
 	uint32_t data_used;        /* bytes used in each shard */
