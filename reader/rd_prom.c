@@ -53,6 +53,18 @@ struct ofam {
 	bool blocked;          /* its name is another family's, or reserved */
 };
 
+/* The family found for the metric at one position of the last scope
+ * rendered: the next producer of the same program has the same metric
+ * there, and comparing its name with this one's costs less than hashing
+ * it and probing r->of.  Valid while gen is r->memo_gen (a rendering, and
+ * no rehash of r->of since). */
+struct memo {
+	const char *name, *unit;
+	struct ofam *o;
+	enum rd_prom_type type;
+	uint64_t gen;
+};
+
 /* A name some family puts on the page (or a reserved one). */
 struct taken {
 	uint64_t hash;
@@ -77,6 +89,9 @@ struct rd_prom_renderer {
 	uint32_t *pf_slots, pf_mask;    /* hash of Prometheus name -> pf index */
 	struct ofam *of;
 	uint32_t of_mask, n_of;          /* open addressing, of_mask + 1 slots */
+	struct memo *memo;               /* by a metric's position in its scope */
+	size_t cap_memo;
+	uint64_t memo_gen;
 	struct rd_buf *lines;            /* [cap_pf]: each family's samples, kept for reuse */
 	struct label *labels;
 	size_t cap_labels;
@@ -148,6 +163,7 @@ void rd_prom_renderer_free(struct rd_prom_renderer *r)
 	free(r->pf);
 	free(r->pf_slots);
 	free(r->of);
+	free(r->memo);
 	for (uint32_t i = 0; r->lines && i < r->cap_pf; i++)
 		rd_buf_free(&r->lines[i]);
 	free(r->lines);
@@ -527,6 +543,7 @@ static void reset_tables(struct rd_prom_renderer *r)
 			abort();
 	}
 	memset(r->of, 0, (r->of_mask + 1) * sizeof *r->of);
+	r->memo_gen++;
 	memset(r->pf_slots, 0xff, (r->pf_mask + 1) * sizeof *r->pf_slots);
 	memset(r->taken, 0, (r->taken_mask + 1) * sizeof *r->taken);
 	r->n_pf = r->n_of = r->n_taken = 0;
@@ -554,6 +571,7 @@ static void grow_of(struct rd_prom_renderer *r)
 	free(r->of);
 	r->of = of;
 	r->of_mask = mask;
+	r->memo_gen++; /* the memo's pointers were into the old table */
 }
 
 static void grow_pf(struct rd_prom_renderer *r)
@@ -649,6 +667,30 @@ static struct ofam *ofam_of(struct rd_prom_renderer *r, const otlp_metric *m)
 	o->unit_off = (uint32_t)r->names.len;
 	rd_buf_put(&r->names, unit, o->unit_len + 1);
 	r->n_of++;
+	return o;
+}
+
+/* ofam_of() for the metric at position i of its scope, through r->memo. */
+static struct ofam *ofam_at(struct rd_prom_renderer *r, const otlp_metric *m, size_t i)
+{
+	enum rd_prom_type type = type_of(m);
+	const char *u = m->unit ? m->unit : "";
+	struct memo *e;
+	struct ofam *o;
+
+	if (i >= r->cap_memo) {
+		size_t cap = i < 64 ? 128 : 2 * i;
+
+		r->memo = grow(r->memo, cap, sizeof *r->memo);
+		memset(r->memo + r->cap_memo, 0, (cap - r->cap_memo) * sizeof *r->memo);
+		r->cap_memo = cap;
+	}
+	e = &r->memo[i];
+	if (e->gen == r->memo_gen && e->type == type &&
+	    (e->name == m->name || !strcmp(e->name, m->name)) && (e->unit == u || !strcmp(e->unit, u)))
+		return e->o;
+	o = ofam_of(r, m);
+	*e = (struct memo){ .name = m->name, .unit = u, .o = o, .type = type, .gen = r->memo_gen };
 	return o;
 }
 
@@ -752,10 +794,10 @@ static uint32_t resolve(struct rd_prom_renderer *r, struct ofam *o, const struct
 /* resolve(), and then: another metric of the same scope already in that
  * family (two OTel names that map to one, "a.total" and "a" counters, or
  * one name twice) would repeat its series, so the later is left out. */
-static uint32_t family_of(struct rd_prom_renderer *r, const otlp_metric *m, const struct claim *c,
-			  struct rd_prom_stats *st)
+static uint32_t family_of(struct rd_prom_renderer *r, const otlp_metric *m, size_t at,
+			  const struct claim *c, struct rd_prom_stats *st)
 {
-	struct ofam *o = ofam_of(r, m);
+	struct ofam *o = ofam_at(r, m, at);
 	uint32_t pf = resolve(r, o, c, st);
 	struct pfam *f;
 
@@ -1123,10 +1165,10 @@ static void exponential_points(struct rd_prom_renderer *r, struct out *o, const 
 }
 
 /* One producer's metric, into its family's lines. */
-static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m,
+static void metric(struct rd_prom_renderer *r, struct out *o, const otlp_metric *m, size_t at,
 		   const struct claim *c)
 {
-	uint32_t pf = family_of(r, m, c, o->st);
+	uint32_t pf = family_of(r, m, at, c, o->st);
 	struct pfam *f;
 
 	if (pf == NONE)
@@ -1215,7 +1257,7 @@ static void render_scope(struct rd_prom_renderer *r, struct out *o, const otlp_r
 		rd_buf_putc(&r->prefix, '"');
 	}
 	for (size_t m = 0; m < sm->n_metrics; m++)
-		metric(r, o, sm->metrics[m], c);
+		metric(r, o, sm->metrics[m], m, c);
 }
 
 /* Producers claim names root's first, then in the order the reader

@@ -395,6 +395,61 @@ static void producers_share_one_family_per_name(void **state)
 	free(s);
 }
 
+/* The renderer remembers the family of the metric at each position of the
+ * last scope (the next producer of a program has the same metric there):
+ * a metric that differs from the remembered one only in its name's
+ * address shares the family; one that differs in unit or type gets its
+ * own; and names changed in place between two renderings are read anew. */
+static void families_follow_each_metric_not_its_position(void **state)
+{
+	struct model md;
+	struct rd_prom_stats st;
+	struct rd_prom_renderer *r = rd_prom_renderer_new();
+	struct rd_buf out = { 0 };
+	char copy[] = "app.requests", name[] = "app.ratio";
+	char *s, *p;
+	int types = 0;
+
+	(void)state;
+	model_init(&md, 2, "/a", "/b");
+	md.m[1][0].name = copy;               /* same name, another address */
+	md.m[1][1].unit = (char *)"By";       /* another unit: app_active_bytes */
+	md.m[0][2].name = md.m[1][2].name = name;
+	rd_prom_render(r, md.rms, NULL, 2, RD_PROM_TEXT, &out, &st);
+	rd_buf_putc(&out, '\0');
+	s = out.p;
+	for (p = s; (p = strstr(p, "# TYPE app_requests_total counter\n")); p++)
+		types++;
+	assert_int_equal(types, 1);
+	assert_non_null(strstr(s, "app_requests_total{job=\"svc-b\",instance=\"4-5-6\""));
+	assert_non_null(strstr(s, "# TYPE app_active gauge\napp_active{job=\"svc-a\""));
+	assert_non_null(strstr(s, "# TYPE app_active_bytes gauge\napp_active_bytes{job=\"svc-b\""));
+	assert_int_equal(st.families, 6);
+	assert_int_equal(st.dropped, 0);
+
+	/* The second producer's counter turned gauge: the family of its
+	 * position is a counter's, so it is a type conflict, dropped. */
+	md.sum[1][0].is_monotonic = 0;
+	out.len = 0;
+	rd_prom_render(r, md.rms, NULL, 2, RD_PROM_TEXT, &out, &st);
+	rd_buf_putc(&out, '\0');
+	assert_int_equal(st.dropped, 1);
+	assert_null(strstr(out.p, "app_requests{"));
+
+	/* Same addresses, new text: both producers' gauge is renamed. */
+	md.sum[1][0].is_monotonic = 1;
+	memcpy(name, "app.level", sizeof name);
+	out.len = 0;
+	rd_prom_render(r, md.rms, NULL, 2, RD_PROM_TEXT, &out, &st);
+	rd_buf_putc(&out, '\0');
+	assert_null(strstr(out.p, "app_ratio"));
+	assert_non_null(strstr(out.p, "# TYPE app_level_ratio gauge\napp_level_ratio{job=\"svc-a\""));
+	assert_non_null(strstr(out.p, "app_level_ratio{job=\"svc-b\""));
+	assert_int_equal(st.dropped, 0);
+	rd_buf_free(&out);
+	rd_prom_renderer_free(r);
+}
+
 /* Newlines, quotes and backslashes escaped; bytes that are not UTF-8
  * (a stray continuation, an overlong NUL, a cut-off sequence) as U+FFFD;
  * valid multi-byte text kept. */
@@ -690,6 +745,7 @@ int main(void)
 		cmocka_unit_test(openmetrics_has_units_created_and_eof),
 		cmocka_unit_test(openmetrics_leaves_created_out_by_default),
 		cmocka_unit_test(producers_share_one_family_per_name),
+		cmocka_unit_test(families_follow_each_metric_not_its_position),
 		cmocka_unit_test(hostile_label_values_are_escaped_and_made_utf8),
 		cmocka_unit_test(colliding_and_reserved_attribute_keys),
 		cmocka_unit_test(type_conflicts_drop_the_later_metric),
