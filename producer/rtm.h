@@ -257,22 +257,47 @@ static inline uint64_t *rtm__word(unsigned char *shard, uint32_t off)
 	return (uint64_t *)(void *)(shard + off);
 }
 
+/* Thread sanitizer builds keep the C atomics below: it sees no asm. */
+#if defined(__SANITIZE_THREAD__)
+#define RTM__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RTM__TSAN 1
+#endif
+#endif
+
+/*
+ * Adds n to a word of this thread's own shard (no other writer).  On
+ * x86-64 one add to memory without a lock prefix, as the kernel's
+ * this_cpu_add(): its store is one aligned 8-byte store, so a reader in
+ * another process loads the old or the new value, never a mix; and no
+ * compiler fuses a relaxed atomic load and store into that instruction
+ * (measured: the counter's update in half the time of the pair).
+ * Elsewhere, and under the thread sanitizer, the relaxed load and store.
+ */
+static inline void rtm__own_add(uint64_t *w, uint64_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RTM__TSAN)
+	__asm__ __volatile__("addq %1, %0" : "+m"(*w) : "er"(n));
+#else
+	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+#endif
+}
+
 /* ---- hot path ---- */
 
 /*
  * rtm_counter_add - add n to a monotonic integer counter.
- * Any thread.  The add is a plain load and store on this thread's shard:
- * the shard has no other writer, and the relaxed atomic store keeps the
- * reader's concurrent relaxed load of the same word race-free.
+ * Any thread.  The add is an unlocked add on this thread's shard
+ * (rtm__own_add): the shard has no other writer, and the reader's
+ * concurrent relaxed load of the word sees it whole.
  */
 static inline void rtm_counter_add(const rtm_counter_t *c, uint64_t n)
 {
 	const struct rtm__tls_way *t = rtm__way(c->way);
 
 	if (RTM_LIKELY(t->seg == c->seg)) {
-		uint64_t *w = rtm__word(t->shard, c->off);
-		__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + n,
-				 __ATOMIC_RELAXED);
+		rtm__own_add(rtm__word(t->shard, c->off), n);
 		return;
 	}
 	rtm__counter_add_slow(c, n);
@@ -370,9 +395,9 @@ static inline void rtm__exp_record_held(struct rtm_shm_exphist *s, uint32_t size
 		rtm__store64(&s->min_bits, rtm_shm_f64_bits(v));
 	if (v > rtm_shm_bits_f64(rtm__load64(&s->max_bits)))
 		rtm__store64(&s->max_bits, rtm_shm_f64_bits(v));
-	rtm__store64(&s->count, rtm__load64(&s->count) + 1);
+	rtm__own_add(&s->count, 1);
 	if (!mag) {
-		rtm__store64(&s->zero_count, rtm__load64(&s->zero_count) + 1);
+		rtm__own_add(&s->zero_count, 1);
 	} else {
 		int neg = v < 0;
 		int32_t i8 = rtm_shm_exp_index8(mag);
@@ -385,7 +410,7 @@ static inline void rtm__exp_record_held(struct rtm_shm_exphist *s, uint32_t size
 		if (RTM_LIKELY(top >= b && k < size)) {
 			uint64_t *c = rtm_shm_exphist_counts(s, size, neg) + k;
 
-			rtm__store64(c, rtm__load64(c) + 1);
+			rtm__own_add(c, 1);
 			if (idx > top)
 				__atomic_store_n(base + 1, idx, __ATOMIC_RELAXED);
 		} else {
@@ -441,8 +466,7 @@ static inline void rtm_hist_record(const rtm_hist_t *h, double v)
 		if (v > mx)
 			__atomic_store_n(&s->max_bits, rtm_shm_f64_bits(v),
 					 __ATOMIC_RELAXED);
-		__atomic_store_n(b, __atomic_load_n(b, __ATOMIC_RELAXED) + 1,
-				 __ATOMIC_RELAXED);
+		rtm__own_add(b, 1);
 		rtm_shm_seq_write_end(&s->seq);
 		return;
 	}

@@ -158,9 +158,9 @@ static inline bool rtm__alloc_words_alloc(uint64_t *w, uint64_t bytes, int64_t u
 {
 	bool look = !(rtm__alloc_bump(&w[0], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 
-	rtm__alloc_bump(&w[2], bytes);
-	rtm__alloc_bump(&w[3], (uint64_t)usable);
-	rtm__alloc_bump(&w[4], 1);
+	rtm__own_add(&w[2], bytes);
+	rtm__own_add(&w[3], (uint64_t)usable);
+	rtm__own_add(&w[4], 1);
 	return look;
 }
 
@@ -169,25 +169,25 @@ static inline bool rtm__alloc_words_free(uint64_t *w, int64_t usable)
 {
 	bool look = !(rtm__alloc_bump(&w[1], 1) & (RTM__ALLOC_LOOK_EVERY - 1));
 
-	rtm__alloc_bump(&w[3], (uint64_t)-usable);
-	rtm__alloc_bump(&w[4], (uint64_t)-1);
+	rtm__own_add(&w[3], (uint64_t)-usable);
+	rtm__own_add(&w[4], (uint64_t)-1);
 	return look;
 }
 
 /* Records allocator activity: called by the interposed functions with
  * this thread's rtm code guarded against recursion.  One thread-local
- * check, then five plain adds on this thread's shard. */
+ * check, then five unlocked adds on this thread's shard (rtm__own_add). */
 static inline void rtm_alloc_count(uint64_t mallocs, uint64_t frees, uint64_t bytes,
 				   int64_t live_delta)
 {
 	uint64_t *w = rtm__alloc_words();
 
 	if (__builtin_expect(w != NULL, 1)) {
-		rtm__alloc_bump(&w[0], mallocs);
-		rtm__alloc_bump(&w[1], frees);
-		rtm__alloc_bump(&w[2], bytes);
-		rtm__alloc_bump(&w[3], (uint64_t)live_delta);
-		rtm__alloc_bump(&w[4], mallocs - frees);
+		rtm__own_add(&w[0], mallocs);
+		rtm__own_add(&w[1], frees);
+		rtm__own_add(&w[2], bytes);
+		rtm__own_add(&w[3], (uint64_t)live_delta);
+		rtm__own_add(&w[4], mallocs - frees);
 		return;
 	}
 	rtm__alloc_count_slow(mallocs, frees, bytes, live_delta);

@@ -52,29 +52,33 @@ static double now_ns(void)
 static void *run(void *arg)
 {
 	struct job *j = arg;
+	/* The bound in a register, as a real loop keeps it: the global could
+	 * be the word an update stores to, so the compiler would reload it
+	 * on every turn and time that load with the update. */
+	const long n = ops;
 	double t0;
 
 	pthread_barrier_wait(&barrier);
 	t0 = now_ns();
 	switch (j->which) {
 	case RTM_COUNTER:
-		for (long i = 0; i < ops; i++)
+		for (long i = 0; i < n; i++)
 			rtm_counter_add(&counter, 1);
 		break;
 	case RTM_HIST:
-		for (long i = 0; i < ops; i++)
+		for (long i = 0; i < n; i++)
 			rtm_hist_record(&hist, values[i & 1023]);
 		break;
 	case RTM_EXPHIST:
-		for (long i = 0; i < ops; i++)
+		for (long i = 0; i < n; i++)
 			rtm_hist_record(&exphist, values[i & 1023]);
 		break;
 	case ATOMIC:
-		for (long i = 0; i < ops; i++)
+		for (long i = 0; i < n; i++)
 			atomic_fetch_add_explicit(&shared_atomic, 1, memory_order_relaxed);
 		break;
 	case MUTEX:
-		for (long i = 0; i < ops; i++) {
+		for (long i = 0; i < n; i++) {
 			pthread_mutex_lock(&lock);
 			locked_value++;
 			pthread_mutex_unlock(&lock);
@@ -87,7 +91,7 @@ static void *run(void *arg)
 		 * one's store, as rtm's does. */
 		uint64_t *w = calloc(8, sizeof *w);
 
-		for (long i = 0; w && i < ops; i++)
+		for (long i = 0; w && i < n; i++)
 			__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 		free(w);
 		break;
