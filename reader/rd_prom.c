@@ -115,6 +115,7 @@ struct rd_prom_renderer {
 	uint64_t *pb_cum;
 	size_t n_pb, cap_pb;
 	struct rd_buf pb_tmp;
+	struct rd_buf pb_pre; /* the scope's labels as LabelPair fields */
 };
 
 /* The renderer's one hash, a word at a time: every metric of every
@@ -160,6 +161,7 @@ void rd_prom_renderer_free(struct rd_prom_renderer *r)
 	free(r->pb_bounds);
 	free(r->pb_cum);
 	rd_buf_free(&r->pb_tmp);
+	rd_buf_free(&r->pb_pre);
 	free(r->pf);
 	free(r->pf_slots);
 	free(r->of);
@@ -857,7 +859,20 @@ struct out {
 	enum rd_prom_format fmt;
 	bool created; /* OpenMetrics _created samples */
 	struct rd_prom_stats *st;
+	/* The protobuf format: the scope's labels as LabelPair fields, and
+	 * how much of a point's text labels (r->pt) they are. */
+	const struct rd_buf *pb_pre;
+	size_t pre_len;
 };
+
+/* A point's labels for the protobuf format: the scope's, encoded once,
+ * and the rest of its text labels. */
+static struct rd_pb_labels pb_labels(const struct out *o, const struct rd_buf *labels)
+{
+	return (struct rd_pb_labels){ .pre = o->pb_pre->p, .pre_len = o->pb_pre->len,
+				      .text = labels->p + o->pre_len,
+				      .text_len = labels->len - o->pre_len };
+}
 
 static void meta(struct out *o, const char *name, const char *suffix, const char *type,
 		 const char *unit, const char *help)
@@ -930,7 +945,9 @@ static void int_line(struct out *o, const struct heads *h, int which,
 	char *w;
 
 	if (o->fmt == RD_PROM_PROTOBUF) { /* a counter's or gauge's value */
-		rd_prom_pb_number(o->b, labels->p, labels->len, which == H_TOTAL, (double)v);
+		struct rd_pb_labels l = pb_labels(o, labels);
+
+		rd_prom_pb_number(o->b, &l, which == H_TOTAL, (double)v);
 		o->st->series++;
 		return;
 	}
@@ -949,7 +966,9 @@ static void double_line(struct out *o, const struct heads *h, int which,
 	char *w;
 
 	if (o->fmt == RD_PROM_PROTOBUF) {
-		rd_prom_pb_number(o->b, labels->p, labels->len, which == H_TOTAL, v);
+		struct rd_pb_labels l = pb_labels(o, labels);
+
+		rd_prom_pb_number(o->b, &l, which == H_TOTAL, v);
 		o->st->series++;
 		return;
 	}
@@ -1057,11 +1076,12 @@ static void histogram_points(struct rd_prom_renderer *r, struct out *o, const st
 			continue;
 		point_labels(r, p->attributes, p->n_attributes);
 		if (o->fmt == RD_PROM_PROTOBUF) {
+			struct rd_pb_labels l = pb_labels(o, &r->pt);
+
 			r->n_pb = 0;
 			for (size_t k = 0; k < p->n_explicit_bounds && k < p->n_bucket_counts; k++)
 				pb_bucket(r, p->explicit_bounds[k], cum += p->bucket_counts[k]);
-			rd_prom_pb_classic(o->b, r->pt.p, r->pt.len, r->pb_bounds, r->pb_cum, r->n_pb,
-					   p->count, p->sum);
+			rd_prom_pb_classic(o->b, &l, r->pb_bounds, r->pb_cum, r->n_pb, p->count, p->sum);
 			o->st->series++;
 			continue;
 		}
@@ -1112,7 +1132,9 @@ static void exponential_points(struct rd_prom_renderer *r, struct out *o, const 
 		point_labels(r, p->attributes, p->n_attributes);
 		/* Prometheus's native histograms take schemas -4..8. */
 		if (o->fmt == RD_PROM_PROTOBUF && p->scale >= -4) {
-			rd_prom_pb_native(o->b, r->pt.p, r->pt.len, p);
+			struct rd_pb_labels l = pb_labels(o, &r->pt);
+
+			rd_prom_pb_native(o->b, &l, p);
 			o->st->series++;
 			continue;
 		}
@@ -1151,8 +1173,10 @@ static void exponential_points(struct rd_prom_renderer *r, struct out *o, const 
 			le_line(r, o, h, ldexp(1, (j + 1) * mul), cum, &last);
 		}
 		if (o->fmt == RD_PROM_PROTOBUF) {
-			rd_prom_pb_classic(o->b, r->pt.p, r->pt.len, r->pb_bounds, r->pb_cum, r->n_pb,
-					   p->count, p->_sum_case ? p->sum : NAN);
+			struct rd_pb_labels l = pb_labels(o, &r->pt);
+
+			rd_prom_pb_classic(o->b, &l, r->pb_bounds, r->pb_cum, r->n_pb, p->count,
+					   p->_sum_case ? p->sum : NAN);
 			o->st->series++;
 			continue;
 		}
@@ -1215,7 +1239,8 @@ static void target_info(struct rd_prom_renderer *r, struct out *o, otlp_rm *cons
 			if (res)
 				put_attrs(r, res->attributes, res->n_attributes, true);
 			rd_buf_put(&r->prefix, r->pt.p, r->pt.len);
-			rd_prom_pb_number(&r->pb_tmp, r->prefix.p, r->prefix.len, false, 1);
+			rd_prom_pb_number(&r->pb_tmp, &(struct rd_pb_labels){ .text = r->prefix.p,
+					  .text_len = r->prefix.len }, false, 1);
 			o->st->series++;
 		}
 		rd_prom_pb_family(o->b, "target_info", "", "Target metadata", RD_PB_GAUGE,
@@ -1255,6 +1280,12 @@ static void render_scope(struct rd_prom_renderer *r, struct out *o, const otlp_r
 		rd_buf_puts(&r->prefix, ",otel_scope_version=\"");
 		put_escaped(&r->prefix, sm->scope->version, ESC_LABEL);
 		rd_buf_putc(&r->prefix, '"');
+	}
+	if (o->fmt == RD_PROM_PROTOBUF) {
+		r->pb_pre.len = 0;
+		rd_prom_pb_labels(&r->pb_pre, r->prefix.p, r->prefix.len);
+		o->pb_pre = &r->pb_pre;
+		o->pre_len = r->prefix.len;
 	}
 	for (size_t m = 0; m < sm->n_metrics; m++)
 		metric(r, o, sm->metrics[m], m, c);

@@ -63,15 +63,22 @@ static void close_len(struct rd_buf *b, size_t at)
 	b->len = at + k + n;
 }
 
-/* LabelPair fields (1) from the text renderer's `name="value",...`,
- * unescaping \\, \" and \n: exactly what it escaped. */
-static void labels(struct rd_buf *b, const char *s, size_t len)
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	for (; v >= 0x80; v >>= 7)
+		n++;
+	return n;
+}
+
+void rd_prom_pb_labels(struct rd_buf *b, const char *s, size_t len)
 {
 	const char *end = s + len;
 
 	while (s < end) {
-		const char *eq = memchr(s, '=', (size_t)(end - s));
-		size_t pair, val;
+		const char *eq = memchr(s, '=', (size_t)(end - s)), *v, *q;
+		size_t name, raw, esc = 0, val;
 
 		if (*s == ',' || *s == '{') {
 			s++;
@@ -79,40 +86,66 @@ static void labels(struct rd_buf *b, const char *s, size_t len)
 		}
 		if (!eq || eq + 1 >= end || eq[1] != '"')
 			return; /* not what the renderer writes */
-		pair = open_len(b, 1);
-		bytes(b, 1, s, (size_t)(eq - s));
-		val = open_len(b, 2);
-		for (s = eq + 2; s < end && *s != '"'; s++) {
-			if (*s == '\\' && s + 1 < end) {
-				s++;
-				rd_buf_putc(b, *s == 'n' ? '\n' : *s);
-			} else {
-				rd_buf_putc(b, *s);
+		/* The value's extent and its length unescaped first, so the
+		 * pair's lengths are written before its bytes, not moved. */
+		v = eq + 2;
+		for (q = v; q < end && *q != '"'; q++)
+			if (*q == '\\' && q + 1 < end) {
+				q++;
+				esc++;
+			}
+		name = (size_t)(eq - s);
+		raw = (size_t)(q - v);
+		val = raw - esc;
+		tag(b, 1, LEN);
+		varint(b, 1 + varint_len(name) + name + 1 + varint_len(val) + val);
+		bytes(b, 1, s, name);
+		tag(b, 2, LEN);
+		varint(b, val);
+		if (!esc) {
+			rd_buf_put(b, v, raw);
+		} else {
+			for (const char *run = v; v <= q; v++) {
+				if (v == q || (*v == '\\' && v + 1 < end)) {
+					rd_buf_put(b, run, (size_t)(v - run));
+					if (v == q)
+						break;
+					v++;
+					rd_buf_putc(b, *v == 'n' ? '\n' : *v);
+					run = v + 1;
+				}
 			}
 		}
-		close_len(b, val);
-		close_len(b, pair);
-		s++; /* the closing quote */
+		s = q + 1; /* past the closing quote */
 	}
 }
 
-void rd_prom_pb_number(struct rd_buf *b, const char *l, size_t len, bool counter, double v)
+/* A Metric's labels: pre, already LabelPair fields, then the pairs of
+ * text. */
+static void labels(struct rd_buf *b, const struct rd_pb_labels *l)
+{
+	if (l->pre_len)
+		rd_buf_put(b, l->pre, l->pre_len);
+	rd_prom_pb_labels(b, l->text, l->text_len);
+}
+
+void rd_prom_pb_number(struct rd_buf *b, const struct rd_pb_labels *l, bool counter, double v)
 {
 	size_t m = open_len(b, 4), k;
 
-	labels(b, l, len);
+	labels(b, l);
 	k = open_len(b, counter ? 3 : 2);
 	dbl(b, 1, v);
 	close_len(b, k);
 	close_len(b, m);
 }
 
-void rd_prom_pb_classic(struct rd_buf *b, const char *l, size_t len, const double *bounds,
+void rd_prom_pb_classic(struct rd_buf *b, const struct rd_pb_labels *l, const double *bounds,
 			const uint64_t *cum, size_t n, uint64_t count, double sum)
 {
 	size_t m = open_len(b, 4), h;
 
-	labels(b, l, len);
+	labels(b, l);
 	h = open_len(b, 7);
 	tag(b, 1, VARINT);
 	varint(b, count);
@@ -163,13 +196,13 @@ static void side(struct rd_buf *b, unsigned span_field, unsigned delta_field,
 	}
 }
 
-void rd_prom_pb_native(struct rd_buf *b, const char *l, size_t len, const otlp_ehdp *p)
+void rd_prom_pb_native(struct rd_buf *b, const struct rd_pb_labels *l, const otlp_ehdp *p)
 {
 	size_t m = open_len(b, 4), h;
 	bool any = (p->positive && p->positive->n_bucket_counts) ||
 		   (p->negative && p->negative->n_bucket_counts);
 
-	labels(b, l, len);
+	labels(b, l);
 	h = open_len(b, 7);
 	tag(b, 1, VARINT);
 	varint(b, p->count);
@@ -199,21 +232,24 @@ void rd_prom_pb_native(struct rd_buf *b, const char *l, size_t len, const otlp_e
 void rd_prom_pb_family(struct rd_buf *out, const char *name, const char *suffix, const char *help,
 		       int type, const char *metrics, size_t n)
 {
-	size_t at, nl = strlen(name), sl = strlen(suffix);
+	size_t nl = strlen(name), sl = strlen(suffix), hl = help ? strlen(help) : 0;
+	/* The delimiting length (a bare varint) first: every part's size is
+	 * known, so the family's megabytes are copied once, never moved. */
+	size_t total = 1 + varint_len(nl + sl) + nl + sl +
+		       (hl ? 1 + varint_len(hl) + hl : 0) +
+		       (type ? 1 + varint_len((uint64_t)type) : 0) + n;
 
-	at = out->len;
-	rd_buf_room(out, 5);
-	out->len += 5;
+	rd_buf_room(out, total + 10);
+	varint(out, total);
 	tag(out, 1, LEN);
 	varint(out, nl + sl);
 	rd_buf_put(out, name, nl);
 	rd_buf_put(out, suffix, sl);
-	if (help && *help)
-		bytes(out, 2, help, strlen(help));
+	if (hl)
+		bytes(out, 2, help, hl);
 	if (type) {
 		tag(out, 3, VARINT);
 		varint(out, (uint64_t)type);
 	}
 	rd_buf_put(out, metrics, n);
-	close_len(out, at); /* the delimiting length: a bare varint */
 }

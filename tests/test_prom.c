@@ -473,6 +473,107 @@ static void hostile_label_values_are_escaped_and_made_utf8(void **state)
 	free(s);
 }
 
+/* ---- the protobuf page, read back ---- */
+
+static uint64_t pb_get_varint(const unsigned char **p, const unsigned char *end)
+{
+	uint64_t v = 0;
+
+	for (int sh = 0; *p < end && sh < 64; sh += 7) {
+		unsigned char c = *(*p)++;
+
+		v |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80))
+			return v;
+	}
+	fail_msg("varint runs past its message");
+	return 0;
+}
+
+/* The length-delimited field `field` of message [p, end) after skipping
+ * `skip` of them: *out and *len, or false. */
+static bool pb_field(const unsigned char *p, const unsigned char *end, unsigned field, int skip,
+		     const unsigned char **out, size_t *len)
+{
+	while (p < end) {
+		uint64_t tag = pb_get_varint(&p, end), n;
+
+		switch (tag & 7) {
+		case 0:
+			pb_get_varint(&p, end);
+			break;
+		case 1:
+			p += 8;
+			break;
+		case 2:
+			n = pb_get_varint(&p, end);
+			assert_true(n <= (uint64_t)(end - p));
+			if ((tag >> 3) == field && skip-- == 0) {
+				*out = p;
+				*len = n;
+				return true;
+			}
+			p += n;
+			break;
+		default:
+			fail_msg("wire type %u", (unsigned)(tag & 7));
+		}
+	}
+	return false;
+}
+
+/* The protobuf page carries the same labels as the text page, values
+ * unescaped: the producer's and scope's (encoded once a scope) first,
+ * then the point's own, hostile bytes included. */
+static void protobuf_labels_are_the_text_pages_unescaped(void **state)
+{
+	static const char *const want[][2] = {
+		{ "job", "svc\n\"x\"" }, { "instance", "1-2-3" }, { "otel_scope_name", "rtm" },
+		{ "otel_scope_version", "0.1.0" }, { "route", "a\"b\\c\nd" },
+	};
+	struct model md;
+	struct rd_prom_stats st;
+	struct rd_prom_renderer *r = rd_prom_renderer_new();
+	struct rd_buf out = { 0 };
+	const unsigned char *p, *end, *fam = NULL, *m, *pair, *f;
+	size_t fam_len = 0, m_len, pair_len, f_len;
+	int found = 0;
+
+	(void)state;
+	model_init(&md, 2, "a\"b\\c\nd", "/b");
+	md.res_any[0][0].string_value = (char *)"svc\n\"x\"";
+	rd_prom_render(r, md.rms, NULL, 1, RD_PROM_PROTOBUF, &out, &st);
+	p = (const unsigned char *)out.p;
+	end = p + out.len;
+	while (p < end) { /* delimited MetricFamily messages */
+		size_t n = (size_t)pb_get_varint(&p, end);
+		const unsigned char *name;
+		size_t name_len;
+
+		assert_true(n <= (size_t)(end - p));
+		if (pb_field(p, p + n, 1, 0, &name, &name_len) && name_len == 18 &&
+		    !memcmp(name, "app_requests_total", 18)) {
+			fam = p;
+			fam_len = n;
+		}
+		p += n;
+	}
+	assert_non_null(fam);
+	assert_true(pb_field(fam, fam + fam_len, 4, 0, &m, &m_len)); /* its first Metric */
+	for (int i = 0; pb_field(m, m + m_len, 1, i, &pair, &pair_len); i++, found++) {
+		assert_true(i < 5);
+		assert_true(pb_field(pair, pair + pair_len, 1, 0, &f, &f_len));
+		assert_int_equal(f_len, strlen(want[i][0]));
+		assert_memory_equal(f, want[i][0], f_len);
+		assert_true(pb_field(pair, pair + pair_len, 2, 0, &f, &f_len));
+		assert_int_equal(f_len, strlen(want[i][1]));
+		assert_memory_equal(f, want[i][1], f_len);
+	}
+	assert_int_equal(found, 5);
+	rd_buf_free(&out);
+	rd_prom_renderer_free(r);
+}
+
 static void colliding_and_reserved_attribute_keys(void **state)
 {
 	struct model md;
@@ -747,6 +848,7 @@ int main(void)
 		cmocka_unit_test(producers_share_one_family_per_name),
 		cmocka_unit_test(families_follow_each_metric_not_its_position),
 		cmocka_unit_test(hostile_label_values_are_escaped_and_made_utf8),
+		cmocka_unit_test(protobuf_labels_are_the_text_pages_unescaped),
 		cmocka_unit_test(colliding_and_reserved_attribute_keys),
 		cmocka_unit_test(type_conflicts_drop_the_later_metric),
 		cmocka_unit_test(no_recorded_value_points_are_left_out),
