@@ -231,7 +231,7 @@ int main(int argc, char **argv)
 	double cyc_deflate = 1e30, cyc_zlib = 1e30;
 	double prom_ns[RD_PROM_FORMATS] = { 1e30, 1e30, 1e30 }, prom_gz_ns = 1e30;
 	double prom_ratio[RD_PROM_FORMATS][5], prom_round[RD_PROM_FORMATS][5];
-	size_t prom_len[RD_PROM_FORMATS] = { 0 }, prom_gz_len = 0;
+	size_t prom_len[RD_PROM_FORMATS] = { 0 }, prom_gz_len = 0, text_lines = 0;
 	struct rd_prom_renderer *pr = rd_prom_renderer_new();
 	struct rd_prom_stats pst = { 0 };
 	struct rd_buf page = { 0 };
@@ -348,6 +348,8 @@ int main(int argc, char **argv)
 				prom_round[f][r - 1] = t;
 			}
 			prom_len[f] = page.len;
+			if (f == RD_PROM_TEXT)
+				text_lines = pst.series; /* a sample line each */
 			if (f == RD_PROM_OPENMETRICS) {
 				struct libdeflate_compressor *gz = libdeflate_alloc_compressor(1);
 				size_t bound = libdeflate_gzip_compress_bound(gz, page.len);
@@ -454,7 +456,7 @@ int main(int argc, char **argv)
 		printf("  protobuf only %6.2f M points/s  (templates; %.1fx the encode above, %s bytes)\n",
 		       points / wire_ns * 1e3, enc_ns / wire_ns, wire_len == tree_len ? "the same" : "OTHER");
 		printf("/metrics     text 0.0.4   %6.1f ns/series (%zu bytes, %zu lines)  %.2fx the OTLP encode\n",
-		       prom_ns[RD_PROM_TEXT] / points, prom_len[RD_PROM_TEXT], pst.series,
+		       prom_ns[RD_PROM_TEXT] / points, prom_len[RD_PROM_TEXT], text_lines,
 		       prom_ns[RD_PROM_TEXT] / enc_ns);
 		printf("             OpenMetrics  %6.1f ns/series (%zu bytes)  %.2fx the OTLP encode\n",
 		       prom_ns[RD_PROM_OPENMETRICS] / points, prom_len[RD_PROM_OPENMETRICS],
