@@ -278,7 +278,8 @@ static inline uint64_t *rtm__word(unsigned char *shard, uint32_t off)
 static inline void rtm__own_add(uint64_t *w, uint64_t n)
 {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(RTM__TSAN)
-	__asm__ __volatile__("addq %1, %0" : "+m"(*w) : "er"(n));
+	/* Both assembler dialects: AT&T, and Intel for -masm=intel. */
+	__asm__ __volatile__("add{q %1, %0| qword ptr %0, %1}" : "+m"(*w) : "er"(n));
 #else
 	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 #endif
