@@ -44,9 +44,11 @@ extern "C" {
 #if defined(__GNUC__)
 #define RTM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define RTM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define RTM__ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define RTM_LIKELY(x)   (x)
 #define RTM_UNLIKELY(x) (x)
+#define RTM__ALWAYS_INLINE
 #endif
 
 struct rtm_segment; /* owned by librtm; begins with struct rtm__seg_head */
@@ -427,8 +429,11 @@ static inline void rtm__exp_record_held(struct rtm_shm_exphist *s, uint32_t size
  * sees sum, min, max and buckets from the same set of records.  An
  * exponential histogram finds its bucket from the value's bits
  * (rtm_shm_exp.h) and, rarely, rescales in place (rtm_shm_exp_add).
+ * Always inlined: compilers at -O2 otherwise keep one out-of-line copy for
+ * a file's call sites, and the call cost a tenth to a half more
+ * (rtm-bench: 0.64x an atomic add against 0.71-1.05x).
  */
-static inline void rtm_hist_record(const rtm_hist_t *h, double v)
+static inline RTM__ALWAYS_INLINE void rtm_hist_record(const rtm_hist_t *h, double v)
 {
 	const struct rtm__tls_way *t = rtm__way(h->way);
 
