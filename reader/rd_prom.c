@@ -689,7 +689,8 @@ static struct ofam *ofam_at(struct rd_prom_renderer *r, const otlp_metric *m, si
 	}
 	e = &r->memo[i];
 	if (e->gen == r->memo_gen && e->type == type &&
-	    (e->name == m->name || !strcmp(e->name, m->name)) && (e->unit == u || !strcmp(e->unit, u)))
+	    (e->name == m->name || !strcmp(e->name, m->name)) &&
+	    (e->unit == u || !strcmp(e->unit, u)))
 		return e->o;
 	o = ofam_of(r, m);
 	*e = (struct memo){ .name = m->name, .unit = u, .o = o, .type = type, .gen = r->memo_gen };
