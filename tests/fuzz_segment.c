@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pb_check.h"
 #include "rd_buf.h"
 #include "rd_config.h"
 #include "rd_encode.h"
@@ -48,87 +49,12 @@ static void must_be_text(const char *what, const char *s, size_t n, bool lines)
 	}
 }
 
-/* The client_model messages the protobuf page nests: which fields are
- * strings (valid UTF-8) and which are messages, and of what kind. */
-enum pb_kind { PB_FAMILY, PB_METRIC, PB_LABEL, PB_HIST, PB_LEAF, PB_KINDS };
-
-static const struct {
-	uint32_t strs;
-	enum pb_kind sub[16]; /* by field number; 0 (PB_FAMILY): not a message */
-} pb_kinds[PB_KINDS] = {
-	[PB_FAMILY] = { .strs = 1u << 1 | 1u << 2, .sub = { [4] = PB_METRIC } },
-	[PB_METRIC] = { .sub = { [1] = PB_LABEL, [2] = PB_LEAF, [3] = PB_LEAF, [7] = PB_HIST } },
-	[PB_LABEL] = { .strs = 1u << 1 | 1u << 2 },
-	[PB_HIST] = { .sub = { [3] = PB_LEAF, [9] = PB_LEAF, [12] = PB_LEAF } },
-	[PB_LEAF] = { 0 },
-};
-
-static bool pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-	*v = 0;
-	for (int sh = 0; *p < end && sh < 64; sh += 7) {
-		unsigned char c = *(*p)++;
-
-		*v |= (uint64_t)(c & 0x7f) << sh;
-		if (!(c & 0x80))
-			return true;
-	}
-	return false;
-}
-
-/* Message [p, end) of kind k: every field's wire type known and every
- * length inside it, strings valid UTF-8, nested messages the same. */
-static bool pb_ok(const unsigned char *p, const unsigned char *end, enum pb_kind k)
-{
-	while (p < end) {
-		uint64_t tag, v;
-		uint64_t field;
-
-		if (!pb_varint(&p, end, &tag))
-			return false;
-		field = tag >> 3;
-		switch (tag & 7) {
-		case 0:
-			if (!pb_varint(&p, end, &v))
-				return false;
-			break;
-		case 1:
-			if (end - p < 8)
-				return false;
-			p += 8;
-			break;
-		case 2:
-			if (!pb_varint(&p, end, &v) || v > (uint64_t)(end - p))
-				return false;
-			if (field < 32 && (pb_kinds[k].strs >> field & 1) &&
-			    !rtm_shm_utf8_valid((const char *)p, (size_t)v))
-				return false;
-			if (field < 16 && pb_kinds[k].sub[field] &&
-			    !pb_ok(p, p + v, pb_kinds[k].sub[field]))
-				return false;
-			p += v;
-			break;
-		default:
-			return false;
-		}
-	}
-	return true;
-}
-
 /* The protobuf page: delimited MetricFamily messages, each well formed. */
 static void must_be_pb(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-	while (p < end) {
-		uint64_t len;
-
-		if (!pb_varint(&p, end, &len) || len > (uint64_t)(end - p) ||
-		    !pb_ok(p, p + len, PB_FAMILY)) {
-			fprintf(stderr, "fuzz_segment: malformed protobuf page\n");
-			abort();
-		}
-		p += len;
+	if (!pb_page_ok(s, n)) {
+		fprintf(stderr, "fuzz_segment: malformed protobuf page\n");
+		abort();
 	}
 }
 

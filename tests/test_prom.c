@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pb_check.h"
 #include "rd_encode.h"
 #include "rd_http.h"
 #include "rd_prom.h"
@@ -477,17 +478,11 @@ static void hostile_label_values_are_escaped_and_made_utf8(void **state)
 
 static uint64_t pb_get_varint(const unsigned char **p, const unsigned char *end)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int sh = 0; *p < end && sh < 64; sh += 7) {
-		unsigned char c = *(*p)++;
-
-		v |= (uint64_t)(c & 0x7f) << sh;
-		if (!(c & 0x80))
-			return v;
-	}
-	fail_msg("varint runs past its message");
-	return 0;
+	if (!pb_varint(p, end, &v))
+		fail_msg("varint runs past its message");
+	return v;
 }
 
 /* The length-delimited field `field` of message [p, end) after skipping
@@ -543,6 +538,7 @@ static void protobuf_labels_are_the_text_pages_unescaped(void **state)
 	model_init(&md, 2, "a\"b\\c\nd", "/b");
 	md.res_any[0][0].string_value = (char *)"svc\n\"x\"";
 	rd_prom_render(r, md.rms, NULL, 1, RD_PROM_PROTOBUF, &out, &st);
+	assert_true(pb_page_ok(out.p, out.len));
 	p = (const unsigned char *)out.p;
 	end = p + out.len;
 	while (p < end) { /* delimited MetricFamily messages */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pb_check.h"
 #include "rd_encode.h"
 #include "rd_prom.h"
 #include "rd_prom_name.h"
@@ -179,78 +180,11 @@ static char *fm_render(struct fmodel *f, enum rd_prom_format fmt, struct rd_prom
 
 /* ---- the protobuf page ---- */
 
-/* A varint at *p (before end), or false. */
-static bool pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-	*v = 0;
-	for (int sh = 0; *p < end && sh < 64; sh += 7) {
-		unsigned char c = *(*p)++;
-
-		*v |= (uint64_t)(c & 0x7f) << sh;
-		if (!(c & 0x80))
-			return true;
-	}
-	return false;
-}
-
-/* Every field of a message [p, end) well formed; strings (wire type 2 in
- * the fields named in strs, a bitmask) valid UTF-8; nested messages (in
- * msgs) checked the same way with their own masks (subs). */
-struct pb_shape {
-	uint32_t strs, msgs;
-	const struct pb_shape *sub[16];
-};
-
-static bool pb_valid(const unsigned char *p, const unsigned char *end, const struct pb_shape *sh)
-{
-	while (p < end) {
-		uint64_t tag, v;
-		unsigned field;
-
-		if (!pb_varint(&p, end, &tag))
-			return false;
-		field = (unsigned)(tag >> 3);
-		switch (tag & 7) {
-		case 0:
-			if (!pb_varint(&p, end, &v))
-				return false;
-			break;
-		case 1:
-			if (end - p < 8)
-				return false;
-			p += 8;
-			break;
-		case 2:
-			if (!pb_varint(&p, end, &v) || v > (uint64_t)(end - p))
-				return false;
-			if (field < 32 && (sh->strs >> field & 1) && !rtm_shm_utf8_valid((const char *)p, v))
-				return false;
-			if (field < 16 && (sh->msgs >> field & 1) && sh->sub[field] &&
-			    !pb_valid(p, p + v, sh->sub[field]))
-				return false;
-			p += v;
-			break;
-		default:
-			return false;
-		}
-	}
-	return true;
-}
-
 /* The protobuf page of model md: delimited MetricFamily messages, each
  * well formed, no name twice, and the same families, by name, as the
  * text page has TYPE lines. */
 static void check_pb_page(struct fmodel *md, const char *text)
 {
-	static const struct pb_shape bucket = { 0 }, span = { 0 };
-	static const struct pb_shape hist = { .msgs = 1u << 3 | 1u << 9 | 1u << 12,
-					      .sub = { [3] = &bucket, [9] = &span, [12] = &span } };
-	static const struct pb_shape label = { .strs = 1u << 1 | 1u << 2 }, number = { 0 };
-	static const struct pb_shape metric = { .msgs = 1u << 1 | 1u << 2 | 1u << 3 | 1u << 7,
-						.sub = { [1] = &label, [2] = &number, [3] = &number,
-							 [7] = &hist } };
-	static const struct pb_shape family = { .strs = 1u << 1 | 1u << 2, .msgs = 1u << 4,
-						.sub = { [4] = &metric } };
 	struct rd_prom_renderer *r = rd_prom_renderer_new();
 	struct rd_buf out = { 0 };
 	struct rd_prom_stats st;
@@ -268,7 +202,7 @@ static void check_pb_page(struct fmodel *md, const char *text)
 		const unsigned char *m;
 
 		assert_true(pb_varint(&p, end, &len) && len <= (uint64_t)(end - p));
-		assert_true(pb_valid(p, p + len, &family));
+		assert_true(pb_message_ok(p, p + len, PB_FAMILY));
 		/* The name comes first. */
 		m = p;
 		assert_true(pb_varint(&m, p + len, &tag) && tag == (1 << 3 | 2));
