@@ -467,9 +467,10 @@ int main(int argc, char **argv)
 		printf("             protobuf     %6.1f ns/series (%zu bytes)  %.2fx the OTLP encode\n",
 		       prom_ns[RD_PROM_PROTOBUF] / points, prom_len[RD_PROM_PROTOBUF],
 		       prom_ns[RD_PROM_PROTOBUF] / enc_ns);
-		for (int f = 0; f < RD_PROM_FORMATS; f++) {
-			static const char *const fname[] = { "text 0.0.4", "OpenMetrics", "protobuf" };
+		static const char *const fname[RD_PROM_FORMATS] = { "text 0.0.4", "OpenMetrics",
+								    "protobuf" };
 
+		for (int f = 0; f < RD_PROM_FORMATS; f++) {
 			bench_runs_sort(prom_ratio[f], 5);
 			bench_runs_sort(prom_round[f], 5);
 			printf("             %-12s 5 rounds: %5.1f / %5.1f / %5.1f ms a page, "
@@ -493,7 +494,7 @@ int main(int argc, char **argv)
 
 				printf("             + /metrics scraped every 15 s at a 10 s cycle (%s + gzip per scrape):"
 				       " %.1f ms per cycle, +%.0f%% of the cycle\n",
-				       f == RD_PROM_PROTOBUF ? "protobuf" : "OpenMetrics", per_cycle / 1e6,
+				       fname[f], per_cycle / 1e6,
 				       per_cycle / cyc_deflate * 100);
 			}
 		}
