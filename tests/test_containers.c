@@ -381,11 +381,20 @@ static char *await_segment(const char *dir)
 }
 
 /* The file's text, NULL while it does not exist yet. */
+/* The whole lines of a file a reader is still writing (NULL: none yet).
+ * A line being written is left out: its half could show a metric's name
+ * that no parsed cycle has yet. */
 static char *slurp_maybe(const char *path)
 {
 	size_t len;
+	char *text = access(path, F_OK) ? NULL : tu_slurp(path, &len), *end;
 
-	return access(path, F_OK) ? NULL : tu_slurp(path, &len);
+	if (!text || !(end = strrchr(text, '\n'))) {
+		free(text);
+		return NULL;
+	}
+	end[1] = '\0';
+	return text;
 }
 
 /* rd_segment_open(), again while it answers that it has not looked for
