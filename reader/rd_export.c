@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "rd_grpc.h"
+#include "rd_gzip.h"
 #include "rd_json.h"
 #include "rd_log.h"
 #include "rd_otlp_json.h"
@@ -39,7 +40,7 @@ struct rd_exporter {
 	const struct rd_config *cfg;
 	CURL *curl;
 	struct curl_slist *headers;
-	struct libdeflate_compressor *gz;
+	struct rd_gzip *gz;
 	struct rd_json json;
 
 	uint8_t *zbuf; /* compressed body */
@@ -190,8 +191,8 @@ int rd_exporter_open(struct rd_exporter **out, const struct rd_config *cfg,
 		snprintf(err, errlen, "libcurl initialisation failed");
 		return -EIO;
 	}
-	if (cfg->gzip && !(e->gz = libdeflate_alloc_compressor(1))) {
-		snprintf(err, errlen, "libdeflate initialisation failed");
+	if (cfg->gzip && rd_gzip_new(&e->gz)) {
+		snprintf(err, errlen, "cannot set up gzip (%s): out of memory", rd_gzip_library);
 		return -ENOMEM;
 	}
 	e->grpc = cfg->protocol == RD_PROTO_GRPC;
@@ -314,8 +315,7 @@ void rd_exporter_close(struct rd_exporter *e)
 	}
 	curl_slist_free_all(e->headers);
 	free(e->url);
-	if (e->gz)
-		libdeflate_free_compressor(e->gz);
+	rd_gzip_free(e->gz);
 	rd_json_free(&e->json);
 	free(e->zbuf);
 	if (e->out)
@@ -362,11 +362,11 @@ static int body(struct rd_exporter *e, const uint8_t *raw, size_t n,
 	size_t pre = e->grpc ? 5 : 0;
 
 	if (e->gz) {
-		size_t bound = libdeflate_gzip_compress_bound(e->gz, n);
+		size_t bound = rd_gzip_bound(n);
 
 		if (grow(&e->zbuf, &e->zbuf_cap, pre + bound))
 			return -ENOMEM;
-		n = libdeflate_gzip_compress(e->gz, raw, n, e->zbuf + pre, bound);
+		n = rd_gzip_compress(e->gz, raw, n, e->zbuf + pre, bound);
 		if (!n)
 			return -EIO;
 	} else if (e->grpc) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "rd_collect.h"
+#include "rd_gzip.h"
 #include "rd_log.h"
 #include "rtm.h"
 
@@ -397,7 +398,7 @@ int main(int argc, char **argv)
 	       cfg.temporality == RD_TEMP_DELTA ? ", delta temporality" : ", lowmemory temporality",
 	       rd_procio_mode(r.procio), rd_procio_why(r.procio), l.uring ? "io_uring" : "poll");
 	if (r.prom)
-		rd_log("prometheus: serving %s", rd_prom_server_urls(r.prom));
+		rd_log("prometheus: serving %s (gzip by %s)", rd_prom_server_urls(r.prom), rd_gzip_library);
 	l.next_cycle = mono_ns(); /* first cycle right away */
 	rc = l.uring ? loop_uring(&l) : loop_poll(&l);
 	if (rc)
