@@ -835,7 +835,7 @@ static void publish_prom(struct rd_reader *r, const struct rd_batch *b, bool mus
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	unsigned wanted = rd_prom_server_wanted(r->prom, now, must);
-	struct rd_buf body[RD_PROM_FORMATS] = { { 0 } };
+	struct rd_prom_page body[RD_PROM_FORMATS] = { { 0 } };
 
 	if (!wanted)
 		return;
@@ -843,12 +843,12 @@ static void publish_prom(struct rd_reader *r, const struct rd_batch *b, bool mus
 		if (!(wanted & (1u << f)))
 			continue;
 		rd_prom_server_spare(r->prom, (enum rd_prom_format)f, &body[f]);
-		rd_prom_render(r->prom_r, b->rms, b->owners, b->n_rms, (enum rd_prom_format)f,
-			       &body[f], &r->prom_stats);
+		rd_prom_render_page(r->prom_r, b->rms, b->owners, b->n_rms, (enum rd_prom_format)f,
+				    &body[f], &r->prom_stats);
 		r->self.prom_renamed = (int64_t)r->prom_stats.renamed;
 		r->self.prom_dropped = (int64_t)r->prom_stats.dropped;
 	}
-	rd_prom_server_publish(r->prom, body, now);
+	rd_prom_server_publish(r->prom, body, wanted, now);
 }
 
 /* Which groups export this cycle: enabled, and their interval (if any)

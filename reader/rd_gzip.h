@@ -11,6 +11,7 @@
 #define RD_GZIP_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 /* One compressor's state: use from one thread at a time. */
 struct rd_gzip;
@@ -32,5 +33,14 @@ size_t rd_gzip_bound(size_t n);
  * or 0 when it did not fit or the library failed.
  */
 size_t rd_gzip_compress(struct rd_gzip *z, const void *in, size_t n, void *out, size_t cap);
+
+/*
+ * rd_gzip_compressv - the same for the bytes of n pieces, in order, as one
+ * member: a /metrics page is compressed where its pieces lie (igzip
+ * streams them; libdeflate takes one buffer, so they are joined into one
+ * the compressor keeps).
+ */
+size_t rd_gzip_compressv(struct rd_gzip *z, const struct iovec *iov, size_t n, void *out,
+			 size_t cap);
 
 #endif /* RD_GZIP_H */

@@ -28,7 +28,7 @@ struct heads {
 /* One Prometheus family: every series of one name, from all producers.
  * Its lines collect in a buffer of its own while the producers are walked
  * in order (reading the model where it lies, one producer after another),
- * and the buffers are joined under their TYPE lines at the end. */
+ * and the page lists the buffers under their TYPE lines at the end. */
 struct pfam {
 	uint32_t name_off, name_len, unit_off; /* in r->names */
 	enum rd_prom_type type;
@@ -92,7 +92,11 @@ struct rd_prom_renderer {
 	struct memo *memo;               /* by a metric's position in its scope */
 	size_t cap_memo;
 	uint64_t memo_gen;
-	struct rd_buf *lines;            /* [cap_pf]: each family's samples, kept for reuse */
+	/* [cap_lines]: each family's samples; the page's buffers, lent to
+	 * the renderer while it renders into that page. */
+	struct rd_buf *lines;
+	uint32_t cap_lines;
+	struct rd_prom_page scratch;     /* rd_prom_render()'s page */
 	struct label *labels;
 	size_t cap_labels;
 	struct rd_buf names, prefix, keys, pt;
@@ -166,9 +170,7 @@ void rd_prom_renderer_free(struct rd_prom_renderer *r)
 	free(r->pf_slots);
 	free(r->of);
 	free(r->memo);
-	for (uint32_t i = 0; r->lines && i < r->cap_pf; i++)
-		rd_buf_free(&r->lines[i]);
-	free(r->lines);
+	rd_prom_page_free(&r->scratch);
 	free(r->labels);
 	rd_buf_free(&r->names);
 	rd_buf_free(&r->prefix);
@@ -622,9 +624,14 @@ static uint32_t admit(struct rd_prom_renderer *r, const char *name, size_t len,
 		uint32_t cap = r->cap_pf ? r->cap_pf * 2 : 64;
 
 		r->pf = grow(r->pf, cap, sizeof *r->pf);
-		r->lines = grow(r->lines, cap, sizeof *r->lines);
-		memset(r->lines + r->cap_pf, 0, (cap - r->cap_pf) * sizeof *r->lines);
 		r->cap_pf = cap;
+	}
+	if (r->n_pf == r->cap_lines) {
+		uint32_t cap = r->cap_lines ? r->cap_lines * 2 : 64;
+
+		r->lines = grow(r->lines, cap, sizeof *r->lines);
+		memset(r->lines + r->cap_lines, 0, (cap - r->cap_lines) * sizeof *r->lines);
+		r->cap_lines = cap;
 	}
 	f = &r->pf[r->n_pf];
 	*f = (struct pfam){ .type = type, .hash = h, .name_len = (uint32_t)len,
@@ -1316,17 +1323,62 @@ void rd_prom_renderer_on_conflict(struct rd_prom_renderer *r,
 	r->on_conflict_ctx = ctx;
 }
 
-void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
-		    const struct rd_rm_owner *owners, size_t n, enum rd_prom_format fmt,
-		    struct rd_buf *out, struct rd_prom_stats *st)
+void rd_prom_page_free(struct rd_prom_page *p)
+{
+	for (uint32_t i = 0; p->lines && i < p->cap_lines; i++)
+		rd_buf_free(&p->lines[i]);
+	free(p->lines);
+	free(p->iov);
+	rd_buf_free(&p->meta);
+	*p = (struct rd_prom_page){ 0 };
+}
+
+void rd_prom_page_join(const struct rd_prom_page *p, struct rd_buf *out)
+{
+	char *w;
+
+	if (!p->len)
+		return;
+	w = rd_buf_room(out, p->len);
+
+	for (size_t i = 0; i < p->n_iov; i++) {
+		memcpy(w, p->iov[i].iov_base, p->iov[i].iov_len);
+		w += p->iov[i].iov_len;
+	}
+	out->len += p->len;
+}
+
+/* The next piece of the page: what meta gained since *mark (its address
+ * is set at the end, meta may still move), then b's bytes. */
+static void add_pieces(struct rd_prom_page *pg, size_t *mark, const struct rd_buf *b)
+{
+	if (pg->n_iov + 2 > pg->cap_iov) {
+		pg->cap_iov = pg->cap_iov ? pg->cap_iov * 2 : 256;
+		pg->iov = grow(pg->iov, pg->cap_iov, sizeof *pg->iov);
+	}
+	if (pg->meta.len > *mark) {
+		pg->iov[pg->n_iov++] = (struct iovec){ NULL, pg->meta.len - *mark };
+		*mark = pg->meta.len;
+	}
+	if (b && b->len)
+		pg->iov[pg->n_iov++] = (struct iovec){ b->p, b->len };
+}
+
+void rd_prom_render_page(struct rd_prom_renderer *r, otlp_rm *const *rms,
+			 const struct rd_rm_owner *owners, size_t n, enum rd_prom_format fmt,
+			 struct rd_prom_page *page, struct rd_prom_stats *st)
 {
 	static const char *const types[] = { "counter", "gauge", "histogram" };
-	struct out o = { .b = out, .fmt = fmt, .created = r->created, .st = st };
+	struct out o = { .b = &page->meta, .fmt = fmt, .created = r->created, .st = st };
 	const struct claim reader = { .reader = true, .uid = (uint32_t)geteuid() };
-	size_t k = 0;
+	size_t k = 0, mark = 0, off = 0;
 
 	memset(st, 0, sizeof *st);
 	reset_tables(r);
+	/* The page's buffers take the families' lines. */
+	r->lines = page->lines;
+	r->cap_lines = page->cap_lines;
+	page->meta.len = page->n_iov = page->len = 0;
 	/* What the reader says itself first, its names before any producer's. */
 	for (size_t i = 0; i < n; i++)
 		for (size_t s = 0; s < rms[i]->n_scope_metrics; s++)
@@ -1347,7 +1399,7 @@ void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
 
 		render_scope(r, &o, rms[r->order[j]], w->own, &(struct claim){ .uid = w->uid });
 	}
-	o.b = out;
+	o.b = &page->meta;
 	target_info(r, &o, rms, n);
 	for (uint32_t f = 0; f < r->n_pf; f++) {
 		const struct pfam *pf = &r->pf[f];
@@ -1358,15 +1410,36 @@ void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
 		if (fmt == RD_PROM_PROTOBUF) {
 			static const int pb_types[] = { RD_PB_COUNTER, RD_PB_GAUGE, RD_PB_HISTOGRAM };
 
-			rd_prom_pb_family(out, r->names.p + pf->name_off,
-					  pf->type == RD_PROM_COUNTER ? "_total" : "", pf->help,
-					  pb_types[pf->type], r->lines[f].p, r->lines[f].len);
-			continue;
+			rd_prom_pb_family_head(&page->meta, r->names.p + pf->name_off,
+					       pf->type == RD_PROM_COUNTER ? "_total" : "", pf->help,
+					       pb_types[pf->type], r->lines[f].len);
+		} else {
+			meta(&o, r->names.p + pf->name_off, pf->type == RD_PROM_COUNTER ? "_total" : "",
+			     types[pf->type], r->names.p + pf->unit_off, pf->help);
 		}
-		meta(&o, r->names.p + pf->name_off, pf->type == RD_PROM_COUNTER ? "_total" : "",
-		     types[pf->type], r->names.p + pf->unit_off, pf->help);
-		rd_buf_put(out, r->lines[f].p, r->lines[f].len);
+		add_pieces(page, &mark, &r->lines[f]);
 	}
 	if (fmt == RD_PROM_OPENMETRICS)
-		rd_buf_puts(out, "# EOF\n");
+		rd_buf_puts(&page->meta, "# EOF\n");
+	add_pieces(page, &mark, NULL);
+	/* meta is written: its pieces' addresses, in order. */
+	for (size_t i = 0; i < page->n_iov; i++) {
+		if (!page->iov[i].iov_base) {
+			page->iov[i].iov_base = page->meta.p + off;
+			off += page->iov[i].iov_len;
+		}
+		page->len += page->iov[i].iov_len;
+	}
+	page->lines = r->lines;
+	page->cap_lines = r->cap_lines;
+	r->lines = NULL;
+	r->cap_lines = 0;
+}
+
+void rd_prom_render(struct rd_prom_renderer *r, otlp_rm *const *rms,
+		    const struct rd_rm_owner *owners, size_t n, enum rd_prom_format fmt,
+		    struct rd_buf *out, struct rd_prom_stats *st)
+{
+	rd_prom_render_page(r, rms, owners, n, fmt, &r->scratch, st);
+	rd_prom_page_join(&r->scratch, out);
 }

@@ -45,6 +45,7 @@
 #define RD_PROM_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "rd_buf.h"
 #include "rd_otlp.h"
@@ -87,6 +88,39 @@ void rd_prom_renderer_on_conflict(struct rd_prom_renderer *r,
  * never changes who gets which name.
  */
 void rd_prom_renderer_created(struct rd_prom_renderer *r, bool on);
+
+/*
+ * A rendered page, never joined into one buffer: each family's lines stay
+ * in the buffer they were written to, and iov lists the page in order —
+ * those buffers and, between them, the few bytes in meta (TYPE, UNIT and
+ * HELP lines, protobuf family heads, target_info, the EOF).  Sending or
+ * compressing it piece by piece saves copying the whole page once, a
+ * fifth of rendering it.  Zero-initialise; rendering into a page again
+ * reuses its buffers (and invalidates its iov); rd_prom_page_free()
+ * releases them.
+ */
+struct rd_prom_page {
+	struct iovec *iov;
+	size_t n_iov, len; /* len: the page's bytes, all pieces */
+	/* What the pieces point into (the renderer's to fill). */
+	size_t cap_iov;
+	struct rd_buf meta;
+	struct rd_buf *lines;
+	uint32_t cap_lines;
+};
+
+void rd_prom_page_free(struct rd_prom_page *p);
+
+/* rd_prom_page_join - appends the page's bytes to out, in order. */
+void rd_prom_page_join(const struct rd_prom_page *p, struct rd_buf *out);
+
+/*
+ * rd_prom_render_page - the exposition of the n resources into page
+ * (replacing what it held).  The rest as rd_prom_render().
+ */
+void rd_prom_render_page(struct rd_prom_renderer *r, otlp_rm *const *rms,
+			 const struct rd_rm_owner *owners, size_t n, enum rd_prom_format fmt,
+			 struct rd_prom_page *page, struct rd_prom_stats *st);
 
 /*
  * rd_prom_render - appends the exposition of the n resources to out.

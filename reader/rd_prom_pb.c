@@ -229,8 +229,8 @@ void rd_prom_pb_native(struct rd_buf *b, const struct rd_pb_labels *l, const otl
 	close_len(b, m);
 }
 
-void rd_prom_pb_family(struct rd_buf *out, const char *name, const char *suffix, const char *help,
-		       int type, const char *metrics, size_t n)
+void rd_prom_pb_family_head(struct rd_buf *out, const char *name, const char *suffix,
+			    const char *help, int type, size_t n)
 {
 	size_t nl = strlen(name), sl = strlen(suffix), hl = help ? strlen(help) : 0;
 	/* The delimiting length (a bare varint) first: every part's size is
@@ -239,7 +239,7 @@ void rd_prom_pb_family(struct rd_buf *out, const char *name, const char *suffix,
 		       (hl ? 1 + varint_len(hl) + hl : 0) +
 		       (type ? 1 + varint_len((uint64_t)type) : 0) + n;
 
-	rd_buf_room(out, total + 10);
+	rd_buf_room(out, total - n + 10);
 	varint(out, total);
 	tag(out, 1, LEN);
 	varint(out, nl + sl);
@@ -251,5 +251,11 @@ void rd_prom_pb_family(struct rd_buf *out, const char *name, const char *suffix,
 		tag(out, 3, VARINT);
 		varint(out, (uint64_t)type);
 	}
+}
+
+void rd_prom_pb_family(struct rd_buf *out, const char *name, const char *suffix, const char *help,
+		       int type, const char *metrics, size_t n)
+{
+	rd_prom_pb_family_head(out, name, suffix, help, type, n);
 	rd_buf_put(out, metrics, n);
 }

@@ -47,6 +47,11 @@ void rd_prom_pb_classic(struct rd_buf *b, const struct rd_pb_labels *l, const do
  * -4..8; Prometheus's bucket i is OTel's i - 1). */
 void rd_prom_pb_native(struct rd_buf *b, const struct rd_pb_labels *l, const otlp_ehdp *p);
 
+/* The head of one varint-delimited MetricFamily whose Metric fields, n
+ * bytes of them, follow it: its length, name, help and type. */
+void rd_prom_pb_family_head(struct rd_buf *out, const char *name, const char *suffix,
+			    const char *help, int type, size_t n);
+
 /* One MetricFamily, varint-delimited, into out: its Metric fields are
  * metrics[0, n). */
 void rd_prom_pb_family(struct rd_buf *out, const char *name, const char *suffix, const char *help,

@@ -30,11 +30,15 @@
 #define IDLE_TIMEOUT_NS (60 * 1000000000ull)
 #define WRITE_TIMEOUT_NS (30 * 1000000000ull)
 
-/* One cycle's rendering.  Immutable once published, except the gzip
- * copies, which only the server thread makes and reads. */
+/* One cycle's rendering.  Immutable once published, except the gzip and
+ * joined copies, which only the server thread makes and reads. */
 struct page {
 	int refs; /* under s->mu */
-	struct rd_buf body[RD_PROM_FORMATS];
+	unsigned have; /* the formats rendered (1 << enum rd_prom_format) */
+	struct rd_prom_page body[RD_PROM_FORMATS];
+	/* Uncompressed answers send the page joined, made at the first such
+	 * request (Prometheus asks for gzip, compressed from the pieces). */
+	struct rd_buf flat[RD_PROM_FORMATS];
 	void *gz[RD_PROM_FORMATS];
 	size_t gz_len[RD_PROM_FORMATS];
 };
@@ -67,7 +71,7 @@ struct rd_prom_server {
 	pthread_mutex_t mu; /* cur, refs, last_done, spare */
 	struct page *cur;
 	uint64_t last_done;
-	struct rd_buf spare[RD_PROM_FORMATS]; /* bodies of retired pages, for reuse */
+	struct rd_prom_page spare[RD_PROM_FORMATS]; /* bodies of retired pages, for reuse */
 	uint64_t published;                   /* collector only: when cur was */
 	/* Written by the server thread, read by the collector: hints for what
 	 * to render, so relaxed on both sides. */
@@ -85,7 +89,7 @@ static uint64_t mono_ns(void)
 
 static void page_put(struct rd_prom_server *s, struct page *p)
 {
-	struct rd_buf drop[RD_PROM_FORMATS] = { { 0 } };
+	struct rd_prom_page drop[RD_PROM_FORMATS] = { { 0 } };
 	bool last;
 
 	if (!p)
@@ -94,7 +98,7 @@ static void page_put(struct rd_prom_server *s, struct page *p)
 	last = --p->refs == 0;
 	/* The last reference hands the bodies back for the next rendering. */
 	for (int f = 0; last && f < RD_PROM_FORMATS; f++) {
-		if (!s->spare[f].p) {
+		if (!s->spare[f].lines) {
 			s->spare[f] = p->body[f];
 		} else {
 			drop[f] = p->body[f];
@@ -104,7 +108,8 @@ static void page_put(struct rd_prom_server *s, struct page *p)
 	if (!last)
 		return;
 	for (int f = 0; f < RD_PROM_FORMATS; f++) {
-		rd_buf_free(&drop[f]);
+		rd_prom_page_free(&drop[f]);
+		rd_buf_free(&p->flat[f]);
 		free(p->gz[f]);
 	}
 	free(p);
@@ -199,10 +204,10 @@ static void serve_metrics(struct rd_prom_server *s, struct conn *c, const struct
 	/* Not rendered (yet): another format the client named outright, text
 	 * first.  A client that named none (curl's * / *) gets text, never a
 	 * format it did not ask for: 503 until the next cycle renders it. */
-	for (int g = 0; p && !p->body[f].p && g < RD_PROM_FORMATS; g++)
-		if ((named & (1u << g)) && p->body[g].p)
+	for (int g = 0; p && !(p->have & (1u << f)) && g < RD_PROM_FORMATS; g++)
+		if ((named & (1u << g)) && (p->have & (1u << g)))
 			f = (enum rd_prom_format)g;
-	if (!p || !p->body[f].p) {
+	if (!p || !(p->have & (1u << f))) {
 		/* Before the first cycle, or a format first asked for now:
 		 * the next cycle renders it. */
 		page_put(s, p);
@@ -217,8 +222,8 @@ static void serve_metrics(struct rd_prom_server *s, struct conn *c, const struct
 
 			p->gz[f] = malloc(cap);
 			if (p->gz[f])
-				p->gz_len[f] = rd_gzip_compress(s->gz, p->body[f].p, p->body[f].len,
-								p->gz[f], cap);
+				p->gz_len[f] = rd_gzip_compressv(s->gz, p->body[f].iov, p->body[f].n_iov,
+								 p->gz[f], cap);
 			if (!p->gz_len[f]) {
 				free(p->gz[f]);
 				p->gz[f] = NULL;
@@ -231,7 +236,9 @@ static void serve_metrics(struct rd_prom_server *s, struct conn *c, const struct
 			return;
 		}
 	}
-	respond(c, 200, "OK", types[f], extra, p->body[f].p, p->body[f].len, head_only);
+	if (!p->flat[f].len && !head_only)
+		rd_prom_page_join(&p->body[f], &p->flat[f]);
+	respond(c, 200, "OK", types[f], extra, p->flat[f].p, p->body[f].len, head_only);
 }
 
 static void serve_health(struct rd_prom_server *s, struct conn *c, bool head_only)
@@ -561,28 +568,29 @@ unsigned rd_prom_server_wanted(struct rd_prom_server *s, uint64_t now, bool must
 	return want ? want : 1u << RD_PROM_TEXT;
 }
 
-void rd_prom_server_spare(struct rd_prom_server *s, enum rd_prom_format f, struct rd_buf *out)
+void rd_prom_server_spare(struct rd_prom_server *s, enum rd_prom_format f,
+			  struct rd_prom_page *out)
 {
 	pthread_mutex_lock(&s->mu);
 	*out = s->spare[f];
-	s->spare[f] = (struct rd_buf){ 0 };
+	s->spare[f] = (struct rd_prom_page){ 0 };
 	pthread_mutex_unlock(&s->mu);
-	out->len = 0;
 }
 
-void rd_prom_server_publish(struct rd_prom_server *s, struct rd_buf body[RD_PROM_FORMATS],
-			    uint64_t now)
+void rd_prom_server_publish(struct rd_prom_server *s, struct rd_prom_page body[RD_PROM_FORMATS],
+			    unsigned rendered, uint64_t now)
 {
 	struct page *p = calloc(1, sizeof *p), *old;
 
 	if (!p) {
 		for (int f = 0; f < RD_PROM_FORMATS; f++)
-			rd_buf_free(&body[f]);
+			rd_prom_page_free(&body[f]);
 		return;
 	}
+	p->have = rendered;
 	for (int f = 0; f < RD_PROM_FORMATS; f++) {
 		p->body[f] = body[f];
-		body[f] = (struct rd_buf){ 0 };
+		body[f] = (struct rd_prom_page){ 0 };
 	}
 	p->refs = 1; /* the server's "current" reference */
 	pthread_mutex_lock(&s->mu);
@@ -618,7 +626,7 @@ void rd_prom_server_stop(struct rd_prom_server *s)
 	close(s->stop_fd);
 	page_put(s, s->cur);
 	for (int f = 0; f < RD_PROM_FORMATS; f++)
-		rd_buf_free(&s->spare[f]);
+		rd_prom_page_free(&s->spare[f]);
 	rd_gzip_free(s->gz);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

@@ -46,14 +46,15 @@ const char *rd_prom_server_urls(const struct rd_prom_server *s);
  */
 unsigned rd_prom_server_wanted(struct rd_prom_server *s, uint64_t mono_ns, bool must_render);
 
-/* A buffer to render format f into: one a retired page gave back (so a
+/* A page to render format f into: one a retired page gave back (so a
  * steady page costs no page faults), or an empty one. */
-void rd_prom_server_spare(struct rd_prom_server *s, enum rd_prom_format f, struct rd_buf *out);
+void rd_prom_server_spare(struct rd_prom_server *s, enum rd_prom_format f,
+			  struct rd_prom_page *out);
 
-/* Publishes one cycle's pages, taking the buffers (empty for a format not
- * rendered).  From the collecting thread. */
-void rd_prom_server_publish(struct rd_prom_server *s, struct rd_buf body[RD_PROM_FORMATS],
-			    uint64_t mono_ns);
+/* Publishes one cycle's pages, taking them (rendered: a bit per format
+ * rendered; the others are empty).  From the collecting thread. */
+void rd_prom_server_publish(struct rd_prom_server *s, struct rd_prom_page body[RD_PROM_FORMATS],
+			    unsigned rendered, uint64_t mono_ns);
 
 /* A collection cycle completed (CLOCK_MONOTONIC ns): /healthz answers 200
  * while the last one is no older than two intervals and a second. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <zlib.h>
 
 #include <cmocka.h>
@@ -159,6 +160,69 @@ static void short_room_is_zero(void **state)
 	free(page);
 }
 
+/* A page in pieces, as /metrics hands it over: many, some empty, some of
+ * a byte, some large; one member of the pieces' bytes in order. */
+static void pieces_read_back_as_one(void **state)
+{
+	struct rd_gzip *z;
+	size_t page_len, cap;
+	char *page = page_like(&page_len), *back = malloc(page_len + 1);
+	struct iovec iov[512];
+	unsigned char *out, *whole;
+	uint64_t x = 88172645463325252u;
+
+	(void)state;
+	assert_int_equal(rd_gzip_new(&z), 0);
+	cap = rd_gzip_bound(page_len);
+	out = malloc(cap);
+	whole = malloc(cap);
+	for (int round = 0; round < 6; round++) {
+		size_t n = 0, off = 0, len;
+
+		while (off < page_len && n < 511) {
+			size_t k;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* Empty, a byte, up to 64 KiB, up to 1 MiB. */
+			k = x % 4 == 0 ? 0 : x % 4 == 1 ? 1 : x % 4 == 2 ? (x >> 8) % 65536 : (x >> 8) % (1u << 20);
+			if (round == 5)
+				k = 0; /* every piece empty, then the rest at once */
+			if (k > page_len - off)
+				k = page_len - off;
+			iov[n++] = (struct iovec){ page + off, k };
+			off += k;
+		}
+		iov[n++] = (struct iovec){ page + off, page_len - off };
+		len = rd_gzip_compressv(z, iov, n, out, cap);
+		assert_true(len > 0);
+		assert_int_equal(gunzip(out, len, back, page_len + 1), (long)page_len);
+		assert_memory_equal(back, page, page_len);
+	}
+	/* No pieces at all: the empty member. */
+	assert_int_equal(gunzip(out, rd_gzip_compressv(z, iov, 0, out, cap), back, 1), 0);
+	/* The pieces of one buffer compress to what the buffer does with
+	 * libdeflate (it joins them); igzip may cut its blocks elsewhere. */
+	iov[0] = (struct iovec){ page, page_len / 2 };
+	iov[1] = (struct iovec){ page + page_len / 2, page_len - page_len / 2 };
+	size_t lv = rd_gzip_compressv(z, iov, 2, out, cap);
+	size_t lw = rd_gzip_compress(z, page, page_len, whole, cap);
+#if !RD_HAVE_ISAL
+	assert_int_equal(lv, lw);
+	assert_memory_equal(out, whole, lw);
+#else
+	assert_true(lv > 0 && lw > 0);
+#endif
+	/* Short of room, pieces fail as a buffer does. */
+	assert_int_equal(rd_gzip_compressv(z, iov, 2, out, lv / 2), 0);
+	rd_gzip_free(z);
+	free(out);
+	free(whole);
+	free(back);
+	free(page);
+}
+
 static void bound_covers_the_library(void **state)
 {
 	(void)state;
@@ -180,6 +244,7 @@ int main(void)
 		cmocka_unit_test(names_its_library),
 		cmocka_unit_test(any_input_reads_back),
 		cmocka_unit_test(short_room_is_zero),
+		cmocka_unit_test(pieces_read_back_as_one),
 		cmocka_unit_test(bound_covers_the_library),
 	};
 

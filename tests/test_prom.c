@@ -451,6 +451,60 @@ static void families_follow_each_metric_not_its_position(void **state)
 	rd_prom_renderer_free(r);
 }
 
+/* A page is the renderer's buffers listed in order, not one joined copy:
+ * the server sends a page while the renderer fills the next one, so a
+ * page must own what it lists.  Each format's pieces join to the whole
+ * page rd_prom_render() gives, and stay so while another page of another
+ * model is rendered, and the page after it into the first one's place. */
+static void a_page_keeps_its_bytes_while_the_next_is_rendered(void **state)
+{
+	struct model a, b;
+	struct rd_prom_stats st;
+	struct rd_prom_renderer *r = rd_prom_renderer_new();
+
+	(void)state;
+	model_init(&a, 2, "/a", "/b");
+	model_init(&b, 2, "/c", "/d");
+	b.sum[0][0].data_points[0]->as_int = 999999;
+	for (int f = 0; f < RD_PROM_FORMATS; f++) {
+		struct rd_prom_page pa = { 0 }, pb = { 0 };
+		struct rd_buf whole = { 0 }, ja = { 0 }, again = { 0 }, jb = { 0 };
+		size_t sum = 0;
+
+		rd_prom_render(r, a.rms, NULL, 2, (enum rd_prom_format)f, &whole, &st);
+		rd_prom_render_page(r, a.rms, NULL, 2, (enum rd_prom_format)f, &pa, &st);
+		for (size_t i = 0; i < pa.n_iov; i++)
+			sum += pa.iov[i].iov_len;
+		assert_int_equal(sum, pa.len);
+		assert_true(pa.n_iov > 2); /* families in their own buffers */
+		rd_prom_page_join(&pa, &ja);
+		assert_int_equal(ja.len, whole.len);
+		assert_memory_equal(ja.p, whole.p, whole.len);
+		/* Another model into another page, twice (buffers regrow). */
+		rd_prom_render_page(r, b.rms, NULL, 2, (enum rd_prom_format)f, &pb, &st);
+		rd_prom_render_page(r, b.rms, NULL, 1, (enum rd_prom_format)f, &pb, &st);
+		rd_prom_page_join(&pa, &again);
+		assert_int_equal(again.len, whole.len);
+		assert_memory_equal(again.p, whole.p, whole.len);
+		/* And the first page rendered again from b: b's bytes. */
+		rd_prom_render_page(r, b.rms, NULL, 2, (enum rd_prom_format)f, &pa, &st);
+		rd_prom_page_join(&pa, &jb);
+		whole.len = 0;
+		rd_prom_render(r, b.rms, NULL, 2, (enum rd_prom_format)f, &whole, &st);
+		assert_int_equal(jb.len, whole.len);
+		assert_memory_equal(jb.p, whole.p, whole.len);
+		if (f != RD_PROM_PROTOBUF)
+			assert_non_null(memmem(jb.p, jb.len, "999999", 6));
+		rd_prom_page_free(&pa);
+		rd_prom_page_free(&pb);
+		rd_buf_free(&whole);
+		rd_buf_free(&ja);
+		rd_buf_free(&again);
+		rd_buf_free(&jb);
+	}
+	rd_prom_renderer_free(r);
+}
+
 /* Newlines, quotes and backslashes escaped; bytes that are not UTF-8
  * (a stray continuation, an overlong NUL, a cut-off sequence) as U+FFFD;
  * valid multi-byte text kept. */
@@ -760,13 +814,32 @@ static void content_negotiation(void **state)
 
 /* ---- what the server asks the collector to render ---- */
 
+/* A page of these bytes, in two pieces as a rendering leaves them (the
+ * server joins or compresses the pieces). */
+static void page_of(struct rd_prom_page *pg, const char *text)
+{
+	size_t n = strlen(text);
+
+	pg->meta.len = 0;
+	rd_buf_puts(&pg->meta, text);
+	if (pg->cap_iov < 2) {
+		free(pg->iov);
+		pg->iov = calloc(2, sizeof *pg->iov);
+		pg->cap_iov = 2;
+	}
+	pg->iov[0] = (struct iovec){ pg->meta.p, n / 2 };
+	pg->iov[1] = (struct iovec){ pg->meta.p + n / 2, n - n / 2 };
+	pg->n_iov = 2;
+	pg->len = n;
+}
+
 static void publish_text(struct rd_prom_server *s, const char *text, uint64_t now)
 {
-	struct rd_buf body[RD_PROM_FORMATS] = { { 0 } };
+	struct rd_prom_page body[RD_PROM_FORMATS] = { { 0 } };
 
 	rd_prom_server_spare(s, RD_PROM_TEXT, &body[RD_PROM_TEXT]);
-	rd_buf_puts(&body[RD_PROM_TEXT], text);
-	rd_prom_server_publish(s, body, now);
+	page_of(&body[RD_PROM_TEXT], text);
+	rd_prom_server_publish(s, body, 1u << RD_PROM_TEXT, now);
 }
 
 #define SEC 1000000000ull
@@ -804,10 +877,10 @@ static void pages_are_rendered_when_scraped_and_in_the_formats_asked(void **stat
 	assert_int_equal(rd_prom_server_wanted(s, t0 + SEC / 2, false), 1u << RD_PROM_OPENMETRICS);
 	/* A strict text scraper when only OpenMetrics is out: 503, then both. */
 	{
-		struct rd_buf body[RD_PROM_FORMATS] = { { 0 } };
+		struct rd_prom_page body[RD_PROM_FORMATS] = { { 0 } };
 
-		rd_buf_puts(&body[RD_PROM_OPENMETRICS], "a 2\n# EOF\n");
-		rd_prom_server_publish(s, body, t0 + SEC);
+		page_of(&body[RD_PROM_OPENMETRICS], "a 2\n# EOF\n");
+		rd_prom_server_publish(s, body, 1u << RD_PROM_OPENMETRICS, t0 + SEC);
 	}
 	tu_http_get(url, "text/plain;version=0.0.4", false, &h);
 	assert_int_equal(h.status, 503);
@@ -843,6 +916,7 @@ int main(void)
 		cmocka_unit_test(openmetrics_leaves_created_out_by_default),
 		cmocka_unit_test(producers_share_one_family_per_name),
 		cmocka_unit_test(families_follow_each_metric_not_its_position),
+		cmocka_unit_test(a_page_keeps_its_bytes_while_the_next_is_rendered),
 		cmocka_unit_test(hostile_label_values_are_escaped_and_made_utf8),
 		cmocka_unit_test(protobuf_labels_are_the_text_pages_unescaped),
 		cmocka_unit_test(colliding_and_reserved_attribute_keys),
