@@ -98,7 +98,7 @@ static void page_put(struct rd_prom_server *s, struct page *p)
 	last = --p->refs == 0;
 	/* The last reference hands the bodies back for the next rendering. */
 	for (int f = 0; last && f < RD_PROM_FORMATS; f++) {
-		if (!s->spare[f].lines) {
+		if (!s->spare[f].lines && !s->spare[f].meta.p && !s->spare[f].iov) {
 			s->spare[f] = p->body[f];
 		} else {
 			drop[f] = p->body[f];
