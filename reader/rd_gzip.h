@@ -4,7 +4,7 @@
  * request bodies.  One gzip member (RFC 1952) per call, at the fastest
  * level of the library it was built with: ISA-L's igzip (level 1) when
  * found, libdeflate (level 1) otherwise.  On a 66 MB OpenMetrics page
- * igzip takes a fifth of libdeflate's time for the same size
+ * igzip takes about a quarter of libdeflate's time for the same size
  * (docs/performance.md); libdeflate stays the portable fallback.
  */
 #ifndef RD_GZIP_H
