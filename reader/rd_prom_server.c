@@ -29,16 +29,14 @@
 #define READ_TIMEOUT_NS (10 * 1000000000ull)
 #define IDLE_TIMEOUT_NS (60 * 1000000000ull)
 #define WRITE_TIMEOUT_NS (30 * 1000000000ull)
+#define SEND_PIECES 64 /* iovecs a sendmsg(): within any IOV_MAX (1024 on Linux) */
 
-/* One cycle's rendering.  Immutable once published, except the gzip and
- * joined copies, which only the server thread makes and reads. */
+/* One cycle's rendering.  Immutable once published, except the gzip
+ * copies, which only the server thread makes and reads. */
 struct page {
 	int refs; /* under s->mu */
 	unsigned have; /* the formats rendered (1 << enum rd_prom_format) */
 	struct rd_prom_page body[RD_PROM_FORMATS];
-	/* Uncompressed answers send the page joined, made at the first such
-	 * request (Prometheus asks for gzip, compressed from the pieces). */
-	struct rd_buf flat[RD_PROM_FORMATS];
 	void *gz[RD_PROM_FORMATS];
 	size_t gz_len[RD_PROM_FORMATS];
 };
@@ -52,8 +50,10 @@ struct conn {
 	size_t head_len, head_off;
 	char small[128]; /* the body of short answers */
 	struct page *page; /* a reference while its body is being sent */
-	const char *body;
-	size_t body_len, body_off;
+	/* The body: pieces (a page's, as rendered: never joined) or one. */
+	const struct iovec *body;
+	size_t n_body, body_i, body_off; /* the next byte: body[body_i], body_off in */
+	struct iovec one;
 	uint64_t deadline, active;
 };
 
@@ -109,7 +109,6 @@ static void page_put(struct rd_prom_server *s, struct page *p)
 		return;
 	for (int f = 0; f < RD_PROM_FORMATS; f++) {
 		rd_prom_page_free(&drop[f]);
-		rd_buf_free(&p->flat[f]);
 		free(p->gz[f]);
 	}
 	free(p);
@@ -140,8 +139,11 @@ static void conn_close(struct rd_prom_server *s, int i)
 	s->conns[i] = s->conns[--s->n_conns];
 }
 
-static void respond(struct conn *c, int status, const char *reason, const char *type,
-		    const char *extra, const char *body, size_t len, bool head_only)
+/* The answer's head, then its body in pieces (a page as rendered: never
+ * joined); Content-Length is len, their sum. */
+static void respond_pieces(struct conn *c, int status, const char *reason, const char *type,
+			   const char *extra, const struct iovec *body, size_t pieces, size_t len,
+			   bool head_only)
 {
 	int n = snprintf(c->head, sizeof c->head,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
@@ -150,10 +152,17 @@ static void respond(struct conn *c, int status, const char *reason, const char *
 
 	c->head_len = n > 0 && (size_t)n < sizeof c->head ? (size_t)n : 0;
 	c->head_off = 0;
-	c->body = head_only ? NULL : body;
-	c->body_len = head_only ? 0 : len;
-	c->body_off = 0;
+	c->body = body;
+	c->n_body = head_only ? 0 : pieces;
+	c->body_i = c->body_off = 0;
 	c->writing = true;
+}
+
+static void respond(struct conn *c, int status, const char *reason, const char *type,
+		    const char *extra, const char *body, size_t len, bool head_only)
+{
+	c->one = (struct iovec){ (void *)(uintptr_t)body, len };
+	respond_pieces(c, status, reason, type, extra, &c->one, 1, len, head_only);
 }
 
 /* A short plain-text answer, formatted into the connection. */
@@ -236,9 +245,8 @@ static void serve_metrics(struct rd_prom_server *s, struct conn *c, const struct
 			return;
 		}
 	}
-	if (!p->flat[f].len && !head_only)
-		rd_prom_page_join(&p->body[f], &p->flat[f]);
-	respond(c, 200, "OK", types[f], extra, p->flat[f].p, p->body[f].len, head_only);
+	respond_pieces(c, 200, "OK", types[f], extra, p->body[f].iov, p->body[f].n_iov,
+		       p->body[f].len, head_only);
 }
 
 static void serve_health(struct rd_prom_server *s, struct conn *c, bool head_only)
@@ -323,14 +331,23 @@ static bool on_readable(struct rd_prom_server *s, struct conn *c, uint64_t now)
 
 static bool on_writable(struct rd_prom_server *s, struct conn *c, uint64_t now)
 {
-	struct iovec iov[2] = {
-		{ c->head + c->head_off, c->head_len - c->head_off },
-		{ (void *)(c->body ? c->body + c->body_off : NULL), c->body_len - c->body_off },
-	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-	ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	size_t k;
+	/* What is left of the head, then of the body's pieces: as many as
+	 * one sendmsg() takes here. */
+	struct iovec iov[SEND_PIECES];
+	size_t m = 0, k;
+	ssize_t n;
 
+	if (c->head_off < c->head_len)
+		iov[m++] = (struct iovec){ c->head + c->head_off, c->head_len - c->head_off };
+	for (size_t i = c->body_i; i < c->n_body && m < SEND_PIECES; i++) {
+		size_t skip = i == c->body_i ? c->body_off : 0;
+
+		if (c->body[i].iov_len > skip)
+			iov[m++] = (struct iovec){ (char *)c->body[i].iov_base + skip,
+						   c->body[i].iov_len - skip };
+	}
+	n = m ? sendmsg(c->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = m },
+			MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR;
 	k = (size_t)n;
@@ -338,12 +355,19 @@ static bool on_writable(struct rd_prom_server *s, struct conn *c, uint64_t now)
 	c->deadline = now + WRITE_TIMEOUT_NS;
 	if (k <= c->head_len - c->head_off) {
 		c->head_off += k;
+		k = 0;
 	} else {
 		k -= c->head_len - c->head_off;
 		c->head_off = c->head_len;
-		c->body_off += k;
 	}
-	if (c->head_off < c->head_len || c->body_off < c->body_len)
+	/* Past the pieces sent whole, into the one sent in part. */
+	while (c->body_i < c->n_body && k + c->body_off >= c->body[c->body_i].iov_len) {
+		k -= c->body[c->body_i].iov_len - c->body_off;
+		c->body_off = 0;
+		c->body_i++;
+	}
+	c->body_off += k;
+	if (c->head_off < c->head_len || c->body_i < c->n_body)
 		return true;
 	/* Sent. */
 	page_put(s, c->page);

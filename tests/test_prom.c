@@ -6,10 +6,14 @@
  * HTTP request parser and content negotiation of the scrape endpoint.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pb_check.h"
 #include "rd_encode.h"
@@ -844,6 +848,108 @@ static void publish_text(struct rd_prom_server *s, const char *text, uint64_t no
 
 #define SEC 1000000000ull
 
+/* GET path from the server at url as a client that reads slowly through
+ * a small receive buffer, so the server's sends stop short, inside its
+ * pieces; the whole answer (head and body) into *len bytes, malloc'd. */
+static char *slow_get(const char *url, size_t *len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nAccept: text/plain;version=0.0.4\r\n"
+			   "Connection: close\r\n\r\n";
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096, port = 0;
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap);
+	ssize_t k;
+
+	assert_int_equal(sscanf(strrchr(url, ':') + 1, "%d", &port), 1);
+	a.sin_port = htons((uint16_t)port);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+	usleep(200000); /* the server's send buffer fills up: it stops short */
+	for (int reads = 0; (k = read(fd, buf + n, cap - n < 1500 ? cap - n : 1500)) > 0; reads++) {
+		n += (size_t)k;
+		if (n == cap)
+			buf = realloc(buf, cap *= 2);
+		if (reads % 64 == 0)
+			usleep(300); /* the server's buffer fills meanwhile */
+	}
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+/* A page goes out in its pieces, never joined: thousands of them, empty
+ * ones among them, more than a socket takes at once (so sends stop inside
+ * a piece), arrive whole and in order, plain and gzipped. */
+static void a_page_in_many_pieces_is_sent_whole(void **state)
+{
+	struct rd_prom_server *s;
+	struct rd_prom_page body[RD_PROM_FORMATS] = { { 0 } };
+	struct rd_prom_page *pg = &body[RD_PROM_TEXT];
+	char err[256], url[160];
+	struct tu_http h;
+	struct timespec ts;
+	size_t off = 0, n = 0;
+	uint64_t x = 0x2545f4914f6cdd1du;
+	char *want;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	assert_int_equal(rd_prom_server_start(&s, "127.0.0.1", "0", SEC, err, sizeof err), 0);
+	snprintf(url, sizeof url, "%s", rd_prom_server_urls(s));
+	for (int i = 0; pg->meta.len < (8u << 20); i++) {
+		char line[96];
+
+		snprintf(line, sizeof line, "rtm_piece_total{job=\"p\",instance=\"%d\"} %d\n", i % 977, i);
+		rd_buf_puts(&pg->meta, line);
+	}
+	pg->cap_iov = 6000;
+	pg->iov = calloc(pg->cap_iov, sizeof *pg->iov);
+	while (off < pg->meta.len) {
+		size_t k;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		/* Empty, a byte, a line or so, or megabytes (a big family):
+		 * a send stops inside those. */
+		k = x % 256 == 255 ? (x >> 8) % (3u << 20) : x % 8 == 0 ? 0 : x % 8 == 1 ? 1 :
+		    (x >> 8) % 4000;
+		if (n == pg->cap_iov - 1 || k > pg->meta.len - off)
+			k = pg->meta.len - off;
+		pg->iov[n++] = (struct iovec){ pg->meta.p + off, k };
+		off += k;
+	}
+	pg->n_iov = n;
+	pg->len = pg->meta.len;
+	assert_true(n > 200);
+	want = malloc(off);
+	memcpy(want, pg->meta.p, off);
+	rd_prom_server_publish(s, body, 1u << RD_PROM_TEXT,
+			       (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec);
+	for (int gz = 0; gz < 2; gz++) {
+		tu_http_get(url, "text/plain;version=0.0.4", gz, &h);
+		assert_int_equal(h.status, 200);
+		assert_int_equal(h.len, off);
+		assert_memory_equal(h.body, want, off);
+		assert_true(gz == (strstr(h.headers, "Content-Encoding: gzip") != NULL));
+		tu_http_free(&h);
+	}
+	{
+		size_t len;
+		char *got = slow_get(url, &len), *at = memmem(got, len, "\r\n\r\n", 4);
+
+		assert_non_null(at);
+		at += 4;
+		assert_int_equal((size_t)(got + len - at), off);
+		assert_memory_equal(at, want, off);
+		free(got);
+	}
+	free(want);
+	rd_prom_server_stop(s);
+}
+
 static void pages_are_rendered_when_scraped_and_in_the_formats_asked(void **state)
 {
 	struct rd_prom_server *s;
@@ -927,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(http_requests_parse_or_are_refused),
 		cmocka_unit_test(content_negotiation),
 		cmocka_unit_test(pages_are_rendered_when_scraped_and_in_the_formats_asked),
+		cmocka_unit_test(a_page_in_many_pieces_is_sent_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -367,7 +367,19 @@ static void settings_come_from_flag_env_and_file(void **state)
 
 		tu_reader_start(&r, dir, (const char *[]){ "--config", conf, "--prometheus", "off",
 							   "--exporter", "none", NULL });
-		usleep(300000);
+		/* Until it has started (and handles SIGTERM): slow under a
+		 * sanitizer on a busy machine. */
+		for (int i = 0; i < 1000; i++) {
+			log = tu_reader_log(&r);
+			if (strstr(log, "started:"))
+				break;
+			free(log);
+			log = NULL;
+			usleep(10000);
+		}
+		assert_non_null(log);
+		free(log);
+		usleep(200000); /* "serving" would follow "started" at once */
 		log = tu_reader_log(&r);
 		assert_null(strstr(log, "prometheus: serving"));
 		free(log);
