@@ -236,6 +236,12 @@ static void serve_metrics(struct rd_prom_server *s, struct conn *c, const struct
 			if (!p->gz_len[f]) {
 				free(p->gz[f]);
 				p->gz[f] = NULL;
+			} else {
+				/* The room was the page's size; the gzip is ~3 % of it. */
+				void *fit = realloc(p->gz[f], p->gz_len[f]);
+
+				if (fit)
+					p->gz[f] = fit;
 			}
 		}
 		if (p->gz[f]) {
