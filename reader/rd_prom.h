@@ -101,9 +101,9 @@ void rd_prom_renderer_created(struct rd_prom_renderer *r, bool on);
  */
 struct rd_prom_page {
 	struct iovec *iov;
-	size_t n_iov, len; /* len: the page's bytes, all pieces */
+	size_t n_iov, cap_iov;
+	size_t len; /* the page's bytes, all pieces */
 	/* What the pieces point into (the renderer's to fill). */
-	size_t cap_iov;
 	struct rd_buf meta;
 	struct rd_buf *lines;
 	uint32_t cap_lines;

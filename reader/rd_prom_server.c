@@ -96,13 +96,12 @@ static void page_put(struct rd_prom_server *s, struct page *p)
 		return;
 	pthread_mutex_lock(&s->mu);
 	last = --p->refs == 0;
-	/* The last reference hands the bodies back for the next rendering. */
+	/* The last reference hands the bodies back for the next rendering;
+	 * a spare not taken since is dropped (freeing an empty one is a
+	 * no-op). */
 	for (int f = 0; last && f < RD_PROM_FORMATS; f++) {
-		if (!s->spare[f].lines && !s->spare[f].meta.p && !s->spare[f].iov) {
-			s->spare[f] = p->body[f];
-		} else {
-			drop[f] = p->body[f];
-		}
+		drop[f] = s->spare[f];
+		s->spare[f] = p->body[f];
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (!last)

@@ -102,6 +102,22 @@ static int pack_all(const struct rd_request *req, void *ctx)
 
 enum gz_lib { GZ_RD, GZ_LIBDEFLATE, GZ_ZLIB };
 
+/* The gzip of len bytes in n pieces by rd_gzip, as the reader makes it,
+ * into a buffer of its own; returns the compressed length. */
+static size_t gzip_pieces(const struct iovec *iov, size_t n, size_t len)
+{
+	struct rd_gzip *z;
+	size_t cap = rd_gzip_bound(len), out_len = 0;
+	uint8_t *out = malloc(cap);
+
+	if (!rd_gzip_new(&z)) {
+		out_len = rd_gzip_compressv(z, iov, n, out, cap);
+		rd_gzip_free(z);
+	}
+	free(out);
+	return out_len;
+}
+
 /* The gzip of n bytes by one library at its level 1, into a buffer of
  * its own; returns the compressed length. */
 static size_t gzip_with(enum gz_lib lib, const void *in, size_t n)
@@ -109,15 +125,7 @@ static size_t gzip_with(enum gz_lib lib, const void *in, size_t n)
 	size_t len = 0;
 
 	if (lib == GZ_RD) {
-		struct rd_gzip *z;
-		size_t cap = rd_gzip_bound(n);
-		uint8_t *out = malloc(cap);
-
-		if (!rd_gzip_new(&z)) {
-			len = rd_gzip_compress(z, in, n, out, cap);
-			rd_gzip_free(z);
-		}
-		free(out);
+		len = gzip_pieces(&(struct iovec){ (void *)(uintptr_t)in, n }, 1, n);
 	} else if (lib == GZ_LIBDEFLATE) {
 		struct libdeflate_compressor *gz = libdeflate_alloc_compressor(1);
 		size_t bound = libdeflate_gzip_compress_bound(gz, n);
@@ -141,21 +149,6 @@ static size_t gzip_with(enum gz_lib lib, const void *in, size_t n)
 		deflateEnd(&zs);
 		free(out);
 	}
-	return len;
-}
-
-/* The page's gzip as the server makes it: rd_gzip over its pieces. */
-static size_t gzip_page(const struct rd_prom_page *pg)
-{
-	struct rd_gzip *z;
-	size_t cap = rd_gzip_bound(pg->len), len = 0;
-	uint8_t *out = malloc(cap);
-
-	if (!rd_gzip_new(&z)) {
-		len = rd_gzip_compressv(z, pg->iov, pg->n_iov, out, cap);
-		rd_gzip_free(z);
-	}
-	free(out);
 	return len;
 }
 
@@ -428,7 +421,7 @@ int main(int argc, char **argv)
 					t = now_ns(CLOCK_MONOTONIC);
 					prom_gz_len[f][g] = gzip_with(GZ_LIBDEFLATE, flat.p, flat.len);
 				} else {
-					prom_gz_len[f][g] = gzip_page(&page);
+					prom_gz_len[f][g] = gzip_pieces(page.iov, page.n_iov, page.len);
 				}
 				t = now_ns(CLOCK_MONOTONIC) - t;
 				if (t < prom_gz_ns[f][g])
